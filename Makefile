@@ -1,0 +1,79 @@
+# Entry points for the ML platform repo. `make` alone prints help.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+ROOT := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))
+TOOLS_DIR := $(ROOT)/.tools
+VENV := $(ROOT)/.venv
+VENV_STAMP := $(VENV)/.synced
+PLATFORMGEN := $(VENV)/bin/platformgen
+PYTEST := $(VENV)/bin/pytest
+
+export GOTOOLCHAIN := local
+export PATH := $(TOOLS_DIR)/bin:$(VENV)/bin:$(PATH)
+
+##@ Help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} \
+	  /^##@/ {printf "\n%s\n", substr($$0, 5); next} \
+	  /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Setup
+
+$(VENV_STAMP): pyproject.toml uv.lock scripts/bootstrap-python.sh
+	PYTHON=$(PYTHON) scripts/bootstrap-python.sh
+	touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create or sync the Python venv (.venv) from uv.lock
+
+.PHONY: tools
+tools: ## Build the pinned toolchain and schemas into .tools/ (idempotent, cached)
+	scripts/install-tools.sh
+
+##@ Platform
+
+.PHONY: render
+render: $(VENV_STAMP) ## Render base/ and overlays/ from platform.yaml
+	$(PLATFORMGEN) render
+
+.PHONY: check
+check: $(VENV_STAMP) ## Fail if the generated trees differ from what platform.yaml renders
+	$(PLATFORMGEN) check
+
+.PHONY: validate
+validate: $(VENV_STAMP) tools ## kustomize build every overlay and validate it with kubeconform
+	$(PLATFORMGEN) validate
+
+.PHONY: demo
+demo: $(VENV_STAMP) tools ## The main job: render, validate and summarise the platform
+	$(PLATFORMGEN) render
+	$(PLATFORMGEN) validate --summary
+
+##@ Development
+
+.PHONY: test
+test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
+	$(MAKE) lint
+	$(PYTEST)
+
+.PHONY: lint
+lint: $(VENV_STAMP) ## ruff and mypy --strict on the generator
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check generators tests
+	$(VENV)/bin/mypy
+
+.PHONY: golden
+golden: $(VENV_STAMP) ## Refresh the golden trees under tests/golden/ from tests/fixtures/specs/
+	$(PYTHON_VENV) $(VENV)/bin/python -m tests.golden_refresh
+
+.PHONY: clean
+clean: ## Remove the venv and caches (keeps .tools/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/*.mk

@@ -1,0 +1,65 @@
+# Shared helpers for the tool installers. Source it; do not run it.
+#
+# Layout:
+#   .tools/bin/<tool>          what the Makefile and tests put on PATH (symlinks)
+#   $TOOLS_CACHE/<tool>@<ver>/ built binaries, keyed by pinned version, shared by every
+#                              checkout on this machine so a fresh clone relinks in seconds
+#   Go module and build caches stay at Go's defaults (GOMODCACHE, GOCACHE), also shared.
+# Every function is idempotent: a pinned version that is already built is not rebuilt.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="$ROOT/.tools"
+TOOLS_BIN="$TOOLS_DIR/bin"
+TOOLS_CACHE="${MLP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform-tools}"
+export GOTOOLCHAIN=local
+export GOFLAGS="${GOFLAGS:-} -mod=mod"
+mkdir -p "$TOOLS_BIN" "$TOOLS_CACHE"
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+# link_tool NAME PATH: expose PATH as .tools/bin/NAME.
+link_tool() {
+    ln -sfn "$2" "$TOOLS_BIN/$1"
+}
+
+# go_install NAME MODULE/PATH VERSION [ldflags]: `go install MODULE/PATH@VERSION` into the cache.
+go_install() {
+    local name="$1" pkg="$2" version="$3" ldflags="${4:-}"
+    local dest="$TOOLS_CACHE/$name@$version"
+    if [[ ! -x "$dest/$name" ]]; then
+        log "building $name $version (go install $pkg@$version)"
+        rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+        GOBIN="$dest.tmp" CGO_ENABLED=0 go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$pkg@$version"
+        local built
+        built="$(ls "$dest.tmp")"
+        [[ "$built" == "$name" ]] || mv "$dest.tmp/$built" "$dest.tmp/$name"
+        rm -rf "$dest" && mv "$dest.tmp" "$dest"
+    fi
+    link_tool "$name" "$dest/$name"
+}
+
+# go_mod_dir MODULE VERSION: download MODULE@VERSION into the module cache, print its directory.
+go_mod_dir() {
+    local module="$1" version="$2"
+    local dir
+    dir="$(cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "$module@$version" \
+        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))')"
+    printf '%s\n' "$dir"
+}
+
+# pip_tool NAME SPEC...: a private venv for a Python CLI (pipx-style), so its pins never meet ours.
+pip_tool() {
+    local name="$1"; shift
+    local key
+    key="$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
+    local dest="$TOOLS_CACHE/venv-$name-$key"
+    if [[ ! -x "$dest/bin/$name" ]]; then
+        log "installing $name ($*) into a private venv"
+        rm -rf "$dest"
+        python3 -m venv "$dest"
+        "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
+    fi
+    link_tool "$name" "$dest/bin/$name"
+}
