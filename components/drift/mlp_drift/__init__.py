@@ -1,0 +1,1 @@
+"""Feature drift monitoring: PSI and KS per feature against the training reference."""

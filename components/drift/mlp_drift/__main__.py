@@ -1,0 +1,3 @@
+from mlp_drift.cli import main
+
+raise SystemExit(main())

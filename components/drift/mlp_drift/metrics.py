@@ -1,0 +1,73 @@
+"""Prometheus gauges for a drift report, on a private registry (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from mlp_drift.core import DriftReport
+
+
+class DriftMetrics:
+    """The drift exporter's metric families; ``update`` mirrors one report into them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.psi = Gauge(
+            "mlp_feature_drift_psi", "Population stability index per feature", ["feature"], registry=r
+        )
+        self.ks_statistic = Gauge(
+            "mlp_feature_drift_ks_statistic", "Two-sample KS statistic per feature", ["feature"], registry=r
+        )
+        self.ks_pvalue = Gauge(
+            "mlp_feature_drift_ks_pvalue", "Two-sample KS p-value per feature", ["feature"], registry=r
+        )
+        self.feature_drifted = Gauge(
+            "mlp_feature_drift_detected", "1 when this feature crossed a threshold", ["feature"], registry=r
+        )
+        self.detected = Gauge("mlp_drift_detected", "1 when any feature drifted", registry=r)
+        self.psi_threshold = Gauge(
+            "mlp_drift_psi_threshold", "PSI at or above which a feature is flagged", registry=r
+        )
+        self.current_samples = Gauge(
+            "mlp_drift_current_samples", "Rows in the evaluated window", registry=r
+        )
+        self.reference_samples = Gauge(
+            "mlp_drift_reference_samples", "Rows in the training reference", registry=r
+        )
+        self.last_evaluation = Gauge(
+            "mlp_drift_last_evaluation_timestamp_seconds",
+            "Unix time of the last evaluation, whatever its outcome",
+            registry=r,
+        )
+        self.evaluations = Counter(
+            "mlp_drift_evaluations", "Evaluations by outcome", ["outcome"], registry=r
+        )
+        for outcome in ("ok", "insufficient", "error"):
+            self.evaluations.labels(outcome=outcome)
+
+    def update(self, report: DriftReport, now: float) -> None:
+        self.psi_threshold.set(report.thresholds.psi)
+        self.current_samples.set(report.current_samples)
+        self.reference_samples.set(report.reference_samples)
+        self.last_evaluation.set(now)
+        self.detected.set(1 if report.drift_detected else 0)
+        if not report.sufficient:
+            # Too few rows to judge: drop per-feature values rather than keep stale ones.
+            for family in (self.psi, self.ks_statistic, self.ks_pvalue, self.feature_drifted):
+                family.clear()
+            self.evaluations.labels(outcome="insufficient").inc()
+            return
+        for f in report.features:
+            self.psi.labels(feature=f.feature).set(f.psi)
+            self.ks_statistic.labels(feature=f.feature).set(f.ks_statistic)
+            self.ks_pvalue.labels(feature=f.feature).set(f.ks_pvalue)
+            self.feature_drifted.labels(feature=f.feature).set(1 if f.drifted else 0)
+        self.evaluations.labels(outcome="ok").inc()
+
+    def failed(self, now: float) -> None:
+        self.last_evaluation.set(now)
+        self.evaluations.labels(outcome="error").inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Evaluate step: held-out metrics, confusion matrix plot and the promotion gate."""

@@ -1,0 +1,1 @@
+"""Preprocess step: stratified split and feature statistics."""

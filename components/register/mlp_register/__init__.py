@@ -1,0 +1,1 @@
+"""Register step and registry CLI: list, show, register and promote model versions."""

@@ -1,0 +1,1 @@
+"""KServe model server for registry versions (owned by ML-serve)."""

@@ -1,0 +1,1 @@
+"""Validate step: declared schema, ranges, nulls, class balance, train/serve skew."""

@@ -1,0 +1,1 @@
+"""The KFP v2 training pipeline: definition, compiler, local runner and scheduled submission."""
