@@ -55,7 +55,7 @@ def _port(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="drift",
+        prog="mlp-drift",
         description="Feature drift (PSI and KS per feature) of recent data against the training "
         "reference, as a report or as Prometheus gauges.",
     )
