@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# A real, throw-away Kubernetes control plane on 127.0.0.1, with no kubelet and no containers:
+# etcd + kube-apiserver (client-cert auth, RBAC, Pod Security admission enforcing `restricted`
+# by default) + kube-controller-manager (Deployments create ReplicaSets, ReplicaSets and Jobs
+# create Pods, so Pod Security is enforced on real Pods). Pods stay Pending, which is fine.
+#
+#   scripts/cluster.sh up     start (or reuse a healthy) cluster; prints the kubeconfig path
+#   scripts/cluster.sh down   stop the processes by PID and delete the state
+#   scripts/cluster.sh env    print `export KUBECONFIG=...` for eval
+#
+# State (PKI, etcd data, logs, kubeconfig) lives in $CLUSTER_DIR, default .run/cluster/ (ignored
+# by git). Tests pass their own CLUSTER_DIR so they never touch a developer's cluster.
+# Binaries come from scripts/install-cluster.sh via .tools/bin.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLUSTER_DIR="${CLUSTER_DIR:-$ROOT/.run/cluster}"
+BIN="${CLUSTER_BIN:-$ROOT/.tools/bin}"
+READY_TIMEOUT="${CLUSTER_READY_TIMEOUT:-180}"
+SERVICE_CIDR="10.0.0.0/24"
+SERVICE_IP="10.0.0.1"
+
+log() { printf 'cluster: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+kubeconfig() { printf '%s\n' "$CLUSTER_DIR/kubeconfig"; }
+
+# free_port: a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start NAME ARGS...: run a binary detached in its own session, log to logs/NAME.log.
+start() {
+    local name="$1"; shift
+    setsid "$BIN/$name" "$@" >"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$CLUSTER_DIR/pids/$name"
+}
+
+# stop NAME: SIGTERM by PID, wait up to 15s, then SIGKILL.
+stop() {
+    local pidfile="$CLUSTER_DIR/pids/$1"
+    [[ -f "$pidfile" ]] || return 0
+    local pid
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 150; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$1 (pid $pid) ignored SIGTERM; killing"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$pidfile"
+}
+
+healthy() {
+    [[ -f "$CLUSTER_DIR/kubeconfig" ]] || return 1
+    local name
+    for name in etcd kube-apiserver kube-controller-manager; do
+        pid_alive "$CLUSTER_DIR/pids/$name" || return 1
+    done
+    "$BIN/kubectl" --kubeconfig "$CLUSTER_DIR/kubeconfig" get --raw /readyz >/dev/null 2>&1
+}
+
+# cert NAME SUBJECT [SAN]: a key and a certificate signed by the cluster CA.
+cert() {
+    local name="$1" subject="$2" san="${3:-}" pki="$CLUSTER_DIR/pki"
+    local ext="$pki/$name.ext"
+    if [[ -n "$san" ]]; then
+        printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n' "$san" >"$ext"
+    else
+        printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >"$ext"
+    fi
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 2 -extfile "$ext" -out "$pki/$name.crt" 2>/dev/null
+    rm -f "$pki/$name.csr" "$ext"
+}
+
+make_pki() {
+    local pki="$CLUSTER_DIR/pki"
+    mkdir -p "$pki"
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$pki/ca.key" -subj "/CN=mlp-e2e-ca" -out "$pki/ca.crt" 2>/dev/null
+    cert apiserver "/CN=kube-apiserver" \
+        "IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    cert admin "/O=system:masters/CN=mlp-e2e-admin"
+    cert controller-manager "/CN=system:kube-controller-manager"
+    # Service-account token signing key pair (RSA: the algorithm every consumer accepts).
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
+    openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+    chmod 600 "$pki"/*.key
+}
+
+# write_kubeconfig FILE USER SERVER
+write_kubeconfig() {
+    local file="$1" user="$2" server="$3" pki="$CLUSTER_DIR/pki"
+    cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: mlp-e2e
+  cluster:
+    server: $server
+    certificate-authority: $pki/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $pki/$user.crt
+    client-key: $pki/$user.key
+contexts:
+- name: mlp-e2e
+  context: {cluster: mlp-e2e, user: $user}
+current-context: mlp-e2e
+EOF
+    chmod 600 "$file"
+}
+
+# Pod Security admission defaults for namespaces without labels: enforce `restricted`.
+# Namespace labels written by the generator still take precedence, as in any real cluster.
+write_admission_config() {
+    cat >"$CLUSTER_DIR/admission.yaml" <<'EOF'
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: restricted
+      enforce-version: latest
+      audit: restricted
+      audit-version: latest
+      warn: restricted
+      warn-version: latest
+    exemptions:
+      namespaces: [kube-system]
+EOF
+}
+
+wait_ready() {
+    local deadline=$((SECONDS + READY_TIMEOUT)) name
+    until "$BIN/kubectl" --kubeconfig "$CLUSTER_DIR/kubeconfig" get --raw /readyz >/dev/null 2>&1; do
+        for name in etcd kube-apiserver; do
+            pid_alive "$CLUSTER_DIR/pids/$name" \
+                || { tail -n 30 "$CLUSTER_DIR/logs/$name.log" >&2; die "$name exited during startup"; }
+        done
+        ((SECONDS < deadline)) \
+            || { tail -n 30 "$CLUSTER_DIR/logs/kube-apiserver.log" >&2; die "kube-apiserver not ready after ${READY_TIMEOUT}s"; }
+        sleep 0.5
+    done
+}
+
+# The controllers the checks need. Node, cloud and volume controllers stay off: there are
+# no nodes, and every extra loop costs CPU on a shared machine.
+CONTROLLERS="deployment-controller,replicaset-controller,job-controller,cronjob-controller"
+CONTROLLERS+=",statefulset-controller,daemonset-controller,namespace-controller"
+CONTROLLERS+=",garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller"
+
+cmd_up() {
+    if healthy; then
+        log "already running"
+        kubeconfig
+        return 0
+    fi
+    local name
+    for name in etcd kube-apiserver kube-controller-manager; do
+        [[ -x "$BIN/$name" ]] || die "$BIN/$name missing: run scripts/install-cluster.sh (make cluster-tools)"
+    done
+    cmd_down_quiet
+    rm -rf "$CLUSTER_DIR"
+    mkdir -p "$CLUSTER_DIR"/{logs,pids,etcd}
+    chmod 700 "$CLUSTER_DIR" "$CLUSTER_DIR/etcd"
+    make_pki
+    write_admission_config
+
+    local etcd_port peer_port api_port
+    etcd_port="$(free_port)"
+    peer_port="$(free_port)"
+    api_port="$(free_port)"
+    local pki="$CLUSTER_DIR/pki"
+    local server="https://127.0.0.1:$api_port"
+    write_kubeconfig "$CLUSTER_DIR/kubeconfig" admin "$server"
+    write_kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" controller-manager "$server"
+
+    log "starting etcd on 127.0.0.1:$etcd_port"
+    # --unsafe-no-fsync: a throw-away test store; durability would only cost time.
+    start etcd --name e2e --data-dir "$CLUSTER_DIR/etcd" \
+        --listen-client-urls "http://127.0.0.1:$etcd_port" \
+        --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+        --listen-peer-urls "http://127.0.0.1:$peer_port" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+        --initial-cluster "e2e=http://127.0.0.1:$peer_port" \
+        --listen-metrics-urls "" --unsafe-no-fsync --log-level warn
+
+    log "starting kube-apiserver on $server"
+    start kube-apiserver \
+        --etcd-servers "http://127.0.0.1:$etcd_port" \
+        --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+        --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+        --client-ca-file "$pki/ca.crt" \
+        --authorization-mode RBAC --anonymous-auth=false \
+        --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,LimitRanger \
+        --admission-control-config-file "$CLUSTER_DIR/admission.yaml" \
+        --service-account-issuer https://kubernetes.default.svc \
+        --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+        --service-cluster-ip-range "$SERVICE_CIDR" \
+        --profiling=false --v 1
+    wait_ready
+
+    log "starting kube-controller-manager"
+    start kube-controller-manager \
+        --kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
+        --authentication-kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
+        --authorization-kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
+        --use-service-account-credentials \
+        --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+        --controllers "$CONTROLLERS" \
+        --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+        --concurrent-deployment-syncs 2 --concurrent-replicaset-syncs 2 \
+        --profiling=false --v 1
+    # The controller manager is up once it has created the default ServiceAccount.
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    until "$BIN/kubectl" --kubeconfig "$CLUSTER_DIR/kubeconfig" -n default get serviceaccount default >/dev/null 2>&1; do
+        pid_alive "$CLUSTER_DIR/pids/kube-controller-manager" \
+            || { tail -n 30 "$CLUSTER_DIR/logs/kube-controller-manager.log" >&2; die "kube-controller-manager exited during startup"; }
+        ((SECONDS < deadline)) || die "kube-controller-manager made no default ServiceAccount after ${READY_TIMEOUT}s"
+        sleep 0.5
+    done
+    log "ready: export KUBECONFIG=$(kubeconfig)"
+    kubeconfig
+}
+
+cmd_down_quiet() {
+    local name
+    for name in kube-controller-manager kube-apiserver etcd; do
+        stop "$name"
+    done
+}
+
+cmd_down() {
+    cmd_down_quiet
+    rm -rf "$CLUSTER_DIR"
+    log "stopped"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+env) printf 'export KUBECONFIG=%s\n' "$(kubeconfig)" ;;
+*)
+    echo "usage: $0 up|down|env" >&2
+    exit 2
+    ;;
+esac
