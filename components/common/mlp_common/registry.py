@@ -1,0 +1,258 @@
+"""The model registry: versioned model directories on a filesystem, with two pointers.
+
+Layout under the registry root (a local directory; ``file://`` URIs are accepted)::
+
+    models/<model>/
+        versions/<n>/              one immutable version, n = 1, 2, 3, ...
+            model.keras            the Keras model
+            saved_model/           the exported TensorFlow SavedModel
+            metadata.json          see below; written inside the version before it appears
+            ...                    any other files the producer added (metrics, plots, stats)
+        latest                     text file: the newest registered version number
+        production                 text file: the version serving traffic (absent = none yet)
+        promotions.jsonl           append-only log of production changes
+
+``metadata.json`` holds at least::
+
+    {"model", "version", "parent" (previous latest or null), "created_at", "params",
+     "metrics", "dataset": {"content_hash", ...}, "code_version" (git sha),
+     "pipeline_run_id", "gate": {"decision": "promote"|"candidate", ...}}
+
+Atomicity: a version is built in a temporary directory next to ``versions/`` and renamed to
+``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory, never a half version, and
+readers ignore hidden entries. Two writers racing for the same ``n`` cannot both win the rename;
+the loser retries with ``n + 1``. Pointers are replaced atomically (temp file + rename).
+
+Stable read API (used by the serving component)::
+
+    registry = ModelRegistry(root)
+    registry.list_models() -> list[str]
+    registry.list_versions(model) -> list[int]
+    registry.get(model, ref) -> ModelVersion       ref: int, "3", "latest" or "production"
+    registry.latest(model) / registry.production(model) -> ModelVersion | None
+    ModelVersion.path / .keras_path / .saved_model_path / .metadata / .version
+
+Write API (used by ``register``): ``register(model, source_dir, metadata, promote=False)`` and
+``promote(model, version, reason)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlp_common.files import dumps_json, read_json, write_text_atomic
+from mlp_common.provenance import utc_now
+from mlp_common.step import StepError
+
+MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+METADATA_FILE = "metadata.json"
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+POINTERS = ("latest", "production")
+
+
+class RegistryError(StepError):
+    """A registry operation failed for a reason the user can fix (unknown model or version)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version. ``metadata`` is the parsed ``metadata.json``."""
+
+    model: str
+    version: int
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def keras_path(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def saved_model_path(self) -> Path:
+        return self.path / SAVED_MODEL_DIR
+
+    @property
+    def parent(self) -> int | None:
+        parent = self.metadata.get("parent")
+        return int(parent) if parent is not None else None
+
+
+def _root_path(root: str | os.PathLike[str]) -> Path:
+    text = os.fspath(root)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        raise RegistryError(
+            f"{text}: only local registry roots are supported (a path or file:// URI); "
+            "mount object storage (e.g. a CSI/FUSE volume) to use a bucket"
+        )
+    return Path(text)
+
+
+class ModelRegistry:
+    """A filesystem model registry rooted at ``root``. See the module docstring for the layout."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = _root_path(root)
+
+    # -- paths -----------------------------------------------------------------------------
+    def model_dir(self, model: str) -> Path:
+        if not MODEL_NAME.match(model) or len(model) > 63:
+            raise RegistryError(f"model name {model!r}: must be DNS-1123 (a-z, 0-9, '-'), <= 63")
+        return self.root / "models" / model
+
+    def _versions_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "versions"
+
+    # -- read API --------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        """Names of models with at least one version, sorted."""
+        models = self.root / "models"
+        if not models.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in models.iterdir()
+            if not entry.name.startswith(".") and self.list_versions(entry.name)
+        )
+
+    def list_versions(self, model: str) -> list[int]:
+        """Version numbers of ``model``, ascending. Hidden (in-progress) entries are ignored."""
+        versions = self._versions_dir(model)
+        if not versions.is_dir():
+            return []
+        return sorted(
+            int(entry.name)
+            for entry in versions.iterdir()
+            if entry.name.isdigit() and (entry / METADATA_FILE).is_file()
+        )
+
+    def pointer(self, model: str, name: str) -> int | None:
+        """The version a pointer (``latest`` or ``production``) names, or None if unset."""
+        if name not in POINTERS:
+            raise RegistryError(f"unknown pointer {name!r}; expected one of {', '.join(POINTERS)}")
+        path = self.model_dir(model) / name
+        if not path.is_file():
+            return None
+        text = path.read_text(encoding="utf-8").strip()
+        if not text.isdigit():
+            raise RegistryError(f"{path}: corrupt pointer {text!r}")
+        return int(text)
+
+    def resolve(self, model: str, ref: int | str) -> int:
+        """Turn ``ref`` (a number, ``"latest"`` or ``"production"``) into a version number."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            number = int(ref)
+            if number not in self.list_versions(model):
+                raise RegistryError(f"model {model!r} has no version {number}")
+            return number
+        found = self.pointer(model, str(ref))
+        if found is None:
+            raise RegistryError(f"model {model!r} has no {ref} version")
+        return found
+
+    def get(self, model: str, ref: int | str) -> ModelVersion:
+        """The version ``ref`` of ``model`` (see :meth:`resolve`)."""
+        number = self.resolve(model, ref)
+        path = self._versions_dir(model) / str(number)
+        return ModelVersion(
+            model=model, version=number, path=path, metadata=read_json(path / METADATA_FILE)
+        )
+
+    def latest(self, model: str) -> ModelVersion | None:
+        """The newest version, or None when the model has no version."""
+        number = self.pointer(model, "latest")
+        return None if number is None else self.get(model, number)
+
+    def production(self, model: str) -> ModelVersion | None:
+        """The production version, or None when nothing was promoted yet."""
+        number = self.pointer(model, "production")
+        return None if number is None else self.get(model, number)
+
+    def promotions(self, model: str) -> list[dict[str, Any]]:
+        """The promotion log, oldest first."""
+        log = self.model_dir(model) / "promotions.jsonl"
+        if not log.is_file():
+            return []
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+
+    # -- write API -------------------------------------------------------------------------
+    def register(
+        self,
+        model: str,
+        source_dir: str | os.PathLike[str],
+        metadata: dict[str, Any],
+        *,
+        promote: bool = False,
+        promote_reason: str = "",
+    ) -> ModelVersion:
+        """Copy ``source_dir`` into a new version with ``metadata``; move ``latest`` to it.
+
+        ``source_dir`` must contain ``model.keras``. ``model``, ``version``, ``parent`` and
+        ``created_at`` are filled in here and override the same keys in ``metadata``.
+        With ``promote=True`` the new version also becomes ``production``.
+        """
+        source = Path(source_dir)
+        if not (source / KERAS_FILE).is_file():
+            raise RegistryError(f"{source}: no {KERAS_FILE}; not a model directory")
+        versions = self._versions_dir(model)
+        versions.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".register.", suffix=".tmp", dir=versions))
+        try:
+            payload = tmp / "version"
+            shutil.copytree(source, payload, symlinks=False)
+            for attempt in range(100):
+                existing = self.list_versions(model)
+                number = (existing[-1] if existing else 0) + 1 + attempt
+                parent = self.pointer(model, "latest")
+                document = dict(metadata)
+                document.update(
+                    {
+                        "model": model,
+                        "version": number,
+                        "parent": parent,
+                        "created_at": utc_now(),
+                    }
+                )
+                (payload / METADATA_FILE).write_text(dumps_json(document), encoding="utf-8")
+                try:
+                    os.rename(payload, versions / str(number))
+                except OSError:
+                    if (versions / str(number)).exists():
+                        continue  # another writer claimed this number; try the next one
+                    raise
+                break
+            else:  # pragma: no cover - needs 100 concurrent writers
+                raise RegistryError(f"model {model!r}: could not claim a version number")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._set_pointer(model, "latest", number)
+        if promote:
+            self.promote(model, number, reason=promote_reason or "promoted at registration")
+        return self.get(model, number)
+
+    def promote(self, model: str, ref: int | str, *, reason: str = "") -> ModelVersion:
+        """Point ``production`` at version ``ref`` and log the change."""
+        version = self.get(model, ref)
+        previous = self.pointer(model, "production")
+        self._set_pointer(model, "production", version.version)
+        entry = {
+            "at": utc_now(),
+            "from": previous,
+            "to": version.version,
+            "reason": reason,
+        }
+        with open(self.model_dir(model) / "promotions.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        return version
+
+    def _set_pointer(self, model: str, name: str, version: int) -> None:
+        write_text_atomic(self.model_dir(model) / name, f"{version}\n")
