@@ -1,0 +1,3 @@
+from platformgen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Builders: pure functions from the resolved spec to plain manifests, one module per kind.
+
+`COMPONENT_BUILDERS` is the explicit, ordered list; no registry magic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from platformgen.builders.config_map import build_config_map
+from platformgen.builders.cron_job import build_cron_job
+from platformgen.builders.deployment import build_deployment
+from platformgen.builders.horizontal_pod_autoscaler import build_horizontal_pod_autoscaler
+from platformgen.builders.inference_service import build_inference_service
+from platformgen.builders.job import build_job
+from platformgen.builders.namespace import build_namespace
+from platformgen.builders.network_policy import (
+    build_allow_dns,
+    build_default_deny,
+    build_network_policy,
+)
+from platformgen.builders.pod_disruption_budget import build_pod_disruption_budget
+from platformgen.builders.prometheus_rule import build_prometheus_rule
+from platformgen.builders.role import build_roles
+from platformgen.builders.service import build_service
+from platformgen.builders.service_account import build_service_account
+from platformgen.builders.service_monitor import build_service_monitor
+from platformgen.naming import Manifest
+from platformgen.resolve import ComponentView, resolve
+from platformgen.spec.model import PlatformSpec
+
+ComponentBuilder = Callable[[ComponentView], Manifest | list[Manifest] | None]
+
+COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
+    build_service_account,
+    build_roles,
+    build_config_map,
+    build_deployment,
+    build_job,
+    build_cron_job,
+    build_inference_service,
+    build_service,
+    build_network_policy,
+    build_service_monitor,
+    build_prometheus_rule,
+    build_pod_disruption_budget,
+    build_horizontal_pod_autoscaler,
+)
+
+PLATFORM_GROUP = "platform"
+"""The group (folder) of namespace-wide objects."""
+
+
+def build_platform(spec: PlatformSpec, environment: str | None) -> dict[str, list[Manifest]]:
+    """Every object for `environment` (None: base), grouped by folder: `platform` + components."""
+    groups: dict[str, list[Manifest]] = {
+        PLATFORM_GROUP: [
+            m
+            for ns in sorted(spec.namespaces)
+            for m in (
+                build_namespace(spec, ns),
+                build_default_deny(spec, ns),
+                build_allow_dns(spec, ns),
+            )
+        ]
+    }
+    for view in resolve(spec, environment):
+        objects: list[Manifest] = []
+        for builder in COMPONENT_BUILDERS:
+            built = builder(view)
+            if isinstance(built, list):
+                objects.extend(built)
+            elif built is not None:
+                objects.append(built)
+        groups[view.name] = objects
+    return groups

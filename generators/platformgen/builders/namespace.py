@@ -1,0 +1,25 @@
+"""Namespaces, enforcing the Pod Security Standard `restricted`."""
+
+from __future__ import annotations
+
+from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
+from platformgen.spec.model import PlatformSpec
+
+POD_SECURITY_LEVEL = "restricted"
+
+
+def build_namespace(spec: PlatformSpec, name: str) -> Manifest:
+    labels = {
+        **spec.namespaces[name],
+        MANAGED_BY_LABEL: MANAGED_BY,
+        PART_OF: spec.platform.part_of,
+        "pod-security.kubernetes.io/audit": POD_SECURITY_LEVEL,
+        "pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"labels": labels, "name": name},
+    }

@@ -1,0 +1,146 @@
+"""NetworkPolicies: default-deny per namespace, DNS egress, and allows derived from dependsOn.
+
+Ports are never written here: they come from the target's Service ports (components) or the
+endpoint's declared ports, and the metrics port from `metrics.port`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platformgen.naming import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAMESPACE_NAME,
+    PART_OF,
+    Manifest,
+    metadata,
+    selector_labels,
+)
+from platformgen.resolve import ComponentView
+from platformgen.spec.model import Endpoint, PlatformSpec, ServicePort
+
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABELS = {"k8s-app": "kube-dns"}
+DNS_PORT = 53
+
+
+def _platform_metadata(spec: PlatformSpec, name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY, PART_OF: spec.platform.part_of},
+        "name": name,
+        "namespace": namespace,
+    }
+
+
+def build_default_deny(spec: PlatformSpec, namespace: str) -> Manifest:
+    """Deny all ingress and egress in `namespace`; everything allowed is allowed explicitly."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _platform_metadata(spec, "default-deny", namespace),
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+
+
+def build_allow_dns(spec: PlatformSpec, namespace: str) -> Manifest:
+    """Let every pod in `namespace` resolve names through the cluster DNS."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _platform_metadata(spec, "allow-dns", namespace),
+        "spec": {
+            "egress": [
+                {
+                    "ports": [
+                        {"port": DNS_PORT, "protocol": "UDP"},
+                        {"port": DNS_PORT, "protocol": "TCP"},
+                    ],
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: DNS_NAMESPACE}},
+                            "podSelector": {"matchLabels": DNS_POD_LABELS},
+                        }
+                    ],
+                }
+            ],
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+        },
+    }
+
+
+def _ports(ports: tuple[ServicePort, ...]) -> list[dict[str, Any]]:
+    return [{"port": p.port, "protocol": p.protocol} for p in ports]
+
+
+def _pod_peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: namespace}},
+        "podSelector": {"matchLabels": dict(labels)},
+    }
+
+
+def _endpoint_peer(endpoint: Endpoint) -> dict[str, Any]:
+    if endpoint.cidr is not None:
+        block: dict[str, Any] = {"cidr": endpoint.cidr}
+        if endpoint.except_:
+            block["except"] = list(endpoint.except_)
+        return {"ipBlock": block}
+    assert endpoint.namespace is not None  # guaranteed by spec.references
+    return _pod_peer(endpoint.namespace, endpoint.pod_labels)
+
+
+def build_network_policy(view: ComponentView) -> Manifest | None:
+    """Ingress from dependents, exposedTo endpoints and Prometheus; egress to dependencies."""
+    spec, c = view.spec, view.component
+    ingress: list[dict[str, Any]] = []
+    for name in sorted(spec.components):
+        other = spec.components[name]
+        if view.name in other.depends_on:
+            ingress.append(
+                {
+                    "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
+                    "ports": _ports(c.ports),
+                }
+            )
+    for source in c.exposed_to:
+        ingress.append({"from": [_endpoint_peer(spec.endpoints[source])], "ports": _ports(c.ports)})
+    if c.metrics is not None:
+        metrics_port = next(p for p in c.ports if p.name == c.metrics.port)
+        mon = spec.monitoring
+        ingress.append(
+            {
+                "from": [_pod_peer(mon.prometheus_namespace, mon.prometheus_pod_labels)],
+                "ports": _ports((metrics_port,)),
+            }
+        )
+    egress: list[dict[str, Any]] = []
+    for target in c.depends_on:
+        if target in spec.components:
+            dep = spec.components[target]
+            egress.append(
+                {
+                    "ports": _ports(dep.ports),
+                    "to": [_pod_peer(dep.namespace, selector_labels(spec, target))],
+                }
+            )
+        else:
+            endpoint = spec.endpoints[target]
+            egress.append({"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]})
+    if not ingress and not egress:
+        return None
+    policy_spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": selector_labels(spec, view.name)},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    if ingress:
+        policy_spec["ingress"] = ingress
+    if egress:
+        policy_spec["egress"] = egress
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(spec, view.name, c.role, view.namespace),
+        "spec": policy_spec,
+    }

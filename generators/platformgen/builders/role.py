@@ -1,0 +1,47 @@
+"""Role and RoleBinding, one pair per namespace a component declares API access in."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from platformgen.naming import Manifest, metadata
+from platformgen.resolve import ComponentView
+
+
+def build_roles(view: ComponentView) -> list[Manifest]:
+    c = view.component
+    out: list[Manifest] = []
+    by_namespace = sorted(c.rbac, key=lambda r: r.namespace)
+    for namespace, rules in groupby(by_namespace, key=lambda r: r.namespace):
+        meta = metadata(view.spec, view.name, c.role, namespace)
+        out.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": meta,
+                "rules": [
+                    {
+                        "apiGroups": list(r.api_groups),
+                        "resources": list(r.resources),
+                        "verbs": list(r.verbs),
+                    }
+                    for r in rules
+                ],
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": metadata(view.spec, view.name, c.role, namespace),
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": view.name,
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": view.name, "namespace": view.namespace}
+                ],
+            }
+        )
+    return out

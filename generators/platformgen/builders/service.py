@@ -1,0 +1,25 @@
+"""Service for components that serve ports. Its ports are the component's, written once."""
+
+from __future__ import annotations
+
+from platformgen.naming import Manifest, metadata, selector_labels
+from platformgen.resolve import ComponentView
+
+
+def build_service(view: ComponentView) -> Manifest | None:
+    c = view.component
+    if not c.ports or c.kind not in {"Deployment", "InferenceService"}:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(view.spec, view.name, c.role, view.namespace),
+        "spec": {
+            "ports": [
+                {"name": p.name, "port": p.port, "protocol": p.protocol, "targetPort": p.name}
+                for p in c.ports
+            ],
+            "selector": selector_labels(view.spec, view.name),
+            "type": "ClusterIP",
+        },
+    }

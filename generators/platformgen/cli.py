@@ -1,0 +1,152 @@
+"""Command line: `platformgen render | check | validate`. The thin shell around the pure core."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from platformgen import __version__
+from platformgen.errors import PlatformgenError, SpecError, StaleOutputError
+from platformgen.files import compare_tree, write_tree
+from platformgen.render import GENERATED_ROOTS, render
+from platformgen.spec.load import load_spec
+
+log = logging.getLogger("platformgen")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platformgen",
+        description="Render the ML platform's kustomize base and overlays from platform.yaml.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v for info, -vv for debug (stderr)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--spec",
+            type=Path,
+            default=Path("platform.yaml"),
+            help="spec file (default: ./platform.yaml)",
+        )
+        sub.add_argument(
+            "--out",
+            type=Path,
+            default=None,
+            help="folder holding base/ and overlays/ (default: the spec's folder)",
+        )
+        return sub
+
+    command("render", "write base/ and overlays/ (atomically; prints the files written)")
+    command("check", "exit 1 if base/ or overlays/ differ from what the spec renders")
+    validate = command(
+        "validate", "kustomize build base and every overlay, and validate it with kubeconform"
+    )
+    validate.add_argument(
+        "--summary", action="store_true", help="also print objects per kind per environment"
+    )
+    return parser
+
+
+def _out(args: argparse.Namespace) -> Path:
+    out: Path = args.out if args.out is not None else args.spec.resolve().parent
+    return out
+
+
+def _render(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    files = render(spec)
+    out = _out(args)
+    write_tree(out, files, GENERATED_ROOTS)
+    for path in files:
+        print(path)
+    log.info("rendered %d files into %s", len(files), out)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    drift = compare_tree(_out(args), render(spec), GENERATED_ROOTS)
+    if drift:
+        lines = [f"generated files are stale ({args.spec.name} renders differently):"]
+        lines += [f"  changed: {p}" for p in drift.changed]
+        lines += [f"  missing: {p}" for p in drift.missing]
+        lines += [f"  extra:   {p}" for p in drift.extra]
+        lines.append("run `make render` (platformgen render) and commit the result")
+        raise StaleOutputError("\n".join(lines))
+    print(f"ok: {len(render(spec))} generated files are up to date")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from platformgen.validate import validate_targets
+
+    spec = load_spec(args.spec)
+    out = _out(args)
+    drift = compare_tree(out, render(spec), GENERATED_ROOTS)
+    if drift:
+        raise StaleOutputError("generated files are stale: run `make render` first")
+    targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
+    results = validate_targets(out, targets)
+    failed = [r for r in results if not r.ok]
+    if args.summary:
+        _print_summary(results)
+    for r in results:
+        status = "ok" if r.ok else "FAILED"
+        print(
+            f"{status:6} {r.target:16} k8s {r.kubernetes_version}: {r.resources} resources, "
+            f"{r.valid} valid, {r.invalid} invalid, {r.errors} errors, {r.skipped} skipped"
+        )
+        if not r.ok:
+            for message in r.messages:
+                print(f"       {message}")
+    if failed:
+        raise PlatformgenError(f"validation failed for {len(failed)} of {len(results)} targets")
+    return 0
+
+
+def _print_summary(results: Sequence[object]) -> None:
+    seen: dict[str, dict[str, int]] = {}
+    for r in results:
+        seen.setdefault(getattr(r, "target"), getattr(r, "kinds"))  # noqa: B009
+    kinds = sorted({k for counts in seen.values() for k in counts})
+    targets = list(seen)
+    width = max(len(k) for k in kinds) if kinds else 4
+    print(f"{'objects per kind':{width}}  " + "  ".join(f"{t:>16}" for t in targets))
+    for kind in kinds:
+        print(f"{kind:{width}}  " + "  ".join(f"{seen[t].get(kind, 0):>16}" for t in targets))
+    total = "  ".join(f"{sum(seen[t].values()):>16}" for t in targets)
+    print(f"{'total':{width}}  {total}")
+
+
+COMMANDS = {"render": _render, "check": _check, "validate": _validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the exit status: 0 ok, 1 user error, 2 bad usage."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    except PlatformgenError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""Emitters: map manifests and patches to `{relative path: file text}`."""

@@ -1,0 +1,136 @@
+"""Kustomize emitter: `base/` (one folder per component) and `overlays/<env>/` (only diffs)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from platformgen.builders import PLATFORM_GROUP, build_platform
+from platformgen.environments import compute_overlay
+from platformgen.errors import SpecError
+from platformgen.naming import Manifest
+from platformgen.serialize import to_yaml
+from platformgen.spec.model import PlatformSpec
+
+KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
+def kebab(kind: str) -> str:
+    """HorizontalPodAutoscaler -> horizontal-pod-autoscaler."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+
+
+def _file_names(objects: list[Manifest], group: str) -> list[str]:
+    """`<kind>.yaml`, made unique with the object name, then its namespace, where needed."""
+    kinds = Counter(m["kind"] for m in objects)
+    names = []
+    for m in objects:
+        meta = m["metadata"]
+        stem = kebab(m["kind"])
+        if group == PLATFORM_GROUP and m["kind"] != "Namespace":
+            stem = f"{meta['namespace']}/{stem}-{meta['name']}"
+        elif group == PLATFORM_GROUP:
+            stem = f"{meta['name']}/{stem}"
+        elif kinds[m["kind"]] > 1:
+            stem = f"{stem}-{meta.get('namespace', meta['name'])}"
+        names.append(f"{stem}.yaml")
+    if len(set(names)) != len(names):
+        raise AssertionError(f"file names collide in {group}: {names}")
+    return names
+
+
+def _patch_file(m: Manifest, folder: str) -> str:
+    meta = m["metadata"]
+    return f"{folder}/{meta['name']}.{kebab(m['kind'])}.yaml"
+
+
+def _target(m: Manifest) -> dict[str, Any]:
+    group, _, version = m["apiVersion"].rpartition("/")
+    target = {"kind": m["kind"], "name": m["metadata"]["name"], "version": version}
+    if group:
+        target["group"] = group
+    if "namespace" in m["metadata"]:
+        target["namespace"] = m["metadata"]["namespace"]
+    return target
+
+
+def emit_base(spec: PlatformSpec) -> dict[str, str]:
+    files: dict[str, str] = {}
+    groups = build_platform(spec, None)
+    for group, objects in groups.items():
+        names = _file_names(objects, group)
+        for name, m in zip(names, objects, strict=True):
+            files[f"base/{group}/{name}"] = to_yaml(m)
+        files[f"base/{group}/kustomization.yaml"] = to_yaml(
+            {**KUSTOMIZATION, "resources": sorted(names)}
+        )
+    files["base/kustomization.yaml"] = to_yaml(
+        {
+            **KUSTOMIZATION,
+            "resources": [PLATFORM_GROUP, *sorted(g for g in groups if g != PLATFORM_GROUP)],
+        }
+    )
+    return files
+
+
+def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
+    env = spec.environments[environment]
+    pins: dict[str, tuple[str, dict[str, str]]] = {}
+    for name in sorted(spec.components):
+        image = spec.components[name].image
+        pin = env.images.get(name)
+        entry: dict[str, str] = {"name": image}
+        if pin is not None and pin.digest is not None:
+            entry["digest"] = pin.digest
+        elif pin is not None and pin.tag is not None:
+            entry["newTag"] = pin.tag
+        elif env.image_tag is not None and env.image_tag != spec.defaults.image_tag:
+            entry["newTag"] = env.image_tag
+        else:
+            continue
+        if image in pins and pins[image][1] != entry:
+            other = pins[image][0]
+            raise SpecError(
+                [
+                    f"platform.yaml: environments.{environment}.images.{name}: image {image!r} "
+                    f"is shared with {other!r} but pinned differently"
+                ]
+            )
+        pins[image] = (name, entry)
+    return [entry for _, entry in sorted(pins.values(), key=lambda p: p[1]["name"])]
+
+
+def emit_overlay(spec: PlatformSpec, environment: str) -> dict[str, str]:
+    base = [m for objects in build_platform(spec, None).values() for m in objects]
+    env = [m for objects in build_platform(spec, environment).values() for m in objects]
+    overlay = compute_overlay(base, env)
+    root = f"overlays/{environment}"
+    files: dict[str, str] = {}
+    patches = []
+    for patch in overlay.patches:
+        path = _patch_file(patch, "patches")
+        files[f"{root}/{path}"] = to_yaml(patch)
+        patches.append({"path": path, "target": _target(patch)})
+    added = []
+    for m in overlay.added:
+        path = _patch_file(m, "resources")
+        files[f"{root}/{path}"] = to_yaml(m)
+        added.append(path)
+    resources = ["../../base", *sorted(added)]
+    kustomization: dict[str, Any] = {**KUSTOMIZATION, "resources": resources}
+    if patches:
+        kustomization["patches"] = sorted(patches, key=lambda p: p["path"])
+    images = _images(spec, environment)
+    if images:
+        kustomization["images"] = images
+    files[f"{root}/kustomization.yaml"] = to_yaml(kustomization)
+    return files
+
+
+def emit_kustomize(spec: PlatformSpec) -> dict[str, str]:
+    """Every kustomize file: base plus one overlay per environment."""
+    files = emit_base(spec)
+    for environment in sorted(spec.environments):
+        files.update(emit_overlay(spec, environment))
+    return files

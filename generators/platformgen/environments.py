@@ -1,0 +1,102 @@
+"""Minimal patches: what an environment changes about each base object, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from platformgen.naming import Manifest
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """An environment's difference from base."""
+
+    patches: list[Manifest]
+    """Strategic-merge patches: identity plus changed fields, for objects base already has."""
+    added: list[Manifest]
+    """Objects only this environment has (e.g. HorizontalPodAutoscaler, PodDisruptionBudget)."""
+
+
+_UNCHANGED = object()
+
+
+def identity(m: Manifest) -> tuple[str, str, str, str]:
+    meta = m["metadata"]
+    return (m["apiVersion"], m["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def compute_overlay(base: list[Manifest], env: list[Manifest]) -> Overlay:
+    """Patches and additions that turn `base` into `env`."""
+    base_by_id = {identity(m): m for m in base}
+    env_ids = {identity(m) for m in env}
+    removed = sorted(set(base_by_id) - env_ids)
+    if removed:
+        raise ValueError(f"environments cannot remove base objects: {removed}")
+    patches, added = [], []
+    for m in env:
+        original = base_by_id.get(identity(m))
+        if original is None:
+            added.append(m)
+            continue
+        patch = object_patch(original, m)
+        if patch is not None:
+            patches.append(patch)
+    return Overlay(patches=patches, added=added)
+
+
+def object_patch(base: Manifest, env: Manifest) -> Manifest | None:
+    """Strategic-merge patch from `base` to `env`: identity plus changed fields, or None."""
+    changes = _diff(base, env)
+    if changes is _UNCHANGED:
+        return None
+    meta = {"name": env["metadata"]["name"]}
+    if "namespace" in env["metadata"]:
+        meta["namespace"] = env["metadata"]["namespace"]
+    patch: Manifest = {"apiVersion": env["apiVersion"], "kind": env["kind"]}
+    patch.update(changes)
+    patch["metadata"] = {**changes.get("metadata", {}), **meta}
+    return patch
+
+
+def _diff(a: Any, b: Any) -> Any:
+    if a == b:
+        return _UNCHANGED
+    if isinstance(a, dict) and isinstance(b, dict):
+        missing = set(a) - set(b)
+        if missing:
+            raise ValueError(f"environments cannot remove fields: {sorted(missing)}")
+        out = {}
+        for key, value in b.items():
+            if key not in a:
+                out[key] = value
+                continue
+            sub = _diff(a[key], value)
+            if sub is not _UNCHANGED:
+                out[key] = sub
+        return out
+    if isinstance(a, list) and isinstance(b, list) and _keyed_by_name(a) and _keyed_by_name(b):
+        return _diff_named_list(a, b)
+    return b
+
+
+def _keyed_by_name(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(i, dict) and "name" in i for i in items)
+
+
+def _diff_named_list(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lists merged by `name` (containers, env, volumes): only changed items, with their name."""
+    before = {item["name"]: item for item in a}
+    gone = set(before) - {item["name"] for item in b}
+    if gone:
+        raise ValueError(f"environments cannot remove list items: {sorted(gone)}")
+    out = []
+    for item in b:
+        old = before.get(item["name"])
+        if old is None:
+            out.append(item)
+            continue
+        sub = _diff(old, item)
+        if sub is not _UNCHANGED:
+            out.append({**sub, "name": item["name"]})
+    return out

@@ -1,0 +1,61 @@
+"""The one place for object names, standard labels and selector labels (our _helpers.tpl)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platformgen.spec.model import PlatformSpec
+
+Manifest = dict[str, Any]
+"""One Kubernetes object as plain data."""
+
+MANAGED_BY = "platformgen"
+NAME = "app.kubernetes.io/name"
+COMPONENT = "app.kubernetes.io/component"
+PART_OF = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+
+
+def selector_labels(spec: PlatformSpec, name: str) -> dict[str, str]:
+    """Labels that select a component's pods. Never includes a version."""
+    return {NAME: name, PART_OF: spec.platform.part_of}
+
+
+def standard_labels(spec: PlatformSpec, name: str, role: str) -> dict[str, str]:
+    """Labels on every object a component owns."""
+    return {
+        **selector_labels(spec, name),
+        COMPONENT: role,
+        MANAGED_BY_LABEL: MANAGED_BY,
+    }
+
+
+def metadata(
+    spec: PlatformSpec,
+    name: str,
+    role: str,
+    namespace: str | None = None,
+    extra_labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Object metadata with the standard labels."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {**standard_labels(spec, name, role), **(extra_labels or {})},
+    }
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def camel(name: str) -> str:
+    """model-server -> ModelServer, for alert names."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def volume_name(path: str) -> str:
+    """/var/cache/app -> var-cache-app: the emptyDir volume backing a writable path."""
+    return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"

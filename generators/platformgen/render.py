@@ -1,0 +1,15 @@
+"""spec -> every generated file. Pure: no disk, env or clock."""
+
+from __future__ import annotations
+
+from platformgen.emit.kustomize import emit_kustomize
+from platformgen.spec.model import PlatformSpec
+
+GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays")
+"""Folders platformgen owns entirely: replaced whole on render, compared whole on check."""
+
+
+def render(spec: PlatformSpec) -> dict[str, str]:
+    """`{path relative to the repo root: file text}` for every generated file, sorted."""
+    files = emit_kustomize(spec)
+    return dict(sorted(files.items()))

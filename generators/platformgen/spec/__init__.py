@@ -1,0 +1,1 @@
+"""The platform spec: typed models, loading and cross-field rules."""

@@ -1,0 +1,105 @@
+"""Read `platform.yaml` into a `PlatformSpec`, or raise one `SpecError` listing every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from platformgen.errors import SpecError
+from platformgen.spec.model import PlatformSpec
+from platformgen.spec.references import check_references
+
+
+def load_spec(path: Path) -> PlatformSpec:
+    """Load and validate the spec at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError([f"{path}: cannot read: {err.strerror or err}"]) from err
+    return parse_spec(text, source=path.name)
+
+
+def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
+    """Validate spec `text`; `source` prefixes every message."""
+    data = _parse_yaml(text, source)
+    if not isinstance(data, dict):
+        raise SpecError([f"{source}: must be a mapping at the top level"])
+    try:
+        spec = PlatformSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError([f"{source}: {p}: {m}" for p, m in _pydantic_problems(err)]) from None
+    problems = check_references(spec)
+    if problems:
+        raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
+    return spec
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise SpecError([f"{source}: invalid YAML: {_yaml_message(err)}"]) from None
+    duplicates = list(_duplicate_keys(node, ""))
+    if duplicates:
+        raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
+    return yaml.safe_load(text)
+
+
+def _yaml_message(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str) -> Any:
+    """Yield `(spec path, line)` for every key given twice in one mapping."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            if key in seen:
+                yield child, key_node.start_mark.line + 1
+            seen.add(key)
+            yield from _duplicate_keys(value_node, child)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{i}]")
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors(include_url=False):
+        loc = [str(part) for part in e["loc"] if not _is_union_tag(part)]
+        problems.append((_format_path(loc), _message(e)))
+    return problems
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic adds the member type's name to `loc` for unions, e.g. 'function-after[...]'.
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float"})
+
+
+def _format_path(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _message(e: Any) -> str:
+    kind = e["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    message = str(e["msg"])
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,356 @@
+"""Typed, frozen models of `platform.yaml`.
+
+Unknown keys are rejected, every default is declared once here with a one-line doc, and
+keys are lowerCamelCase in YAML (aliases generated once by `Strict`). Rules that span
+several fields (references between components, ports, namespaces) live in
+`spec.references`, which reports each problem with its spec path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_NAMES = frozenset({"default-deny", "allow-dns", "platform"})
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"{value!r}: must be at most 63 characters (DNS-1123 label)")
+    if not DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r}: must be a DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("must be 1-65535")
+    return value
+
+
+def _quantity(value: str | int | float) -> str:
+    text = str(value)
+    if not QUANTITY.match(text):
+        raise ValueError(f"{text!r}: must be a Kubernetes quantity such as 100m, 1, 256Mi or 2Gi")
+    return text
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.match(value):
+        raise ValueError(f"{value!r}: must be a C identifier (letters, digits, '_')")
+    return value
+
+
+def _http_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r}: must start with '/'")
+    return value
+
+
+def _percent(value: int) -> int:
+    if not 0 <= value <= 100:
+        raise ValueError("must be 0-100")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+"""A DNS-1123 label of at most 63 characters: component, namespace and port names."""
+Port = Annotated[int, AfterValidator(_port)]
+Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+HttpPath = Annotated[str, AfterValidator(_http_path)]
+Percent = Annotated[int, AfterValidator(_percent)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Labels = dict[str, str]
+
+
+class Strict(BaseModel):
+    """Base for every spec model: frozen, unknown keys rejected, lowerCamelCase keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+
+class ResourceList(Strict):
+    cpu: Quantity | None = None
+    """CPU, e.g. 100m or 2."""
+    memory: Quantity | None = None
+    """Memory, e.g. 256Mi."""
+    ephemeral_storage: Quantity | None = None
+    """Node-local scratch space, e.g. 1Gi."""
+
+
+class Resources(Strict):
+    requests: ResourceList = ResourceList()
+    """What the scheduler reserves."""
+    limits: ResourceList = ResourceList()
+    """The hard cap; memory limits are required by the secure defaults."""
+
+
+class ServicePort(Strict):
+    name: Name
+    """Port name, referenced by probes, metrics and dependencies."""
+    port: Port
+    """Container port, also the Service port (written once)."""
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    """Transport protocol."""
+
+
+class Probe(Strict):
+    path: HttpPath | None = None
+    """HTTP GET path; without it the probe is a TCP check."""
+    port: Name
+    """Name of one of the component's ports."""
+    initial_delay_seconds: int = Field(default=0, ge=0)
+    """Seconds before the first probe."""
+    period_seconds: PositiveInt = 10
+    """Seconds between probes."""
+    failure_threshold: PositiveInt = 3
+    """Failures before the probe is considered failed."""
+    timeout_seconds: PositiveInt = 1
+    """Seconds before a probe attempt times out."""
+
+
+class Probes(Strict):
+    liveness: Probe | None = None
+    """Restart the container when this fails."""
+    readiness: Probe | None = None
+    """Take the pod out of Service endpoints when this fails."""
+    startup: Probe | None = None
+    """Hold liveness/readiness until the app has started (slow model loads)."""
+
+
+class Metrics(Strict):
+    port: Name
+    """Name of the port that serves metrics (metrics share a component port by default)."""
+    path: HttpPath = "/metrics"
+    """HTTP path of the Prometheus endpoint."""
+    interval: str = "30s"
+    """Scrape interval."""
+
+
+class AlertThresholds(Strict):
+    """Thresholds for the alerts a component gets. Unset means that alert is not rendered."""
+
+    error_ratio: float | None = Field(default=None, gt=0, lt=1)
+    """Serving: alert when the 5xx share of requests exceeds this over 5 minutes."""
+    latency_p99_seconds: float | None = Field(default=None, gt=0)
+    """Serving: alert when p99 request latency exceeds this many seconds."""
+    model_age_hours: float | None = Field(default=None, gt=0)
+    """Serving: alert when the loaded model is older than this (retraining stalled)."""
+    drift_psi: float | None = Field(default=None, gt=0)
+    """Drift: alert when any feature's population stability index exceeds this."""
+    for_: str = Field(default="10m", alias="for")
+    """How long a condition must hold before an alert fires."""
+
+
+class RbacRule(Strict):
+    namespace: Name
+    """Namespace the Role is created in (may be another platform namespace)."""
+    api_groups: tuple[str, ...]
+    """API groups, "" for the core group."""
+    resources: tuple[str, ...]
+    """Resources, e.g. inferenceservices."""
+    verbs: tuple[str, ...]
+    """Verbs, e.g. get, patch."""
+
+
+class Autoscaling(Strict):
+    min_replicas: PositiveInt
+    """Lower bound; also the Deployment's replicas in that environment."""
+    max_replicas: PositiveInt
+    """Upper bound."""
+    target_cpu_utilization: Percent = 70
+    """Average CPU utilisation (percent of requests) the HPA aims for."""
+
+
+class DisruptionBudget(Strict):
+    min_available: PositiveInt | None = None
+    """Pods that must stay up during voluntary disruptions."""
+    max_unavailable: PositiveInt | None = None
+    """Pods that may be down during voluntary disruptions."""
+
+
+class TopologySpread(Strict):
+    topology_key: str = "topology.kubernetes.io/zone"
+    """Node label to spread over."""
+    max_skew: PositiveInt = 1
+    """Largest allowed difference in pods between topology domains."""
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = "ScheduleAnyway"
+    """What the scheduler does when it cannot spread."""
+
+
+class Canary(Strict):
+    traffic_percent: Percent
+    """Share of traffic the newest revision receives (KServe canaryTrafficPercent)."""
+
+
+class ComponentOverride(Strict):
+    """What an environment may change about a component. Everything else is fixed."""
+
+    replicas: int | None = Field(default=None, ge=0)
+    """Replica count in this environment."""
+    resources: Resources | None = None
+    """Replaces requests/limits entries that are set here."""
+    env: dict[EnvName, str] | None = None
+    """Extra or changed environment variables."""
+    autoscaling: Autoscaling | None = None
+    """Adds a HorizontalPodAutoscaler (Deployments only)."""
+    disruption_budget: DisruptionBudget | None = None
+    """Adds a PodDisruptionBudget (Deployments and InferenceServices)."""
+    topology_spread: TopologySpread | None = None
+    """Adds topologySpreadConstraints to the pod template (Deployments only)."""
+    canary: Canary | None = None
+    """Sends part of the traffic to the newest revision (InferenceServices only)."""
+    suspend: bool | None = None
+    """Suspends a CronJob in this environment."""
+
+
+class Component(Strict):
+    """One deployable unit. Its name (the key in `components`) names every object it owns."""
+
+    kind: Literal["Deployment", "Job", "CronJob", "InferenceService"]
+    """Workload kind: Deployment for services, Job/CronJob for batch, KServe for models."""
+    namespace: Name
+    """One of `namespaces`."""
+    role: Name
+    """app.kubernetes.io/component label, e.g. serving, monitoring, training."""
+    image: str = Field(min_length=1)
+    """Image repository without tag; the tag or digest comes from the environment."""
+    description: str = ""
+    """One line for humans (documentation only)."""
+    command: tuple[str, ...] = ()
+    """Container entrypoint override."""
+    args: tuple[str, ...] = ()
+    """Container arguments."""
+    ports: tuple[ServicePort, ...] = ()
+    """Ports the component serves; they define its Service and NetworkPolicy ingress."""
+    probes: Probes = Probes()
+    """Health probes (long-running kinds)."""
+    metrics: Metrics | None = None
+    """Prometheus scraping; renders a ServiceMonitor."""
+    alerts: AlertThresholds | None = None
+    """Alert thresholds; renders a PrometheusRule."""
+    resources: Resources | None = None
+    """Merged over `defaults.resources`."""
+    env: dict[EnvName, str] = {}
+    """Environment variables (non-secret)."""
+    config: dict[str, str] = {}
+    """Files/values rendered into a ConfigMap and loaded with envFrom."""
+    replicas: int = Field(default=1, ge=0)
+    """Replicas in base (Deployments and InferenceServices)."""
+    schedule: str | None = None
+    """Cron schedule (CronJobs only)."""
+    backoff_limit: int = Field(default=2, ge=0)
+    """Pod retries before a Job is marked failed (Jobs and CronJobs)."""
+    active_deadline_seconds: PositiveInt | None = None
+    """Wall-clock limit of a Job run."""
+    depends_on: tuple[Name, ...] = ()
+    """Components or endpoints this one connects to; renders egress (and their ingress)."""
+    exposed_to: tuple[Name, ...] = ()
+    """Endpoints (outside the platform) allowed to connect to this component."""
+    rbac: tuple[RbacRule, ...] = ()
+    """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
+    writable_paths: tuple[HttpPath, ...] = ("/tmp",)
+    """Paths backed by emptyDir (the root filesystem is read-only)."""
+
+
+class Endpoint(Strict):
+    """Something outside the platform: in-cluster by namespace+labels, or external by CIDR."""
+
+    namespace: Name | None = None
+    """Namespace of an in-cluster endpoint (with podLabels)."""
+    pod_labels: Labels = {}
+    """Pod labels of an in-cluster endpoint; empty selects every pod in the namespace."""
+    cidr: str | None = None
+    """IP block of an external endpoint, e.g. 203.0.113.0/24."""
+    except_: tuple[str, ...] = Field(default=(), alias="except")
+    """Sub-blocks excluded from `cidr`."""
+    ports: tuple[ServicePort, ...] = ()
+    """Ports the platform may connect to; empty for a client-only endpoint."""
+    description: str = ""
+    """One line for humans."""
+
+
+class Monitoring(Strict):
+    prometheus_namespace: Name = "monitoring"
+    """Namespace Prometheus runs in (NetworkPolicies allow scrapes from it)."""
+    prometheus_pod_labels: Labels = {"app.kubernetes.io/name": "prometheus"}
+    """Labels of the Prometheus pods."""
+    selector_labels: Labels = {"release": "kube-prometheus-stack"}
+    """Labels Prometheus selects ServiceMonitors and PrometheusRules by (ruleSelector)."""
+    runbook_base_url: str = "https://runbooks.example.com/ml-platform"
+    """Alerts link to <runbookBaseUrl>/<alert-name>."""
+
+
+class Defaults(Strict):
+    """Container defaults every component starts from."""
+
+    run_as_user: int = Field(default=10001, ge=1000)
+    """Non-root UID for every container; Dockerfiles use the same."""
+    image_tag: str = Field(default="latest", min_length=1)
+    """Tag in base; environments pin tags or digests."""
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="128Mi"),
+        limits=ResourceList(memory="256Mi"),
+    )
+    """Requests and limits for components that do not set their own."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """LOG_LEVEL passed to every component."""
+    termination_grace_period_seconds: int = Field(default=30, ge=0)
+    """Time a pod gets to drain on shutdown."""
+
+
+class ImagePin(Strict):
+    tag: str | None = None
+    """Image tag in this environment."""
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    """Image digest in this environment (preferred in prod)."""
+
+
+class Environment(Strict):
+    """An environment is a cluster: same names and namespaces, different sizes and pins."""
+
+    image_tag: str | None = None
+    """Tag for every component image in this environment."""
+    images: dict[Name, ImagePin] = {}
+    """Per-component tag or digest, overriding imageTag."""
+    log_level: Literal["debug", "info", "warning", "error"] | None = None
+    """LOG_LEVEL in this environment."""
+    components: dict[Name, ComponentOverride] = {}
+    """Per-component differences."""
+
+
+class Platform(Strict):
+    name: Name
+    """Short platform name (used in descriptions)."""
+    part_of: Name
+    """app.kubernetes.io/part-of on every object."""
+
+
+class PlatformSpec(Strict):
+    """The whole of `platform.yaml`."""
+
+    platform: Platform
+    namespaces: dict[Name, Labels]
+    """Platform namespaces (identical in every environment), with extra labels."""
+    defaults: Defaults = Defaults()
+    monitoring: Monitoring = Monitoring()
+    endpoints: dict[Name, Endpoint] = {}
+    """Peers outside the platform (object stores, the KFP API, ingress gateways)."""
+    components: dict[Name, Component]
+    environments: dict[Name, Environment]

@@ -1,0 +1,163 @@
+"""Rules that span several fields of the spec. Each problem is `(spec path, message)`."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterator
+
+from platformgen.spec.model import (
+    RESERVED_NAMES,
+    Component,
+    ComponentOverride,
+    Endpoint,
+    PlatformSpec,
+)
+
+Problem = tuple[str, str]
+
+LONG_RUNNING = frozenset({"Deployment", "InferenceService"})
+
+
+def check_references(spec: PlatformSpec) -> list[Problem]:
+    """Every cross-field problem in `spec`, in document order."""
+    return [
+        *_check_names(spec),
+        *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
+        *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
+        *_check_environments(spec),
+    ]
+
+
+def _check_names(spec: PlatformSpec) -> Iterator[Problem]:
+    for name in spec.components:
+        if name in spec.endpoints:
+            yield (
+                f"endpoints.{name}",
+                f"name {name!r} is also a component; dependsOn would be ambiguous",
+            )
+        if name in RESERVED_NAMES:
+            yield (
+                f"components.{name}",
+                f"name {name!r} is reserved for platform-wide objects",
+            )
+    if not spec.environments:
+        yield ("environments", "must declare at least one environment")
+
+
+def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem]:
+    path = f"components.{name}"
+    if c.namespace not in spec.namespaces:
+        yield (f"{path}.namespace", f"unknown namespace {c.namespace!r} (not in namespaces)")
+    yield from _duplicates(f"{path}.ports", [p.name for p in c.ports], "name")
+    yield from _duplicates(f"{path}.ports", [p.port for p in c.ports], "port")
+    names = {p.name for p in c.ports}
+    for kind, probe in (
+        ("liveness", c.probes.liveness),
+        ("readiness", c.probes.readiness),
+        ("startup", c.probes.startup),
+    ):
+        if probe is not None and probe.port not in names:
+            yield (f"{path}.probes.{kind}.port", f"no port named {probe.port!r} on {name}")
+    if c.metrics is not None and c.metrics.port not in names:
+        yield (f"{path}.metrics.port", f"no port named {c.metrics.port!r} on {name}")
+    if c.kind == "CronJob" and c.schedule is None:
+        yield (f"{path}.schedule", "is required for kind CronJob")
+    if c.kind != "CronJob" and c.schedule is not None:
+        yield (f"{path}.schedule", f"only applies to kind CronJob, not {c.kind}")
+    if c.kind not in LONG_RUNNING and c.probes.readiness is not None:
+        yield (f"{path}.probes.readiness", f"does not apply to kind {c.kind}")
+    if c.kind == "InferenceService" and len(c.ports) != 1:
+        yield (f"{path}.ports", "an InferenceService predictor serves exactly one port")
+    if c.alerts is not None:
+        needs_metrics = (
+            c.alerts.error_ratio,
+            c.alerts.latency_p99_seconds,
+            c.alerts.model_age_hours,
+            c.alerts.drift_psi,
+        )
+        if any(v is not None for v in needs_metrics) and c.metrics is None:
+            yield (f"{path}.alerts", "metric-based alerts need `metrics` on the component")
+    for i, target in enumerate(c.depends_on):
+        where = f"{path}.dependsOn[{i}]"
+        if target == name:
+            yield (where, "a component cannot depend on itself")
+        elif target in spec.components:
+            if not spec.components[target].ports:
+                yield (where, f"{target!r} has no ports to connect to")
+        elif target in spec.endpoints:
+            if not spec.endpoints[target].ports:
+                yield (where, f"endpoint {target!r} has no ports to connect to")
+        else:
+            yield (where, f"unknown component or endpoint {target!r}")
+    yield from _duplicates(f"{path}.dependsOn", list(c.depends_on), "entry")
+    for i, source in enumerate(c.exposed_to):
+        if source not in spec.endpoints:
+            yield (f"{path}.exposedTo[{i}]", f"unknown endpoint {source!r}")
+    if c.exposed_to and not c.ports:
+        yield (f"{path}.exposedTo", f"{name} has no ports to expose")
+    for i, rule in enumerate(c.rbac):
+        if rule.namespace not in spec.namespaces:
+            yield (
+                f"{path}.rbac[{i}].namespace",
+                f"unknown namespace {rule.namespace!r} (not in namespaces)",
+            )
+
+
+def _check_endpoint(name: str, e: Endpoint) -> Iterator[Problem]:
+    path = f"endpoints.{name}"
+    if (e.namespace is None) == (e.cidr is None):
+        yield (path, "set exactly one of namespace (in-cluster) or cidr (external)")
+    if e.pod_labels and e.namespace is None:
+        yield (f"{path}.podLabels", "only applies with namespace")
+    if e.except_ and e.cidr is None:
+        yield (f"{path}.except", "only applies with cidr")
+    for key, block in [("cidr", e.cidr), *((f"except[{i}]", b) for i, b in enumerate(e.except_))]:
+        if block is None:
+            continue
+        try:
+            ipaddress.ip_network(block)
+        except ValueError:
+            yield (f"{path}.{key}", f"{block!r} is not a CIDR block")
+    yield from _duplicates(f"{path}.ports", [p.name for p in e.ports], "name")
+
+
+def _check_environments(spec: PlatformSpec) -> Iterator[Problem]:
+    for env_name, env in spec.environments.items():
+        path = f"environments.{env_name}"
+        for name in env.images:
+            if name not in spec.components:
+                yield (f"{path}.images.{name}", f"unknown component {name!r}")
+        for name, override in env.components.items():
+            where = f"{path}.components.{name}"
+            if name not in spec.components:
+                yield (where, f"unknown component {name!r}")
+                continue
+            yield from _check_override(where, spec.components[name], override)
+
+
+def _check_override(path: str, c: Component, o: ComponentOverride) -> Iterator[Problem]:
+    kind_only = {
+        "autoscaling": ({"Deployment"}, o.autoscaling),
+        "topologySpread": ({"Deployment"}, o.topology_spread),
+        "disruptionBudget": (LONG_RUNNING, o.disruption_budget),
+        "canary": ({"InferenceService"}, o.canary),
+        "suspend": ({"CronJob"}, o.suspend),
+        "replicas": (LONG_RUNNING, o.replicas),
+    }
+    for key, (kinds, value) in kind_only.items():
+        if value is not None and c.kind not in kinds:
+            yield (f"{path}.{key}", f"does not apply to kind {c.kind}")
+    if o.autoscaling is not None and o.autoscaling.min_replicas > o.autoscaling.max_replicas:
+        yield (f"{path}.autoscaling", "minReplicas must not exceed maxReplicas")
+    if o.autoscaling is not None and o.replicas is not None:
+        yield (f"{path}.replicas", "set either replicas or autoscaling, not both")
+    budget = o.disruption_budget
+    if budget is not None and (budget.min_available is None) == (budget.max_unavailable is None):
+        yield (f"{path}.disruptionBudget", "set exactly one of minAvailable or maxUnavailable")
+
+
+def _duplicates(path: str, values: list[object], what: str) -> Iterator[Problem]:
+    for value, count in Counter(values).items():
+        if count > 1:
+            yield (path, f"duplicate {what} {value!r}")
