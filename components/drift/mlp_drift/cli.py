@@ -69,9 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--features", type=_csv_list, help="comma-separated features (default: all but --target)"
     )
-    common.add_argument("--target", default="target", help="label column to leave out (default: target)")
     common.add_argument(
-        "--psi-threshold", type=float, default=Thresholds.psi, help="flag a feature at PSI >= this (0.2)"
+        "--target", default="target", help="label column to leave out (default: target)"
+    )
+    common.add_argument(
+        "--psi-threshold",
+        type=float,
+        default=Thresholds.psi,
+        help="flag a feature at PSI >= this (0.2)",
     )
     common.add_argument(
         "--ks-alpha",
@@ -84,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-samples",
         type=_positive_int,
         default=Thresholds.min_samples,
-        help="fewest current rows to judge (30)",
+        help="fewest current rows to judge (100)",
     )
     common.add_argument(
         "--window", type=_positive_int, default=5000, help="newest request-log rows to use (5000)"
@@ -101,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", type=Path, help="also write the JSON report here (atomically)")
     check.add_argument(
-        "--metrics-file", type=Path, help="write the gauges in Prometheus text format (textfile collector)"
+        "--metrics-file",
+        type=Path,
+        help="write the gauges in Prometheus text format (textfile collector)",
     )
     check.add_argument(
         "--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} when drift is detected"
@@ -110,9 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", parents=[common], help="re-evaluate the request log periodically, serve /metrics"
     )
-    serve.add_argument("--request-log", type=Path, required=True, help="request log written by serve")
+    serve.add_argument(
+        "--request-log", type=Path, required=True, help="request log written by serve"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8000, help="HTTP port for /metrics (default 8000)")
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="HTTP port for /metrics (default 8000)"
+    )
     serve.add_argument(
         "--interval", type=float, default=60.0, help="seconds between evaluations (default 60)"
     )

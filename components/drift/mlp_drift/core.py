@@ -36,8 +36,9 @@ class Thresholds:
     """Family-wise KS significance: a feature is flagged when p < ks_alpha / n_features."""
     bins: int = 10
     """Quantile bins of the reference used for PSI."""
-    min_samples: int = 30
-    """Fewer current rows than this and no decision is made (the report says why)."""
+    min_samples: int = 100
+    """Fewer current rows than this and no decision is made (the report says why). PSI has a
+    small-sample bias of about (bins - 1) * (1/n_reference + 1/n_current), so keep this high."""
 
     def __post_init__(self) -> None:
         if not self.psi > 0:
@@ -96,19 +97,24 @@ def quantile_edges(reference: FloatArray, bins: int) -> FloatArray:
 def population_stability_index(reference: FloatArray, current: FloatArray, bins: int) -> float:
     """PSI = sum((c - r) * ln(c / r)) over reference-quantile bins with open outer bins."""
     edges = quantile_edges(reference, bins)
-    # side="right": a value equal to an edge falls in the upper bin, as np.histogram does.
-    ref_counts = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=edges.size + 1)
-    cur_counts = np.bincount(np.searchsorted(edges, current, side="right"), minlength=edges.size + 1)
+    # Right-closed bins (side="left"): a value equal to an edge falls in the lower bin, so a
+    # constant reference still gets a bin of its own and any new value lands outside it.
+    ref_counts = np.bincount(
+        np.searchsorted(edges, reference, side="left"), minlength=edges.size + 1
+    )
+    cur_counts = np.bincount(np.searchsorted(edges, current, side="left"), minlength=edges.size + 1)
     ref_p = np.maximum(ref_counts / reference.size, PSI_EPSILON)
     cur_p = np.maximum(cur_counts / current.size, PSI_EPSILON)
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
-def _column(name: str, values: Sequence[float] | FloatArray, side: str) -> FloatArray:
+def _column(
+    name: str, values: Sequence[float] | FloatArray, side: str, allow_empty: bool = False
+) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise DriftError(f"feature '{name}': {side} values must be one-dimensional")
-    if array.size == 0:
+    if array.size == 0 and not allow_empty:
         raise DriftError(f"feature '{name}': {side} has no values")
     bad = int(np.count_nonzero(~np.isfinite(array)))
     if bad:
@@ -130,7 +136,13 @@ def compare(
         raise DriftError(f"current data lacks reference features: {', '.join(missing)}")
 
     ref_cols = {name: _column(name, values, "reference") for name, values in reference.items()}
-    current_samples = len(np.asarray(current[next(iter(reference))]))
+    cur_cols = {
+        name: _column(name, current[name], "current", allow_empty=True) for name in ref_cols
+    }
+    sizes = {column.size for column in cur_cols.values()}
+    if len(sizes) != 1:
+        raise DriftError(f"current feature columns differ in length: {sorted(sizes)}")
+    current_samples = sizes.pop()
     reference_samples = len(next(iter(ref_cols.values())))
     if current_samples < thresholds.min_samples:
         return DriftReport(
@@ -145,7 +157,7 @@ def compare(
     per_feature_alpha = thresholds.ks_alpha / len(ref_cols)
     results = []
     for name, ref in ref_cols.items():
-        cur = _column(name, current[name], "current")
+        cur = cur_cols[name]
         psi = population_stability_index(ref, cur, thresholds.bins)
         ks = stats.ks_2samp(ref, cur)
         ks_statistic, ks_pvalue = float(ks.statistic), float(ks.pvalue)

@@ -37,7 +37,9 @@ def read_table(path: Path) -> pd.DataFrame:
     raise DriftError(f"{path}: unsupported file type '{suffix}' (want .csv or .parquet)")
 
 
-def feature_names(frame: pd.DataFrame, features: Sequence[str] | None, target: str | None) -> list[str]:
+def feature_names(
+    frame: pd.DataFrame, features: Sequence[str] | None, target: str | None
+) -> list[str]:
     """The requested features, or every column except the target."""
     if features:
         missing = [name for name in features if name not in frame.columns]

@@ -14,16 +14,28 @@ class DriftMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.psi = Gauge(
-            "mlp_feature_drift_psi", "Population stability index per feature", ["feature"], registry=r
+            "mlp_feature_drift_psi",
+            "Population stability index per feature",
+            ["feature"],
+            registry=r,
         )
         self.ks_statistic = Gauge(
-            "mlp_feature_drift_ks_statistic", "Two-sample KS statistic per feature", ["feature"], registry=r
+            "mlp_feature_drift_ks_statistic",
+            "Two-sample KS statistic per feature",
+            ["feature"],
+            registry=r,
         )
         self.ks_pvalue = Gauge(
-            "mlp_feature_drift_ks_pvalue", "Two-sample KS p-value per feature", ["feature"], registry=r
+            "mlp_feature_drift_ks_pvalue",
+            "Two-sample KS p-value per feature",
+            ["feature"],
+            registry=r,
         )
         self.feature_drifted = Gauge(
-            "mlp_feature_drift_detected", "1 when this feature crossed a threshold", ["feature"], registry=r
+            "mlp_feature_drift_detected",
+            "1 when this feature crossed a threshold",
+            ["feature"],
+            registry=r,
         )
         self.detected = Gauge("mlp_drift_detected", "1 when any feature drifted", registry=r)
         self.psi_threshold = Gauge(

@@ -55,7 +55,9 @@ class DriftExporter:
             self.last_report = report
             self.metrics.update(report, time.time())
             log.info(
-                "drift evaluated: detected=%s samples=%s", report.drift_detected, report.current_samples
+                "drift evaluated: detected=%s samples=%s",
+                report.drift_detected,
+                report.current_samples,
             )
         self.ready.set()
 
