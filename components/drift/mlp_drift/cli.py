@@ -9,20 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlp_common.files import write_bytes_atomic
+from mlp_common.step import configure_logging, run_step
+
 from mlp_drift.core import DriftError, DriftReport, Thresholds, compare
 from mlp_drift.inputs import (
     Columns,
     feature_names,
-    read_table,
+    read_reference,
     request_log_columns,
     table_columns,
 )
@@ -64,13 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--reference", type=Path, required=True, help="training reference (.csv or .parquet)"
+        "--reference",
+        required=True,
+        help="training reference: a dataset directory, or a .csv/.parquet path or s3:// URI",
     )
     common.add_argument(
         "--features", type=_csv_list, help="comma-separated features (default: all but --target)"
     )
     common.add_argument(
-        "--target", default="target", help="label column to leave out (default: target)"
+        "--target",
+        help="label column to leave out (default: the dataset's target, else 'target')",
     )
     common.add_argument(
         "--psi-threshold",
@@ -100,9 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--current",
-        type=Path,
         required=True,
-        help="recent data: .csv/.parquet batch or a .jsonl request log from serve",
+        help="recent data: a dataset directory, a .csv/.parquet batch, or a .jsonl request log",
     )
     check.add_argument("--output", type=Path, help="also write the JSON report here (atomically)")
     check.add_argument(
@@ -137,31 +140,20 @@ def _thresholds(args: argparse.Namespace) -> Thresholds:
 
 
 def _load_reference(args: argparse.Namespace) -> tuple[Columns, list[str]]:
-    frame = read_table(args.reference)
-    names = feature_names(frame, args.features, args.target)
+    frame, dataset_target = read_reference(args.reference)
+    names = feature_names(frame, args.features, args.target or dataset_target or "target")
     return table_columns(frame, names, args.reference), names
 
 
-def _load_current(path: Path, names: list[str], window: int) -> Columns:
+def _load_current(location: str, names: list[str], window: int) -> Columns:
+    path = Path(location)
     if path.suffix.lower() in REQUEST_LOG_SUFFIXES:
         if not path.is_file():
             raise DriftError(f"{path}: no such file")
         return request_log_columns(path, names, window)
-    frame = read_table(path)
+    frame, _ = read_reference(location)
     feature_names(frame, names, None)  # every reference feature must be present
-    return table_columns(frame, names, path)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return table_columns(frame, names, location)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -171,11 +163,11 @@ def _check(args: argparse.Namespace) -> int:
     report = compare(reference, current, thresholds)
     document = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
     if args.output:
-        _write_atomic(args.output, document.encode())
+        write_bytes_atomic(args.output, document.encode())
     if args.metrics_file:
         metrics = DriftMetrics()
         metrics.update(report, time.time())
-        _write_atomic(args.metrics_file, metrics.exposition())
+        write_bytes_atomic(args.metrics_file, metrics.exposition())
     sys.stdout.write(document)
     _log_summary(report)
     if report.drift_detected and args.fail_on_drift:
@@ -221,14 +213,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="drift: %(levelname)s: %(message)s", stream=sys.stderr)
-    try:
-        if args.command == "check":
-            return _check(args)
-        return _serve(args)
-    except DriftError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    return run_step("drift", lambda: _check(args) if args.command == "check" else _serve(args))

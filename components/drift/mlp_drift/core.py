@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from mlp_common.step import DataError
 from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
@@ -22,7 +23,7 @@ FloatArray = npt.NDArray[np.float64]
 PSI_EPSILON = 1e-4
 
 
-class DriftError(ValueError):
+class DriftError(DataError):
     """Bad input to the drift computation (names the feature and the rule)."""
 
 

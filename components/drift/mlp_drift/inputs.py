@@ -16,25 +16,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlp_common import dataset
+from mlp_common.dataset import read_dataset
 
 from mlp_drift.core import DriftError, FloatArray
 
 Columns = dict[str, FloatArray]
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; errors name the file."""
-    if not path.is_file():
-        raise DriftError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-    except (ValueError, ImportError, OSError) as exc:
-        raise DriftError(f"{path}: cannot read: {exc}") from exc
-    raise DriftError(f"{path}: unsupported file type '{suffix}' (want .csv or .parquet)")
+def read_reference(location: str) -> tuple[pd.DataFrame, str | None]:
+    """A dataset directory (from ``ingest``/``preprocess``; its target is known) or a table."""
+    if Path(location).is_dir():
+        frame, info = read_dataset(location)
+        return frame, info.target
+    return read_table(location), None
+
+
+def read_table(location: str) -> pd.DataFrame:
+    """A CSV or Parquet table from a path or an ``s3://`` URI (the common dataset reader)."""
+    if "://" not in location and not Path(location).is_file():
+        raise DriftError(f"{location}: no such file")
+    suffix = Path(location).suffix.lower()
+    if suffix not in {".csv", ".tsv", ".parquet", ".pq"} and not location.endswith(".csv.gz"):
+        raise DriftError(f"{location}: unsupported file type '{suffix}' (want .csv or .parquet)")
+    return dataset.read_table(location)
 
 
 def feature_names(
@@ -52,7 +57,7 @@ def feature_names(
     return names
 
 
-def table_columns(frame: pd.DataFrame, names: Sequence[str], source: Path) -> Columns:
+def table_columns(frame: pd.DataFrame, names: Sequence[str], source: str) -> Columns:
     columns: Columns = {}
     for name in names:
         series = frame[name]

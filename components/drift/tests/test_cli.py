@@ -205,3 +205,26 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["serve", "--reference", "r.csv", "--request-log", "l", "--port", "70000"])
     assert exc.value.code == 2
     assert "must be 0-65535" in capsys.readouterr().err
+
+
+def test_reference_can_be_a_dataset_directory_with_its_own_target(
+    cancer_split: tuple[pd.DataFrame, pd.DataFrame],
+    cancer_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlp_common.dataset import write_dataset
+
+    reference, _ = cancer_split
+    renamed = reference.rename(columns={"target": "diagnosis"})
+    write_dataset(tmp_path / "ds", renamed, name="cancer", target="diagnosis", source="test")
+    code, out, _ = _run(
+        capsys,
+        "check",
+        "--reference", str(tmp_path / "ds"),
+        "--current", str(cancer_files["shifted"]),
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == 0
+    assert "diagnosis" not in [f["feature"] for f in report["features"]]
+    assert set(report["drifted_features"]) == set(SHIFTED_FEATURES)
