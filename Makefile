@@ -70,7 +70,7 @@ lint: $(VENV_STAMP) ## ruff and mypy --strict on the generator
 
 .PHONY: golden
 golden: $(VENV_STAMP) ## Refresh the golden trees under tests/golden/ from tests/fixtures/specs/
-	$(PYTHON_VENV) $(VENV)/bin/python -m tests.golden_refresh
+	$(VENV)/bin/python tests/golden.py
 
 .PHONY: clean
 clean: ## Remove the venv and caches (keeps .tools/)

@@ -45,9 +45,16 @@ def compute_overlay(base: list[Manifest], env: list[Manifest]) -> Overlay:
     return Overlay(patches=patches, added=added)
 
 
+def merges_lists_by_key(api_version: str) -> bool:
+    """Built-in kinds get strategic merge (lists merged by name); custom resources get JSON
+    merge patch semantics from kustomize, where a list in a patch replaces the whole list."""
+    group = api_version.rpartition("/")[0]
+    return "." not in group or group.endswith(".k8s.io")
+
+
 def object_patch(base: Manifest, env: Manifest) -> Manifest | None:
-    """Strategic-merge patch from `base` to `env`: identity plus changed fields, or None."""
-    changes = _diff(base, env)
+    """Patch from `base` to `env`: identity plus changed fields, or None when equal."""
+    changes = _diff(base, env, merges_lists_by_key(env["apiVersion"]))
     if changes is _UNCHANGED:
         return None
     meta = {"name": env["metadata"]["name"]}
@@ -59,7 +66,7 @@ def object_patch(base: Manifest, env: Manifest) -> Manifest | None:
     return patch
 
 
-def _diff(a: Any, b: Any) -> Any:
+def _diff(a: Any, b: Any, by_key: bool) -> Any:
     if a == b:
         return _UNCHANGED
     if isinstance(a, dict) and isinstance(b, dict):
@@ -71,12 +78,13 @@ def _diff(a: Any, b: Any) -> Any:
             if key not in a:
                 out[key] = value
                 continue
-            sub = _diff(a[key], value)
+            sub = _diff(a[key], value, by_key)
             if sub is not _UNCHANGED:
                 out[key] = sub
         return out
-    if isinstance(a, list) and isinstance(b, list) and _keyed_by_name(a) and _keyed_by_name(b):
-        return _diff_named_list(a, b)
+    if by_key and isinstance(a, list) and isinstance(b, list):
+        if _keyed_by_name(a) and _keyed_by_name(b):
+            return _diff_named_list(a, b)
     return b
 
 
@@ -96,7 +104,7 @@ def _diff_named_list(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[d
         if old is None:
             out.append(item)
             continue
-        sub = _diff(old, item)
+        sub = _diff(old, item, True)
         if sub is not _UNCHANGED:
             out.append({**sub, "name": item["name"]})
     return out

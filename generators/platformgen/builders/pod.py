@@ -102,9 +102,13 @@ def container(view: ComponentView, name: str | None = None) -> dict[str, Any]:
     return out
 
 
+SCRATCH_SIZE_LIMIT = "1Gi"
+"""Bound on each emptyDir behind a writable path, so a runaway writer cannot fill the node."""
+
+
 def volumes(view: ComponentView) -> list[dict[str, Any]]:
     return [
-        {"emptyDir": {}, "name": volume_name(path)}
+        {"emptyDir": {"sizeLimit": SCRATCH_SIZE_LIMIT}, "name": volume_name(path)}
         for path in sorted(view.component.writable_paths)
     ]
 
