@@ -13,9 +13,17 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable
+
+# When set, every step appends one JSON line per attempt to this file:
+# {"step", "status": "ok"|"failed"|"error", "seconds", "message"}. The local pipeline runner uses
+# it for its summary (durations, retries); nothing else reads it.
+STEP_LOG_ENV = "MLP_STEP_LOG"
 
 
 class StepError(Exception):
@@ -38,14 +46,33 @@ def configure_logging(verbosity: int = 0) -> None:
     )
 
 
+def record_attempt(step: str, status: str, seconds: float, message: str = "") -> None:
+    """Append one attempt record to ``$MLP_STEP_LOG`` (no-op when unset)."""
+    path = os.environ.get(STEP_LOG_ENV)
+    if not path:
+        return
+    entry = {"step": step, "status": status, "seconds": round(seconds, 3), "message": message}
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
 def run_step(name: str, body: Callable[[], int | None]) -> int:
     """Run ``body``; print a ``StepError`` as ``<name>: <message>`` and return 1."""
+    start = time.perf_counter()
     try:
         code = body()
     except StepError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
+        record_attempt(name, "failed", time.perf_counter() - start, str(exc))
         return 1
     except FileNotFoundError as exc:
-        print(f"{name}: {exc.filename or exc}: no such file or directory", file=sys.stderr)
+        message = f"{exc.filename or exc}: no such file or directory"
+        print(f"{name}: {message}", file=sys.stderr)
+        record_attempt(name, "failed", time.perf_counter() - start, message)
         return 1
-    return 0 if code is None else code
+    except BaseException as exc:
+        record_attempt(name, "error", time.perf_counter() - start, repr(exc))
+        raise
+    code = 0 if code is None else code
+    record_attempt(name, "ok" if code == 0 else "failed", time.perf_counter() - start)
+    return code

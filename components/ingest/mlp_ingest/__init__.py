@@ -1,1 +1,1 @@
-"""Ingest step: CSV/Parquet/SQL or an embedded sklearn dataset -> versioned dataset with a content hash."""
+"""Ingest step: CSV, Parquet, SQL or a bundled dataset -> versioned dataset with a content hash."""

@@ -1,0 +1,3 @@
+from mlp_evaluate.cli import main
+
+raise SystemExit(main())

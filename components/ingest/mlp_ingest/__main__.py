@@ -1,0 +1,3 @@
+from mlp_ingest.cli import main
+
+raise SystemExit(main())

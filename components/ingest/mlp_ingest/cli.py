@@ -1,0 +1,47 @@
+"""``mlp-ingest``: read CSV/Parquet/SQL or a bundled dataset and write a versioned dataset."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from mlp_common.files import dumps_json
+from mlp_common.step import configure_logging, run_step
+
+from mlp_ingest.core import DEFAULT_SOURCE, ingest, parse_source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlp-ingest",
+        description="Read a table and write a versioned dataset directory "
+        "(data.parquet + dataset.json with a content hash).",
+    )
+    parser.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        help="sklearn:<wine|breast_cancer|digits|iris>, a CSV/Parquet path or s3:// URI, "
+        f"or a SQLAlchemy URL such as sqlite:///data.db (default: {DEFAULT_SOURCE})",
+    )
+    parser.add_argument("--query", help="SQL query, required with a SQL source")
+    parser.add_argument(
+        "--format", choices=("csv", "parquet"), help="file format (default: suffix)"
+    )
+    parser.add_argument("--target", help="label column (default: 'target' for sklearn sources)")
+    parser.add_argument("--name", default="dataset", help="dataset name recorded in dataset.json")
+    parser.add_argument("--output", required=True, help="dataset directory to write")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+
+    def body() -> int:
+        source = parse_source(args.source, query=args.query, fmt=args.format)
+        info = ingest(source, args.output, name=args.name, target=args.target)
+        print(dumps_json(info.to_dict()), end="")
+        return 0
+
+    return run_step("ingest", body)

@@ -1,0 +1,129 @@
+"""Ingest: read a source into a table and write a versioned dataset directory.
+
+Sources (``--source``):
+
+- ``sklearn:<name>``: a dataset bundled with scikit-learn (``wine``, ``breast_cancer``,
+  ``digits``, ``iris``); offline, the embedded default is ``sklearn:wine``;
+- a CSV or Parquet file: a local path or an ``s3://`` URI (S3-compatible stores via
+  ``AWS_ENDPOINT_URL``);
+- a SQLAlchemy URL (``sqlite:///path/to.db`` is the embedded default engine) with ``--query``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlp_common.dataset import DatasetInfo, read_table, write_dataset
+from mlp_common.faults import maybe_fail
+from mlp_common.step import StepError, TransientError
+
+DEFAULT_SOURCE = "sklearn:wine"
+SKLEARN_DATASETS = ("wine", "breast_cancer", "digits", "iris")
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "oracle")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed ``--source``: ``kind`` is ``sklearn``, ``table`` or ``sql``."""
+
+    kind: str
+    location: str
+    query: str | None = None
+    fmt: str | None = None
+
+
+def parse_source(source: str, *, query: str | None = None, fmt: str | None = None) -> Source:
+    """Classify ``source``; a SQL URL needs ``query``, other sources must not have one."""
+    if source.startswith("sklearn:"):
+        name = source.split(":", 1)[1]
+        if name not in SKLEARN_DATASETS:
+            raise StepError(
+                f"--source {source}: unknown bundled dataset; expected one of "
+                + ", ".join(f"sklearn:{n}" for n in SKLEARN_DATASETS)
+            )
+        kind = "sklearn"
+    elif source.split(":", 1)[0].split("+", 1)[0] in SQL_SCHEMES:
+        if not query:
+            raise StepError(f"--source {source}: a SQL source needs --query")
+        kind = "sql"
+    else:
+        kind = "table"
+    if kind != "sql" and query:
+        raise StepError(f"--query is only valid with a SQL source, not {source}")
+    return Source(kind=kind, location=source, query=query, fmt=fmt)
+
+
+def snake_case(name: str) -> str:
+    """Column names as identifiers: ``od280/od315_of_diluted_wines`` -> ``od280_od315_of_...``."""
+    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip()).strip("_").lower()
+    return cleaned or "column"
+
+
+def load_sklearn(name: str) -> tuple[pd.DataFrame, str]:
+    """A bundled scikit-learn dataset as a table with a ``target`` column (no network access)."""
+    from sklearn import datasets
+
+    loader = getattr(datasets, f"load_{name}")
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.copy()
+    frame.columns = [snake_case(str(c)) for c in frame.columns]
+    return frame, "target"
+
+
+def load_sql(url: str, query: str) -> pd.DataFrame:
+    """Run ``query`` through SQLAlchemy. Connection failures are transient (retried by the
+    pipeline); SQL errors (bad table or column) are not."""
+    import sqlalchemy
+    from sqlalchemy import exc as sa_exc
+
+    if url.startswith("sqlite:///"):
+        db_path = url[len("sqlite:///") :]
+        if db_path and db_path != ":memory:" and not Path(db_path).exists():
+            raise StepError(f"--source {url}: no such SQLite file {db_path}")
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except (sa_exc.ArgumentError, ImportError) as error:
+        raise StepError(f"--source {url}: not a usable SQLAlchemy URL: {error}") from error
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql_query(sqlalchemy.text(query), connection)
+    except sa_exc.OperationalError as error:
+        message = str(error.orig) if error.orig is not None else str(error)
+        if "no such table" in message or "no such column" in message or "syntax" in message:
+            raise StepError(f"--query failed: {message}") from error
+        raise TransientError(f"--source {url}: {message}") from error
+    except sa_exc.SQLAlchemyError as error:
+        raise StepError(f"--query failed: {error}") from error
+    finally:
+        engine.dispose()
+
+
+def load(source: Source) -> tuple[pd.DataFrame, str | None]:
+    """Read the source. Returns the table and the source's natural target column, if any."""
+    if source.kind == "sklearn":
+        return load_sklearn(source.location.split(":", 1)[1])
+    if source.kind == "sql":
+        assert source.query is not None
+        return load_sql(source.location, source.query), None
+    return read_table(source.location, source.fmt), None
+
+
+def ingest(
+    source: Source,
+    output: str | Path,
+    *,
+    name: str,
+    target: str | None,
+) -> DatasetInfo:
+    """Load ``source`` and write it as a versioned dataset directory at ``output``."""
+    maybe_fail("ingest")
+    frame, natural_target = load(source)
+    chosen = target or natural_target
+    if chosen is None:
+        raise StepError(f"--source {source.location}: name the label column with --target")
+    if frame.empty:
+        raise StepError(f"--source {source.location}: no rows")
+    return write_dataset(output, frame, name=name, target=chosen, source=source.location)

@@ -1,0 +1,3 @@
+from mlp_preprocess.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""``mlp-preprocess``: stratified train/val/test split and the feature description."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from mlp_common.dataset import read_dataset
+from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
+from mlp_common.seeds import DEFAULT_SEED, set_global_seed
+from mlp_common.step import configure_logging, run_step
+
+from mlp_preprocess.core import split
+
+FEATURES_FILE = "features.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlp-preprocess",
+        description="Split a dataset into stratified train/val/test Parquet files "
+        "and write features.json (feature order, classes, training mean/variance).",
+    )
+    parser.add_argument("--dataset", required=True, help="dataset directory written by mlp-ingest")
+    parser.add_argument("--output", required=True, help="directory to write")
+    parser.add_argument("--test-size", type=float, default=0.2, help="test share (default 0.2)")
+    parser.add_argument(
+        "--val-size", type=float, default=0.2, help="validation share (default 0.2)"
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed (default 42)")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+
+    def body() -> int:
+        set_global_seed(args.seed)
+        frame, info = read_dataset(args.dataset)
+        tables, description = split(
+            frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
+        )
+        description["dataset"] = info.to_dict()
+        with atomic_directory(args.output) as tmp:
+            for name, table in tables.items():
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            write_json_atomic(tmp / FEATURES_FILE, description)
+        print(dumps_json(description["splits"]), end="")
+        return 0
+
+    return run_step("preprocess", body)

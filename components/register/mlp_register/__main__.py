@@ -1,0 +1,3 @@
+from mlp_register.cli import main
+
+raise SystemExit(main())

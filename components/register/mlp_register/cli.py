@@ -1,0 +1,54 @@
+"""``mlp-register``: register a trained, evaluated model as a new registry version."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from mlp_common.files import dumps_json
+from mlp_common.step import configure_logging, run_step
+
+from mlp_register.core import register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlp-register",
+        description="Register a model directory and its evaluation as the next version of a "
+        "model (atomic; the new version becomes 'latest'). Prints the version's metadata.",
+    )
+    parser.add_argument("--registry", required=True, help="registry root (path or file:// URI)")
+    parser.add_argument("--name", required=True, help="model name (DNS-1123)")
+    parser.add_argument("--model", required=True, help="model directory (mlp-train)")
+    parser.add_argument("--evaluation", required=True, help="evaluation directory (mlp-evaluate)")
+    parser.add_argument("--dataset", required=True, help="dataset directory (mlp-ingest)")
+    parser.add_argument("--statistics", help="statistics.json of the training data (mlp-validate)")
+    parser.add_argument("--run-id", default="manual", help="pipeline run id (default: manual)")
+    parser.add_argument(
+        "--apply-gate",
+        action="store_true",
+        help="also promote to production when the evaluation's gate decision is 'promote'",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+
+    def body() -> int:
+        version = register(
+            args.registry,
+            args.name,
+            args.model,
+            args.evaluation,
+            args.dataset,
+            run_id=args.run_id,
+            statistics=args.statistics,
+            apply_gate=args.apply_gate,
+        )
+        print(dumps_json(version.metadata), end="")
+        return 0
+
+    return run_step("register", body)

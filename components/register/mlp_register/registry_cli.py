@@ -1,0 +1,77 @@
+"""``mlp-registry``: list, show and promote model versions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from mlp_common.files import dumps_json
+from mlp_common.registry import ModelRegistry
+from mlp_common.step import configure_logging, run_step
+
+DEFAULT_REGISTRY_ENV = "MLP_REGISTRY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlp-registry", description="List, show and promote model registry versions."
+    )
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get(DEFAULT_REGISTRY_ENV),
+        help=f"registry root (default: ${DEFAULT_REGISTRY_ENV})",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="models, or the versions of one model")
+    listing.add_argument("model", nargs="?", help="model name")
+    show = commands.add_parser("show", help="metadata of one version")
+    show.add_argument("model")
+    show.add_argument("version", nargs="?", default="latest", help="number, latest or production")
+    promote = commands.add_parser("promote", help="point production at a version")
+    promote.add_argument("model")
+    promote.add_argument("version", help="number or latest")
+    promote.add_argument("--reason", default="manual promotion", help="recorded in the log")
+    return parser
+
+
+def _version_line(registry: ModelRegistry, model: str, number: int) -> str:
+    version = registry.get(model, number)
+    marks = [name for name in ("latest", "production") if registry.pointer(model, name) == number]
+    gate = version.metadata.get("gate", {}).get("decision", "-")
+    accuracy = version.metadata.get("metrics", {}).get("test_accuracy")
+    score = f"{accuracy:.4f}" if isinstance(accuracy, float) else "-"
+    parent = version.parent if version.parent is not None else "-"
+    created = version.metadata.get("created_at", "-")
+    return f"{number:>7}  {parent!s:>6}  {score:>8}  {gate:<9}  {created}  {','.join(marks)}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    if not args.registry:
+        parser.error(f"--registry is required (or set ${DEFAULT_REGISTRY_ENV})")
+    registry = ModelRegistry(args.registry)
+
+    def body() -> int:
+        if args.command == "list" and args.model is None:
+            for model in registry.list_models():
+                print(model)
+        elif args.command == "list":
+            versions = registry.list_versions(args.model)
+            if not versions:
+                registry.resolve(args.model, "latest")  # raises: no such model
+            print("version  parent  test_acc  gate       created_at            pointers")
+            for number in versions:
+                print(_version_line(registry, args.model, number))
+        elif args.command == "show":
+            version = registry.get(args.model, args.version)
+            print(dumps_json(version.metadata | {"path": str(version.path)}), end="")
+        else:
+            version = registry.promote(args.model, args.version, reason=args.reason)
+            print(f"{args.model}: production -> version {version.version}")
+        return 0
+
+    return run_step("registry", body)

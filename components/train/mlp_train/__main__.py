@@ -1,0 +1,3 @@
+from mlp_train.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""``mlp-train``: train the classifier. Prints ``val_accuracy=<float>`` lines for Katib."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import yaml
+from mlp_common.metrics import katib_lines
+from mlp_common.step import StepError, configure_logging, run_step
+
+from mlp_train.core import HyperParameters, train
+
+PARAMS = {f.name: f for f in fields(HyperParameters)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = HyperParameters()
+    parser = argparse.ArgumentParser(
+        prog="mlp-train",
+        description="Train a Keras classifier on a preprocess output directory and write a model "
+        "directory (model.keras, saved_model/, metrics.json). The final objective is printed on "
+        "stdout as name=value lines (Katib StdOut metrics collector format).",
+    )
+    parser.add_argument("--data", required=True, help="preprocess output directory")
+    parser.add_argument("--output", required=True, help="model directory to write")
+    parser.add_argument(
+        "--config",
+        help="YAML mapping of hyperparameters (learning_rate, hidden_units, dropout, epochs, "
+        "batch_size, patience, seed); command-line options override it",
+    )
+    for name, kind in (
+        ("learning-rate", float),
+        ("hidden-units", int),
+        ("dropout", float),
+        ("epochs", int),
+        ("batch-size", int),
+        ("patience", int),
+        ("seed", int),
+    ):
+        default = getattr(defaults, name.replace("-", "_"))
+        parser.add_argument(f"--{name}", type=kind, help=f"default {default}")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def resolve_params(args: argparse.Namespace) -> HyperParameters:
+    """Defaults, then the --config file, then command-line options."""
+    values: dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                document = yaml.safe_load(handle) or {}
+        except OSError as exc:
+            raise StepError(f"--config {args.config}: {exc.strerror}") from exc
+        if not isinstance(document, dict):
+            raise StepError(f"--config {args.config}: must be a mapping")
+        for key, value in document.items():
+            name = str(key).replace("-", "_")
+            if name not in PARAMS:
+                raise StepError(f"--config {args.config}: {key}: unknown hyperparameter")
+            values[name] = value
+    for name in PARAMS:
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    try:
+        return HyperParameters(**values)
+    except TypeError as exc:  # pragma: no cover - guarded by the key check above
+        raise StepError(str(exc)) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-stable results across CPUs
+
+    def body() -> int:
+        params = resolve_params(args)
+        metrics = train(args.data, args.output, params)
+        print(
+            f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "
+            f"{metrics['baseline_val_accuracy']:.4f}, {metrics['epochs_run']} epochs, "
+            f"{metrics['examples_per_second']:.0f} examples/s",
+            file=sys.stderr,
+        )
+        sys.stdout.write(
+            katib_lines({"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]})
+        )
+        return 0
+
+    return run_step("train", body)

@@ -1,0 +1,173 @@
+"""Train: a Keras classifier over a tf.data pipeline, with early stopping and a fixed seed, plus a
+scikit-learn baseline (logistic regression) on the same split.
+
+Outputs (a model directory)::
+
+    model.keras        Keras model; its first layer normalizes raw features (training statistics)
+    saved_model/       TensorFlow SavedModel (signature ``serve``: float32 [None, n] -> probs)
+    features.json      copied from preprocess: feature order and class names (serving needs them)
+    params.json        the hyperparameters and seed
+    metrics.json       val_accuracy, val_loss, baseline_val_accuracy, examples_per_second,
+                       epochs_run, train_seconds and per-epoch curves (loss, val_loss, ...)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlp_common.files import atomic_directory, read_json, write_json_atomic
+from mlp_common.seeds import set_global_seed
+from mlp_common.step import StepError
+
+LABEL = "label"
+
+
+@dataclass(frozen=True)
+class HyperParameters:
+    """Training hyperparameters; names match the CLI options and the search space."""
+
+    learning_rate: float = 0.01
+    hidden_units: int = 32
+    dropout: float = 0.1
+    epochs: int = 60
+    batch_size: int = 16
+    patience: int = 8
+    seed: int = 42
+
+    def check(self) -> None:
+        problems = []
+        if not 0 < self.learning_rate < 1:
+            problems.append(f"--learning-rate {self.learning_rate}: must be in (0, 1)")
+        if self.hidden_units < 1:
+            problems.append(f"--hidden-units {self.hidden_units}: must be >= 1")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"--dropout {self.dropout}: must be in [0, 1)")
+        if self.epochs < 1:
+            problems.append(f"--epochs {self.epochs}: must be >= 1")
+        if self.batch_size < 1:
+            problems.append(f"--batch-size {self.batch_size}: must be >= 1")
+        if self.patience < 1:
+            problems.append(f"--patience {self.patience}: must be >= 1")
+        if problems:
+            raise StepError("; ".join(problems))
+
+
+def load_split(data_dir: Path, name: str, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32, in ``features`` order) and labels (int64) of one split."""
+    path = data_dir / f"{name}.parquet"
+    if not path.is_file():
+        raise StepError(f"{data_dir}: no {name}.parquet; not a preprocess output directory")
+    table = pd.read_parquet(path)
+    missing = [c for c in [*features, LABEL] if c not in table.columns]
+    if missing:
+        raise StepError(f"{path}: missing columns {missing}")
+    return table[features].to_numpy("float32"), table[LABEL].to_numpy("int64")
+
+
+def build_model(description: dict[str, Any], params: HyperParameters) -> Any:
+    """Normalization (fixed training statistics) -> Dense(relu) -> Dropout -> Dense(softmax)."""
+    import tensorflow as tf
+
+    n_features = len(description["features"])
+    n_classes = len(description["classes"])
+    inputs = tf.keras.Input(shape=(n_features,), name="features", dtype="float32")
+    normalize = tf.keras.layers.Normalization(
+        mean=np.asarray(description["mean"], "float32"),
+        variance=np.maximum(np.asarray(description["variance"], "float32"), 1e-12),
+        name="normalize",
+    )
+    hidden = tf.keras.layers.Dense(params.hidden_units, activation="relu", name="hidden")(
+        normalize(inputs)
+    )
+    hidden = tf.keras.layers.Dropout(params.dropout, seed=params.seed, name="dropout")(hidden)
+    outputs = tf.keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(hidden)
+    model = tf.keras.Model(inputs, outputs, name="classifier")
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate=params.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int) -> Any:
+    """The tf.data input pipeline: slices -> (shuffle) -> batch -> prefetch."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def baseline_accuracy(
+    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], seed: int
+) -> float:
+    """Validation accuracy of standardized logistic regression on the same split."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    model.fit(*train)
+    return float(model.score(*val))
+
+
+def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> dict[str, Any]:
+    """Train, evaluate on the validation split, and write the model directory atomically."""
+    params.check()
+    import tensorflow as tf
+
+    set_global_seed(params.seed)
+    data_dir = Path(data_dir)
+    features_path = data_dir / "features.json"
+    if not features_path.is_file():
+        raise StepError(f"{data_dir}: no features.json; not a preprocess output directory")
+    description = read_json(features_path)
+    features = description["features"]
+    train_xy = load_split(data_dir, "train", features)
+    val_xy = load_split(data_dir, "val", features)
+
+    model = build_model(description, params)
+    stop = tf.keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=params.patience, restore_best_weights=True
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        dataset(*train_xy, params.batch_size, shuffle=True, seed=params.seed),
+        validation_data=dataset(*val_xy, params.batch_size, shuffle=False, seed=params.seed),
+        epochs=params.epochs,
+        callbacks=[stop],
+        shuffle=False,  # tf.data shuffles (seeded); Keras must not shuffle again
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    epochs_run = len(history.history["loss"])
+    val_loss, val_accuracy = model.evaluate(
+        dataset(*val_xy, params.batch_size, shuffle=False, seed=params.seed), verbose=0
+    )
+    metrics: dict[str, Any] = {
+        "val_accuracy": float(val_accuracy),
+        "val_loss": float(val_loss),
+        "baseline_val_accuracy": baseline_accuracy(train_xy, val_xy, params.seed),
+        "baseline": "sklearn LogisticRegression on standardized features, same split",
+        "epochs_run": epochs_run,
+        "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
+        "train_seconds": round(seconds, 3),
+        "examples_per_second": round(len(train_xy[0]) * epochs_run / seconds, 1),
+        "train_examples": len(train_xy[0]),
+        "val_examples": len(val_xy[0]),
+        "curves": {k: [round(float(v), 6) for v in vs] for k, vs in history.history.items()},
+    }
+    with atomic_directory(output) as tmp:
+        model.save(tmp / "model.keras")
+        model.export(str(tmp / "saved_model"), verbose=False)
+        write_json_atomic(tmp / "features.json", description)
+        write_json_atomic(tmp / "params.json", asdict(params))
+        write_json_atomic(tmp / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,3 @@
+from mlp_validate.cli import main
+
+raise SystemExit(main())
