@@ -10,6 +10,7 @@ from collections.abc import Callable
 from platformgen.builders.config_map import build_config_map
 from platformgen.builders.cron_job import build_cron_job
 from platformgen.builders.deployment import build_deployment
+from platformgen.builders.experiment import build_experiment
 from platformgen.builders.horizontal_pod_autoscaler import build_horizontal_pod_autoscaler
 from platformgen.builders.inference_service import build_inference_service
 from platformgen.builders.job import build_job
@@ -39,6 +40,7 @@ COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
     build_job,
     build_cron_job,
     build_inference_service,
+    build_experiment,
     build_service,
     build_network_policy,
     build_service_monitor,

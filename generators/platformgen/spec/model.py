@@ -199,6 +199,48 @@ class Canary(Strict):
     """Share of traffic the newest revision receives (KServe canaryTrafficPercent)."""
 
 
+class SearchParameter(Strict):
+    """One hyperparameter: the train CLI option `--<name>` and the Katib parameter name."""
+
+    name: Name
+    """Option name without dashes prefix, e.g. learning-rate."""
+    type: Literal["double", "int", "categorical"]
+    """Katib parameterType."""
+    min: float | None = None
+    """Lower bound (double, int)."""
+    max: float | None = None
+    """Upper bound (double, int)."""
+    values: tuple[str, ...] = ()
+    """Choices (categorical)."""
+
+
+class Objective(Strict):
+    type: Literal["maximize", "minimize"] = "maximize"
+    """Whether the metric should go up or down."""
+    metric: str = Field(min_length=1)
+    """Metric the trial prints on stdout as `<metric>=<value>` (Katib StdOut collector)."""
+    goal: float | None = None
+    """Stop early once a trial reaches this value."""
+    additional_metrics: tuple[str, ...] = ()
+    """Other metrics to record per trial."""
+
+
+class Tuning(Strict):
+    """A Katib Experiment over the component's container (kind Experiment)."""
+
+    objective: Objective
+    algorithm: Literal["random", "grid", "bayesianoptimization", "tpe"] = "random"
+    """Katib search algorithm."""
+    max_trials: PositiveInt = 12
+    """Trials in total."""
+    parallel_trials: PositiveInt = 2
+    """Trials at once."""
+    max_failed_trials: int = Field(default=3, ge=0)
+    """Failed trials before the experiment fails."""
+    parameters: tuple[SearchParameter, ...] = Field(min_length=1)
+    """The search space, passed to the container as `--<name>=<value>`."""
+
+
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
@@ -223,8 +265,9 @@ class ComponentOverride(Strict):
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: Literal["Deployment", "Job", "CronJob", "InferenceService"]
-    """Workload kind: Deployment for services, Job/CronJob for batch, KServe for models."""
+    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment"]
+    """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
+    Katib Experiment for hyperparameter tuning."""
     namespace: Name
     """One of `namespaces`."""
     role: Name
@@ -265,6 +308,8 @@ class Component(Strict):
     """Endpoints (outside the platform) allowed to connect to this component."""
     rbac: tuple[RbacRule, ...] = ()
     """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
+    tuning: Tuning | None = None
+    """Search space and objective (kind Experiment only)."""
     writable_paths: tuple[HttpPath, ...] = ("/tmp",)
     """Paths backed by emptyDir (the root filesystem is read-only)."""
 

@@ -67,6 +67,10 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.schedule", f"only applies to kind CronJob, not {c.kind}")
     if c.kind not in LONG_RUNNING and c.probes.readiness is not None:
         yield (f"{path}.probes.readiness", f"does not apply to kind {c.kind}")
+    if (c.kind == "Experiment") != (c.tuning is not None):
+        yield (f"{path}.tuning", "is required for kind Experiment and only allowed there")
+    if c.tuning is not None:
+        yield from _check_tuning(name, c)
     if c.kind == "InferenceService" and len(c.ports) != 1:
         yield (f"{path}.ports", "an InferenceService predictor serves exactly one port")
     if c.alerts is not None:
@@ -102,6 +106,31 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
                 f"{path}.rbac[{i}].namespace",
                 f"unknown namespace {rule.namespace!r} (not in namespaces)",
             )
+
+
+def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
+    assert c.tuning is not None
+    t, path = c.tuning, f"components.{name}.tuning"
+    if len(name) > 40:
+        yield (f"components.{name}", "a Katib Experiment name has at most 40 characters")
+    if t.parallel_trials > t.max_trials:
+        yield (f"{path}.parallelTrials", "must not exceed maxTrials")
+    if t.max_failed_trials > t.max_trials:
+        yield (f"{path}.maxFailedTrials", "must not exceed maxTrials")
+    yield from _duplicates(f"{path}.parameters", [p.name for p in t.parameters], "name")
+    for i, p in enumerate(t.parameters):
+        where = f"{path}.parameters[{i}]"
+        if p.type == "categorical":
+            if not p.values or p.min is not None or p.max is not None:
+                yield (where, "a categorical parameter has values and no min/max")
+        elif p.min is None or p.max is None or p.values:
+            yield (where, f"a {p.type} parameter has min and max and no values")
+        elif p.min >= p.max:
+            yield (where, "min must be below max")
+        elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
+            yield (where, "an int parameter has whole-number bounds")
+    if t.algorithm == "grid" and any(p.type == "double" for p in t.parameters):
+        yield (f"{path}.algorithm", "grid search needs int or categorical parameters only")
 
 
 def _check_endpoint(name: str, e: Endpoint) -> Iterator[Problem]:
