@@ -35,6 +35,9 @@ def pod(m: Manifest) -> tuple[dict[str, str], dict[str, Any]] | None:
     if kind == "CronJob":
         t = m["spec"]["jobTemplate"]["spec"]["template"]
         return t["metadata"]["labels"], t["spec"]
+    if kind == "Experiment":
+        t = m["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]
+        return t["metadata"]["labels"], t["spec"]
     if kind == "InferenceService":
         p = m["spec"]["predictor"]
         return p["labels"], p
