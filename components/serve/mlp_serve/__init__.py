@@ -1,1 +1,1 @@
-"""KServe model server for registry versions (owned by ML-serve)."""
+"""KServe model server for registry versions: v1/v2 predict, Prometheus metrics, hot reload."""

@@ -1,0 +1,3 @@
+from mlp_serve.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Pure request parsing and response shaping for the v1 and v2 protocols (no KServe, no TF).
+
+v1 request:  ``{"instances": [[f1, ..., fn], ...]}`` or rows as objects keyed by feature name.
+v1 response: ``{"predictions": [label, ...], "probabilities": [[p1, ..., pk], ...],
+               "classes": [...], "model_version": "<n>"}``
+v2 request:  one input tensor, shape ``[rows, n]``, a numeric datatype (FP32, FP64, INT*).
+v2 response: outputs ``probabilities`` (FP32 ``[rows, k]``) and ``label`` (BYTES ``[rows]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+
+NUMERIC_DATATYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16"}
+
+
+class BadRequest(ValueError):
+    """The client sent something we cannot predict on; the message says what and where."""
+
+
+class TensorInput(Protocol):
+    """What the v2 parser needs from a KServe ``InferInput``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def datatype(self) -> str: ...
+
+    @property
+    def shape(self) -> list[int]: ...
+
+    def as_numpy(self) -> np.ndarray: ...
+
+
+def _finite_matrix(rows: Any, n_features: int, where: str) -> Matrix:
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{where}: values must be numbers ({exc})") from exc
+    if matrix.ndim != 2 or matrix.shape[1] != n_features:
+        raise BadRequest(f"{where}: expected shape [rows, {n_features}], got {list(matrix.shape)}")
+    if matrix.shape[0] == 0:
+        raise BadRequest(f"{where}: no rows")
+    if not np.isfinite(matrix).all():
+        raise BadRequest(f"{where}: values must be finite numbers (no NaN/inf)")
+    return matrix
+
+
+def parse_v1(payload: Any, features: Sequence[str]) -> Matrix:
+    """``{"instances": [...]}`` -> float32 matrix in feature order."""
+    if not isinstance(payload, dict):
+        raise BadRequest('body must be a JSON object like {"instances": [[...], ...]}')
+    instances = payload.get("instances")
+    if not isinstance(instances, list):
+        raise BadRequest('"instances" must be a list of rows')
+    if instances and isinstance(instances[0], dict):
+        rows = []
+        for i, row in enumerate(instances):
+            if not isinstance(row, dict):
+                raise BadRequest(f"instances[{i}]: mix of objects and lists")
+            missing = [name for name in features if name not in row]
+            if missing:
+                raise BadRequest(f"instances[{i}]: missing features: {', '.join(missing[:5])}")
+            rows.append([row[name] for name in features])
+        instances = rows
+    else:
+        for i, row in enumerate(instances):
+            if not isinstance(row, list):
+                raise BadRequest(
+                    f"instances[{i}]: each row must be a list of {len(features)} numbers"
+                )
+            if len(row) != len(features):
+                raise BadRequest(f"instances[{i}]: {len(row)} values, expected {len(features)}")
+    return _finite_matrix(instances, len(features), "instances")
+
+
+def parse_v2(inputs: Sequence[TensorInput], n_features: int) -> Matrix:
+    """The single numeric input tensor of a v2 request -> float32 matrix."""
+    if len(inputs) != 1:
+        raise BadRequest(f"expected exactly 1 input tensor, got {len(inputs)}")
+    tensor = inputs[0]
+    where = f"input '{tensor.name}'"
+    if tensor.datatype not in NUMERIC_DATATYPES:
+        raise BadRequest(f"{where}: datatype {tensor.datatype} is not numeric")
+    try:
+        array = tensor.as_numpy()
+    except Exception as exc:  # KServe raises ValueError/InvalidInput for data vs shape
+        raise BadRequest(f"{where}: data does not match shape {tensor.shape}: {exc}") from exc
+    return _finite_matrix(array, n_features, where)
+
+
+def labels(probabilities: npt.NDArray[np.float32], classes: Sequence[str]) -> list[str]:
+    return [classes[i] for i in np.argmax(probabilities, axis=1)]
+
+
+def v1_response(
+    probabilities: npt.NDArray[np.float32], classes: Sequence[str], version: int
+) -> dict[str, Any]:
+    return {
+        "predictions": labels(probabilities, classes),
+        "probabilities": probabilities.tolist(),
+        "classes": list(classes),
+        "model_version": str(version),
+    }
