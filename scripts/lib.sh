@@ -40,13 +40,35 @@ go_install() {
     link_tool "$name" "$dest/$name"
 }
 
-# go_mod_dir MODULE VERSION: download MODULE@VERSION into the module cache, print its directory.
+# go_mod_dir MODULE VERSION [H1_SUM]: download MODULE@VERSION into the module cache, print its
+# directory. With H1_SUM (the `h1:` hash go.sum would hold), the download is checked against that
+# pinned hash instead of the checksum database: for tagged modules the database does not list.
 go_mod_dir() {
-    local module="$1" version="$2"
-    local dir
-    dir="$(cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "$module@$version" \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))')"
-    printf '%s\n' "$dir"
+    local module="$1" version="$2" want_sum="${3:-}"
+    local json
+    if [[ -n "$want_sum" ]]; then
+        json="$(cd "$TOOLS_CACHE" && GOFLAGS= GONOSUMDB="$module" \
+            go mod download -json "$module@$version")" || {
+            printf '%s\n' "$json" >&2
+            log "error: go mod download $module@$version failed"
+            return 1
+        }
+    else
+        json="$(cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "$module@$version")" || {
+            printf '%s\n' "$json" >&2
+            log "error: go mod download $module@$version failed"
+            return 1
+        }
+    fi
+    WANT_SUM="$want_sum" python3 -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+if d.get("Error") or not d.get("Dir"):
+    sys.exit("go mod download: %s" % (d.get("Error") or "no Dir"))
+want = os.environ["WANT_SUM"]
+if want and d.get("Sum") != want:
+    sys.exit("go mod download %s@%s: hash %s, pinned %s" % (d["Path"], d["Version"], d.get("Sum"), want))
+print(d["Dir"])' <<<"$json"
 }
 
 # pip_tool NAME SPEC...: a private venv for a Python CLI (pipx-style), so its pins never meet ours.
@@ -62,4 +84,21 @@ pip_tool() {
         "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
     fi
     link_tool "$name" "$dest/bin/$name"
+}
+
+# pip_env NAME SPEC...: a private venv holding Python libraries for the repo's own helper scripts
+# (never .venv, which `make tools` must not depend on). Prints the venv's python.
+pip_env() {
+    local name="$1"; shift
+    local key
+    key="$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
+    local dest="$TOOLS_CACHE/venv-$name-$key"
+    if [[ ! -x "$dest/bin/python" ]] || [[ ! -f "$dest/.complete" ]]; then
+        log "installing $name ($*) into a private venv"
+        rm -rf "$dest"
+        python3 -m venv "$dest"
+        "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
+        touch "$dest/.complete"
+    fi
+    printf '%s\n' "$dest/bin/python"
 }
