@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mlp_common.files import dumps_json
+from mlp_common.files import dumps_json, write_text_atomic
 from mlp_common.step import configure_logging, run_step
 
 from mlp_register.core import register
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also promote to production when the evaluation's gate decision is 'promote'",
     )
+    parser.add_argument("--version-file", help="also write the new version number to this file")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             statistics=args.statistics,
             apply_gate=args.apply_gate,
         )
+        if args.version_file:
+            write_text_atomic(args.version_file, f"{version.version}\n")
         print(dumps_json(version.metadata), end="")
         return 0
 

@@ -1,0 +1,3 @@
+from mlp_pipeline.cli import main
+
+raise SystemExit(main())
