@@ -106,6 +106,7 @@ link_dir() {
 }
 
 build_schemas() {
+    [[ ! -f "$schema_cache/schemas/SOURCES" ]] || return 0 # built by another process meanwhile
     local tmp="$schema_cache.tmp"
     rm -rf "$tmp"
     mkdir -p "$tmp/schemas/kubernetes"
@@ -149,7 +150,7 @@ module_sum() {
 }
 
 if [[ ! -f "$schema_cache/schemas/SOURCES" ]]; then
-    build_schemas
+    locked "schemas-$schema_key" build_schemas
 fi
 link_dir schemas "$schema_cache/schemas"
 link_dir crds "$schema_cache/crds"

@@ -24,20 +24,39 @@ link_tool() {
     ln -sfn "$2" "$TOOLS_BIN/$1"
 }
 
+# locked NAME COMMAND...: run COMMAND while holding the lock $TOOLS_CACHE/.lock-NAME. Every
+# checkout and every engineer on this machine share the cache: two builds of one pinned thing
+# wait for each other instead of deleting each other's half-built directory.
+locked() {
+    local lock="$TOOLS_CACHE/.lock-$1"
+    shift
+    (
+        flock 9
+        "$@"
+    ) 9>"$lock"
+}
+
 # go_install NAME MODULE/PATH VERSION [ldflags]: `go install MODULE/PATH@VERSION` into the cache.
 go_install() {
-    local name="$1" pkg="$2" version="$3" ldflags="${4:-}"
+    local name="$1" version="$3"
     local dest="$TOOLS_CACHE/$name@$version"
     if [[ ! -x "$dest/$name" ]]; then
-        log "building $name $version (go install $pkg@$version)"
-        rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-        GOBIN="$dest.tmp" CGO_ENABLED=0 go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$pkg@$version"
-        local built
-        built="$(ls "$dest.tmp")"
-        [[ "$built" == "$name" ]] || mv "$dest.tmp/$built" "$dest.tmp/$name"
-        rm -rf "$dest" && mv "$dest.tmp" "$dest"
+        locked "$name@$version" _go_install_build "$@"
     fi
     link_tool "$name" "$dest/$name"
+}
+
+_go_install_build() {
+    local name="$1" pkg="$2" version="$3" ldflags="${4:-}"
+    local dest="$TOOLS_CACHE/$name@$version"
+    [[ ! -x "$dest/$name" ]] || return 0 # built by another process while we waited
+    log "building $name $version (go install $pkg@$version)"
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+    GOBIN="$dest.tmp" CGO_ENABLED=0 go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$pkg@$version"
+    local built
+    built="$(ls "$dest.tmp")"
+    [[ "$built" == "$name" ]] || mv "$dest.tmp/$built" "$dest.tmp/$name"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
 
 # go_mod_dir MODULE VERSION [H1_SUM]: download MODULE@VERSION into the module cache, print its
@@ -73,15 +92,12 @@ print(d["Dir"])' <<<"$json"
 
 # pip_tool NAME SPEC...: a private venv for a Python CLI (pipx-style), so its pins never meet ours.
 pip_tool() {
-    local name="$1"; shift
-    local key
-    key="$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
-    local dest="$TOOLS_CACHE/venv-$name-$key"
+    local name="$1"
+    shift
+    local dest
+    dest="$TOOLS_CACHE/venv-$name-$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
     if [[ ! -x "$dest/bin/$name" ]]; then
-        log "installing $name ($*) into a private venv"
-        rm -rf "$dest"
-        python3 -m venv "$dest"
-        "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
+        locked "venv-$name" _pip_venv_build "$dest" "bin/$name" "$name" "$@"
     fi
     link_tool "$name" "$dest/bin/$name"
 }
@@ -89,16 +105,25 @@ pip_tool() {
 # pip_env NAME SPEC...: a private venv holding Python libraries for the repo's own helper scripts
 # (never .venv, which `make tools` must not depend on). Prints the venv's python.
 pip_env() {
-    local name="$1"; shift
-    local key
-    key="$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
-    local dest="$TOOLS_CACHE/venv-$name-$key"
-    if [[ ! -x "$dest/bin/python" ]] || [[ ! -f "$dest/.complete" ]]; then
-        log "installing $name ($*) into a private venv"
-        rm -rf "$dest"
-        python3 -m venv "$dest"
-        "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
-        touch "$dest/.complete"
+    local name="$1"
+    shift
+    local dest
+    dest="$TOOLS_CACHE/venv-$name-$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
+    if [[ ! -f "$dest/.complete" ]]; then
+        locked "venv-$name" _pip_venv_build "$dest" .complete "$name" "$@" >&2
     fi
     printf '%s\n' "$dest/bin/python"
+}
+
+# _pip_venv_build DEST MARKER NAME SPEC...: (re)create the venv DEST unless DEST/MARKER exists.
+# Venvs are not relocatable, so it is built in place; the marker is written last.
+_pip_venv_build() {
+    local dest="$1" marker="$2" name="$3"
+    shift 3
+    [[ ! -e "$dest/$marker" ]] || return 0 # built by another process while we waited
+    log "installing $name ($*) into a private venv"
+    rm -rf "$dest"
+    python3 -m venv "$dest"
+    "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
+    touch "$dest/.complete"
 }
