@@ -1,6 +1,7 @@
 """The model registry: versioned model directories on a filesystem, with two pointers.
 
-Layout under the registry root (a local directory; ``file://`` URIs are accepted)::
+Layout under the registry root (a local path, a ``file://`` URI, or an object-store URI such as
+``s3://bucket/registry``; S3-compatible stores use ``AWS_ENDPOINT_URL``)::
 
     models/<model>/
         versions/<n>/              one immutable version, n = 1, 2, 3, ...
@@ -18,10 +19,15 @@ Layout under the registry root (a local directory; ``file://`` URIs are accepted
      "metrics", "dataset": {"content_hash", ...}, "code_version" (git sha),
      "pipeline_run_id", "gate": {"decision": "promote"|"candidate", ...}}
 
-Atomicity: a version is built in a temporary directory next to ``versions/`` and renamed to
-``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory, never a half version, and
-readers ignore hidden entries. Two writers racing for the same ``n`` cannot both win the rename;
-the loser retries with ``n + 1``. Pointers are replaced atomically (temp file + rename).
+Atomicity: on a filesystem a version is built in a temporary directory next to ``versions/`` and
+renamed to ``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory, never a half
+version. Two writers racing for the same ``n`` cannot both win the rename; the loser retries with
+``n + 1``. Pointers are replaced atomically (temp file + rename). On an object store (no rename),
+``metadata.json`` is uploaded last and a version without it is invisible to readers; pointers are
+single-object writes. Object-store registries assume one writer at a time (the pipeline).
+
+``ModelVersion.path`` is always a local directory: versions in an object store are downloaded
+once into a cache (``$MLP_CACHE_DIR``, default ``<tmp>/mlp-cache``); versions never change.
 
 Stable read API (used by the serving component)::
 
@@ -47,9 +53,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlp_common.files import dumps_json, read_json, write_text_atomic
+from mlp_common.files import dumps_json
 from mlp_common.provenance import utc_now
 from mlp_common.step import StepError
+from mlp_common.storage import LocalStore, RemoteStore, is_remote, local_path
 
 MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 METADATA_FILE = "metadata.json"
@@ -70,6 +77,8 @@ class ModelVersion:
     version: int
     path: Path
     metadata: dict[str, Any]
+    uri: str = ""
+    """Where the version lives (equal to ``path`` for filesystem registries)."""
 
     @property
     def keras_path(self) -> Path:
@@ -85,66 +94,57 @@ class ModelVersion:
         return int(parent) if parent is not None else None
 
 
-def _root_path(root: str | os.PathLike[str]) -> Path:
-    text = os.fspath(root)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    elif "://" in text:
-        raise RegistryError(
-            f"{text}: only local registry roots are supported (a path or file:// URI); "
-            "mount object storage (e.g. a CSI/FUSE volume) to use a bucket"
-        )
-    return Path(text)
-
-
 class ModelRegistry:
     """A filesystem model registry rooted at ``root``. See the module docstring for the layout."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = _root_path(root)
+        text = os.fspath(root)
+        self.store: LocalStore | RemoteStore
+        if is_remote(text):
+            self.store = RemoteStore(text)
+            self.root: Path | str = self.store.uri
+        else:
+            self.root = local_path(text)
+            self.store = LocalStore(self.root)
 
-    # -- paths -----------------------------------------------------------------------------
-    def model_dir(self, model: str) -> Path:
+    # -- paths (relative to the root) ------------------------------------------------------
+    @staticmethod
+    def _model(model: str) -> str:
         if not MODEL_NAME.match(model) or len(model) > 63:
             raise RegistryError(f"model name {model!r}: must be DNS-1123 (a-z, 0-9, '-'), <= 63")
-        return self.root / "models" / model
+        return f"models/{model}"
 
-    def _versions_dir(self, model: str) -> Path:
-        return self.model_dir(model) / "versions"
+    def _versions(self, model: str) -> str:
+        return f"{self._model(model)}/versions"
 
     # -- read API --------------------------------------------------------------------------
     def list_models(self) -> list[str]:
         """Names of models with at least one version, sorted."""
-        models = self.root / "models"
-        if not models.is_dir():
-            return []
         return sorted(
-            entry.name
-            for entry in models.iterdir()
-            if not entry.name.startswith(".") and self.list_versions(entry.name)
+            name
+            for name in self.store.list_dir("models")
+            if MODEL_NAME.match(name) and self.list_versions(name)
         )
 
     def list_versions(self, model: str) -> list[int]:
         """Version numbers of ``model``, ascending. Hidden (in-progress) entries are ignored."""
-        versions = self._versions_dir(model)
-        if not versions.is_dir():
-            return []
+        versions = self._versions(model)
         return sorted(
-            int(entry.name)
-            for entry in versions.iterdir()
-            if entry.name.isdigit() and (entry / METADATA_FILE).is_file()
+            int(name)
+            for name in self.store.list_dir(versions)
+            if name.isdigit() and self.store.is_file(f"{versions}/{name}/{METADATA_FILE}")
         )
 
     def pointer(self, model: str, name: str) -> int | None:
         """The version a pointer (``latest`` or ``production``) names, or None if unset."""
         if name not in POINTERS:
             raise RegistryError(f"unknown pointer {name!r}; expected one of {', '.join(POINTERS)}")
-        path = self.model_dir(model) / name
-        if not path.is_file():
+        rel = f"{self._model(model)}/{name}"
+        if not self.store.is_file(rel):
             return None
-        text = path.read_text(encoding="utf-8").strip()
+        text = self.store.read_text(rel).strip()
         if not text.isdigit():
-            raise RegistryError(f"{path}: corrupt pointer {text!r}")
+            raise RegistryError(f"{self.store.uri}/{rel}: corrupt pointer {text!r}")
         return int(text)
 
     def resolve(self, model: str, ref: int | str) -> int:
@@ -162,9 +162,11 @@ class ModelRegistry:
     def get(self, model: str, ref: int | str) -> ModelVersion:
         """The version ``ref`` of ``model`` (see :meth:`resolve`)."""
         number = self.resolve(model, ref)
-        path = self._versions_dir(model) / str(number)
+        rel = f"{self._versions(model)}/{number}"
+        path = self.store.local_dir(rel)
+        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
         return ModelVersion(
-            model=model, version=number, path=path, metadata=read_json(path / METADATA_FILE)
+            model=model, version=number, path=path, metadata=metadata, uri=f"{self.store.uri}/{rel}"
         )
 
     def latest(self, model: str) -> ModelVersion | None:
@@ -179,10 +181,10 @@ class ModelRegistry:
 
     def promotions(self, model: str) -> list[dict[str, Any]]:
         """The promotion log, oldest first."""
-        log = self.model_dir(model) / "promotions.jsonl"
-        if not log.is_file():
+        rel = f"{self._model(model)}/promotions.jsonl"
+        if not self.store.is_file(rel):
             return []
-        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+        return [json.loads(line) for line in self.store.read_text(rel).splitlines() if line]
 
     # -- write API -------------------------------------------------------------------------
     def register(
@@ -203,33 +205,30 @@ class ModelRegistry:
         source = Path(source_dir)
         if not (source / KERAS_FILE).is_file():
             raise RegistryError(f"{source}: no {KERAS_FILE}; not a model directory")
-        versions = self._versions_dir(model)
-        versions.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".register.", suffix=".tmp", dir=versions))
+        versions = self._versions(model)
+        staging_root = self.root / versions if isinstance(self.root, Path) else None
+        if staging_root is not None:
+            staging_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".register.", suffix=".tmp", dir=staging_root))
         try:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
             for attempt in range(100):
                 existing = self.list_versions(model)
                 number = (existing[-1] if existing else 0) + 1 + attempt
-                parent = self.pointer(model, "latest")
                 document = dict(metadata)
                 document.update(
                     {
                         "model": model,
                         "version": number,
-                        "parent": parent,
+                        "parent": self.pointer(model, "latest"),
                         "created_at": utc_now(),
                     }
                 )
-                (payload / METADATA_FILE).write_text(dumps_json(document), encoding="utf-8")
-                try:
-                    os.rename(payload, versions / str(number))
-                except OSError:
-                    if (versions / str(number)).exists():
-                        continue  # another writer claimed this number; try the next one
-                    raise
-                break
+                if self.store.publish_dir(
+                    payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
+                ):
+                    break
             else:  # pragma: no cover - needs 100 concurrent writers
                 raise RegistryError(f"model {model!r}: could not claim a version number")
         finally:
@@ -250,9 +249,9 @@ class ModelRegistry:
             "to": version.version,
             "reason": reason,
         }
-        with open(self.model_dir(model) / "promotions.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        rel = f"{self._model(model)}/promotions.jsonl"
+        self.store.append_text(rel, json.dumps(entry, sort_keys=True) + "\n")
         return version
 
     def _set_pointer(self, model: str, name: str, version: int) -> None:
-        write_text_atomic(self.model_dir(model) / name, f"{version}\n")
+        self.store.write_text(f"{self._model(model)}/{name}", f"{version}\n")

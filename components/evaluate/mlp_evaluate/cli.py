@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from mlp_common.files import dumps_json
 from mlp_common.step import configure_logging, run_step
+from mlp_common.storage import localize_directory
 
 from mlp_evaluate.core import GATE_METRICS, GatePolicy, evaluate
 
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         policy = GatePolicy(metric=args.metric, margin=args.margin, min_score=args.min_score)
-        result = evaluate(args.model, args.data, args.output, policy, args.production_model)
+        data = localize_directory(args.data)
+        result = evaluate(args.model, data, args.output, policy, args.production_model)
         gate = result["gate"]
         print(f"evaluate: {gate['decision']}: {gate['reason']}", file=sys.stderr)
         summary = {k: result["metrics"][k] for k in ("accuracy", "f1_macro", "f1_weighted")}

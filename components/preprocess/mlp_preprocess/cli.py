@@ -9,6 +9,7 @@ from mlp_common.dataset import read_dataset
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
 from mlp_common.step import configure_logging, run_step
+from mlp_common.storage import localize_directory
 
 from mlp_preprocess.core import split
 
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         set_global_seed(args.seed)
-        frame, info = read_dataset(args.dataset)
+        frame, info = read_dataset(localize_directory(args.dataset))
         tables, description = split(
             frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
         )

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from mlp_common.metrics import katib_lines
 from mlp_common.step import StepError, configure_logging, run_step
+from mlp_common.storage import localize_directory
 
 from mlp_train.core import HyperParameters, train
 
@@ -26,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         "directory (model.keras, saved_model/, metrics.json). The final objective is printed on "
         "stdout as name=value lines (Katib StdOut metrics collector format).",
     )
-    parser.add_argument("--data", required=True, help="preprocess output directory")
+    parser.add_argument(
+        "--data", required=True, help="preprocess output directory (path or s3:// URI)"
+    )
     parser.add_argument("--output", required=True, help="model directory to write")
     parser.add_argument(
         "--config",
@@ -82,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         params = resolve_params(args)
-        metrics = train(args.data, args.output, params)
+        metrics = train(localize_directory(args.data), args.output, params)
         print(
             f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "
             f"{metrics['baseline_val_accuracy']:.4f}, {metrics['epochs_run']} epochs, "

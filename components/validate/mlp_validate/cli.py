@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from mlp_common.dataset import read_dataset
 from mlp_common.files import atomic_directory, dumps_json, read_json, write_json_atomic
 from mlp_common.step import DataError, configure_logging, run_step
+from mlp_common.storage import localize_directory
 
 from mlp_validate.core import validate
 from mlp_validate.schema import load_schema
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         schema = load_schema(args.schema)
-        frame, info = read_dataset(args.dataset)
+        frame, info = read_dataset(localize_directory(args.dataset))
         reference = read_json(args.reference_stats) if args.reference_stats else None
         report = validate(frame, schema, reference)
         if not report.ok:

@@ -1,0 +1,157 @@
+"""Local and remote (fsspec: ``s3://`` and other object stores) file access for the registry and
+for directory inputs given as URIs.
+
+Object stores have no rename, so remote writes follow one rule: a directory becomes visible when
+its marker file (written last, in one PUT) exists. Readers look for the marker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlp_common.files import atomic_directory, write_text_atomic
+
+
+def is_remote(uri: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://`` URIs other than ``file://``."""
+    text = os.fspath(uri)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(uri: str | os.PathLike[str]) -> Path:
+    """The path of a local path or ``file://`` URI."""
+    text = os.fspath(uri)
+    return Path(text[len("file://") :] if text.startswith("file://") else text)
+
+
+def filesystem(uri: str) -> tuple[Any, str]:
+    """``(fsspec filesystem, path without scheme)`` for a remote URI. ``s3://`` honours
+    ``AWS_ENDPOINT_URL`` (MinIO and other S3-compatible stores)."""
+    import fsspec
+
+    from mlp_common.dataset import storage_options
+
+    fs, path = fsspec.core.url_to_fs(uri, **(storage_options(uri) or {}))
+    return fs, path
+
+
+def cache_root() -> Path:
+    """Where remote directories are copied: ``$MLP_CACHE_DIR`` or ``<tmp>/mlp-cache``."""
+    return Path(os.environ.get("MLP_CACHE_DIR") or Path(tempfile.gettempdir()) / "mlp-cache")
+
+
+def download_directory(uri: str, *, immutable: bool = False) -> Path:
+    """A local copy of a remote directory. ``immutable`` copies are cached by URI and reused."""
+    key = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    target = cache_root() / f"{key}-{uri.rstrip('/').rsplit('/', 1)[-1]}"
+    if immutable and target.is_dir():
+        return target
+    fs, path = filesystem(uri)
+    fs.invalidate_cache()
+    if not fs.isdir(path):
+        raise FileNotFoundError(uri)
+    with atomic_directory(target) as tmp:
+        fs.get(path.rstrip("/") + "/", str(tmp) + "/", recursive=True)
+    return target
+
+
+def localize_directory(uri: str | os.PathLike[str]) -> Path:
+    """A local directory for a path, ``file://`` URI or remote URI (downloaded)."""
+    text = os.fspath(uri)
+    return download_directory(text) if is_remote(text) else local_path(text)
+
+
+class LocalStore:
+    """Registry storage on a local (or mounted) filesystem; renames make writes atomic."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root)
+
+    def is_file(self, rel: str) -> bool:
+        return (self.root / rel).is_file()
+
+    def list_dir(self, rel: str) -> list[str]:
+        path = self.root / rel
+        return sorted(entry.name for entry in path.iterdir()) if path.is_dir() else []
+
+    def read_text(self, rel: str) -> str:
+        return (self.root / rel).read_text(encoding="utf-8")
+
+    def write_text(self, rel: str, text: str) -> None:
+        write_text_atomic(self.root / rel, text)
+
+    def append_text(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def local_dir(self, rel: str) -> Path:
+        return self.root / rel
+
+    def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
+        """Move ``source`` to ``rel`` with ``marker`` inside; False if ``rel`` is taken."""
+        (source / marker).write_text(marker_text, encoding="utf-8")
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(source, target)
+        except OSError:
+            if target.exists():
+                return False
+            raise
+        return True
+
+
+class RemoteStore:
+    """Registry storage on an object store via fsspec. A version is visible once its marker
+    (``metadata.json``) is uploaded, which happens last; pointers are single-object PUTs."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+        self.fs, self.path = filesystem(self.uri)
+
+    def _full(self, rel: str) -> str:
+        return f"{self.path}/{rel}".rstrip("/")
+
+    def is_file(self, rel: str) -> bool:
+        self.fs.invalidate_cache(self._full(rel).rsplit("/", 1)[0])
+        return bool(self.fs.isfile(self._full(rel)))
+
+    def list_dir(self, rel: str) -> list[str]:
+        full = self._full(rel)
+        self.fs.invalidate_cache(full)
+        try:
+            entries = self.fs.ls(full, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+    def read_text(self, rel: str) -> str:
+        return bytes(self.fs.cat_file(self._full(rel))).decode("utf-8")
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.fs.pipe_file(self._full(rel), text.encode("utf-8"))
+
+    def append_text(self, rel: str, text: str) -> None:
+        existing = self.read_text(rel) if self.is_file(rel) else ""
+        self.write_text(rel, existing + text)
+
+    def local_dir(self, rel: str) -> Path:
+        return download_directory(f"{self.uri}/{rel}", immutable=True)
+
+    def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
+        if self.is_file(f"{rel}/{marker}"):
+            return False
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                self.fs.put_file(str(path), self._full(f"{rel}/{path.relative_to(source)}"))
+        self.write_text(f"{rel}/{marker}", marker_text)
+        shutil.rmtree(source, ignore_errors=True)
+        return True
