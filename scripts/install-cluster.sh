@@ -67,80 +67,94 @@ build_in_wrapper() {
 }
 
 install_kubernetes() {
-    local version="$KUBERNETES_VERSION"
+    local version="$KUBERNETES_VERSION" bin
     local dest="$TOOLS_CACHE/kubernetes@$version"
-    local bins=(kube-apiserver kube-controller-manager kubectl)
-    local missing=()
-    local bin
-    for bin in "${bins[@]}"; do
-        [[ -x "$dest/$bin" ]] || missing+=("$bin")
+    for bin in "${KUBERNETES_BINARIES[@]}"; do
+        if [[ ! -x "$dest/$bin" ]]; then
+            locked "kubernetes@$version" _build_kubernetes
+            break
+        fi
     done
-    if ((${#missing[@]})); then
-        local meta
-        meta="$(mktemp)"
-        (cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "k8s.io/kubernetes@$version") >"$meta"
-        local gomod info
-        gomod="$(json_field "$meta" GoMod)"
-        info="$(json_field "$meta" Info)"
-        rm -f "$meta"
-        # Staging modules are tagged v0.<minor>.<patch> for kubernetes v1.<minor>.<patch>.
-        local staging_version="v0.${version#v1.}"
-        local src="$TOOLS_CACHE/src/kubernetes@$version"
-        write_wrapper "$src" k8s.io/kubernetes "$version" "$gomod" k8s.io/ "$staging_version"
-
-        # The ldflags hack/lib/version.sh sets, so `--version` reports the pinned release.
-        # buildDate is the release's publication time, so rebuilds are byte-identical.
-        local minor="${version#v1.}"
-        minor="${minor%%.*}"
-        local build_date commit
-        build_date="$(json_field "$info" Time)"
-        commit="$(python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("Origin") or {}).get("Hash", ""))' "$info")"
-        local ldflags="-s -w" pkg
-        for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-            ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-            ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-            [[ -z "$commit" ]] || ldflags+=" -X $pkg.gitCommit=$commit"
-        done
-
-        mkdir -p "$dest"
-        local started=$SECONDS
-        # One binary at a time: three concurrent links would need ~3x the memory and cores.
-        for bin in "${missing[@]}"; do
-            log "building $bin $version in $src (first build takes a while; cached afterwards)"
-            build_in_wrapper "$src" "k8s.io/kubernetes/cmd/$bin" "$dest/$bin.tmp" "$ldflags"
-            mv "$dest/$bin.tmp" "$dest/$bin"
-        done
-        log "kubernetes $version built in $((SECONDS - started))s"
-    fi
-    for bin in "${bins[@]}"; do
+    for bin in "${KUBERNETES_BINARIES[@]}"; do
         link_tool "$bin" "$dest/$bin"
     done
 }
 
+KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kubectl)
+
+_build_kubernetes() {
+    local version="$KUBERNETES_VERSION"
+    local dest="$TOOLS_CACHE/kubernetes@$version"
+    local missing=() bin
+    for bin in "${KUBERNETES_BINARIES[@]}"; do
+        [[ -x "$dest/$bin" ]] || missing+=("$bin") # another process may have built some
+    done
+    ((${#missing[@]})) || return 0
+    local meta
+    meta="$(mktemp)"
+    (cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "k8s.io/kubernetes@$version") >"$meta"
+    local gomod info
+    gomod="$(json_field "$meta" GoMod)"
+    info="$(json_field "$meta" Info)"
+    rm -f "$meta"
+    # Staging modules are tagged v0.<minor>.<patch> for kubernetes v1.<minor>.<patch>.
+    local staging_version="v0.${version#v1.}"
+    local src="$TOOLS_CACHE/src/kubernetes@$version"
+    write_wrapper "$src" k8s.io/kubernetes "$version" "$gomod" k8s.io/ "$staging_version"
+
+    # The ldflags hack/lib/version.sh sets, so `--version` reports the pinned release.
+    # buildDate is the release's publication time, so rebuilds are byte-identical.
+    local minor="${version#v1.}"
+    minor="${minor%%.*}"
+    local build_date commit
+    build_date="$(json_field "$info" Time)"
+    commit="$(python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("Origin") or {}).get("Hash", ""))' "$info")"
+    local ldflags="-s -w" pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+        [[ -z "$commit" ]] || ldflags+=" -X $pkg.gitCommit=$commit"
+    done
+
+    mkdir -p "$dest"
+    local started=$SECONDS
+    # One binary at a time: three concurrent links would need ~3x the memory and cores.
+    for bin in "${missing[@]}"; do
+        log "building $bin $version in $src (first build takes a while; cached afterwards)"
+        build_in_wrapper "$src" "k8s.io/kubernetes/cmd/$bin" "$dest/$bin.tmp" "$ldflags"
+        mv "$dest/$bin.tmp" "$dest/$bin"
+    done
+    log "kubernetes $version built in $((SECONDS - started))s"
+}
+
 install_etcd() {
+    local dest="$TOOLS_CACHE/etcd@$ETCD_VERSION"
+    [[ -x "$dest/etcd" ]] || locked "etcd@$ETCD_VERSION" _build_etcd
+    link_tool etcd "$dest/etcd"
+}
+
+_build_etcd() {
     local version="$ETCD_VERSION"
     local dest="$TOOLS_CACHE/etcd@$version"
-    if [[ ! -x "$dest/etcd" ]]; then
-        local meta
-        meta="$(mktemp)"
-        (cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "go.etcd.io/etcd/server/v3@$version") >"$meta"
-        local gomod commit
-        gomod="$(json_field "$meta" GoMod)"
-        commit="$(python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("Origin") or {}).get("Hash", ""))' "$meta")"
-        rm -f "$meta"
-        local src="$TOOLS_CACHE/src/etcd@$version"
-        # The server module's relative replaces (api, client/pkg, client/v3, pkg) point to
-        # sibling modules that are published with the same tag.
-        write_wrapper "$src" go.etcd.io/etcd/server/v3 "$version" "$gomod" go.etcd.io/etcd/ "$version"
-        local started=$SECONDS
-        log "building etcd $version in $src"
-        mkdir -p "$dest"
-        build_in_wrapper "$src" go.etcd.io/etcd/server/v3 "$dest/etcd.tmp" \
-            "-s -w${commit:+ -X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:10}}"
-        mv "$dest/etcd.tmp" "$dest/etcd"
-        log "etcd $version built in $((SECONDS - started))s"
-    fi
-    link_tool etcd "$dest/etcd"
+    [[ ! -x "$dest/etcd" ]] || return 0 # built by another process while we waited
+    local meta
+    meta="$(mktemp)"
+    (cd "$TOOLS_CACHE" && GOFLAGS= go mod download -json "go.etcd.io/etcd/server/v3@$version") >"$meta"
+    local gomod commit
+    gomod="$(json_field "$meta" GoMod)"
+    commit="$(python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("Origin") or {}).get("Hash", ""))' "$meta")"
+    rm -f "$meta"
+    local src="$TOOLS_CACHE/src/etcd@$version"
+    # The server module's relative replaces (api, client/pkg, client/v3, pkg) point to
+    # sibling modules that are published with the same tag.
+    write_wrapper "$src" go.etcd.io/etcd/server/v3 "$version" "$gomod" go.etcd.io/etcd/ "$version"
+    local started=$SECONDS
+    log "building etcd $version in $src"
+    mkdir -p "$dest"
+    build_in_wrapper "$src" go.etcd.io/etcd/server/v3 "$dest/etcd.tmp" \
+        "-s -w${commit:+ -X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:10}}"
+    mv "$dest/etcd.tmp" "$dest/etcd"
+    log "etcd $version built in $((SECONDS - started))s"
 }
 
 install_etcd

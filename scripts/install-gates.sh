@@ -24,6 +24,12 @@ pip_tool checkov "checkov==$CHECKOV_VERSION"
 # build it in a wrapper that replaces the vanity path with github.com/stackrox/kube-linter at
 # the same version. Same source, same go.sum entries for every dependency.
 install_kube_linter() {
+    local dest="$TOOLS_CACHE/kube-linter@$KUBE_LINTER_VERSION"
+    [[ -x "$dest/kube-linter" ]] || locked "kube-linter@$KUBE_LINTER_VERSION" _build_kube_linter
+    link_tool kube-linter "$dest/kube-linter"
+}
+
+_build_kube_linter() {
     local version="$KUBE_LINTER_VERSION"
     local dest="$TOOLS_CACHE/kube-linter@$version"
     if [[ ! -x "$dest/kube-linter" ]]; then
@@ -45,7 +51,6 @@ EOF
             -o "$dest/kube-linter.tmp" golang.stackrox.io/kube-linter/cmd/kube-linter)
         mv "$dest/kube-linter.tmp" "$dest/kube-linter"
     fi
-    link_tool kube-linter "$dest/kube-linter"
 }
 install_kube_linter
 
