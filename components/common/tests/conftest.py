@@ -1,0 +1,13 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlp_common.testing import s3_server
+
+
+@pytest.fixture
+def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local S3 server with a ``models`` and a ``data`` bucket; a per-test download cache."""
+    monkeypatch.setenv("MLP_CACHE_DIR", str(tmp_path / "cache"))
+    with s3_server("models", "data") as endpoint:
+        yield endpoint
