@@ -2,13 +2,18 @@
 
 The fixtures under tests/fixtures/validate/ are one kustomize directory per case. All cases
 are validated in one call per module (a kustomize build and two kubeconform runs each), and
-the tests read the results, so the whole file costs a few seconds.
+the tests read the results, so the whole file costs a few seconds. The last tests pin the
+strictness rules of the schema converter (scripts/schemas/openapi.py) that made the schemas.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -160,3 +165,94 @@ def test_unusable_kubernetes_version_raises_tool_error(version: str) -> None:
     require_toolchain()
     with pytest.raises(ToolError, match=r"Kubernetes version|schemas not found"):
         validate_targets(CASES, ["valid"], kubernetes_versions=[version], tools_dir=TOOLS)
+
+
+# --- the schema converter's rules (scripts/schemas/openapi.py), no tools needed ---------------
+
+
+@functools.cache
+def load_converter() -> ModuleType:
+    path = ROOT / "scripts" / "schemas" / "openapi.py"
+    spec = importlib.util.spec_from_file_location("schema_openapi", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def strict(schema: dict[str, Any], refs: set[str] | None = None) -> Any:
+    on_ref = refs.add if refs is not None else None
+    return load_converter().convert(schema, strict=True, where="test", on_ref=on_ref)
+
+
+def test_strict_closes_objects_that_list_properties() -> None:
+    schema = {
+        "type": "object",
+        "description": "dropped",
+        "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}},
+    }
+    assert strict(schema) == {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"a": {"type": "string"}},
+            }
+        },
+    }
+
+
+def test_strict_keeps_preserve_unknown_fields_and_maps_open() -> None:
+    preserved = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {"a": {"type": "string"}},
+    }
+    labels = {"type": "object", "additionalProperties": {"type": "string"}}
+    assert "additionalProperties" not in strict(preserved)
+    assert strict(labels) == labels
+
+
+def test_strict_never_closes_junction_branches() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+        "anyOf": [{"properties": {"a": {"minLength": 1}}, "required": ["a"]}],
+    }
+    branch = strict(schema)["anyOf"][0]
+    assert "additionalProperties" not in branch
+
+
+def test_int_or_string_and_nullable() -> None:
+    crd_style = {
+        "x-kubernetes-int-or-string": True,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+    }
+    bare = {"type": "string", "format": "int-or-string"}
+    assert strict(crd_style) == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert strict(bare) == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert strict({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
+
+
+def test_refs_become_local_definitions_and_allof_wrappers_unwrap() -> None:
+    refs: set[str] = set()
+    wrapped = {"allOf": [{"$ref": "#/components/schemas/io.k8s.X"}], "description": "d"}
+    assert strict(wrapped, refs) == {"$ref": "#/definitions/io.k8s.X"}
+    assert refs == {"io.k8s.X"}
+
+
+def test_unknown_keyword_and_remote_ref_are_errors() -> None:
+    converter = load_converter()
+    with pytest.raises(converter.ConversionError, match="unknown schema keyword 'if'"):
+        strict({"if": {}})
+    with pytest.raises(converter.ConversionError, match="unsupported \\$ref"):
+        strict({"$ref": "https://example.com/defs.json#/X"}, set())
+
+
+def test_kind_suffix_matches_kubeconform() -> None:
+    kind_suffix = load_converter().kind_suffix
+    assert kind_suffix("v1") == "-v1"
+    assert kind_suffix("apps/v1") == "-apps-v1"
+    assert kind_suffix("monitoring.coreos.com/v1") == "-monitoring-v1"
