@@ -44,10 +44,10 @@ def _finite_matrix(rows: Any, n_features: int, where: str) -> Matrix:
         matrix = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"{where}: values must be numbers ({exc})") from exc
+    if matrix.size == 0 and matrix.shape[:1] == (0,):
+        raise BadRequest(f"{where}: no rows")
     if matrix.ndim != 2 or matrix.shape[1] != n_features:
         raise BadRequest(f"{where}: expected shape [rows, {n_features}], got {list(matrix.shape)}")
-    if matrix.shape[0] == 0:
-        raise BadRequest(f"{where}: no rows")
     if not np.isfinite(matrix).all():
         raise BadRequest(f"{where}: values must be finite numbers (no NaN/inf)")
     return matrix

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,20 @@ def build_model_dir(directory: Path, seed: int) -> Path:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     directory.mkdir(parents=True)
-    model.save(directory / "model.keras")
+    with warnings.catch_warnings():
+        # Keras 3 on NumPy 2 converts variables with np.array(copy=False) while saving.
+        warnings.filterwarnings(
+            "ignore", "__array__ implementation doesn't accept a copy", DeprecationWarning
+        )
+        model.save(directory / "model.keras")
     (directory / "features.json").write_text(
         json.dumps({"features": FEATURES, "classes": CLASSES, "target": "species"})
     )
     return directory
 
 
-def register(registry: ModelRegistry, work: Path, seed: int, promote: bool = True) -> int:
-    source = build_model_dir(work / f"build-{seed}", seed)
-    version = registry.register(MODEL, source, {"params": {"seed": seed}}, promote=promote)
+def register(registry: ModelRegistry, source: Path, *, promote: bool = True) -> int:
+    version = registry.register(MODEL, source, {"params": {"source": source.name}}, promote=promote)
     return version.version
 
 
@@ -104,44 +108,42 @@ def post_json(url: str, document: Any) -> tuple[int, Any]:
     return request(url, json.dumps(document).encode())
 
 
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    """Start ``python -m mlp_serve`` on loopback; every started server is stopped at teardown."""
-    started: list[Server] = []
-
-    def start(*args: str) -> Server:
-        port = free_port()
-        stderr_path = tmp_path / f"serve-{port}.stderr"
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+def launch_server(workdir: Path, *args: str) -> Server:
+    """Start ``python -m mlp_serve`` on loopback and wait (bounded) until the model is ready."""
+    port = free_port()
+    stderr_path = workdir / f"serve-{port}.stderr"
+    with stderr_path.open("wb") as stderr:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlp_serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            [sys.executable, "-m", "mlp_serve", "--port", str(port), *args],
             stdout=subprocess.DEVNULL,
-            stderr=stderr_path.open("wb"),
-            env=env,
+            stderr=stderr,
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
         )
-        server = Server(f"http://127.0.0.1:{port}", process, stderr_path)
-        started.append(server)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited {process.returncode}:\n{server.stderr()}")
-            try:
-                if request(server.url(f"/v1/models/{MODEL}"), timeout=2)[0] == 200:
-                    return server
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server not ready in 120 s:\n{server.stderr()}")
+    server = Server(f"http://127.0.0.1:{port}", process, stderr_path)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited {process.returncode}:\n{server.stderr()}")
+        try:
+            if request(server.url(f"/v1/models/{MODEL}"), timeout=2)[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.25)
+    stop_server(server)
+    raise AssertionError(f"server not ready in 180 s:\n{server.stderr()}")
 
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.send_signal(signal.SIGTERM)
-            try:
-                server.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait(timeout=10)
+
+def stop_server(server: Server) -> int:
+    """SIGTERM (what the kubelet sends), then a bounded wait; returns the exit code."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=10)
+    return server.process.returncode
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,0 +1,54 @@
+"""Start-up errors are clear, exit 1, and happen before the heavy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlp_common.registry import ModelRegistry
+
+from .conftest import MODEL, register
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlp_serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_empty_registry_is_a_clear_error(tmp_path: Path) -> None:
+    result = _serve("--registry", str(tmp_path / "empty"))
+    assert result.returncode == 1
+    assert "no registered model (run `make pipeline`" in result.stderr
+
+
+def test_unknown_version_and_model_are_clear_errors(
+    tmp_path: Path, model_dirs: dict[int, Path]
+) -> None:
+    registry = ModelRegistry(tmp_path / "registry")
+    register(registry, model_dirs[1], promote=False)
+    result = _serve("--registry", str(registry.root), "--version", "production")
+    assert result.returncode == 1
+    assert f"model '{MODEL}' has no production version" in result.stderr
+    result = _serve("--registry", str(registry.root), "--version", "7")
+    assert result.returncode == 1 and "has no version 7" in result.stderr
+    result = _serve("--registry", str(registry.root), "--model", "other")
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "must be 0-65535"),
+        (["--max-body-bytes", "-1"], "must be >= 0"),
+    ],
+)
+def test_bad_usage_exits_2(args: list[str], message: str) -> None:
+    result = _serve(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
