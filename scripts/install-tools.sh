@@ -144,7 +144,8 @@ build_schemas() {
     mv "$tmp" "$schema_cache"
 }
 
-# module_sum MODULE VERSION: the h1 hash of a downloaded module (from the module cache).
+# module_sum MODULE VERSION: the h1 hash of a downloaded module (from the module cache; the
+# module paths here are all lower case, so no case-encoding is needed).
 module_sum() {
     cat "$(go env GOMODCACHE)/cache/download/$1/@v/$2.ziphash"
 }
@@ -155,9 +156,13 @@ fi
 link_dir schemas "$schema_cache/schemas"
 link_dir crds "$schema_cache/crds"
 
-core_counts=()
+summary=()
 for version in "${KUBERNETES_VERSIONS[@]}"; do
-    core_counts+=("$version: $(find "$TOOLS_DIR/schemas/kubernetes/v$version-standalone-strict/" -name '*.json' | wc -l)")
+    count="$(find "$TOOLS_DIR/schemas/kubernetes/v$version-standalone-strict/" -name '*.json' | wc -l)"
+    summary+=("Kubernetes $version ($count kinds),")
 done
-printf '%-12s %-8s %s\n' schemas "strict" "Kubernetes ${core_counts[*]} kinds; \
-$(find "$TOOLS_DIR/schemas/crds/" -name '*.json' | wc -l) CRD kinds ($(cd "$TOOLS_DIR/crds" && ls | paste -sd, -)) in $TOOLS_DIR/schemas"
+crd_count="$(find "$TOOLS_DIR/schemas/crds/" -name '*.json' | wc -l)"
+crd_projects="$(cd "$TOOLS_DIR/crds" && ls | paste -sd, -)"
+printf '%-12s %-8s %s
+' schemas strict \
+    "${summary[*]} $crd_count CRD kinds ($crd_projects) in $TOOLS_DIR/schemas"
