@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from platformgen.cli import main
+from platformgen.spec.load import load_spec
 
-from support import ROOT, snapshot
+from support import ROOT, snapshot, tool
 
 
 def render(spec: Path, out: Path) -> int:
@@ -117,3 +118,43 @@ def test_help_and_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_committed_tree_is_fresh(capsys: pytest.CaptureFixture[str]) -> None:
     """base/ and overlays/ in the repo are exactly what platform.yaml renders."""
     assert check(ROOT / "platform.yaml", ROOT) == 0, capsys.readouterr().err
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("case", ["full", "two-envs", "minimal"])
+def test_validate_every_overlay_with_real_kustomize_and_kubeconform(
+    spec_copy: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    tool("kustomize"), tool("kubeconform")
+    spec = spec_copy(case)
+    assert render(spec, tmp_path) == 0
+    capsys.readouterr()
+    tools = ["--tools-dir", str(ROOT / ".tools")]
+    assert main(["validate", "--summary", "--spec", str(spec), "--out", str(tmp_path), *tools]) == 0
+    out = capsys.readouterr().out
+    assert "FAILED" not in out
+    assert out.count("ok     overlays/") == 2 * (len(load_spec(spec).environments))
+    assert "0 invalid, 0 errors, 0 skipped" in out
+
+
+@pytest.mark.tools
+def test_validate_the_repository(capsys: pytest.CaptureFixture[str]) -> None:
+    tool("kustomize"), tool("kubeconform")
+    tools = ["--tools-dir", str(ROOT / ".tools")]
+    assert main(["validate", "--spec", str(ROOT / "platform.yaml"), *tools]) == 0
+    assert "FAILED" not in capsys.readouterr().out
+
+
+@pytest.mark.tools
+def test_validate_refuses_stale_output(
+    spec_copy: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tool("kustomize"), tool("kubeconform")
+    spec = spec_copy("minimal")
+    assert render(spec, tmp_path) == 0
+    deployment = tmp_path / "base/echo/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("replicas: 1", "replicas: one"))
+    capsys.readouterr()
+    # Stale output is refused before anything runs...
+    assert main(["validate", "--spec", str(spec), "--out", str(tmp_path)]) == 1
+    assert "stale" in capsys.readouterr().err

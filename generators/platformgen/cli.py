@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--summary", action="store_true", help="also print objects per kind per environment"
     )
+    validate.add_argument(
+        "--tools-dir",
+        type=Path,
+        default=Path(".tools"),
+        help="where `make tools` installed kustomize, kubeconform and schemas (default: ./.tools)",
+    )
     return parser
 
 
@@ -94,7 +100,7 @@ def _validate(args: argparse.Namespace) -> int:
     if drift:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
-    results = validate_targets(out, targets)
+    results = validate_targets(out, targets, tools_dir=args.tools_dir.absolute())
     failed = [r for r in results if not r.ok]
     if args.summary:
         _print_summary(results)
