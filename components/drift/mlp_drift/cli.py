@@ -13,18 +13,24 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from mlp_common.files import write_bytes_atomic
 from mlp_common.step import configure_logging, run_step
 
-from mlp_drift.core import DriftError, DriftReport, Thresholds, compare
+from mlp_drift.core import DriftError, DriftReport, FloatArray, Thresholds, compare
 from mlp_drift.inputs import (
     Columns,
     feature_names,
+    matrix_columns,
+    payload_rows,
     read_reference,
     request_log_columns,
+    rows_to_matrix,
     table_columns,
 )
 from mlp_drift.metrics import DriftMetrics
@@ -121,7 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="re-evaluate the request log periodically, serve /metrics"
     )
     serve.add_argument(
-        "--request-log", type=Path, required=True, help="request log written by serve"
+        "--request-log",
+        type=Path,
+        help="request log written by mlp-serve --request-log; without it, rows arrive by "
+        "POST /log from KServe's payload logger and the newest --window rows are kept in memory",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=1 << 20,
+        help="POST /log bodies over this get 413 (default 1 MiB)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument(
@@ -190,15 +205,37 @@ def _serve(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
     reference, names = _load_reference(args)  # a bad reference fails at start, not per interval
 
+    pushed: deque[FloatArray] = deque(maxlen=args.window)  # rows from POST /log
+    pushed_lock = threading.Lock()
+
+    def receive(document: Any) -> None:
+        rows = payload_rows(document)
+        matrix = rows_to_matrix((("request", row) for row in rows), names)
+        with pushed_lock:
+            pushed.extend(matrix)
+
     def evaluate() -> DriftReport:
-        if not args.request_log.is_file():
-            current: Columns = {name: reference[name][:0] for name in names}
+        if args.request_log is not None:
+            if args.request_log.is_file():
+                current = request_log_columns(args.request_log, names, args.window)
+            else:
+                current = {name: reference[name][:0] for name in names}
         else:
-            current = request_log_columns(args.request_log, names, args.window)
+            with pushed_lock:
+                rows = list(pushed)
+            matrix = np.array(rows) if rows else np.empty((0, len(names)))
+            current = matrix_columns(matrix, names)
         return compare(reference, current, thresholds)
 
     try:
-        exporter = DriftExporter(evaluate, args.host, args.port, args.interval)
+        exporter = DriftExporter(
+            evaluate,
+            args.host,
+            args.port,
+            args.interval,
+            sink=receive if args.request_log is None else None,
+            max_body_bytes=args.max_body_bytes,
+        )
     except OSError as exc:
         raise DriftError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     stop = threading.Event()

@@ -96,8 +96,34 @@ def request_log_columns(path: Path, names: Sequence[str], window: int) -> Column
     recent: deque[tuple[str, Any]] = deque(maxlen=window)
     for file in _log_files(path):
         recent.extend(_rows(file))
-    matrix = np.empty((len(recent), len(names)), dtype=np.float64)
-    for i, (where, row) in enumerate(recent):
+    return matrix_columns(rows_to_matrix(recent, names), names)
+
+
+def payload_rows(document: Any) -> list[Any]:
+    """Feature rows of one inference request body: v1 ``instances`` or a v2 input tensor."""
+    if isinstance(document, dict) and isinstance(document.get("instances"), list):
+        return list(document["instances"])
+    if isinstance(document, dict) and isinstance(document.get("inputs"), list):
+        inputs = document["inputs"]
+        if len(inputs) != 1 or not isinstance(inputs[0], dict):
+            raise DriftError("v2 request: expected exactly one input tensor")
+        tensor = inputs[0]
+        shape, data = tensor.get("shape"), tensor.get("data")
+        if not (isinstance(shape, list) and len(shape) == 2 and isinstance(data, list)):
+            raise DriftError("v2 request: input needs a [rows, features] shape and a data list")
+        try:
+            return np.asarray(data, dtype=np.float64).reshape(shape).tolist()  # type: ignore[no-any-return]
+        except (TypeError, ValueError) as exc:
+            raise DriftError(f"v2 request: data does not fit shape {shape}") from exc
+    raise DriftError('request body has neither "instances" (v1) nor "inputs" (v2)')
+
+
+def rows_to_matrix(recent: Iterable[tuple[str, Any]], names: Sequence[str]) -> FloatArray:
+    """``(where, row)`` pairs -> a [rows, features] matrix; rows are lists in feature order or
+    objects keyed by feature name. Errors name the place (``where``) and the rule."""
+    pairs = list(recent)
+    matrix = np.empty((len(pairs), len(names)), dtype=np.float64)
+    for i, (where, row) in enumerate(pairs):
         if isinstance(row, dict):
             missing = [name for name in names if name not in row]
             if missing:
@@ -112,4 +138,8 @@ def request_log_columns(path: Path, names: Sequence[str], window: int) -> Column
             matrix[i] = row
         except (TypeError, ValueError) as exc:
             raise DriftError(f"{where}: instance values must be numbers") from exc
+    return matrix
+
+
+def matrix_columns(matrix: FloatArray, names: Sequence[str]) -> Columns:
     return {name: matrix[:, j] for j, name in enumerate(names)}

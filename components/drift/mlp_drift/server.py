@@ -1,16 +1,23 @@
-"""The long-running drift exporter: re-evaluates the request log on an interval, serves /metrics.
+"""The long-running drift exporter: re-evaluates recent traffic on an interval, serves /metrics.
 
 Probes: ``/healthz`` (liveness, always 200 while the process serves) and ``/readyz`` (200 once
-the reference is loaded and one evaluation has run). Any other path is 404.
+the reference is loaded and one evaluation has run).
+
+``POST /log`` is a sink for KServe's payload logger (InferenceService
+``spec.predictor.logger: {mode: request, url: http://<drift>:8000/log}``): each CloudEvent body is
+the inference request (v1 or v2 JSON); its rows go into the in-memory window. Response events
+are accepted and ignored. Bodies are limited (413); bad JSON gets 400. Any other path is 404.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -18,6 +25,8 @@ from mlp_drift.core import DriftError, DriftReport
 from mlp_drift.metrics import DriftMetrics
 
 log = logging.getLogger(__name__)
+
+DRAIN_LIMIT = 16 << 20  # an oversized body up to this size is read and dropped before the 413
 
 
 class DriftExporter:
@@ -29,8 +38,12 @@ class DriftExporter:
         host: str,
         port: int,
         interval: float,
+        sink: Callable[[Any], None] | None = None,
+        max_body_bytes: int = 1 << 20,
     ) -> None:
         self.evaluate = evaluate
+        self.sink = sink
+        self.max_body_bytes = max_body_bytes
         self.interval = interval
         self.metrics = DriftMetrics()
         self.ready = threading.Event()
@@ -95,6 +108,35 @@ class DriftExporter:
                     self._send(200 if ready else 503, b"ok\n" if ready else b"not evaluated yet\n")
                 else:
                     self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path.split("?", 1)[0] != "/log" or exporter.sink is None:
+                    self._send(404, b"not found: POST /log takes KServe logger events\n")
+                    return
+                length = self.headers.get("Content-Length")
+                if length is None or not length.isdigit():
+                    self._send(411, b"Content-Length required\n")
+                    return
+                if int(length) > exporter.max_body_bytes:
+                    self.close_connection = True
+                    if int(length) <= DRAIN_LIMIT:  # let the client finish sending, then answer
+                        remaining = int(length)
+                        while remaining > 0:
+                            remaining -= len(
+                                self.rfile.read(min(remaining, 65536)) or b"x" * remaining
+                            )
+                    self._send(413, f"body over {exporter.max_body_bytes} bytes\n".encode())
+                    return
+                body = self.rfile.read(int(length))
+                if self.headers.get("Ce-Type", "").endswith(".response"):
+                    self._send(202, b"ignored: response event\n")
+                    return
+                try:
+                    exporter.sink(json.loads(body))
+                except (ValueError, DriftError) as exc:
+                    self._send(400, f"{exc}\n".encode())
+                    return
+                self._send(202, b"accepted\n")
 
             def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
                 self.send_response(status)

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model",
+        "--model-name",
         default=os.environ.get("MLP_MODEL"),
         help="model name (env MLP_MODEL; default: the registry's only model)",
     )
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
+        "--http-port",
         type=_port,
         default=_port(_env("MLP_SERVE_PORT", "8080")),
         help="HTTP port (env MLP_SERVE_PORT; default 8080)",
