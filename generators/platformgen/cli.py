@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from platformgen import __version__
+from platformgen.builders import Documents
 from platformgen.errors import PlatformgenError, SpecError, StaleOutputError
 from platformgen.files import compare_tree, write_tree
 from platformgen.render import GENERATED_ROOTS, render
-from platformgen.spec.load import load_spec
+from platformgen.spec.load import load_pipelines, load_spec
+from platformgen.spec.model import PlatformSpec
 
 log = logging.getLogger("platformgen")
 
@@ -66,9 +68,14 @@ def _out(args: argparse.Namespace) -> Path:
     return out
 
 
-def _render(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> tuple[PlatformSpec, Documents]:
     spec = load_spec(args.spec)
-    files = render(spec)
+    return spec, load_pipelines(spec, args.spec.resolve().parent, args.spec.name)
+
+
+def _render(args: argparse.Namespace) -> int:
+    spec, pipelines = _load(args)
+    files = render(spec, pipelines)
     out = _out(args)
     write_tree(out, files, GENERATED_ROOTS)
     for path in files:
@@ -78,8 +85,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
-    drift = compare_tree(_out(args), render(spec), GENERATED_ROOTS)
+    spec, pipelines = _load(args)
+    files = render(spec, pipelines)
+    drift = compare_tree(_out(args), files, GENERATED_ROOTS)
     if drift:
         lines = [f"generated files are stale ({args.spec.name} renders differently):"]
         lines += [f"  changed: {p}" for p in drift.changed]
@@ -87,16 +95,16 @@ def _check(args: argparse.Namespace) -> int:
         lines += [f"  extra:   {p}" for p in drift.extra]
         lines.append("run `make render` (platformgen render) and commit the result")
         raise StaleOutputError("\n".join(lines))
-    print(f"ok: {len(render(spec))} generated files are up to date")
+    print(f"ok: {len(files)} generated files are up to date")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     from platformgen.validate import validate_targets
 
-    spec = load_spec(args.spec)
+    spec, pipelines = _load(args)
     out = _out(args)
-    drift = compare_tree(out, render(spec), GENERATED_ROOTS)
+    drift = compare_tree(out, render(spec, pipelines), GENERATED_ROOTS)
     if drift:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from platformgen.builders import Documents
 from platformgen.emit.kustomize import emit_kustomize
 from platformgen.spec.model import PlatformSpec
 
@@ -9,7 +10,10 @@ GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays")
 """Folders platformgen owns entirely: replaced whole on render, compared whole on check."""
 
 
-def render(spec: PlatformSpec) -> dict[str, str]:
-    """`{path relative to the repo root: file text}` for every generated file, sorted."""
-    files = emit_kustomize(spec)
+def render(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+    """`{path relative to the repo root: file text}` for every generated file, sorted.
+
+    `pipelines` holds the compiled KFP objects of `spec.pipelines` (spec.load.load_pipelines).
+    """
+    files = emit_kustomize(spec, pipelines)
     return dict(sorted(files.items()))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from platformgen.builders.config_map import build_config_map
 from platformgen.builders.cron_job import build_cron_job
@@ -20,6 +21,7 @@ from platformgen.builders.network_policy import (
     build_default_deny,
     build_network_policy,
 )
+from platformgen.builders.pipeline import build_pipeline
 from platformgen.builders.pod_disruption_budget import build_pod_disruption_budget
 from platformgen.builders.prometheus_rule import build_prometheus_rule
 from platformgen.builders.role import build_roles
@@ -53,8 +55,15 @@ PLATFORM_GROUP = "platform"
 """The group (folder) of namespace-wide objects."""
 
 
-def build_platform(spec: PlatformSpec, environment: str | None) -> dict[str, list[Manifest]]:
-    """Every object for `environment` (None: base), grouped by folder: `platform` + components."""
+Documents = dict[str, list[dict[str, Any]]]
+"""Compiled pipeline objects by pipeline name (read by the shell, see spec.load.load_pipelines)."""
+
+
+def build_platform(
+    spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
+) -> dict[str, list[Manifest]]:
+    """Every object for `environment` (None: base), grouped by folder: `platform`, then each
+    component and pipeline."""
     groups: dict[str, list[Manifest]] = {
         PLATFORM_GROUP: [
             m
@@ -75,4 +84,6 @@ def build_platform(spec: PlatformSpec, environment: str | None) -> dict[str, lis
             elif built is not None:
                 objects.append(built)
         groups[view.name] = objects
-    return groups
+    for name, documents in sorted((pipelines or {}).items()):
+        groups[name] = build_pipeline(spec, name, documents)
+    return dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))

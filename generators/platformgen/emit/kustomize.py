@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from platformgen.builders import PLATFORM_GROUP, build_platform
+from platformgen.builders import PLATFORM_GROUP, Documents, build_platform
 from platformgen.environments import compute_overlay
 from platformgen.errors import SpecError
 from platformgen.naming import Manifest
@@ -55,9 +55,9 @@ def _target(m: Manifest) -> dict[str, Any]:
     return target
 
 
-def emit_base(spec: PlatformSpec) -> dict[str, str]:
+def emit_base(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
     files: dict[str, str] = {}
-    groups = build_platform(spec, None)
+    groups = build_platform(spec, None, pipelines)
     for group, objects in groups.items():
         names = _file_names(objects, group)
         for name, m in zip(names, objects, strict=True):
@@ -101,9 +101,11 @@ def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
     return [entry for _, entry in sorted(pins.values(), key=lambda p: p[1]["name"])]
 
 
-def emit_overlay(spec: PlatformSpec, environment: str) -> dict[str, str]:
-    base = [m for objects in build_platform(spec, None).values() for m in objects]
-    env = [m for objects in build_platform(spec, environment).values() for m in objects]
+def emit_overlay(
+    spec: PlatformSpec, environment: str, pipelines: Documents | None = None
+) -> dict[str, str]:
+    base = [m for objects in build_platform(spec, None, pipelines).values() for m in objects]
+    env = [m for objects in build_platform(spec, environment, pipelines).values() for m in objects]
     overlay = compute_overlay(base, env)
     root = f"overlays/{environment}"
     files: dict[str, str] = {}
@@ -128,9 +130,9 @@ def emit_overlay(spec: PlatformSpec, environment: str) -> dict[str, str]:
     return files
 
 
-def emit_kustomize(spec: PlatformSpec) -> dict[str, str]:
+def emit_kustomize(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
     """Every kustomize file: base plus one overlay per environment."""
-    files = emit_base(spec)
+    files = emit_base(spec, pipelines)
     for environment in sorted(spec.environments):
-        files.update(emit_overlay(spec, environment))
+        files.update(emit_overlay(spec, environment, pipelines))
     return files

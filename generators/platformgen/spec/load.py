@@ -22,6 +22,44 @@ def load_spec(path: Path) -> PlatformSpec:
     return parse_spec(text, source=path.name)
 
 
+PIPELINE_KINDS = {
+    ("pipelines.kubeflow.org/v2beta1", "Pipeline"),
+    ("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),
+}
+
+
+def load_pipelines(
+    spec: PlatformSpec, base_dir: Path, source: str = "platform.yaml"
+) -> dict[str, list[dict[str, Any]]]:
+    """The compiled KFP objects of every pipeline in `spec`, read relative to `base_dir`."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    problems = []
+    for name, pipeline in sorted(spec.pipelines.items()):
+        where = f"{source}: pipelines.{name}.compiled"
+        path = base_dir / pipeline.compiled
+        try:
+            documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        except OSError as err:
+            problems.append(f"{where}: cannot read {pipeline.compiled}: {err.strerror or err}")
+            continue
+        except yaml.YAMLError as err:
+            problems.append(f"{where}: invalid YAML in {pipeline.compiled}: {_yaml_message(err)}")
+            continue
+        kinds = [
+            (d.get("apiVersion"), d.get("kind")) if isinstance(d, dict) else None for d in documents
+        ]
+        if sorted(k for k in kinds if k) != sorted(PIPELINE_KINDS) or None in kinds:
+            problems.append(
+                f"{where}: {pipeline.compiled} must hold exactly one Pipeline and one "
+                "PipelineVersion (pipelines.kubeflow.org/v2beta1): run `make pipeline-compile`"
+            )
+            continue
+        out[name] = documents
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
 def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
     """Validate spec `text`; `source` prefixes every message."""
     data = _parse_yaml(text, source)

@@ -380,6 +380,22 @@ class Environment(Strict):
     """Per-component differences."""
 
 
+class PipelineStep(Strict):
+    image: str = Field(min_length=1)
+    """Image repository of the step, without tag (the tag is defaults.imageTag)."""
+
+
+class Pipeline(Strict):
+    """A Kubeflow Pipelines v2 pipeline, compiled to K8s-native v2beta1 objects."""
+
+    namespace: Name
+    """One of `namespaces`; the Pipeline and PipelineVersion objects go there."""
+    compiled: str = Field(min_length=1)
+    """Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML."""
+    steps: dict[Name, PipelineStep]
+    """Images of the pipeline's components (read by the pipeline code when it compiles)."""
+
+
 class Platform(Strict):
     name: Name
     """Short platform name (used in descriptions)."""
@@ -398,4 +414,6 @@ class PlatformSpec(Strict):
     endpoints: dict[Name, Endpoint] = {}
     """Peers outside the platform (object stores, the KFP API, ingress gateways)."""
     components: dict[Name, Component]
+    pipelines: dict[Name, Pipeline] = {}
+    """KFP pipelines whose compiled objects are placed into the base."""
     environments: dict[Name, Environment]

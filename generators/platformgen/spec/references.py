@@ -26,6 +26,19 @@ def check_references(spec: PlatformSpec) -> list[Problem]:
         *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
         *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
         *_check_environments(spec),
+        *(
+            (
+                f"pipelines.{name}.namespace",
+                f"unknown namespace {p.namespace!r} (not in namespaces)",
+            )
+            for name, p in spec.pipelines.items()
+            if p.namespace not in spec.namespaces
+        ),
+        *(
+            (f"pipelines.{name}", f"name {name!r} is also a component")
+            for name in spec.pipelines
+            if name in spec.components
+        ),
     ]
 
 
