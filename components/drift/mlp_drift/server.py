@@ -122,9 +122,10 @@ class DriftExporter:
                     if int(length) <= DRAIN_LIMIT:  # let the client finish sending, then answer
                         remaining = int(length)
                         while remaining > 0:
-                            remaining -= len(
-                                self.rfile.read(min(remaining, 65536)) or b"x" * remaining
-                            )
+                            chunk = self.rfile.read(min(remaining, 65536))
+                            if not chunk:  # the client gave up
+                                break
+                            remaining -= len(chunk)
                     self._send(413, f"body over {exporter.max_body_bytes} bytes\n".encode())
                     return
                 body = self.rfile.read(int(length))
