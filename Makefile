@@ -52,8 +52,10 @@ validate: $(VENV_STAMP) tools ## kustomize build every overlay and validate it w
 
 .PHONY: demo
 demo: $(VENV_STAMP) tools ## The main job: render, validate and summarise the platform
-	$(PLATFORMGEN) render
-	$(PLATFORMGEN) validate --summary
+	@echo "== render: platform.yaml -> base/ overlays/"
+	@$(PLATFORMGEN) render | awk '{n++} END {print "   " n " generated files"}'
+	@echo "== validate: kustomize build | kubeconform -strict (Kubernetes 1.35, 1.36)"
+	@$(PLATFORMGEN) validate --summary
 
 ##@ Development
 
