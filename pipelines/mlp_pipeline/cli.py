@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--dry-run", action="store_true", help="compile and print the submission; do not submit"
     )
+    submit.add_argument(
+        "--wait", action="store_true", help="wait for the run; fail unless it succeeds"
+    )
+    submit.add_argument("--timeout", type=int, default=6600, help="seconds to --wait (6600)")
     return parser
 
 
@@ -97,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(json.dumps(submission.describe(), indent=2, sort_keys=True))
         if not args.dry_run:
-            print(f"run id: {submit(submission)}")
+            run_id = submit(submission, wait_seconds=args.timeout if args.wait else None)
+            print(f"run id: {run_id}")
         return 0
 
     return run_step("pipeline", body)

@@ -102,8 +102,9 @@ def build_submission(
     )
 
 
-def submit(submission: Submission) -> str:
-    """Submit the run; returns the run id. Connection problems become a StepError."""
+def submit(submission: Submission, *, wait_seconds: int | None = None) -> str:
+    """Submit the run; returns the run id. With ``wait_seconds`` also wait for it to finish and
+    fail unless it succeeded. Connection problems become a StepError."""
     import kfp
 
     try:
@@ -116,6 +117,13 @@ def submit(submission: Submission) -> str:
             namespace=submission.namespace,
             pipeline_root=submission.pipeline_root,
         )
+        if wait_seconds is not None:
+            run = client.wait_for_run_completion(result.run_id, timeout=wait_seconds)
+            state = str(getattr(run, "state", "UNKNOWN"))
+            if state.upper() != "SUCCEEDED":
+                raise StepError(f"run {result.run_id} finished in state {state}")
+    except StepError:
+        raise
     except Exception as exc:  # kfp raises urllib3/ApiException/ValueError variants
         raise StepError(f"submit to {submission.host} failed: {exc}") from exc
     return str(result.run_id)
