@@ -125,6 +125,8 @@ EOF
 }
 
 # Pod Security admission defaults for namespaces without labels: enforce `restricted`.
+# (--allow-privileged=true, as on any real cluster, so that Pod Security, not the API server's
+# blanket switch, is what rejects privileged containers.)
 # Namespace labels written by the generator still take precedence, as in any real cluster.
 write_admission_config() {
     cat >"$CLUSTER_DIR/admission.yaml" <<'EOF'
@@ -209,6 +211,7 @@ cmd_up() {
         --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
         --client-ca-file "$pki/ca.crt" \
         --authorization-mode RBAC --anonymous-auth=false \
+        --allow-privileged=true \
         --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,LimitRanger \
         --admission-control-config-file "$CLUSTER_DIR/admission.yaml" \
         --service-account-issuer https://kubernetes.default.svc \

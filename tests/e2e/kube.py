@@ -1,0 +1,403 @@
+"""Helpers for the end-to-end checks: tools, rendered output, kubectl against a cluster."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_BIN = ROOT / ".tools" / "bin"
+CRDS_DIR = ROOT / ".tools" / "crds"
+STAND_IN_CRDS = Path(__file__).resolve().parent / "crds"
+STAND_IN = "e2e.platformgen.io/stand-in"
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+
+Manifest = dict[str, Any]
+Identity = tuple[str, str, str, str]
+
+
+def require_tools(*names: str) -> None:
+    """Skip locally, fail in CI, when a pinned tool is not installed."""
+    missing = [name for name in names if not (TOOLS_BIN / name).exists()]
+    if not missing:
+        return
+    message = f"missing {', '.join(missing)} in .tools/bin: run `make tools cluster-tools`"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def environments() -> list[str]:
+    """Rendered environments: every overlays/<env>/ with a kustomization."""
+    overlays = ROOT / "overlays"
+    if not overlays.is_dir():
+        return []
+    return sorted(p.name for p in overlays.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def kustomize_build(path: Path) -> str:
+    require_tools("kustomize")
+    result = subprocess.run(
+        [str(TOOLS_BIN / "kustomize"), "build", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"kustomize build {path} failed:\n{result.stderr}"
+    return result.stdout
+
+
+class _Loader(yaml.CSafeLoader):
+    """YAML 1.1 safe loading in C, reading the YAML 1.1 'value' key `=` as the plain string
+    it is in Kubernetes (prometheus-operator's CRDs list `=` as a matcher type)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
+def load_documents(text: str) -> list[Manifest]:
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]  # noqa: S506
+
+
+def identity(obj: Manifest) -> Identity:
+    """(apiVersion group, kind, namespace, name): how an object is found again."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    meta = obj["metadata"]
+    return (group, obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running control plane and a kubectl bound to it."""
+
+    kubeconfig: Path
+    state: Path
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECTL_APPLYSET": "true"}
+        result = subprocess.run(
+            [str(TOOLS_BIN / "kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+            )
+        return result
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+    def wait_for(
+        self, what: str, condition: Callable[[], str | None], timeout: float = 90.0
+    ) -> None:
+        """Poll `condition` (None = done, else a reason) until done or timeout."""
+        deadline = time.monotonic() + timeout
+        reason = condition()
+        while reason is not None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {reason}")
+            time.sleep(1.0)
+            reason = condition()
+
+
+def find_crds(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Manifest]:
+    """(group, kind) -> CRD object: from .tools/crds/ (the upstream CRDs the tool installers
+    copied), else from the stand-ins in tests/e2e/crds/ (each says why it exists).
+
+    Files are parsed only when their text names a wanted group and kind: the CRD set is
+    megabytes of YAML and most of it is not needed.
+    """
+    found: dict[tuple[str, str], Manifest] = {}
+    paths = [*sorted(CRDS_DIR.rglob("*.y*ml")), *sorted(STAND_IN_CRDS.glob("*.yaml"))]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        if not any(f"group: {g}" in text and f"kind: {k}" in text for g, k in wanted):
+            continue
+        for doc in load_documents(text):
+            if doc.get("kind") == "CustomResourceDefinition":
+                key = (doc["spec"]["group"], doc["spec"]["names"]["kind"])
+                if key in wanted:
+                    found.setdefault(key, doc)
+    return found
+
+
+FIELD_MANAGER = "platformgen"
+# ApplySet parent (KEP-3659): cluster-scoped, see tests/e2e/applyset-parent.yaml.
+APPLYSET = "applysets.e2e.platformgen.io/platform"
+APPLYSET_CRD = Path(__file__).resolve().parent / "applyset-parent.yaml"
+PLATFORMGEN = ROOT / ".venv" / "bin" / "platformgen"
+
+
+def apply(
+    cluster: Cluster,
+    manifests: str,
+    *,
+    applyset: str | None = APPLYSET,
+    field_manager: str = FIELD_MANAGER,
+) -> list[str]:
+    """Server-side apply as the GitOps controller would, with ApplySet pruning.
+
+    Returns the warnings. Fails on any error (strict validation: unknown fields are errors).
+    """
+    args = ["apply", "--server-side", f"--field-manager={field_manager}", "--validate=strict"]
+    if applyset:
+        args += [f"--applyset={applyset}", "--prune"]
+    args += ["-f", "-"]
+    result = cluster.kubectl(*args, stdin=manifests)
+    return [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+
+
+def applyset_id() -> str:
+    """kubectl's id for APPLYSET: base64url(sha256(name.namespace.kind.group)) (KEP-3659)."""
+    crd = load_documents(APPLYSET_CRD.read_text(encoding="utf-8"))[0]
+    name = APPLYSET.split("/")[1]
+    key = f"{name}..{crd['spec']['names']['kind']}.{crd['spec']['group']}"
+    digest = hashlib.sha256(key.encode()).digest()
+    return "applyset-" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "-v1"
+
+
+def as_applied(documents: list[Manifest]) -> str:
+    """The documents exactly as `apply` sends them: kubectl adds the ApplySet membership
+    label. (`kubectl diff` knows nothing of ApplySets, so it must be given this.)"""
+    labelled = copy.deepcopy(documents)
+    for doc in labelled:
+        doc["metadata"].setdefault("labels", {})["applyset.kubernetes.io/part-of"] = applyset_id()
+    return yaml.safe_dump_all(labelled, sort_keys=False)
+
+
+def create_applyset_parent(cluster: Cluster) -> None:
+    """Install the parent type and an empty parent, labelled as kubectl expects (its id is
+    base64url(sha256(name.namespace.kind.group)), see KEP-3659)."""
+    cluster.kubectl("apply", "--server-side", "-f", str(APPLYSET_CRD))
+    crd = load_documents(APPLYSET_CRD.read_text(encoding="utf-8"))[0]
+    resource, name = APPLYSET.split("/")
+
+    def not_served() -> str | None:
+        listed = cluster.kubectl("get", resource, check=False)
+        return None if listed.returncode == 0 else listed.stderr.strip()
+
+    cluster.wait_for("the ApplySet parent type to be served", not_served, timeout=60)
+    group = resource.split(".", 1)[1]
+    kind = crd["spec"]["names"]["kind"]
+    version = cluster.kubectl("version", "--client", "-o", "json").stdout
+    tooling = "kubectl/" + json.loads(version)["clientVersion"]["gitVersion"]
+    parent = {
+        "apiVersion": f"{group}/{crd['spec']['versions'][0]['name']}",
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "labels": {"applyset.kubernetes.io/id": applyset_id()},
+            "annotations": {
+                "applyset.kubernetes.io/tooling": tooling,
+                "applyset.kubernetes.io/contains-group-kinds": "",
+            },
+        },
+    }
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=kubectl-applyset",
+        "-f",
+        "-",
+        stdin=json.dumps(parent),
+    )
+
+
+def install_crds(cluster: Cluster, documents: list[Manifest]) -> list[str]:
+    """Install the CRD of every kind the API server does not serve yet. Returns their names."""
+    served = served_kinds(cluster)
+    wanted = sorted({identity(doc)[:2] for doc in documents} - served)
+    index = find_crds(set(wanted))
+    missing = [f"{kind} ({group})" for group, kind in wanted if (group, kind) not in index]
+    assert not missing, (
+        f"no CRD under .tools/crds/ for {', '.join(missing)}: run `make tools`"
+        " (scripts/install-tools.sh copies the CRDs of every project the platform uses)"
+    )
+    # Upstream files may carry a status stanza; it is the server's to write.
+    crds = [{k: v for k, v in index[key].items() if k != "status"} for key in wanted]
+    if not crds:
+        return []
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=e2e-crds",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(crds, sort_keys=False),
+    )
+    names = [crd["metadata"]["name"] for crd in crds]
+    stand_ins = [
+        c["metadata"]["name"] for c in crds if STAND_IN in c["metadata"].get("annotations", {})
+    ]
+    if stand_ins:
+        print(f"e2e: stand-in CRDs from tests/e2e/crds/ (no upstream copy): {stand_ins}")
+
+    def not_established() -> str | None:
+        for name in names:
+            conditions = cluster.get_json(f"crd/{name}").get("status", {}).get("conditions") or []
+            if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return f"{name} not Established"
+        return None
+
+    cluster.wait_for("CRDs to be established", not_established, timeout=60)
+    still_missing = set(wanted) - served_kinds(cluster)
+    assert not still_missing, f"CRDs installed but kinds not served: {sorted(still_missing)}"
+    return names
+
+
+def served_kinds(cluster: Cluster) -> set[tuple[str, str]]:
+    """(group, kind) of every resource the API server serves."""
+    out = cluster.kubectl("api-resources", "--no-headers").stdout
+    kinds = set()
+    for line in out.splitlines():
+        fields = line.split()
+        # NAME [SHORTNAMES] APIVERSION NAMESPACED KIND
+        api_version, kind = fields[-3], fields[-1]
+        kinds.add((api_version.rpartition("/")[0], kind))
+    return kinds
+
+
+def wait_for_pods(cluster: Cluster, workload: Manifest) -> int:
+    """Wait until the workload's controller created its Pods; return how many."""
+    kind = workload["kind"]
+    namespace, name = workload["metadata"]["namespace"], workload["metadata"]["name"]
+    if kind == "CronJob":
+        # Instantiate the CronJob once, as its schedule would, to prove its pod template.
+        job = f"{name}-e2e"
+        cluster.kubectl("create", "job", job, f"--from=cronjob/{name}", "-n", namespace)
+        try:
+            return wait_for_pods(
+                cluster,
+                {"kind": "Job", "metadata": {"namespace": namespace, "name": job}, "spec": {}},
+            )
+        finally:
+            cluster.kubectl("delete", "job", job, "-n", namespace, "--wait=false")
+
+    def pods_created() -> str | None:
+        if kind == "Deployment":
+            live = cluster.get_json("deployment", name, "-n", namespace)
+            want = live["spec"].get("replicas", 1)
+            sets = [
+                rs
+                for rs in cluster.get_json("replicasets", "-n", namespace)["items"]
+                if any(
+                    o.get("uid") == live["metadata"]["uid"]
+                    for o in rs["metadata"].get("ownerReferences", [])
+                )
+            ]
+            if not sets:
+                return "no ReplicaSet yet"
+            for rs in sets:
+                for condition in rs.get("status", {}).get("conditions", []):
+                    if condition["type"] == "ReplicaFailure":
+                        raise AssertionError(
+                            f"Deployment {namespace}/{name}: ReplicaSet {rs['metadata']['name']} "
+                            f"cannot create Pods: {condition.get('message')}"
+                        )
+            have = sum(rs.get("status", {}).get("replicas", 0) for rs in sets)
+            return None if have == want else f"{have}/{want} Pods created"
+        live = cluster.get_json("job", name, "-n", namespace)
+        failed = failed_creates(cluster, namespace, "Job", name)
+        if failed:
+            raise AssertionError(f"Job {namespace}/{name} cannot create Pods: {failed}")
+        if live["spec"].get("suspend"):
+            return None
+        active = live.get("status", {}).get("active", 0)
+        return None if active > 0 else "no active Pod yet"
+
+    cluster.wait_for(f"{kind} {namespace}/{name} to create its Pods", pods_created)
+    pods = cluster.get_json("pods", "-n", namespace)["items"]
+    if kind == "Deployment":
+        selector = workload["spec"]["selector"]["matchLabels"]
+    else:
+        selector = {"job-name": name}
+    return sum(
+        1
+        for pod in pods
+        if all(pod["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+    )
+
+
+def failed_creates(cluster: Cluster, namespace: str, kind: str, name: str) -> str:
+    events = cluster.get_json(
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"reason=FailedCreate,involvedObject.kind={kind},involvedObject.name={name}",
+    )["items"]
+    return "; ".join(sorted({e.get("message", "") for e in events}))
+
+
+# InferenceService predictor fields that are KServe's, not the Pod's.
+KSERVE_COMPONENT_FIELDS = frozenset(
+    {
+        "annotations",
+        "autoScaling",
+        "batcher",
+        "canaryTrafficPercent",
+        "containerConcurrency",
+        "deploymentStrategy",
+        "labels",
+        "logger",
+        "maxReplicas",
+        "minReplicas",
+        "scaleMetric",
+        "scaleMetricType",
+        "scaleTarget",
+        "timeout",
+    }
+)
+DERIVED_LABEL = "e2e.platformgen/derived-from"
+
+
+def derived_workloads(doc: Manifest) -> list[Manifest]:
+    """The workload a controller would create from a custom resource's pod template:
+    a Deployment for a KServe predictor (raw deployment mode), a Job for a Katib trial."""
+    meta = doc["metadata"]
+    name, namespace = meta["name"], meta.get("namespace", "")
+    if doc["kind"] == "InferenceService":
+        predictor = doc["spec"]["predictor"]
+        pod_spec = {k: v for k, v in predictor.items() if k not in KSERVE_COMPONENT_FIELDS}
+        labels = {**predictor.get("labels", {}), DERIVED_LABEL: name}
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": f"{name}-predictor", "namespace": namespace},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {DERIVED_LABEL: name}},
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                },
+            }
+        ]
+    if doc["kind"] == "Experiment":
+        trial = doc["spec"]["trialTemplate"]["trialSpec"]
+        assert trial["kind"] == "Job", f"Experiment {name}: trials of kind {trial['kind']}"
+        # Substitute every ${trialParameters.x} as Katib would, with a placeholder value.
+        text = re.sub(r"\$\{trialParameters\.[A-Za-z0-9_]+\}", "1", json.dumps(trial))
+        job = json.loads(text)
+        job["metadata"] = {"name": f"{name}-trial", "namespace": namespace}
+        return [job]
+    return []
