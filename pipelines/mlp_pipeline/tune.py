@@ -9,6 +9,7 @@ in :mod:`mlp_train.search_space`) is reported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import subprocess
@@ -31,10 +32,11 @@ def prepare_default_data(workdir: Path) -> Path:
 
     dataset, data = workdir / "dataset", workdir / "data"
     if not (data / "features.json").is_file():
-        if ingest_main(["--output", str(dataset)]) != 0:
-            raise StepError("could not ingest the embedded dataset")
-        if preprocess_main(["--dataset", str(dataset), "--output", str(data)]) != 0:
-            raise StepError("could not preprocess the embedded dataset")
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
+            if ingest_main(["--output", str(dataset)]) != 0:
+                raise StepError("could not ingest the embedded dataset")
+            if preprocess_main(["--dataset", str(dataset), "--output", str(data)]) != 0:
+                raise StepError("could not preprocess the embedded dataset")
     return data
 
 

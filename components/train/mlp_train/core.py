@@ -121,9 +121,6 @@ def baseline_accuracy(
 def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> dict[str, Any]:
     """Train, evaluate on the validation split, and write the model directory atomically."""
     params.check()
-    import tensorflow as tf
-
-    set_global_seed(params.seed)
     data_dir = Path(data_dir)
     features_path = data_dir / "features.json"
     if not features_path.is_file():
@@ -132,6 +129,10 @@ def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> 
     features = description["features"]
     train_xy = load_split(data_dir, "train", features)
     val_xy = load_split(data_dir, "val", features)
+
+    import tensorflow as tf  # after the input checks: importing it takes seconds
+
+    set_global_seed(params.seed)
 
     model = build_model(description, params)
     stop = tf.keras.callbacks.EarlyStopping(
