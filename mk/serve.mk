@@ -26,3 +26,7 @@ lint-dockerfiles: $(VENV_STAMP) lint-tools ## hadolint and the house rules on ev
 
 # `make test` runs tests/test_dockerfiles.py: install hadolint first.
 test: lint-tools
+
+.PHONY: serve-smoke
+serve-smoke: $(VENV_STAMP) ## Start the server on the latest registry version, send one v1 and one v2 request, stop it
+	$(VENV)/bin/python -m mlp_serve.smoke --registry $(SERVE_REGISTRY) --version $(SERVE_VERSION)

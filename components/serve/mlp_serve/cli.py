@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_name(registry: ModelRegistry, requested: str | None) -> str:
+def model_name(registry: ModelRegistry, requested: str | None) -> str:
     if requested:
         return requested
     models = registry.list_models()
@@ -138,7 +138,7 @@ def _model_name(registry: ModelRegistry, requested: str | None) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     registry = ModelRegistry(args.registry)
-    name = _model_name(registry, args.model)
+    name = model_name(registry, args.model)
     registry.resolve(name, args.version)  # a clear error before the heavy imports
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,32 @@ def test_bad_usage_exits_2(args: list[str], message: str) -> None:
     result = _serve(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_smoke_asks_both_protocols_and_prints_a_summary(
+    tmp_path: Path, model_dirs: dict[int, Path]
+) -> None:
+    registry = ModelRegistry(tmp_path / "registry")
+    register(registry, model_dirs[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "mlp_serve.smoke", "--registry", str(registry.root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["model"] == MODEL and summary["version"] == 1
+    assert summary["v1_prediction"] == summary["v2_prediction"]
+    assert abs(sum(summary["probabilities"]) - 1) < 1e-4
+
+
+def test_smoke_fails_clearly_without_a_model(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlp_serve.smoke", "--registry", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "no registered model" in result.stderr
