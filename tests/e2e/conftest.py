@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,13 @@ from .kube import (
     ROOT,
     TOOLS_BIN,
     Cluster,
+    Manifest,
+    apply,
+    create_applyset_parent,
     environments,
+    install_crds,
     kustomize_build,
+    load_documents,
     require_tools,
 )
 
@@ -68,3 +74,20 @@ def cluster(env: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
 def rendered(env: str) -> str:
     """`kustomize build overlays/<env>`: exactly what a GitOps controller would apply."""
     return kustomize_build(ROOT / "overlays" / env)
+
+
+@dataclass(frozen=True)
+class Applied:
+    documents: list[Manifest]
+    warnings: list[str]
+    crds: list[str]
+
+
+@pytest.fixture(scope="session")
+def applied(cluster: Cluster, rendered: str) -> Applied:
+    """The environment's output, applied once to its cluster."""
+    documents = load_documents(rendered)
+    create_applyset_parent(cluster)
+    crds = install_crds(cluster, documents)
+    warnings = apply(cluster, rendered)
+    return Applied(documents=documents, warnings=warnings, crds=crds)

@@ -18,13 +18,13 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from .conftest import Applied
 from .kube import (
     FIELD_MANAGER,
     PLATFORMGEN,
@@ -34,33 +34,14 @@ from .kube import (
     Manifest,
     apply,
     as_applied,
-    create_applyset_parent,
     derived_workloads,
     identity,
-    install_crds,
     kustomize_build,
     load_documents,
     wait_for_pods,
 )
 
 pytestmark = pytest.mark.tools
-
-
-@dataclass(frozen=True)
-class Applied:
-    documents: list[Manifest]
-    warnings: list[str]
-    crds: list[str]
-
-
-@pytest.fixture(scope="session")
-def applied(cluster: Cluster, rendered: str) -> Applied:
-    """The environment's output, applied once to its cluster."""
-    documents = load_documents(rendered)
-    create_applyset_parent(cluster)
-    crds = install_crds(cluster, documents)
-    warnings = apply(cluster, rendered)
-    return Applied(documents=documents, warnings=warnings, crds=crds)
 
 
 def snapshot(cluster: Cluster, documents: list[Manifest]) -> dict[Identity, Manifest]:
@@ -188,6 +169,18 @@ def without_component(spec: dict[str, Any], name: str) -> dict[str, Any]:
     return trimmed
 
 
+def render_copy(spec: dict[str, Any], folder: Path, env: str) -> str:
+    """Render `spec` into `folder` (a stand-in for the repo) and build overlays/<env>."""
+    folder.mkdir()
+    for entry in ROOT.iterdir():
+        if not entry.name.startswith(".") and entry.name not in GENERATED:
+            (folder / entry.name).symlink_to(entry)
+    spec_path = folder / "platform.yaml"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    render(spec_path, folder)
+    return kustomize_build(folder / "overlays" / env)
+
+
 def render(spec_path: Path, out: Path) -> None:
     result = subprocess.run(
         [str(PLATFORMGEN), "render", "--spec", str(spec_path), "--out", str(out)],
@@ -213,17 +206,13 @@ def test_prune_removes_only_the_removed_component(
     exactly that component's objects are deleted and every other object is untouched."""
     spec = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
     victim = removable_component(spec, applied.documents)
-    # The copy sits in a folder like the repo's (files the spec names by relative path, such
-    # as compiled pipelines, resolve), minus the generated roots it is rendered into.
-    for entry in ROOT.iterdir():
-        if not entry.name.startswith(".") and entry.name not in GENERATED:
-            (tmp_path / entry.name).symlink_to(entry)
-    spec_copy = tmp_path / "platform.yaml"
-    spec_copy.write_text(yaml.safe_dump(without_component(spec, victim)), encoding="utf-8")
-    render(spec_copy, tmp_path)
-    trimmed = kustomize_build(tmp_path / "overlays" / env)
+    # Render the spec and the trimmed copy the same way, each in a folder like the repo's
+    # (files the spec names by relative path, such as compiled pipelines, resolve) minus the
+    # generated roots, so the comparison never depends on how fresh the committed tree is.
+    full = render_copy(spec, tmp_path / "full", env)
+    trimmed = render_copy(without_component(spec, victim), tmp_path / "trimmed", env)
 
-    old = {identity(d): d for d in applied.documents}
+    old = {identity(d): d for d in load_documents(full)}
     new = {identity(d): d for d in load_documents(trimmed)}
     removed = sorted(set(old) - set(new))
     assert removed, f"removing {victim!r} from the spec removed no object"
@@ -233,6 +222,8 @@ def test_prune_removes_only_the_removed_component(
         f"removing {victim!r} also changed other rendered objects: {changed_in_render}"
     )
 
+    warnings = apply(cluster, full)
+    assert not warnings, "\n".join(warnings)
     kept = [new[k] for k in sorted(new)]
     before = snapshot(cluster, kept)
     warnings = apply(cluster, trimmed)
