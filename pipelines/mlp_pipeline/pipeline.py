@@ -14,7 +14,7 @@ Promotion moves the registry's ``production`` pointer; the model server follows 
 promotion is the deployment gate.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import (
     Artifact,
     ClassificationMetrics,
@@ -25,11 +25,31 @@ from kfp.dsl import (
     Output,
 )
 
+from mlp_pipeline.cluster import (
+    MODEL_REGISTRY,
+    OBJECT_STORE_CONFIG_KEYS,
+    OBJECT_STORE_CONFIG_MAP,
+    OBJECT_STORE_SECRET,
+    OBJECT_STORE_SECRET_KEYS,
+)
 from mlp_pipeline.images import step_image
 
 PIPELINE_NAME = "mlp-training"
-DEFAULT_REGISTRY = "/mnt/registry"
+DEFAULT_REGISTRY = MODEL_REGISTRY
 RETRY = {"num_retries": 2, "backoff_duration": "2s", "backoff_factor": 2.0}
+
+
+def _object_store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Endpoint and credentials for s3:// sources and the registry (ignored by kfp.local)."""
+    kubernetes.use_config_map_as_env(
+        task,
+        config_map_name=OBJECT_STORE_CONFIG_MAP,
+        config_map_key_to_env=OBJECT_STORE_CONFIG_KEYS,
+    )
+    kubernetes.use_secret_as_env(
+        task, secret_name=OBJECT_STORE_SECRET, secret_key_to_env=OBJECT_STORE_SECRET_KEYS
+    )
+    return task
 
 
 @dsl.component(base_image=step_image("ingest"), install_kfp_package=False)
@@ -267,5 +287,10 @@ def training_pipeline(
         )
         promote_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
         promote_task.set_display_name("promote")
+
+    for task in (ingest_task, validate_task, preprocess_task, train_task, evaluate_task):
+        _object_store_access(task)
+    _object_store_access(register_task)
+    _object_store_access(promote_task)
 
     return register_task.output

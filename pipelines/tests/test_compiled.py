@@ -31,7 +31,7 @@ def test_ir_loads_back_with_the_kfp_sdk() -> None:
 
 
 def test_ir_structure_retries_caching_gate_and_images() -> None:
-    spec = yaml.safe_load((COMPILED_DIR / IR_FILE).read_text())
+    spec, platform = yaml.safe_load_all((COMPILED_DIR / IR_FILE).read_text())
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {
         "ingest", "validate", "preprocess", "train", "evaluate", "register", "condition-1",
@@ -52,6 +52,12 @@ def test_ir_structure_retries_caching_gate_and_images() -> None:
         container = executors[f"exec-{step}"]["container"]
         assert container["image"] == step_image(step)
         assert "pip install" not in " ".join(container["command"])  # install_kfp_package=False
+        access = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][f"exec-{step}"]
+        assert access["configMapAsEnv"][0]["configMapName"] == "mlp-object-store"
+        assert access["secretAsEnv"][0]["secretName"] == "mlpipeline-minio-artifact"
+    assert spec["root"]["inputDefinitions"]["parameters"]["registry_uri"]["defaultValue"] == (
+        "s3://mlp-models/registry"
+    )
 
 
 def test_kubernetes_objects_carry_the_same_spec() -> None:
@@ -64,5 +70,6 @@ def test_kubernetes_objects_carry_the_same_spec() -> None:
     )
     assert version["kind"] == "PipelineVersion"
     assert version["spec"]["pipelineName"] == pipeline["metadata"]["name"] == "mlp-training"
-    ir = yaml.safe_load((COMPILED_DIR / IR_FILE).read_text())
+    ir, platform = yaml.safe_load_all((COMPILED_DIR / IR_FILE).read_text())
     assert version["spec"]["pipelineSpec"] == ir
+    assert version["spec"]["platformSpec"] == platform

@@ -35,9 +35,8 @@ def test_submission_package_is_the_compiled_pipeline(tmp_path: Path) -> None:
     )  # fmt: skip
     assert submission.run_name == "mlp-training-scheduled-20260105-030000"
     assert submission.package_path.read_text() == (COMPILED_DIR / IR_FILE).read_text()
-    assert yaml.safe_load(submission.package_path.read_text())["pipelineInfo"]["name"] == (
-        "mlp-training"
-    )
+    spec = next(yaml.safe_load_all(submission.package_path.read_text()))
+    assert spec["pipelineInfo"]["name"] == "mlp-training"
     with pytest.raises(StepError, match="must be an http:// or https:// URL"):
         build_submission("ml-pipeline:8888", tmp_path)
     with pytest.raises(StepError, match="expected an s3://, minio:// or gs:// URI"):
