@@ -60,6 +60,14 @@ def download_directory(uri: str, *, immutable: bool = False) -> Path:
     return target
 
 
+def upload_directory(source: Path, uri: str, *, marker: str) -> None:
+    """Upload ``source`` to a remote directory URI, ``marker`` last (it marks completeness)."""
+    fs, path = filesystem(uri)
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    for file in [f for f in files if f.name != marker] + [source / marker]:
+        fs.put_file(str(file), f"{path.rstrip('/')}/{file.relative_to(source)}")
+
+
 def localize_directory(uri: str | os.PathLike[str]) -> Path:
     """A local directory for a path, ``file://`` URI or remote URI (downloaded)."""
     text = os.fspath(uri)

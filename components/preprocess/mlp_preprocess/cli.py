@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from mlp_common.dataset import read_dataset
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
 from mlp_common.step import configure_logging, run_step
-from mlp_common.storage import localize_directory
+from mlp_common.storage import is_remote, localize_directory, upload_directory
 
 from mlp_preprocess.core import split
 
@@ -23,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and write features.json (feature order, classes, training mean/variance).",
     )
     parser.add_argument("--dataset", required=True, help="dataset directory written by mlp-ingest")
-    parser.add_argument("--output", required=True, help="directory to write")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="directory to write (path or s3:// URI, e.g. Katib's --data)",
+    )
     parser.add_argument("--test-size", type=float, default=0.2, help="test share (default 0.2)")
     parser.add_argument(
         "--val-size", type=float, default=0.2, help="validation share (default 0.2)"
@@ -44,10 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
         )
         description["dataset"] = info.to_dict()
-        with atomic_directory(args.output) as tmp:
-            for name, table in tables.items():
-                table.to_parquet(tmp / f"{name}.parquet", index=False)
-            write_json_atomic(tmp / FEATURES_FILE, description)
+        remote = is_remote(args.output)
+        with contextlib.ExitStack() as stack:
+            local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output
+            with atomic_directory(Path(local) / "out" if remote else local) as tmp:
+                for name, table in tables.items():
+                    table.to_parquet(tmp / f"{name}.parquet", index=False)
+                write_json_atomic(tmp / FEATURES_FILE, description)
+            if remote:  # e.g. the --data of Katib trials
+                upload_directory(Path(local) / "out", args.output, marker=FEATURES_FILE)
         print(dumps_json(description["splits"]), end="")
         return 0
 

@@ -53,3 +53,18 @@ def test_bad_sizes_and_inputs(
     assert main(["--dataset", str(tmp_path), "--output", out]) == 1
     assert "not a dataset directory" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_output_to_object_store_feeds_train_data_uri(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlp_common.storage import localize_directory
+    from mlp_common.testing import s3_server
+
+    monkeypatch.setenv("MLP_CACHE_DIR", str(tmp_path / "cache"))
+    with s3_server("mlp-artifacts"):
+        uri = "s3://mlp-artifacts/preprocessed/wine"
+        assert main(["--dataset", str(dataset), "--output", uri]) == 0
+        local = localize_directory(uri)
+        assert read_json(local / "features.json")["splits"]["test"] == 36
+        assert pd.read_parquet(local / "train.parquet").shape == (106, 14)
