@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from mlp_drift.cli import main
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import SHIFTED_FEATURES, shift
@@ -202,15 +204,16 @@ def test_exporter_takes_rows_from_the_kserve_payload_logger(
     assert code == 0
 
 
-def test_exporter_refuses_a_bad_reference_at_start(tmp_path: Path) -> None:
-    result = subprocess.run(
+def test_exporter_refuses_a_bad_reference_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
         [
-            sys.executable, "-m", "mlp_drift", "serve",
+            "serve",
             "--reference", str(tmp_path / "missing.csv"),
             "--request-log", str(tmp_path / "log.jsonl"),
             "--port", "0",
-        ],
-        capture_output=True, text=True, timeout=60,
+        ]
     )  # fmt: skip
-    assert result.returncode == 1
-    assert "missing.csv: no such file" in result.stderr
+    assert code == 1
+    assert "missing.csv: no such file" in capsys.readouterr().err
