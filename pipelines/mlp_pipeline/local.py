@@ -72,6 +72,8 @@ class RunSummary:
                 f"(parent: {self.version.parent}) at {self.version.path}"
             )
             lines.append(f"production: version {self.production}")
+        total = sum(attempt["seconds"] for attempt in self.attempts)
+        lines.append(f"step time: {total:.1f}s (inside the steps; excludes process start-up)")
         lines.append("result: " + ("succeeded" if self.succeeded else f"FAILED: {self.error}"))
         return "\n".join(lines)
 
