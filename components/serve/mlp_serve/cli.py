@@ -61,9 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--registry",
-        type=Path,
-        default=Path(_env("MLP_REGISTRY", ".run/registry")),
-        help="registry root (env MLP_REGISTRY; default .run/registry)",
+        default=_env("MLP_REGISTRY", ".run/registry"),
+        help="registry root: a path or s3:// URI (env MLP_REGISTRY; default .run/registry)",
     )
     parser.add_argument(
         "--model",

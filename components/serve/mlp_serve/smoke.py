@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from mlp_common.files import read_json
@@ -115,7 +114,7 @@ def _smoke(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlp_serve.smoke", description=__doc__)
-    parser.add_argument("--registry", type=Path, default=Path(".run/registry"))
+    parser.add_argument("--registry", default=".run/registry", help="a path or s3:// URI")
     parser.add_argument("--model", help="default: the registry's only model")
     parser.add_argument("--version", default="latest", help="N, latest or production")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for ready")

@@ -55,17 +55,19 @@ def test_bad_usage_exits_2(args: list[str], message: str) -> None:
     assert message in result.stderr
 
 
-def test_smoke_asks_both_protocols_and_prints_a_summary(
-    tmp_path: Path, model_dirs: dict[int, Path]
-) -> None:
-    registry = ModelRegistry(tmp_path / "registry")
-    register(registry, model_dirs[1])
-    result = subprocess.run(
-        [sys.executable, "-m", "mlp_serve.smoke", "--registry", str(registry.root)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_smoke_serves_a_version_from_an_s3_registry(model_dirs: dict[int, Path]) -> None:
+    """The cluster layout: the registry in an object store (a local S3 server here)."""
+    from mlp_common.testing import s3_server
+
+    with s3_server("mlp-models"):
+        registry = ModelRegistry("s3://mlp-models/registry")
+        register(registry, model_dirs[1])
+        result = subprocess.run(  # inherits AWS_ENDPOINT_URL and the test credentials
+            [sys.executable, "-m", "mlp_serve.smoke", "--registry", "s3://mlp-models/registry"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["model"] == MODEL and summary["version"] == 1
