@@ -85,7 +85,7 @@ def test_check_names_every_stale_file(
     assert render(spec, tmp_path) == 0
     patch = tmp_path / "overlays/prod/patches/api.deployment.yaml"
     if damage == "edit":
-        patch.write_text(patch.read_text().replace("replicas: 3", "replicas: 4"))
+        patch.write_text(patch.read_text().replace("memory: 2Gi", "memory: 3Gi"))
     elif damage == "delete":
         patch.unlink()
     else:

@@ -22,6 +22,12 @@ class ComponentView:
     component: Component
     override: ComponentOverride
     log_level: str
+    is_base: bool = False
+    """This view renders base/ (no environment applied)."""
+    autoscaled_somewhere: bool = False
+    """Some environment autoscales this component, so base leaves replicas to the HPA."""
+    environment_exceptions: tuple[tuple[str, str, str], ...] = ()
+    """(tool, check, reason) waived for every workload of this environment."""
 
     @property
     def namespace(self) -> str:
@@ -39,6 +45,26 @@ class ComponentView:
         if self.override.replicas is not None:
             return self.override.replicas
         return self.component.replicas
+
+    @property
+    def replicas_managed_by_autoscaler(self) -> bool:
+        """No `replicas` in the manifest: an HPA owns it here, or base defers to environments."""
+        if self.override.autoscaling is not None:
+            return True
+        return self.is_base and self.autoscaled_somewhere
+
+    @property
+    def policy_exceptions(self) -> list[tuple[str, str, str]]:
+        """(tool, check, reason), from the component, then the environment, sorted."""
+        found: dict[tuple[str, str], str] = {
+            (tool, check): reason
+            for source in (self.component.policy_exceptions, self.override.policy_exceptions)
+            for tool, checks in source.items()
+            for check, reason in checks.items()
+        }
+        for tool, check, reason in self.environment_exceptions:
+            found.setdefault((tool, check), reason)
+        return sorted((tool, check, reason) for (tool, check), reason in found.items())
 
     @property
     def resources(self) -> Resources:
@@ -69,9 +95,18 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
     """Component views for `environment`, or for base when it is None. Sorted by name."""
     env = spec.environments[environment] if environment is not None else None
     log_level = (env.log_level if env else None) or spec.defaults.log_level
+    env_exceptions = tuple(
+        (tool, check, reason)
+        for tool, checks in (env.policy_exceptions.items() if env else ())
+        for check, reason in checks.items()
+    )
     views = []
     for name in sorted(spec.components):
         override = env.components.get(name) if env else None
+        autoscaled = any(
+            e.components.get(name) is not None and e.components[name].autoscaling is not None
+            for e in spec.environments.values()
+        )
         views.append(
             ComponentView(
                 name=name,
@@ -79,6 +114,9 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
                 component=spec.components[name],
                 override=override or ComponentOverride(),
                 log_level=log_level,
+                is_base=environment is None,
+                autoscaled_somewhere=autoscaled,
+                environment_exceptions=env_exceptions,
             )
         )
     return views

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from platformgen.builders.job import job_spec
-from platformgen.naming import Manifest, metadata, standard_labels
+from platformgen.builders.pod import workload_metadata
+from platformgen.naming import Manifest, standard_labels
 from platformgen.resolve import ComponentView
 
 
@@ -14,13 +15,13 @@ def build_cron_job(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(view.spec, view.name, c.role, view.namespace),
+        "metadata": workload_metadata(view),
         "spec": {
             "concurrencyPolicy": "Forbid",
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
                 "metadata": {"labels": standard_labels(view.spec, view.name, c.role)},
-                "spec": job_spec(view),
+                "spec": job_spec(view, ttl=False),
             },
             "schedule": c.schedule,
             "startingDeadlineSeconds": 600,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from platformgen.builders.pod import pod_template
-from platformgen.naming import Manifest, metadata, selector_labels
+from typing import Any
+
+from platformgen.builders.pod import pod_template, workload_metadata
+from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
 
@@ -21,12 +23,28 @@ def build_deployment(view: ComponentView) -> Manifest | None:
                 "whenUnsatisfiable": spread.when_unsatisfiable,
             }
         ]
+    template["spec"]["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "podAffinityTerm": {
+                        "labelSelector": {"matchLabels": selector_labels(view.spec, view.name)},
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                    "weight": 100,
+                }
+            ]
+        }
+    }
+    spec: dict[str, Any] = {}
+    if not view.replicas_managed_by_autoscaler:
+        spec["replicas"] = view.replicas
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(view.spec, view.name, view.component.role, view.namespace),
+        "metadata": workload_metadata(view),
         "spec": {
-            "replicas": view.replicas,
+            **spec,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector_labels(view.spec, view.name)},
             "strategy": {

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from platformgen.builders.job import FINISHED_JOB_TTL_SECONDS
-from platformgen.builders.pod import container, pod_labels, pod_spec
-from platformgen.naming import Manifest, metadata
+from platformgen.builders.pod import container, pod_labels, pod_spec, workload_metadata
+from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import SearchParameter
 
@@ -64,7 +64,7 @@ def build_experiment(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "kubeflow.org/v1beta1",
         "kind": "Experiment",
-        "metadata": metadata(view.spec, view.name, c.role, view.namespace),
+        "metadata": workload_metadata(view),
         "spec": {
             "algorithm": {"algorithmName": t.algorithm},
             "maxFailedTrialCount": t.max_failed_trials,

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders.pod import container, pod_labels, pod_security_context, volumes
-from platformgen.naming import Manifest, metadata
+from platformgen.builders.pod import (
+    container,
+    pod_labels,
+    pod_security_context,
+    volumes,
+    workload_metadata,
+)
+from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
 
 KSERVE_CONTAINER = "kserve-container"
@@ -30,6 +36,6 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": metadata(view.spec, view.name, c.role, view.namespace),
+        "metadata": workload_metadata(view),
         "spec": {"predictor": predictor},
     }

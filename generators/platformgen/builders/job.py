@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders.pod import pod_template
-from platformgen.naming import Manifest, metadata
+from platformgen.builders.pod import pod_template, workload_metadata
+from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
 
 FINISHED_JOB_TTL_SECONDS = 86400
 
 
-def job_spec(view: ComponentView) -> dict[str, Any]:
-    """The Job spec shared by Jobs and CronJob job templates."""
+def job_spec(view: ComponentView, ttl: bool) -> dict[str, Any]:
+    """The Job spec shared by Jobs and CronJob job templates.
+
+    Only standalone Jobs get a TTL: a CronJob prunes its Jobs by its history limits, and a TTL
+    on its job template would fight them.
+    """
     c = view.component
     spec: dict[str, Any] = {
         "backoffLimit": c.backoff_limit,
         "template": pod_template(view, restart_policy="Never"),
-        "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
     }
+    if ttl:
+        spec["ttlSecondsAfterFinished"] = FINISHED_JOB_TTL_SECONDS
     if c.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = c.active_deadline_seconds
     return spec
@@ -30,6 +35,6 @@ def build_job(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(view.spec, view.name, view.component.role, view.namespace),
-        "spec": job_spec(view),
+        "metadata": workload_metadata(view),
+        "spec": job_spec(view, ttl=True),
     }

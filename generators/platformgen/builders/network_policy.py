@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from platformgen.builders.pod import selector_metadata
 from platformgen.naming import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     NAMESPACE_NAME,
     PART_OF,
     Manifest,
-    metadata,
     selector_labels,
 )
 from platformgen.resolve import ComponentView
@@ -141,6 +141,6 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": metadata(spec, view.name, c.role, view.namespace),
+        "metadata": selector_metadata(view, "NetworkPolicy"),
         "spec": policy_spec,
     }

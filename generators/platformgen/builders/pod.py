@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.naming import standard_labels, volume_name
+from platformgen.naming import metadata, standard_labels, volume_name
 from platformgen.quantity import canonical_bytes, canonical_cpu
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import Probe, ResourceList
@@ -74,7 +74,7 @@ def container(view: ComponentView, name: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name or view.name,
         "image": view.image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Always",
         "env": [{"name": k, "value": v} for k, v in sorted(view.env.items())],
         "resources": resources(view),
         "securityContext": container_security_context(view),
@@ -137,3 +137,68 @@ def pod_template(view: ComponentView, restart_policy: str | None = None) -> dict
         "metadata": {"labels": pod_labels(view)},
         "spec": pod_spec(view, restart_policy),
     }
+
+
+KUBE_LINTER_IGNORE = "ignore-check.kube-linter.io/"
+CHECKOV_SKIP = "checkov.io/skip"
+KUBE_SCORE_IGNORE = "kube-score/ignore"
+KUBE_SCORE_REASON = "kube-score.platformgen.io/"
+"""kube-score's ignore annotation takes bare ids; each id's reason goes in its own annotation."""
+
+
+def exception_annotations(exceptions: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Annotations that waive policy checks, each with its written reason."""
+    out: dict[str, str] = {}
+    checkov = [(check, reason) for tool, check, reason in exceptions if tool == "checkov"]
+    for i, (check, reason) in enumerate(checkov, start=1):
+        out[f"{CHECKOV_SKIP}{i}"] = f"{check}={reason}"
+    for tool, check, reason in exceptions:
+        if tool == "kube-linter":
+            out[f"{KUBE_LINTER_IGNORE}{check}"] = reason
+    score = [(check, reason) for tool, check, reason in exceptions if tool == "kube-score"]
+    if score:
+        out[KUBE_SCORE_IGNORE] = ",".join(check for check, _ in score)
+        out.update({f"{KUBE_SCORE_REASON}{check}": reason for check, reason in score})
+    return out
+
+
+def workload_metadata(view: ComponentView) -> dict[str, Any]:
+    """Metadata of the pod-owning object, carrying the component's declared policy exceptions."""
+    return metadata(
+        view.spec,
+        view.name,
+        view.component.role,
+        view.namespace,
+        annotations=exception_annotations(view.policy_exceptions),
+    )
+
+
+CONTROLLER_MANAGED_PODS = {
+    "InferenceService": "KServe creates these pods from the InferenceService",
+    "Experiment": "Katib creates these pods for each trial of the Experiment",
+}
+"""Kinds whose pods a controller creates, out of sight of static checks of the manifests."""
+
+
+SELECTOR_CHECKS = {
+    "Service": (("kube-linter", "dangling-service"), ("kube-score", "service-targets-pod")),
+    "NetworkPolicy": (
+        ("kube-linter", "dangling-networkpolicy"),
+        ("kube-score", "networkpolicy-targets-pod"),
+    ),
+}
+"""Per selecting kind, the checks that look for the selected pods among the manifests."""
+
+
+def selector_metadata(view: ComponentView, kind: str) -> dict[str, Any]:
+    """Metadata of an object selecting the component's pods (Service, NetworkPolicy): where a
+    controller creates those pods, static checks cannot see them; say so, with why."""
+    reason = CONTROLLER_MANAGED_PODS.get(view.component.kind)
+    annotations = (
+        exception_annotations([(tool, check, reason) for tool, check in SELECTOR_CHECKS[kind]])
+        if reason
+        else None
+    )
+    return metadata(
+        view.spec, view.name, view.component.role, view.namespace, annotations=annotations
+    )

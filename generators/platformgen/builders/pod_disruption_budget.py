@@ -12,7 +12,11 @@ def build_pod_disruption_budget(view: ComponentView) -> Manifest | None:
     budget = view.override.disruption_budget
     if budget is None:
         return None
-    spec: dict[str, Any] = {"selector": {"matchLabels": selector_labels(view.spec, view.name)}}
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(view.spec, view.name)},
+        # Crash-looping pods must not block node drains: evicting them cannot hurt availability.
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
     if budget.min_available is not None:
         spec["minAvailable"] = budget.min_available
     if budget.max_unavailable is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from platformgen.naming import Manifest, metadata, selector_labels
+from platformgen.builders.pod import selector_metadata
+from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
 
@@ -13,7 +14,7 @@ def build_service(view: ComponentView) -> Manifest | None:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(view.spec, view.name, c.role, view.namespace),
+        "metadata": selector_metadata(view, "Service"),
         "spec": {
             "ports": [
                 {"name": p.name, "port": p.port, "protocol": p.protocol, "targetPort": p.name}

@@ -71,6 +71,9 @@ HttpPath = Annotated[str, AfterValidator(_http_path)]
 Percent = Annotated[int, AfterValidator(_percent)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Labels = dict[str, str]
+PolicyTool = Literal["checkov", "kube-linter", "kube-score"]
+PolicyExceptions = dict[PolicyTool, dict[str, Annotated[str, Field(min_length=10)]]]
+"""Per policy tool, check id -> the written reason it does not apply (rendered as annotations)."""
 
 
 class Strict(BaseModel):
@@ -260,6 +263,8 @@ class ComponentOverride(Strict):
     """Sends part of the traffic to the newest revision (InferenceServices only)."""
     suspend: bool | None = None
     """Suspends a CronJob in this environment."""
+    policy_exceptions: PolicyExceptions = {}
+    """Policy checks waived for this component in this environment, each with its reason."""
 
 
 class Component(Strict):
@@ -310,6 +315,8 @@ class Component(Strict):
     """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
     tuning: Tuning | None = None
     """Search space and objective (kind Experiment only)."""
+    policy_exceptions: PolicyExceptions = {}
+    """Policy checks (checkov, kube-linter, kube-score) waived for the workload, with reasons."""
     writable_paths: tuple[HttpPath, ...] = ("/tmp",)
     """Paths backed by emptyDir (the root filesystem is read-only)."""
 
@@ -350,8 +357,8 @@ class Defaults(Strict):
     image_tag: str = Field(default="latest", min_length=1)
     """Tag in base; environments pin tags or digests."""
     resources: Resources = Resources(
-        requests=ResourceList(cpu="100m", memory="128Mi"),
-        limits=ResourceList(memory="256Mi"),
+        requests=ResourceList(cpu="100m", memory="128Mi", ephemeral_storage="64Mi"),
+        limits=ResourceList(cpu="1", memory="256Mi", ephemeral_storage="2Gi"),
     )
     """Requests and limits for components that do not set their own."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -378,6 +385,8 @@ class Environment(Strict):
     """LOG_LEVEL in this environment."""
     components: dict[Name, ComponentOverride] = {}
     """Per-component differences."""
+    policy_exceptions: PolicyExceptions = {}
+    """Policy checks waived for every workload in this environment, each with its reason."""
 
 
 class PipelineStep(Strict):
