@@ -2,9 +2,10 @@
 
 Metrics on the test split: accuracy, macro and weighted F1, the per-class report and the confusion
 matrix (JSON and a PNG plot). The gate compares the candidate with the current production model
-*on the same test split*: promote only if ``candidate[metric] >= production[metric] + margin``
-(and the candidate reaches ``min_score``); with no production model the candidate is promoted if
-it reaches ``min_score``. Otherwise it is registered as a candidate only.
+*on the same test split*: promote only if it beats production by the margin,
+``candidate[metric] > production[metric] + margin`` (so a retrain that merely ties does not churn
+production), and reaches ``min_score``; with no production model the candidate is promoted if it
+reaches ``min_score``. Otherwise it is registered as a candidate only.
 """
 
 from __future__ import annotations
@@ -103,10 +104,13 @@ def gate(
     current = float(production[policy.metric])
     needed = current + policy.margin
     decision["production"] = current
-    if score >= needed:
-        reason = f"{policy.metric} {score:.4f} >= production {current:.4f} + margin {policy.margin}"
+    if score > needed:
+        reason = f"{policy.metric} {score:.4f} > production {current:.4f} + margin {policy.margin}"
         return decision | {"decision": PROMOTE, "reason": reason}
-    reason = f"{policy.metric} {score:.4f} < production {current:.4f} + margin {policy.margin}"
+    reason = (
+        f"{policy.metric} {score:.4f} does not beat production {current:.4f} "
+        f"+ margin {policy.margin}"
+    )
     return decision | {"decision": CANDIDATE, "reason": reason}
 
 

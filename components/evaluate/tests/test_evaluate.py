@@ -46,7 +46,7 @@ def test_worse_model_is_not_promoted(models: dict[str, Path], tmp_path: Path) ->
     decision = read_json(tmp_path / "worse" / "gate.json")
     assert decision["decision"] == "candidate"
     assert decision["candidate"] < decision["production"]
-    assert "< production" in decision["reason"]
+    assert "does not beat production" in decision["reason"]
 
 
 def test_better_model_is_promoted_and_margin_applies(
@@ -55,9 +55,12 @@ def test_better_model_is_promoted_and_margin_applies(
     production = ["--production-model", str(models["worse"])]
     assert evaluate(models, tmp_path / "better", "good", *production) == 0
     assert read_json(tmp_path / "better" / "gate.json")["decision"] == "promote"
-    same = ["--production-model", str(models["good"]), "--margin", "0.01"]
+    same = ["--production-model", str(models["good"])]
     assert evaluate(models, tmp_path / "same", "good", *same) == 0
-    assert read_json(tmp_path / "same" / "gate.json")["decision"] == "candidate"
+    assert read_json(tmp_path / "same" / "gate.json")["decision"] == "candidate"  # a tie
+    margin = ["--production-model", str(models["worse"]), "--margin", "0.99"]
+    assert evaluate(models, tmp_path / "margin", "good", *margin) == 0
+    assert read_json(tmp_path / "margin" / "gate.json")["decision"] == "candidate"
 
 
 def test_gate_policy_rules() -> None:
@@ -65,7 +68,7 @@ def test_gate_policy_rules() -> None:
     assert gate({"f1_macro": 0.4}, None, policy)["decision"] == "candidate"
     assert gate({"f1_macro": 0.9}, None, policy)["decision"] == "promote"
     assert gate({"f1_macro": 0.91}, {"f1_macro": 0.9}, policy)["decision"] == "candidate"
-    assert gate({"f1_macro": 0.92}, {"f1_macro": 0.9}, policy)["decision"] == "promote"
+    assert gate({"f1_macro": 0.93}, {"f1_macro": 0.9}, policy)["decision"] == "promote"
 
 
 def test_bad_inputs(
