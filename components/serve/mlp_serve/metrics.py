@@ -1,9 +1,9 @@
 """Serving metrics on the default Prometheus registry (KServe's /metrics serves that registry).
 
 Alert-facing names (stable):
-- ``mlp_serve_requests_total{endpoint, code}``: responses by endpoint and HTTP status code;
+- ``mlp_requests_total{endpoint, code}``: responses by endpoint and HTTP status code;
   ``endpoint`` is one of v1_predict, v2_infer, health, metrics, other (bounded cardinality).
-- ``mlp_serve_request_duration_seconds{endpoint}``: histogram, request received -> last byte sent.
+- ``mlp_request_duration_seconds{endpoint}``: histogram, request received -> last byte sent.
 - ``mlp_model_version{model}``: the registry version being served.
 - ``mlp_model_loaded_timestamp_seconds{model}``: when that version was loaded here.
 - ``mlp_model_created_timestamp_seconds{model}``: when that version was registered (model age).
@@ -15,10 +15,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
-    "mlp_serve_requests", "HTTP responses by endpoint and status code", ["endpoint", "code"]
+    "mlp_requests", "HTTP responses by endpoint and status code", ["endpoint", "code"]
 )
 LATENCY = Histogram(
-    "mlp_serve_request_duration_seconds",
+    "mlp_request_duration_seconds",
     "Time from request start to the last response byte",
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),

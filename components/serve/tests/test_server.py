@@ -188,7 +188,7 @@ def test_oversize_payloads_get_413(served: tuple[Server, Path]) -> None:
 
 def _count(server: Server, endpoint: str, code: str) -> float:
     samples = metric_samples(request(server.url("/metrics"))[1])
-    return samples.get(("mlp_serve_requests_total", (("code", code), ("endpoint", endpoint))), 0.0)
+    return samples.get(("mlp_requests_total", (("code", code), ("endpoint", endpoint))), 0.0)
 
 
 def test_metrics_count_responses_by_status_and_time_them(served: tuple[Server, Path]) -> None:
@@ -219,9 +219,9 @@ def test_metrics_count_responses_by_status_and_time_them(served: tuple[Server, P
     }
     text = request(server.url("/metrics"))[1]
     samples = metric_samples(text)
-    assert samples[("mlp_serve_request_duration_seconds_count", (("endpoint", "v1_predict"),))] >= 6
+    assert samples[("mlp_request_duration_seconds_count", (("endpoint", "v1_predict"),))] >= 6
     assert (
-        "mlp_serve_request_duration_seconds_bucket",
+        "mlp_request_duration_seconds_bucket",
         (("endpoint", "v2_infer"), ("le", "0.1")),
     ) in samples
     assert samples[("mlp_model_version", (("model", MODEL),))] == 1
