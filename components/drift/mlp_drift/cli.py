@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -72,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--reference",
-        required=True,
-        help="training reference: a dataset directory, or a .csv/.parquet path or s3:// URI",
+        default=os.environ.get("MLP_DRIFT_REFERENCE"),
+        help="training reference: a dataset directory, or a .csv/.parquet path or s3:// URI "
+        "(env MLP_DRIFT_REFERENCE)",
     )
     common.add_argument(
         "--features", type=_csv_list, help="comma-separated features (default: all but --target)"
@@ -129,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--request-log",
         type=Path,
-        help="request log written by mlp-serve --request-log; without it, rows arrive by "
-        "POST /log from KServe's payload logger and the newest --window rows are kept in memory",
+        default=os.environ.get("MLP_REQUEST_LOG") or None,
+        help="request log written by mlp-serve --request-log (env MLP_REQUEST_LOG); without "
+        "it, rows arrive by POST /log from KServe's payload logger and the newest --window rows "
+        "are kept in memory",
     )
     serve.add_argument(
         "--max-body-bytes",
@@ -138,9 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1 << 20,
         help="POST /log bodies over this get 413 (default 1 MiB)",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument(
-        "--port", type=_port, default=8000, help="HTTP port for /metrics (default 8000)"
+        "--host",
+        default=os.environ.get("MLP_DRIFT_HOST") or "127.0.0.1",
+        help="bind address (env MLP_DRIFT_HOST; default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=os.environ.get("MLP_DRIFT_PORT") or "8000",
+        help="HTTP port for /metrics, /log and the probes (env MLP_DRIFT_PORT; default 8000)",
     )
     serve.add_argument(
         "--interval", type=float, default=60.0, help="seconds between evaluations (default 60)"
@@ -250,6 +261,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.reference:
+        parser.error("--reference (or MLP_DRIFT_REFERENCE) is required")
     configure_logging(args.verbose)
     return run_step("drift", lambda: _check(args) if args.command == "check" else _serve(args))

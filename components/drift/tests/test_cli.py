@@ -228,3 +228,19 @@ def test_reference_can_be_a_dataset_directory_with_its_own_target(
     assert code == 0
     assert "diagnosis" not in [f["feature"] for f in report["features"]]
     assert set(report["drifted_features"]) == set(SHIFTED_FEATURES)
+
+
+def test_reference_is_required_from_the_flag_or_the_environment(
+    cancer_files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MLP_DRIFT_REFERENCE", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "--current", str(cancer_files["unshifted"])])
+    assert exc.value.code == 2
+    assert "--reference (or MLP_DRIFT_REFERENCE) is required" in capsys.readouterr().err
+
+    monkeypatch.setenv("MLP_DRIFT_REFERENCE", str(cancer_files["reference"]))
+    code, out, _ = _run(capsys, "check", "--current", str(cancer_files["shifted"]))
+    assert code == 0 and json.loads(out)["drift_detected"] is True
