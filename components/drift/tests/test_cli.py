@@ -244,3 +244,17 @@ def test_reference_is_required_from_the_flag_or_the_environment(
     monkeypatch.setenv("MLP_DRIFT_REFERENCE", str(cancer_files["reference"]))
     code, out, _ = _run(capsys, "check", "--current", str(cancer_files["shifted"]))
     assert code == 0 and json.loads(out)["drift_detected"] is True
+
+
+def test_alert_rules_query_gauges_this_exporter_writes(
+    cancer_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The generated PrometheusRule (platformgen) and these gauges agree on names and labels."""
+    from platformgen.builders import prometheus_rule
+
+    metrics_path = tmp_path / "drift.prom"
+    ref, cur = str(cancer_files["reference"]), str(cancer_files["shifted"])
+    _run(capsys, "check", "--reference", ref, "--current", cur, "--metrics-file", str(metrics_path))
+    families = {f.name: f for f in text_string_to_metric_families(metrics_path.read_text())}
+    psi = families[prometheus_rule.DRIFT_PSI]
+    assert all("feature" in sample.labels for sample in psi.samples)

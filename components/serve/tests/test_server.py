@@ -336,3 +336,18 @@ def test_hot_reload_under_concurrent_requests_drops_nothing(
     assert set(versions[:first_two]) == {"1"}
     assert set(versions[first_two + 8 :]) == {"2"}  # in-flight stragglers aside, no flapping back
     assert code == 0, server.stderr()
+
+
+def test_alert_rules_query_metrics_this_server_exports(served: tuple[Server, Path]) -> None:
+    """The generated PrometheusRule (platformgen) and this exporter agree on names and labels."""
+    from platformgen.builders import prometheus_rule
+
+    server, _ = served
+    assert post_json(server.url(V1), {"instances": ROWS})[0] == 200
+    samples = metric_samples(request(server.url("/metrics"))[1])
+    names = {name for name, _ in samples}
+    assert prometheus_rule.REQUESTS_TOTAL in names
+    assert prometheus_rule.REQUEST_DURATION + "_bucket" in names
+    assert prometheus_rule.MODEL_CREATED in names
+    codes = {dict(labels).get("code") for name, labels in samples if name == "mlp_requests_total"}
+    assert "200" in codes  # the rules select 5xx with code=~"5.."
