@@ -1,9 +1,11 @@
 """Read feature columns from a batch file (CSV, Parquet) or from the model server's request log.
 
-Request log format (written by ``serve --request-log``): JSON Lines, one request per line,
-``{"ts": <unix seconds>, "model": <name>, "version": <n>, "instances": [[f1, f2, ...], ...]}``.
-Rows are positional in the model's feature order; a row may also be an object keyed by
-feature name. The writer rotates ``<log>`` to ``<log>.1``; both are read, oldest first.
+Request log format (written by ``mlp-serve --request-log``): JSON Lines, one request per line,
+``{"ts": <unix seconds>, "model": <name>, "version": <n>, "features": [name, ...],
+"instances": [[f1, f2, ...], ...]}``. With ``features``, rows are matched to the reference by
+name; without it, rows are positional in the reference's feature order. A row may also be an
+object keyed by feature name. The writer rotates ``<log>`` to ``<log>.1``; both are read,
+oldest first.
 """
 
 from __future__ import annotations
@@ -87,8 +89,18 @@ def _rows(path: Path) -> Iterable[tuple[str, Any]]:
         instances = record.get("instances") if isinstance(record, dict) else None
         if not isinstance(instances, list):
             raise DriftError(f"{where}: missing 'instances' list")
-        for row in instances:
-            yield where, row
+        names = record.get("features")
+        if isinstance(names, list):
+            # Named columns (mlp-serve writes the model's feature order): match by name, so a
+            # reference with its columns in another order still lines up.
+            for row in instances:
+                if isinstance(row, list) and len(row) == len(names):
+                    yield where, dict(zip(names, row, strict=True))
+                else:
+                    yield where, row
+        else:
+            for row in instances:
+                yield where, row
 
 
 def request_log_columns(path: Path, names: Sequence[str], window: int) -> Columns:

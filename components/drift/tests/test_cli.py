@@ -258,3 +258,21 @@ def test_alert_rules_query_gauges_this_exporter_writes(
     families = {f.name: f for f in text_string_to_metric_families(metrics_path.read_text())}
     psi = families[prometheus_rule.DRIFT_PSI]
     assert all("feature" in sample.labels for sample in psi.samples)
+
+
+def test_named_request_log_rows_match_the_reference_by_name(
+    cancer_files: dict[str, Path],
+    cancer_split: tuple[pd.DataFrame, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """mlp-serve names the columns; a log in another column order still lines up."""
+    _, holdout = cancer_split
+    features = [c for c in holdout.columns if c != "target"][::-1]  # reversed order
+    log = tmp_path / "requests.jsonl"
+    record = {"features": features, "instances": holdout[features].to_numpy().tolist()}
+    log.write_text(json.dumps(record) + "\n")
+    ref = str(cancer_files["reference"])
+    code, out, _ = _run(capsys, "check", "--reference", ref, "--current", str(log))
+    assert code == 0
+    assert json.loads(out)["drift_detected"] is False  # positional reading would flag them all

@@ -187,7 +187,7 @@ class RegistryModel(Model):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         probabilities = await loop.run_in_executor(None, served.predict, x)
         if self.request_log is not None:
-            self.request_log.submit(served.version, x)
+            self.request_log.submit(served.version, served.features, x)
         if isinstance(payload, InferRequest):
             rows, k = probabilities.shape
             return InferResponse(

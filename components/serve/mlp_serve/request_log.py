@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,10 +39,10 @@ class RequestLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread.start()
 
-    def submit(self, version: int, rows: np.ndarray) -> None:
+    def submit(self, version: int, features: Sequence[str], rows: np.ndarray) -> None:
         """Hot path: hand the rows to the writer (no copy, no encoding here)."""
         try:
-            self._queue.put_nowait((time.time(), version, rows))
+            self._queue.put_nowait((time.time(), version, features, rows))
         except queue.Full:
             DROPPED.inc()
 
@@ -59,11 +60,12 @@ class RequestLog:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                ts, version, rows = item
+                ts, version, features, rows = item
                 record = {
                     "ts": ts,
                     "model": self.model,
                     "version": version,
+                    "features": list(features),
                     "instances": rows.tolist(),
                 }
                 handle.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -261,6 +261,7 @@ def test_request_log_is_what_drift_reads(served: tuple[Server, Path]) -> None:
     assert [float(columns[name][0]) for name in FEATURES] == marker[0]
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["model"] == MODEL and last["version"] == 1
+    assert last["features"] == FEATURES
 
 
 def test_hot_reload_under_concurrent_requests_drops_nothing(
