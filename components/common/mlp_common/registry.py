@@ -213,9 +213,10 @@ class ModelRegistry:
         try:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
-            for attempt in range(100):
+            taken = 0  # highest number found claimed (even if not yet readable)
+            for _attempt in range(100):
                 existing = self.list_versions(model)
-                number = (existing[-1] if existing else 0) + 1 + attempt
+                number = max(existing[-1] if existing else 0, taken) + 1
                 document = dict(metadata)
                 document.update(
                     {
@@ -229,11 +230,13 @@ class ModelRegistry:
                     payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
                 ):
                     break
+                taken = number  # another writer won this number: take the next free one
             else:  # pragma: no cover - needs 100 concurrent writers
                 raise RegistryError(f"model {model!r}: could not claim a version number")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        self._set_pointer(model, "latest", number)
+        # The newest readable version, not necessarily ours: a concurrent writer may be ahead.
+        self._set_pointer(model, "latest", max(self.list_versions(model)))
         if promote:
             self.promote(model, number, reason=promote_reason or "promoted at registration")
         return self.get(model, number)

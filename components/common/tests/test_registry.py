@@ -75,7 +75,7 @@ def test_crash_while_copying_leaves_no_half_version(
 
 def test_concurrent_writers_get_distinct_versions(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "registry")
-    sources = [model_dir(tmp_path, f"src{i}") for i in range(4)]
+    sources = [model_dir(tmp_path, f"src{i}") for i in range(6)]
     results: list[int] = []
     threads = [
         threading.Thread(
@@ -87,8 +87,9 @@ def test_concurrent_writers_get_distinct_versions(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [1, 2, 3, 4]
-    assert registry.list_versions("wine") == [1, 2, 3, 4]
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]  # distinct and without gaps
+    assert registry.list_versions("wine") == [1, 2, 3, 4, 5, 6]
+    assert registry.pointer("wine", "latest") == 6
 
 
 def test_object_store_registry_round_trip(tmp_path: Path, s3: str) -> None:
