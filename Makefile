@@ -51,11 +51,15 @@ validate: $(VENV_STAMP) tools ## kustomize build every overlay and validate it w
 	$(PLATFORMGEN) validate
 
 .PHONY: demo
-demo: $(VENV_STAMP) tools ## The main job: render, validate and summarise the platform
+demo: $(VENV_STAMP) tools ## The main job: render + validate the platform, run the ML pipeline locally, serve the model
 	@echo "== render: platform.yaml -> base/ overlays/"
 	@$(PLATFORMGEN) render | awk '{n++} END {print "   " n " generated files"}'
 	@echo "== validate: kustomize build | kubeconform -strict (Kubernetes 1.35, 1.36)"
 	@$(PLATFORMGEN) validate --summary
+	@echo "== pipeline: ingest -> validate -> preprocess -> train -> evaluate -> gate -> register (kfp.local)"
+	@$(MAKE) pipeline
+	@echo "== serve: KServe model server on the newest registered version, one v1 and one v2 request"
+	@$(MAKE) serve-smoke
 
 ##@ Development
 

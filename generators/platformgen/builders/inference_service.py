@@ -31,6 +31,14 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
         "serviceAccountName": view.name,
         "volumes": volumes(view),
     }
+    logger = c.payload_logger
+    if logger is not None:
+        sink = view.spec.components[logger.sink]
+        host = f"{logger.sink}.{sink.namespace}.svc.cluster.local"
+        predictor["logger"] = {
+            "mode": logger.mode,
+            "url": f"http://{host}:{sink.ports[0].port}{logger.path}",
+        }
     if view.override.canary is not None:
         predictor["canaryTrafficPercent"] = view.override.canary.traffic_percent
     return {

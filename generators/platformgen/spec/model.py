@@ -244,6 +244,17 @@ class Tuning(Strict):
     """The search space, passed to the container as `--<name>=<value>`."""
 
 
+class PayloadLogger(Strict):
+    """KServe's payload logger: copy requests (and/or responses) to another component."""
+
+    sink: Name
+    """A component in `dependsOn` that receives the events (e.g. the drift monitor)."""
+    path: HttpPath = "/log"
+    """HTTP path on the sink's first port."""
+    mode: Literal["all", "request", "response"] = "request"
+    """What is logged."""
+
+
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
@@ -315,6 +326,8 @@ class Component(Strict):
     """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
     tuning: Tuning | None = None
     """Search space and objective (kind Experiment only)."""
+    payload_logger: PayloadLogger | None = None
+    """Send inference payloads to another component (kind InferenceService only)."""
     policy_exceptions: PolicyExceptions = {}
     """Policy checks (checkov, kube-linter, kube-score) waived for the workload, with reasons."""
     writable_paths: tuple[HttpPath, ...] = ("/tmp",)

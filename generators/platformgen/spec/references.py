@@ -84,6 +84,15 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.tuning", "is required for kind Experiment and only allowed there")
     if c.tuning is not None:
         yield from _check_tuning(name, c)
+    if c.payload_logger is not None:
+        sink = c.payload_logger.sink
+        if c.kind != "InferenceService":
+            yield (f"{path}.payloadLogger", f"does not apply to kind {c.kind}")
+        elif sink not in spec.components or sink not in c.depends_on:
+            yield (
+                f"{path}.payloadLogger.sink",
+                f"{sink!r} must be a component listed in dependsOn (so traffic to it is allowed)",
+            )
     if c.kind == "InferenceService" and len(c.ports) != 1:
         yield (f"{path}.ports", "an InferenceService predictor serves exactly one port")
     if c.alerts is not None:
