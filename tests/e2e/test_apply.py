@@ -146,18 +146,25 @@ def test_second_apply_changes_nothing(cluster: Cluster, applied: Applied, render
 GENERATED = {"platform.yaml", "base", "overlays", "charts"}
 
 
-def removable_component(spec: dict[str, Any], documents: list[Manifest]) -> str:
-    """A Deployment component nobody depends on, so removing it changes no other object."""
+# Kinds to prefer as the removed component: a Deployment also proves its ReplicaSets and Pods go.
+REMOVAL_PREFERENCE = ("Deployment", "Job", "CronJob")
+
+
+def removable_component(spec: dict[str, Any]) -> str:
+    """A component no other component names, and that names no component itself, so that
+    removing it should change no other object."""
     components: dict[str, Any] = spec["components"]
     referenced = {dep for c in components.values() for dep in c.get("dependsOn", [])}
-    deployments = {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"}
     candidates = sorted(
-        name
+        (
+            REMOVAL_PREFERENCE.index(c["kind"]) if c["kind"] in REMOVAL_PREFERENCE else 99,
+            name,
+        )
         for name, c in components.items()
-        if c.get("kind") == "Deployment" and name not in referenced and name in deployments
+        if name not in referenced and not set(c.get("dependsOn", [])) & set(components)
     )
-    assert candidates, "platform.yaml has no Deployment component without dependents to remove"
-    return candidates[0]
+    assert candidates, "every component in platform.yaml is tied to another; none to remove"
+    return candidates[0][1]
 
 
 def without_component(spec: dict[str, Any], name: str) -> dict[str, Any]:
@@ -205,7 +212,7 @@ def test_prune_removes_only_the_removed_component(
     """Drop a component from a copy of the spec, re-render, apply with ApplySet prune:
     exactly that component's objects are deleted and every other object is untouched."""
     spec = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
-    victim = removable_component(spec, applied.documents)
+    victim = removable_component(spec)
     # Render the spec and the trimmed copy the same way, each in a folder like the repo's
     # (files the spec names by relative path, such as compiled pipelines, resolve) minus the
     # generated roots, so the comparison never depends on how fresh the committed tree is.
