@@ -8,6 +8,9 @@
 #   scripts/cluster.sh down   stop the processes by PID and delete the state
 #   scripts/cluster.sh env    print `export KUBECONFIG=...` for eval
 #
+# With CLUSTER_OWNER_PID set, `up` also starts a watcher that runs `down` when that process
+# exits, so a killed test session leaves no control plane behind.
+#
 # State (PKI, etcd data, logs, kubeconfig) lives in $CLUSTER_DIR, default .run/cluster/ (ignored
 # by git). Tests pass their own CLUSTER_DIR so they never touch a developer's cluster.
 # Binaries come from scripts/install-cluster.sh via .tools/bin.
@@ -45,6 +48,10 @@ stop() {
     [[ -f "$pidfile" ]] || return 0
     local pid
     pid="$(cat "$pidfile")"
+    if [[ "$pid" == "$$" ]]; then # the watcher running `down` itself
+        rm -f "$pidfile"
+        return 0
+    fi
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         local i
@@ -239,13 +246,22 @@ cmd_up() {
         ((SECONDS < deadline)) || die "kube-controller-manager made no default ServiceAccount after ${READY_TIMEOUT}s"
         sleep 0.5
     done
+    if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then
+        # Tie the cluster to its owner (the pytest session): if the owner dies without
+        # running `down` (killed, crashed), this watcher stops the processes, so no control
+        # plane keeps eating the shared cores.
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" down' \
+            cluster-watcher "$CLUSTER_OWNER_PID" "$ROOT/scripts/cluster.sh" \
+            >"$CLUSTER_DIR/logs/watcher.log" 2>&1 </dev/null &
+        echo $! >"$CLUSTER_DIR/pids/watcher"
+    fi
     log "ready: export KUBECONFIG=$(kubeconfig)"
     kubeconfig
 }
 
 cmd_down_quiet() {
     local name
-    for name in kube-controller-manager kube-apiserver etcd; do
+    for name in watcher kube-controller-manager kube-apiserver etcd; do
         stop "$name"
     done
 }

@@ -34,7 +34,12 @@ from .kube import (
 def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "cluster.sh"), command],
-        env={**os.environ, "CLUSTER_DIR": str(state), "CLUSTER_BIN": str(TOOLS_BIN)},
+        env={
+            **os.environ,
+            "CLUSTER_DIR": str(state),
+            "CLUSTER_BIN": str(TOOLS_BIN),
+            "CLUSTER_OWNER_PID": str(os.getpid()),
+        },
         capture_output=True,
         text=True,
         check=False,
