@@ -213,47 +213,52 @@ class ModelRegistry:
         try:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
-            taken = 0  # highest number found claimed (even if not yet readable)
-            for _attempt in range(100):
-                existing = self.list_versions(model)
-                number = max(existing[-1] if existing else 0, taken) + 1
-                document = dict(metadata)
-                document.update(
-                    {
-                        "model": model,
-                        "version": number,
-                        "parent": self.pointer(model, "latest"),
-                        "created_at": utc_now(),
-                    }
-                )
-                if self.store.publish_dir(
-                    payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
-                ):
-                    break
-                taken = number  # another writer won this number: take the next free one
-            else:  # pragma: no cover - needs 100 concurrent writers
-                raise RegistryError(f"model {model!r}: could not claim a version number")
+            with self.store.lock(self._model(model)):
+                number = self._publish(model, payload, metadata)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        # The newest readable version, not necessarily ours: a concurrent writer may be ahead.
-        self._set_pointer(model, "latest", max(self.list_versions(model)))
         if promote:
             self.promote(model, number, reason=promote_reason or "promoted at registration")
         return self.get(model, number)
 
+    def _publish(self, model: str, payload: Path, metadata: dict[str, Any]) -> int:
+        """Claim the next number for ``payload`` and move ``latest`` to the newest version.
+
+        Runs under the writer lock (filesystem registries). The rename claim still guards
+        against writers that do not take the lock."""
+        versions = self._versions(model)
+        taken = 0  # highest number seen claimed by someone else
+        for _attempt in range(100):
+            existing = self.list_versions(model)
+            number = max(existing[-1] if existing else 0, taken) + 1
+            document = dict(metadata)
+            document.update(
+                {
+                    "model": model,
+                    "version": number,
+                    "parent": self.pointer(model, "latest"),
+                    "created_at": utc_now(),
+                }
+            )
+            if self.store.publish_dir(
+                payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
+            ):
+                break
+            taken = number
+        else:  # pragma: no cover - needs 100 concurrent writers
+            raise RegistryError(f"model {model!r}: could not claim a version number")
+        self._set_pointer(model, "latest", max(self.list_versions(model)))
+        return number
+
     def promote(self, model: str, ref: int | str, *, reason: str = "") -> ModelVersion:
         """Point ``production`` at version ``ref`` and log the change."""
         version = self.get(model, ref)
-        previous = self.pointer(model, "production")
-        self._set_pointer(model, "production", version.version)
-        entry = {
-            "at": utc_now(),
-            "from": previous,
-            "to": version.version,
-            "reason": reason,
-        }
-        rel = f"{self._model(model)}/promotions.jsonl"
-        self.store.append_text(rel, json.dumps(entry, sort_keys=True) + "\n")
+        with self.store.lock(self._model(model)):
+            previous = self.pointer(model, "production")
+            self._set_pointer(model, "production", version.version)
+            entry = {"at": utc_now(), "from": previous, "to": version.version, "reason": reason}
+            rel = f"{self._model(model)}/promotions.jsonl"
+            self.store.append_text(rel, json.dumps(entry, sort_keys=True) + "\n")
         return version
 
     def _set_pointer(self, model: str, name: str, version: int) -> None:

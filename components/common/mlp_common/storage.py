@@ -7,10 +7,12 @@ its marker file (written last, in one PUT) exists. Readers look for the marker.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,20 @@ class LocalStore:
         self.root = root
         self.uri = str(root)
 
+    @contextlib.contextmanager
+    def lock(self, rel: str) -> Iterator[None]:
+        """An exclusive advisory lock (flock on ``<rel>/.lock``) serializing writers."""
+        import fcntl
+
+        path = self.root / rel / ".lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def is_file(self, rel: str) -> bool:
         return (self.root / rel).is_file()
 
@@ -124,6 +140,11 @@ class RemoteStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri.rstrip("/")
         self.fs, self.path = filesystem(self.uri)
+
+    @contextlib.contextmanager
+    def lock(self, rel: str) -> Iterator[None]:
+        """No lock: object-store registries assume one writer at a time (the pipeline)."""
+        yield
 
     def _full(self, rel: str) -> str:
         return f"{self.path}/{rel}".rstrip("/")
