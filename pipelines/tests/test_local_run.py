@@ -9,7 +9,7 @@ from mlp_common.registry import ModelRegistry
 from mlp_ingest.core import load_sklearn
 from mlp_pipeline.local import RunSummary, run_local
 
-FAST = {"epochs": 8, "learning_rate": 0.02}
+FAST = {"epochs": 8, "learning_rate": 0.02, "min_score": 0.5}  # small and quick
 
 
 @pytest.fixture(scope="module")
