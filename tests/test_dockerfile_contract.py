@@ -1,0 +1,56 @@
+"""The spec and the images agree: Dockerfile EXPOSE equals the spec's ports, USER its runAsUser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from platformgen.spec.load import load_spec
+
+from support import ROOT
+
+SPEC = load_spec(ROOT / "platform.yaml")
+
+
+def dockerfile_for(image: str) -> Path:
+    """.../serve-python -> components/serve/Dockerfile; .../pipeline-python -> pipelines/."""
+    name = image.rsplit("/", 1)[-1].removesuffix("-python")
+    if name == "pipeline":
+        return ROOT / "pipelines" / "Dockerfile"
+    return ROOT / "components" / name / "Dockerfile"
+
+
+def instructions(path: Path, keyword: str) -> list[str]:
+    text = re.sub(r"\\\n", " ", path.read_text())
+    return [
+        line.split(None, 1)[1].strip()
+        for line in text.splitlines()
+        if line.strip().upper().startswith(keyword + " ")
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(SPEC.components))
+def test_dockerfile_matches_the_spec(name: str) -> None:
+    component = SPEC.components[name]
+    dockerfile = dockerfile_for(component.image)
+    assert dockerfile.is_file(), f"{name}: no {dockerfile.relative_to(ROOT)} for {component.image}"
+    exposed = {
+        int(p.split("/")[0]) for line in instructions(dockerfile, "EXPOSE") for p in line.split()
+    }
+    assert exposed == {p.port for p in component.ports}, f"{name}: EXPOSE {exposed}"
+    users = instructions(dockerfile, "USER")
+    assert users, f"{dockerfile}: no USER"
+    assert users[-1].split(":")[0] == str(SPEC.defaults.run_as_user)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "step"),
+    sorted((p, s) for p, pipeline in SPEC.pipelines.items() for s in pipeline.steps),
+)
+def test_pipeline_step_images_have_dockerfiles(pipeline: str, step: str) -> None:
+    dockerfile = dockerfile_for(SPEC.pipelines[pipeline].steps[step].image)
+    assert dockerfile.is_file(), f"{pipeline}.{step}: no {dockerfile.relative_to(ROOT)}"
+    assert not instructions(dockerfile, "EXPOSE"), f"{dockerfile}: a batch step serves nothing"
+    assert instructions(dockerfile, "USER")[-1].split(":")[0] == str(SPEC.defaults.run_as_user)
