@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import string
 import subprocess
 from pathlib import Path
@@ -42,17 +43,6 @@ def run(
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
-
-
-def annotations(documents: list[Manifest]) -> list[tuple[str, str, str]]:
-    """(object, annotation key, value) for every annotation in the output."""
-    found = []
-    for doc in documents:
-        meta = doc.get("metadata", {})
-        who = f"{doc['kind']} {meta.get('namespace', '')}/{meta.get('name')}"
-        for key, value in (meta.get("annotations") or {}).items():
-            found.append((who, key, str(value)))
-    return found
 
 
 # --- checkov -----------------------------------------------------------------------------
@@ -135,15 +125,9 @@ def kube_linter(path: Path) -> list[str]:
     )
 
 
-def test_kube_linter(rendered_file: Path, rendered: str) -> None:
+def test_kube_linter(rendered_file: Path) -> None:
     findings = kube_linter(rendered_file)
     assert not findings, "kube-linter:\n" + "\n".join(findings)
-    unexplained = [
-        f"{who}: {key}"
-        for who, key, value in annotations(load_documents(rendered))
-        if key.startswith(KUBE_LINTER_IGNORE) and not value.strip()
-    ]
-    assert not unexplained, f"kube-linter skips without a reason: {unexplained}"
 
 
 # --- kube-score --------------------------------------------------------------------------
@@ -172,18 +156,50 @@ def kube_score(path: Path) -> list[str]:
     return sorted(findings)
 
 
-def test_kube_score(rendered_file: Path, rendered: str) -> None:
+def test_kube_score(rendered_file: Path) -> None:
     findings = kube_score(rendered_file)
     assert not findings, "kube-score:\n" + "\n".join(findings)
-    # kube-score's ignore annotation holds only check ids, so each id needs its reason in
-    # a companion annotation: kube-score.platformgen.io/<check-id>: <reason>.
-    unexplained = []
-    for doc in load_documents(rendered):
-        found = doc["metadata"].get("annotations") or {}
-        for check in filter(None, (c.strip() for c in found.get(KUBE_SCORE_IGNORE, "").split(","))):
-            if not str(found.get(f"{KUBE_SCORE_REASON}{check}", "")).strip():
-                unexplained.append(f"{doc['kind']} {doc['metadata']['name']}: {check}")
-    assert not unexplained, f"kube-score skips without a reason: {unexplained}"
+
+
+# --- skips carry reasons -----------------------------------------------------------------
+
+
+def unexplained_skips(documents: list[Manifest]) -> list[str]:
+    """Skip annotations without a written reason, for all three tools:
+    checkov.io/skipN: CKV_ID=<reason>; ignore-check.kube-linter.io/<check>: <reason>;
+    kube-score/ignore: <ids> with kube-score.platformgen.io/<id>: <reason> for each id
+    (kube-score's own annotation holds only ids)."""
+    problems = []
+    for doc in documents:
+        meta = doc.get("metadata", {})
+        found = {k: str(v) for k, v in (meta.get("annotations") or {}).items()}
+        who = f"{doc['kind']} {meta.get('namespace', '')}/{meta.get('name')}"
+        for key, value in found.items():
+            if re.fullmatch(r"checkov\.io/skip\d+", key):
+                check, _, reason = value.partition("=")
+                if not check.strip() or not reason.strip():
+                    problems.append(f"{who}: {key}: {value!r} (want CKV_ID=<reason>)")
+            elif key.startswith(KUBE_LINTER_IGNORE) and not value.strip():
+                problems.append(f"{who}: {key} has no reason")
+        ignored = (c.strip() for c in found.get(KUBE_SCORE_IGNORE, "").split(","))
+        for check in filter(None, ignored):
+            reason_key = f"{KUBE_SCORE_REASON}{check}"
+            if not found.get(reason_key, "").strip():
+                problems.append(f"{who}: kube-score check {check} ignored without {reason_key}")
+    return sorted(problems)
+
+
+def test_every_skip_has_a_reason(rendered: str) -> None:
+    problems = unexplained_skips(load_documents(rendered))
+    assert not problems, "skips without a written reason:\n" + "\n".join(problems)
+
+
+def test_skip_without_reason_is_caught() -> None:
+    text = (BROKEN / "skips-without-reasons.yaml").read_text(encoding="utf-8")
+    problems = "\n".join(unexplained_skips(load_documents(text)))
+    assert "checkov.io/skip1" in problems
+    assert "ignore-check.kube-linter.io/no-anti-affinity has no reason" in problems
+    assert "kube-score check deployment-replicas ignored" in problems
 
 
 # --- secrets -----------------------------------------------------------------------------
