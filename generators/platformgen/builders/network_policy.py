@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders.pod import selector_metadata
+from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, selector_metadata
 from platformgen.naming import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     NAMESPACE_NAME,
     PART_OF,
     Manifest,
+    metadata,
     selector_labels,
 )
 from platformgen.resolve import ComponentView
@@ -143,4 +144,38 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         "kind": "NetworkPolicy",
         "metadata": selector_metadata(view, "NetworkPolicy"),
         "spec": policy_spec,
+    }
+
+
+def build_pipeline_runs_policy(spec: PlatformSpec, name: str) -> Manifest | None:
+    """Egress for the pods of a pipeline's runs (KFP creates them; default-deny covers them)."""
+    pipeline = spec.pipelines[name]
+    if not pipeline.depends_on:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(
+            spec,
+            f"{name}-runs",
+            "pipeline",
+            pipeline.namespace,
+            annotations=exception_annotations(
+                [
+                    (tool, check, "Kubeflow Pipelines creates the run pods this policy selects")
+                    for tool, check in SELECTOR_CHECKS["NetworkPolicy"]
+                ]
+            ),
+        ),
+        "spec": {
+            "egress": [
+                {
+                    "ports": _ports(spec.endpoints[target].ports),
+                    "to": [_endpoint_peer(spec.endpoints[target])],
+                }
+                for target in pipeline.depends_on
+            ],
+            "podSelector": {"matchLabels": dict(pipeline.run_pod_labels)},
+            "policyTypes": ["Egress"],
+        },
     }

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from platformgen.naming import Manifest, standard_labels
+from platformgen.builders.network_policy import build_pipeline_runs_policy
+from platformgen.naming import Manifest, metadata, standard_labels
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
@@ -28,4 +29,16 @@ def build_pipeline(
         meta["namespace"] = namespace
         meta["labels"] = {**meta.get("labels", {}), **standard_labels(spec, name, PIPELINE_ROLE)}
         out.append(m)
-    return sorted(out, key=lambda m: str(m["kind"]))
+    for map_name, data in sorted(spec.pipelines[name].config_maps.items()):
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": metadata(spec, map_name, PIPELINE_ROLE, namespace),
+                "data": dict(sorted(data.items())),
+            }
+        )
+    runs = build_pipeline_runs_policy(spec, name)
+    if runs is not None:
+        out.append(runs)
+    return sorted(out, key=lambda m: (str(m["kind"]), str(m["metadata"]["name"])))

@@ -415,7 +415,13 @@ class Pipeline(Strict):
     compiled: str = Field(min_length=1)
     """Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML."""
     steps: dict[Name, PipelineStep]
-    """Images of the pipeline's components (read by the pipeline code when it compiles)."""
+    """Images of the pipeline's components (mlp_pipeline.images must agree; a test checks)."""
+    config_maps: dict[Name, dict[str, str]] = {}
+    """ConfigMaps the pipeline's steps read in the cluster (e.g. the object-store endpoint)."""
+    depends_on: tuple[Name, ...] = ()
+    """Endpoints the run pods connect to; renders an egress NetworkPolicy `<name>-runs`."""
+    run_pod_labels: Labels = {"pipelines.kubeflow.org/v2_component": "true"}
+    """Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector)."""
 
 
 class Platform(Strict):

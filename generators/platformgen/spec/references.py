@@ -35,6 +35,12 @@ def check_references(spec: PlatformSpec) -> list[Problem]:
             if p.namespace not in spec.namespaces
         ),
         *(
+            (f"pipelines.{name}.dependsOn[{i}]", f"unknown endpoint {target!r}")
+            for name, p in spec.pipelines.items()
+            for i, target in enumerate(p.depends_on)
+            if target not in spec.endpoints
+        ),
+        *(
             (f"pipelines.{name}", f"name {name!r} is also a component")
             for name in spec.pipelines
             if name in spec.components
