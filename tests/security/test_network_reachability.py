@@ -206,8 +206,18 @@ def computed_connections(documents: list[Manifest], workdir: Path) -> set[Connec
     connections: set[Connection] = set()
     for row in json.loads(result.stdout or "[]"):
         for part in row["conn"].split(","):
-            connections.add((row["src"], row["dst"], part.strip()))
+            for conn in expand_port_range(part.strip()):
+                connections.add((row["src"], row["dst"], conn))
     return connections
+
+
+def expand_port_range(conn: str) -> list[str]:
+    """netpolicy merges adjacent ports ("TCP 8887-8888"); intent lists them one by one."""
+    proto, _, ports = conn.partition(" ")
+    low, dash, high = ports.partition("-")
+    if not dash or not (low.isdigit() and high.isdigit()):
+        return [conn]
+    return [f"{proto} {port}" for port in range(int(low), int(high) + 1)]
 
 
 def matrix(connections: set[Connection], peers: list[str]) -> str:
