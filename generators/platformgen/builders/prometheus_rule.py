@@ -17,6 +17,8 @@ REQUEST_DURATION = "mlp_request_duration_seconds"
 """Histogram of request latency (components/serve)."""
 MODEL_CREATED = "mlp_model_created_timestamp_seconds"
 """Gauge: creation time of the model version being served (components/serve)."""
+INFERENCE_ENDPOINTS = 'endpoint=~"v1_predict|v2_infer"'
+"""Only inference traffic counts towards error ratio and latency, not probes or scrapes."""
 DRIFT_PSI = "mlp_feature_drift_psi"
 """Gauge per `feature`: population stability index against training (components/drift)."""
 
@@ -48,6 +50,7 @@ def _alert(
 def _rules(view: ComponentView) -> list[dict[str, Any]]:
     c, ns, name = view.component, view.namespace, view.name
     scope = f'namespace="{ns}", service="{name}"'
+    inference = f"{scope}, {INFERENCE_ENDPOINTS}"
     pods = f'namespace="{ns}", pod=~"{name}-.*"'
     rules: list[dict[str, Any]] = []
     if c.kind in {"Deployment", "InferenceService"}:
@@ -94,8 +97,8 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             _alert(
                 view,
                 "HighErrorRatio",
-                f'sum(rate({REQUESTS_TOTAL}{{{scope}, code=~"5.."}}[5m]))\n'
-                f"  / sum(rate({REQUESTS_TOTAL}{{{scope}}}[5m])) > {a.error_ratio}",
+                f'sum(rate({REQUESTS_TOTAL}{{{inference}, code=~"5.."}}[5m]))\n'
+                f"  / sum(rate({REQUESTS_TOTAL}{{{inference}}}[5m])) > {a.error_ratio}",
                 "critical",
                 f"{name} is failing requests",
                 f"More than {a.error_ratio:.0%} of {name} requests returned 5xx over 5 minutes.",
@@ -107,7 +110,7 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
                 view,
                 "HighLatency",
                 f"histogram_quantile(0.99,\n  sum by (le) (rate({REQUEST_DURATION}_bucket"
-                f"{{{scope}}}[5m]))\n) > {a.latency_p99_seconds}",
+                f"{{{inference}}}[5m]))\n) > {a.latency_p99_seconds}",
                 "warning",
                 f"{name} p99 latency is high",
                 f"p99 latency of {name} is above {a.latency_p99_seconds}s.",
