@@ -17,6 +17,7 @@ import copy
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,33 +46,35 @@ pytestmark = pytest.mark.tools
 
 
 def snapshot(cluster: Cluster, documents: list[Manifest]) -> dict[Identity, Manifest]:
-    """The live objects of `documents`, by identity."""
+    """The live objects of `documents`, by identity, with their managedFields."""
     text = yaml.safe_dump_all(documents, sort_keys=False)
-    items = json.loads(cluster.kubectl("get", "-o", "json", "-f", "-", stdin=text).stdout)
+    items = json.loads(
+        cluster.kubectl("get", "-o", "json", "--show-managed-fields", "-f", "-", stdin=text).stdout
+    )
     live = items.get("items", [items]) if items.get("kind") == "List" else [items]
     return {identity(obj): obj for obj in live}
 
 
-def ours(obj: Manifest) -> Manifest:
-    """What our apply owns: the object without status and server bookkeeping, plus our
-    managedFields entry (its timestamp moves only when the apply changed something)."""
-    clean = copy.deepcopy(obj)
-    clean.pop("status", None)
-    meta = clean["metadata"]
-    for key in ("resourceVersion", "managedFields"):
-        meta.pop(key, None)
-    meta["managedFields"] = [
+# managedFields times have 1s resolution: wait that long before an apply whose changes must
+# show as a new time.
+MANAGED_FIELDS_RESOLUTION = 1.1
+
+
+def ours(obj: Manifest) -> list[Manifest]:
+    """Our field manager's managedFields entries: the fields our applies own and when they
+    last changed. The server rewrites them only when an apply changed the object; controllers
+    (status, the Deployment revision annotation, HPA replicas) never touch them."""
+    return [
         entry
         for entry in obj["metadata"].get("managedFields", [])
         if entry.get("manager") == FIELD_MANAGER
     ]
-    return clean
 
 
 def changed_objects(
     before: dict[Identity, Manifest], after: dict[Identity, Manifest]
 ) -> dict[Identity, str]:
-    """Objects whose resourceVersion moved for anything but a controller's status update."""
+    """Objects whose resourceVersion moved because of our apply (not a controller's write)."""
     changed: dict[Identity, str] = {}
     for key, old in before.items():
         new = after.get(key)
@@ -134,6 +137,7 @@ def test_second_apply_changes_nothing(cluster: Cluster, applied: Applied, render
         f"server-side diff is not empty (exit {diff.returncode}):\n{diff.stdout}{diff.stderr}"
     )
     before = snapshot(cluster, applied.documents)
+    time.sleep(MANAGED_FIELDS_RESOLUTION)
     warnings = apply(cluster, rendered)
     after = snapshot(cluster, applied.documents)
     assert not warnings, "\n".join(warnings)
@@ -233,6 +237,7 @@ def test_prune_removes_only_the_removed_component(
     assert not warnings, "\n".join(warnings)
     kept = [new[k] for k in sorted(new)]
     before = snapshot(cluster, kept)
+    time.sleep(MANAGED_FIELDS_RESOLUTION)
     warnings = apply(cluster, trimmed)
     assert not warnings, "\n".join(warnings)
 
