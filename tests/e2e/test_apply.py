@@ -14,7 +14,6 @@ Per environment (one fresh control plane each, see conftest.cluster):
 from __future__ import annotations
 
 import copy
-import json
 import os
 import subprocess
 import time
@@ -28,65 +27,22 @@ import yaml
 from .conftest import Applied
 from .kube import (
     FIELD_MANAGER,
+    MANAGED_FIELDS_RESOLUTION,
     PLATFORMGEN,
     ROOT,
     Cluster,
-    Identity,
-    Manifest,
     apply,
     as_applied,
+    changed_objects,
     derived_workloads,
     identity,
     kustomize_build,
     load_documents,
+    snapshot,
     wait_for_pods,
 )
 
 pytestmark = pytest.mark.tools
-
-
-def snapshot(cluster: Cluster, documents: list[Manifest]) -> dict[Identity, Manifest]:
-    """The live objects of `documents`, by identity, with their managedFields."""
-    text = yaml.safe_dump_all(documents, sort_keys=False)
-    items = json.loads(
-        cluster.kubectl("get", "-o", "json", "--show-managed-fields", "-f", "-", stdin=text).stdout
-    )
-    live = items.get("items", [items]) if items.get("kind") == "List" else [items]
-    return {identity(obj): obj for obj in live}
-
-
-# managedFields times have 1s resolution: wait that long before an apply whose changes must
-# show as a new time.
-MANAGED_FIELDS_RESOLUTION = 1.1
-
-
-def ours(obj: Manifest) -> list[Manifest]:
-    """Our field manager's managedFields entries: the fields our applies own and when they
-    last changed. The server rewrites them only when an apply changed the object; controllers
-    (status, the Deployment revision annotation, HPA replicas) never touch them."""
-    return [
-        entry
-        for entry in obj["metadata"].get("managedFields", [])
-        if entry.get("manager") == FIELD_MANAGER
-    ]
-
-
-def changed_objects(
-    before: dict[Identity, Manifest], after: dict[Identity, Manifest]
-) -> dict[Identity, str]:
-    """Objects whose resourceVersion moved because of our apply (not a controller's write)."""
-    changed: dict[Identity, str] = {}
-    for key, old in before.items():
-        new = after.get(key)
-        if new is None:
-            changed[key] = "gone"
-        elif old["metadata"]["resourceVersion"] != new["metadata"]["resourceVersion"]:
-            if ours(old) != ours(new):
-                changed[key] = (
-                    f"resourceVersion {old['metadata']['resourceVersion']} -> "
-                    f"{new['metadata']['resourceVersion']}"
-                )
-    return changed
 
 
 def test_apply_is_clean(applied: Applied) -> None:

@@ -2,13 +2,28 @@
 
 A privileged container: the apply warns "would violate PodSecurity" and the ReplicaSet cannot
 create its Pod, so both test_apply_is_clean and test_workloads_created_their_pods would fail.
+A changed object: the check behind "a second apply changes nothing" and "prune touched nothing
+else" reports it.
 """
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from .kube import ROOT, Cluster, apply, environments, load_documents, wait_for_pods
+import pytest
+import yaml
+
+from .kube import (
+    MANAGED_FIELDS_RESOLUTION,
+    ROOT,
+    Cluster,
+    apply,
+    changed_objects,
+    environments,
+    load_documents,
+    snapshot,
+    wait_for_pods,
+)
 
 pytestmark = pytest.mark.tools
 
@@ -27,3 +42,28 @@ def test_privileged_container_is_rejected_by_pod_security(cluster: Cluster) -> N
             wait_for_pods(cluster, deployment)
     finally:
         cluster.kubectl("delete", "namespace", "broken-psa", "--wait=false", "--ignore-not-found")
+
+
+@pytest.mark.parametrize("env", environments()[:1], indirect=True)
+def test_a_changing_apply_is_detected(cluster: Cluster) -> None:
+    """The no-op and untouched checks (changed_objects) see a real change: a ConfigMap applied
+    twice unchanged shows nothing, applied with a new value shows up."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "e2e-change-probe", "namespace": "default"},
+        "data": {"value": "1"},
+    }
+    try:
+        apply(cluster, yaml.safe_dump(config), applyset=None)
+        before = snapshot(cluster, [config])
+        time.sleep(MANAGED_FIELDS_RESOLUTION)
+        apply(cluster, yaml.safe_dump(config), applyset=None)
+        assert changed_objects(before, snapshot(cluster, [config])) == {}
+        time.sleep(MANAGED_FIELDS_RESOLUTION)
+        apply(cluster, yaml.safe_dump({**config, "data": {"value": "2"}}), applyset=None)
+        assert list(changed_objects(before, snapshot(cluster, [config]))) == [
+            ("", "ConfigMap", "default", "e2e-change-probe")
+        ]
+    finally:
+        cluster.kubectl("delete", "-n", "default", "configmap/e2e-change-probe")
