@@ -31,14 +31,6 @@ BROKEN = ROOT / "tests" / "fixtures" / "broken"
 RuleFiles = dict[str, dict[str, Any]]  # PrometheusRule name -> rule file (its spec)
 
 
-@pytest.fixture(scope="session", params=environments() or ["<none rendered>"])
-def env(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name not in environments():
-        pytest.fail("no rendered overlays/<env>/ found: run `make render`")
-    return name
-
-
 @pytest.fixture(scope="session")
 def rule_files(env: str) -> RuleFiles:
     documents = load_documents(kustomize_build(ROOT / "overlays" / env))

@@ -23,7 +23,6 @@ from .kube import (
     Manifest,
     apply,
     create_applyset_parent,
-    environments,
     install_crds,
     kustomize_build,
     load_documents,
@@ -44,15 +43,6 @@ def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[st
         text=True,
         check=False,
     )
-
-
-@pytest.fixture(scope="session", params=environments() or ["<none rendered>"])
-def env(request: pytest.FixtureRequest) -> str:
-    """Each rendered environment; the session-scoped parameter groups tests per environment."""
-    name: str = request.param
-    if name not in environments():
-        pytest.fail("no rendered overlays/<env>/ found: run `make render`")
-    return name
 
 
 @pytest.fixture(scope="session")

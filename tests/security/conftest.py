@@ -6,15 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..e2e.kube import ROOT, environments, kustomize_build
-
-
-@pytest.fixture(scope="session", params=environments() or ["<none rendered>"])
-def env(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name not in environments():
-        pytest.fail("no rendered overlays/<env>/ found: run `make render`")
-    return name
+from ..e2e.kube import ROOT, kustomize_build
 
 
 @pytest.fixture(scope="session")
