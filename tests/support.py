@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,12 +25,21 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
+def unavailable(message: str) -> NoReturn:
+    """A pinned tool or schema set is missing: fail in CI (never a silent skip), skip locally."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_tools(*names: str, install: str = "make tools") -> None:
+    """Every named tool is in .tools/bin, or `unavailable` says what to run."""
+    missing = [name for name in names if not (TOOLS_BIN / name).exists()]
+    if missing:
+        unavailable(f"missing {', '.join(missing)} in .tools/bin: run `{install}`")
+
+
 def tool(name: str) -> Path:
-    """A pinned tool from .tools/bin; fails in CI, skips elsewhere, when it is not installed."""
-    path = TOOLS_BIN / name
-    if not path.exists():
-        message = f"{name} is not installed in .tools/bin: run `make tools`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    """A pinned tool from .tools/bin (see `require_tools`)."""
+    require_tools(name)
+    return TOOLS_BIN / name

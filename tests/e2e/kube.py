@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+import support
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -31,13 +32,7 @@ Identity = tuple[str, str, str, str]
 
 def require_tools(*names: str) -> None:
     """Skip locally, fail in CI, when a pinned tool is not installed."""
-    missing = [name for name in names if not (TOOLS_BIN / name).exists()]
-    if not missing:
-        return
-    message = f"missing {', '.join(missing)} in .tools/bin: run `make tools cluster-tools`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    support.require_tools(*names, install="make tools cluster-tools gates-tools")
 
 
 def environments() -> list[str]:
