@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     command("render", "write base/ and overlays/ (atomically; prints the files written)")
     command("check", "exit 1 if base/ or overlays/ differ from what the spec renders")
     validate = command(
-        "validate", "kustomize build base and every overlay, and validate it with kubeconform"
+        "validate",
+        "kustomize build base and every overlay, helm lint and template the chart (Helm 3 and 4),"
+        " and validate it all with kubeconform",
     )
     validate.add_argument(
         "--summary", action="store_true", help="also print objects per kind per environment"
@@ -100,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from platformgen.validate import validate_targets
+    from platformgen.validate import validate_chart, validate_targets
 
     spec, pipelines = _load(args)
     out = _out(args)
@@ -109,6 +111,10 @@ def _validate(args: argparse.Namespace) -> int:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
     results = validate_targets(out, targets, tools_dir=args.tools_dir.absolute())
+    chart = f"charts/{spec.platform.name}"
+    results += validate_chart(
+        out, chart, sorted(spec.environments), tools_dir=args.tools_dir.absolute()
+    )
     failed = [r for r in results if not r.ok]
     if args.summary:
         _print_summary(results)
