@@ -22,8 +22,9 @@ class KindTraits:
 
     workload: bool = False
     """Runs a component's container: a value of `components.<name>.kind`."""
-    controller_creates_pods: bool = False
-    """Its pods come from a controller, out of sight of static checks of the manifests."""
+    pods_created_by: str | None = None
+    """Why its pods are out of sight of static checks of the manifests: the controller that
+    creates them (None: the pod template is in the object)."""
     tunables: frozenset[str] = frozenset()
     """ComponentOverride fields, besides COMMON_TUNABLES, an environment may set."""
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -42,10 +43,13 @@ KINDS: Mapping[str, KindTraits] = {
     ),
     "InferenceService": KindTraits(
         workload=True,
-        controller_creates_pods=True,
+        pods_created_by="KServe creates these pods from the InferenceService",
         tunables=frozenset({"replicas", "disruptionBudget", "canary"}),
     ),
-    "Experiment": KindTraits(workload=True, controller_creates_pods=True),
+    "Experiment": KindTraits(
+        workload=True,
+        pods_created_by="Katib creates these pods for each trial of the Experiment",
+    ),
 }
 """Kinds with traits; every other kind has the defaults (not a workload, nothing tunable)."""
 

@@ -65,7 +65,11 @@ def test_readback_catches_what_the_lint_forbids(cluster: Cluster, applied: Appli
         "spec": {"hard": {"cpu": "0.5", "memory": "1024Mi", "pods": "10"}},
     }
     cluster.kubectl(
-        "apply", "--server-side", "--field-manager=readback-fixture", "-f", "-",
+        "apply",
+        "--server-side",
+        "--field-manager=readback-fixture",
+        "-f",
+        "-",
         stdin=yaml.safe_dump(quota),
     )
     try:

@@ -44,6 +44,7 @@ from platformgen.naming import MANAGED_BY_LABEL, Manifest
 from platformgen.resolve import ComponentView, resolve
 from platformgen.serialize import HEADER, to_json, to_yaml
 from platformgen.spec.model import (
+    ENV_NAME,
     QUANTITY,
     Autoscaling,
     Canary,
@@ -87,7 +88,9 @@ def _escape(text: str) -> str:
 @dataclasses.dataclass
 class _Knob:
     expr: str
-    """Go template expression giving the value."""
+    """Go template expression giving the value (rendered: `{{ expr | toJson }}`, say)."""
+    value: str = ""
+    """The values path alone (`$c.disruptionBudget.minAvailable`), for optional scalars."""
     block: bool = False
     """A sub-object: the whole line becomes `key:` plus the expression's YAML, nindented."""
     optional: bool = False
@@ -103,8 +106,8 @@ class _Template:
         self.knobs: list[_Knob] = []
         self.conditions: list[str] = []
 
-    def scalar(self, expr: str, optional: bool = False) -> str:
-        self.knobs.append(_Knob(expr, optional=optional))
+    def scalar(self, expr: str, optional: bool = False, value: str = "") -> str:
+        self.knobs.append(_Knob(expr, value=value, optional=optional))
         return f"__pg{len(self.knobs) - 1}__"
 
     def block(self, expr: str, guard: str | None = None) -> str:
@@ -140,7 +143,9 @@ class _Template:
                 raise AssertionError(f"conditional field opens a list item: {lines[i]}")
             indent, column = match["indent"], len(match["indent"])
             end = i + 1
-            while end < len(lines) and len(lines[end]) - len(lines[end].lstrip(" ")) > column:
+            while end < len(lines) and (
+                not lines[end] or len(lines[end]) - len(lines[end].lstrip(" ")) > column
+            ):
                 end += 1
             condition = self.conditions[int(match["n"])]
             out.append(f"{indent}{{{{- if {condition} }}}}")
@@ -170,7 +175,7 @@ class _Template:
         optional = [k for k in found if k.optional]
         if optional:
             indent = line[: len(line) - len(line.lstrip(" "))]
-            yield f'{indent}{{{{- if not (kindIs "invalid" {optional[0].expr.split(" | ")[0]}) }}}}'
+            yield f'{indent}{{{{- if not (kindIs "invalid" {optional[0].value}) }}}}'
             yield text
             yield f"{indent}{{{{- end }}}}"
             return
@@ -386,9 +391,7 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
         "env": {
             "type": "object",
             "description": KNOB_DOCS["env"],
-            "propertyNames": override["properties"]["env"]["anyOf"][0]["propertyNames"]
-            if "propertyNames" in override["properties"]["env"]["anyOf"][0]
-            else {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "propertyNames": {"pattern": ENV_NAME.pattern},
             "additionalProperties": {"type": "string"},
         },
         "suspend": {"type": "boolean", "description": KNOB_DOCS["suspend"]},
@@ -478,10 +481,10 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _sentinel_model(model: type[BaseModel], prefix: str, t: _Template) -> BaseModel:
-    fields = {
-        name: t.scalar(f"{prefix}.{info.alias or name} | toJson", optional=info.default is None)
-        for name, info in model.model_fields.items()
-    }
+    fields = {}
+    for name, info in model.model_fields.items():
+        value = f"{prefix}.{info.alias or name}"
+        fields[name] = t.scalar(f"{value} | toJson", optional=info.default is None, value=value)
     return model.model_construct(None, **fields)
 
 
