@@ -20,6 +20,8 @@ from platformgen.validate import HELM_BINARIES
 
 from support import FIXTURES, GOLDEN, ROOT, SPEC_CASES, tool
 
+pytestmark = pytest.mark.tools
+
 BROKEN = FIXTURES / "diff_clean"
 
 

@@ -22,6 +22,8 @@ import yaml
 
 from support import GOLDEN, ROOT, SPEC_CASES, tool
 
+pytestmark = pytest.mark.tools
+
 HELM_MAJORS = {"3": "helm", "4": "helm4"}
 """Helm major -> its binary in .tools/bin (scripts/install-tools.sh keeps them apart)."""
 

@@ -23,6 +23,8 @@ from platformgen.validate import HELM_BINARIES, validate_chart
 
 from support import ROOT, SPECS, tool
 
+pytestmark = pytest.mark.tools
+
 SPEC_FILES = [SPECS / "full.yaml", SPECS / "two-envs.yaml", SPECS / "minimal.yaml"]
 
 
