@@ -131,6 +131,7 @@ def test_schema_rejects_unknown_keys_and_bad_values() -> None:
         {"components": {"predictor": {"replicas": -1}}},
         {"components": {"predictor": {"resources": {"limits": {"cpu": "lots"}}}}},
         {"components": {"predictor": {"image": {"digest": "sha256:short"}}}},
+        {"components": {"predictor": {"canary": {"trafficPercent": 150}}}},
         {"components": {"retrain": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}}}},
         {"logLevel": "loud"},
     ):

@@ -316,9 +316,20 @@ def _key(key: str) -> str:
 # --- schema -------------------------------------------------------------------------------------
 
 
+VALIDATOR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "_percent": {"minimum": 0, "maximum": 100},
+}
+"""JSON Schema for the spec model's AfterValidators (pydantic cannot see into them), by name."""
+
+
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
     schema.pop("title", None)
+    for name, info in model.model_fields.items():
+        for item in info.metadata:
+            func = getattr(item, "func", None)
+            extra = VALIDATOR_SCHEMAS.get(getattr(func, "__name__", ""), {})
+            schema["properties"][info.alias or name].update(extra)
     stripped: dict[str, Any] = _strip_titles(schema)
     return stripped
 
