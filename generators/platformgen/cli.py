@@ -118,10 +118,11 @@ def _validate(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.ok]
     if args.summary:
         _print_summary(results)
+    width = max([16, *(len(r.target) for r in results)])
     for r in results:
         status = "ok" if r.ok else "FAILED"
         print(
-            f"{status:6} {r.target:16} k8s {r.kubernetes_version}: {r.resources} resources, "
+            f"{status:6} {r.target:{width}} k8s {r.kubernetes_version}: {r.resources} resources, "
             f"{r.valid} valid, {r.invalid} invalid, {r.errors} errors, {r.skipped} skipped"
         )
         if not r.ok:
@@ -139,10 +140,12 @@ def _print_summary(results: Sequence[object]) -> None:
     kinds = sorted({k for counts in seen.values() for k in counts})
     targets = list(seen)
     width = max(len(k) for k in kinds) if kinds else 4
-    print(f"{'objects per kind':{width}}  " + "  ".join(f"{t:>16}" for t in targets))
+    columns = {t: max(16, len(t)) for t in targets}
+    print(f"{'objects per kind':{width}}  " + "  ".join(f"{t:>{columns[t]}}" for t in targets))
     for kind in kinds:
-        print(f"{kind:{width}}  " + "  ".join(f"{seen[t].get(kind, 0):>16}" for t in targets))
-    total = "  ".join(f"{sum(seen[t].values()):>16}" for t in targets)
+        counts = (f"{seen[t].get(kind, 0):>{columns[t]}}" for t in targets)
+        print(f"{kind:{width}}  " + "  ".join(counts))
+    total = "  ".join(f"{sum(seen[t].values()):>{columns[t]}}" for t in targets)
     print(f"{'total':{width}}  {total}")
 
 

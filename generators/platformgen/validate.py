@@ -130,6 +130,7 @@ def validate_targets(
 
 HELM_BINARIES: tuple[str, ...] = ("helm", "helm4")
 """Helm 3 and Helm 4, as scripts/install-tools.sh names them in .tools/bin."""
+HELM_MAJOR = {"helm": "Helm 3", "helm4": "Helm 4"}
 
 
 def validate_chart(
@@ -152,7 +153,7 @@ def validate_chart(
         helm = _tool(tools, name, root)
         defaults = _helm_lint(helm, root, chart, None)
         for environment in environments:
-            target = f"{chart} -f values-{environment}.yaml ({name})"
+            target = f"{chart} {environment}, {HELM_MAJOR[name]}"
             messages = defaults + _helm_lint(helm, root, chart, environment)
             manifests, template_messages = _helm_template(helm, root, chart, environment)
             messages += template_messages

@@ -180,7 +180,7 @@ def test_validate_lints_and_templates_the_chart_on_both_helms() -> None:
         tool(name)
     results = validate_chart(ROOT, "charts/mlp", ["dev", "prod"])
     assert {r.target for r in results} == {
-        f"charts/mlp -f values-{env}.yaml ({helm})"
+        f"charts/mlp {env}, Helm {3 if helm == 'helm' else 4}"
         for env in ("dev", "prod")
         for helm in HELM_BINARIES
     }
