@@ -119,13 +119,15 @@ class _Template:
         return f"{key}__if{len(self.conditions) - 1}__"
 
     def text(self, document: Manifest, preamble: str = "", condition: str | None = None) -> str:
+        """The template: `preamble` (variables) only when the text uses them."""
         body = _escape(to_yaml(document, header=False))
         lines = self._conditions(body.splitlines())
         lines = [out for line in lines for out in self._knob_lines(line)]
         used = {int(n) for line in lines for n in re.findall(r"__pg(\d+)__", line)}
         if used:
             raise AssertionError(f"sentinels left in template: {sorted(used)}")
-        head = HEADER + preamble
+        uses = "\n".join(lines) + (condition or "")
+        head = HEADER + (preamble if "$c." in uses else "")
         if condition is not None:
             return head + "{{- if " + condition + " }}\n" + "\n".join(lines) + "\n{{- end }}\n"
         return head + "\n".join(lines) + "\n"
