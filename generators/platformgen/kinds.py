@@ -60,8 +60,10 @@ def traits(kind: str) -> KindTraits:
 
 
 def tunables(kind: str) -> frozenset[str]:
-    """Every ComponentOverride field an environment may set for a component of `kind`."""
-    return COMMON_TUNABLES | traits(kind).tunables
+    """Every ComponentOverride field an environment may set for a component of `kind`
+    (nothing, for a kind that is not a workload)."""
+    kind_traits = traits(kind)
+    return COMMON_TUNABLES | kind_traits.tunables if kind_traits.workload else frozenset()
 
 
 def merges_lists_by_key(api_version: str) -> bool:
