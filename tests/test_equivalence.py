@@ -220,6 +220,23 @@ def test_equivalence_fails_on_one_changed_field(tmp_path: Path, major: str) -> N
     assert "spec.revisionHistoryLimit: kustomize 5 != helm 6" in problems[0]
 
 
+@pytest.mark.parametrize("major", sorted(HELM_MAJORS))
+def test_equivalence_fails_on_one_changed_field_in_the_overlays(tmp_path: Path, major: str) -> None:
+    """The broken fixture on the other side: base/ with one field changed."""
+    for folder in ("base", "overlays"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    service = tmp_path / "base" / "drift-monitor" / "service.yaml"
+    text = service.read_text()
+    assert text.count("type: ClusterIP\n") == 1
+    service.write_text(text.replace("type: ClusterIP\n", "type: NodePort\n"))
+
+    problems = equivalence_problems(tmp_path, "dev", major, chart=chart_of(ROOT))
+
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("v1 Service ml-serving/drift-monitor differs:")
+    assert 'spec.type: kustomize "NodePort" != helm "ClusterIP"' in problems[0]
+
+
 def test_duplicate_objects_fail() -> None:
     document = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: n}\n"
     with pytest.raises(AssertionError, match="duplicate objects"):
