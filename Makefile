@@ -39,7 +39,7 @@ tools: ## Build the pinned toolchain and schemas into .tools/ (idempotent, cache
 ##@ Platform
 
 .PHONY: render
-render: $(VENV_STAMP) ## Render base/ and overlays/ from platform.yaml
+render: $(VENV_STAMP) ## Render base/, overlays/ and charts/ from platform.yaml
 	$(PLATFORMGEN) render
 
 .PHONY: check
@@ -47,14 +47,14 @@ check: $(VENV_STAMP) ## Fail if the generated trees differ from what platform.ya
 	$(PLATFORMGEN) check
 
 .PHONY: validate
-validate: $(VENV_STAMP) tools ## kustomize build every overlay and validate it with kubeconform
+validate: $(VENV_STAMP) tools ## kustomize build every overlay, helm lint + template the chart (Helm 3, 4), all through kubeconform
 	$(PLATFORMGEN) validate
 
 .PHONY: demo
 demo: $(VENV_STAMP) tools ## The main job: render + validate the platform, run the ML pipeline locally, serve the model
 	@echo "== render: platform.yaml -> base/ overlays/"
 	@$(PLATFORMGEN) render | awk '{n++} END {print "   " n " generated files"}'
-	@echo "== validate: kustomize build | kubeconform -strict (Kubernetes 1.35, 1.36)"
+	@echo "== validate: kustomize build and helm template (Helm 3, 4) | kubeconform -strict (Kubernetes 1.35, 1.36)"
 	@$(PLATFORMGEN) validate --summary
 	@echo "== pipeline: ingest -> validate -> preprocess -> train -> evaluate -> gate -> register (kfp.local)"
 	@$(MAKE) pipeline

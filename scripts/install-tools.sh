@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the pinned Kubernetes validation toolchain into .tools/ (what `make tools` runs).
 #
-#   .tools/bin/{kustomize,kubeconform,helm}  go install'ed from the Go module proxy (lib.sh)
+#   .tools/bin/{kustomize,kubeconform,helm,helm4}
+#                                            go install'ed from the Go module proxy (lib.sh);
+#                                            `helm` is Helm 3, `helm4` is Helm 4 (two majors,
+#                                            two names on one PATH: nothing shadows the other)
 #   .tools/schemas/kubernetes/v<K8S>-standalone-strict/<kind><kind-suffix>.json
 #                                            core schemas, kubeconform's own layout
 #   .tools/schemas/crds/<group>/<kind>_<version>-strict.json
@@ -35,6 +38,10 @@ HELM_VERSION="v3.22.0"
 # Helm stamps the Kubernetes version it assumes for `helm template` from its client-go (v0.37).
 HELM_K8S_MAJOR="1"
 HELM_K8S_MINOR="37"
+# Helm 4 needs no Kubernetes-version ldflags: it reads the k8s.io/client-go version (v0.37.2 in
+# v4.3.2's go.mod) from the binary's own build info (internal/version.K8sIOClientGoModVersion),
+# which `go install` embeds. Only the version string is stamped.
+HELM4_VERSION="v4.3.2"
 
 # The Kubernetes releases we validate against: generators/platformgen/validate.py
 # KUBERNETES_VERSIONS names the same two.
@@ -84,6 +91,10 @@ install_go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR \
 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM_K8S_MAJOR \
 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR" \
+    version --short
+install_go_tool helm4 helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" \
+    "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION \
+-X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
     version --short
 
 # --- schemas ----------------------------------------------------------------------------------

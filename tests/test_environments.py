@@ -7,7 +7,9 @@ import pytest
 from platformgen.environments import compute_overlay, object_patch
 
 
-def deployment(replicas: int, memory: str, level: str = "INFO") -> dict[str, object]:
+def deployment(
+    replicas: int, memory: str, level: str = "INFO", first: str = "1"
+) -> dict[str, object]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -20,7 +22,7 @@ def deployment(replicas: int, memory: str, level: str = "INFO") -> dict[str, obj
                         {
                             "name": "api",
                             "image": "img:1",
-                            "env": [{"name": "A", "value": "1"}, {"name": "LOG", "value": level}],
+                            "env": [{"name": "A", "value": first}, {"name": "LOG", "value": level}],
                             "resources": {"limits": {"memory": memory}},
                         }
                     ]
@@ -35,7 +37,7 @@ def test_identical_objects_need_no_patch() -> None:
 
 
 def test_patch_has_identity_and_only_changed_fields() -> None:
-    patch = object_patch(deployment(1, "1Gi"), deployment(3, "1Gi", level="DEBUG"))
+    patch = object_patch(deployment(1, "1Gi", first="B"), deployment(3, "1Gi", first="C"))
     assert patch == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -43,12 +45,21 @@ def test_patch_has_identity_and_only_changed_fields() -> None:
         "spec": {
             "replicas": 3,
             "template": {
-                "spec": {
-                    "containers": [{"name": "api", "env": [{"name": "LOG", "value": "DEBUG"}]}]
-                }
+                "spec": {"containers": [{"name": "api", "env": [{"name": "A", "value": "C"}]}]}
             },
         },
     }
+
+
+def test_patch_keeps_list_order_by_naming_unchanged_items() -> None:
+    """kustomize puts a patch's list items first: a changed item that is not first in the
+    list would move to the front (tests/test_equivalence.py caught it), so the patch names
+    the unchanged items before it, and only by name."""
+    patch = object_patch(deployment(1, "1Gi"), deployment(3, "1Gi", level="DEBUG"))
+    assert patch is not None
+    assert patch["spec"]["template"]["spec"]["containers"] == [
+        {"name": "api", "env": [{"name": "A"}, {"name": "LOG", "value": "DEBUG"}]}
+    ]
 
 
 def test_new_objects_are_added_not_patched() -> None:

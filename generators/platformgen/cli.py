@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     command("render", "write base/ and overlays/ (atomically; prints the files written)")
     command("check", "exit 1 if base/ or overlays/ differ from what the spec renders")
     validate = command(
-        "validate", "kustomize build base and every overlay, and validate it with kubeconform"
+        "validate",
+        "kustomize build base and every overlay, helm lint and template the chart (Helm 3 and 4),"
+        " and validate it all with kubeconform",
     )
     validate.add_argument(
         "--summary", action="store_true", help="also print objects per kind per environment"
@@ -100,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from platformgen.validate import validate_targets
+    from platformgen.validate import validate_chart, validate_targets
 
     spec, pipelines = _load(args)
     out = _out(args)
@@ -109,13 +111,18 @@ def _validate(args: argparse.Namespace) -> int:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
     results = validate_targets(out, targets, tools_dir=args.tools_dir.absolute())
+    chart = f"charts/{spec.platform.name}"
+    results += validate_chart(
+        out, chart, sorted(spec.environments), tools_dir=args.tools_dir.absolute()
+    )
     failed = [r for r in results if not r.ok]
     if args.summary:
         _print_summary(results)
+    width = max([16, *(len(r.target) for r in results)])
     for r in results:
         status = "ok" if r.ok else "FAILED"
         print(
-            f"{status:6} {r.target:16} k8s {r.kubernetes_version}: {r.resources} resources, "
+            f"{status:6} {r.target:{width}} k8s {r.kubernetes_version}: {r.resources} resources, "
             f"{r.valid} valid, {r.invalid} invalid, {r.errors} errors, {r.skipped} skipped"
         )
         if not r.ok:
@@ -133,10 +140,12 @@ def _print_summary(results: Sequence[object]) -> None:
     kinds = sorted({k for counts in seen.values() for k in counts})
     targets = list(seen)
     width = max(len(k) for k in kinds) if kinds else 4
-    print(f"{'objects per kind':{width}}  " + "  ".join(f"{t:>16}" for t in targets))
+    columns = {t: max(16, len(t)) for t in targets}
+    print(f"{'objects per kind':{width}}  " + "  ".join(f"{t:>{columns[t]}}" for t in targets))
     for kind in kinds:
-        print(f"{kind:{width}}  " + "  ".join(f"{seen[t].get(kind, 0):>16}" for t in targets))
-    total = "  ".join(f"{sum(seen[t].values()):>16}" for t in targets)
+        counts = (f"{seen[t].get(kind, 0):>{columns[t]}}" for t in targets)
+        print(f"{kind:{width}}  " + "  ".join(counts))
+    total = "  ".join(f"{sum(seen[t].values()):>{columns[t]}}" for t in targets)
     print(f"{'total':{width}}  {total}")
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from platformgen.errors import SpecError
+from platformgen.kinds import merges_lists_by_key
 from platformgen.naming import Manifest
+from platformgen.spec.model import PlatformSpec
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,36 @@ class Overlay:
 
 
 _UNCHANGED = object()
+
+
+def image_pins(spec: PlatformSpec, environment: str) -> dict[str, dict[str, str]]:
+    """Image repository -> its kustomize `images:` entry (`name` plus `newTag` or `digest`) in
+    `environment`, for the images it pins away from base. A pin applies to every component
+    that uses the repository: both emitters read this, so overlays and chart values agree."""
+    env = spec.environments[environment]
+    pins: dict[str, tuple[str, dict[str, str]]] = {}
+    for name in sorted(spec.components):
+        image = spec.components[name].image
+        pin = env.images.get(name)
+        entry: dict[str, str] = {"name": image}
+        if pin is not None and pin.digest is not None:
+            entry["digest"] = pin.digest
+        elif pin is not None and pin.tag is not None:
+            entry["newTag"] = pin.tag
+        elif env.image_tag is not None and env.image_tag != spec.defaults.image_tag:
+            entry["newTag"] = env.image_tag
+        else:
+            continue
+        if image in pins and pins[image][1] != entry:
+            other = pins[image][0]
+            raise SpecError(
+                [
+                    f"platform.yaml: environments.{environment}.images.{name}: image {image!r} "
+                    f"is shared with {other!r} but pinned differently"
+                ]
+            )
+        pins[image] = (name, entry)
+    return {image: entry for image, (_, entry) in sorted(pins.items())}
 
 
 def identity(m: Manifest) -> tuple[str, str, str, str]:
@@ -43,13 +76,6 @@ def compute_overlay(base: list[Manifest], env: list[Manifest]) -> Overlay:
         if patch is not None:
             patches.append(patch)
     return Overlay(patches=patches, added=added)
-
-
-def merges_lists_by_key(api_version: str) -> bool:
-    """Built-in kinds get strategic merge (lists merged by name); custom resources get JSON
-    merge patch semantics from kustomize, where a list in a patch replaces the whole list."""
-    group = api_version.rpartition("/")[0]
-    return "." not in group or group.endswith(".k8s.io")
 
 
 def object_patch(base: Manifest, env: Manifest) -> Manifest | None:
@@ -107,4 +133,14 @@ def _diff_named_list(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[d
         sub = _diff(old, item, True)
         if sub is not _UNCHANGED:
             out.append({**sub, "name": item["name"]})
+    # kustomize puts the patch's items first, then the others in base order. Where that is not
+    # the environment's order, the patch lists every item (unchanged ones by name only), so the
+    # built object keeps the order the builders gave it.
+    patched = {item["name"] for item in out}
+    merged_order = [item["name"] for item in out] + [
+        item["name"] for item in a if item["name"] not in patched
+    ]
+    if out and merged_order != [item["name"] for item in b]:
+        changed = {item["name"]: item for item in out}
+        out = [changed.get(item["name"], {"name": item["name"]}) for item in b]
     return out

@@ -1,4 +1,4 @@
-"""Validate kustomize targets with the pinned kustomize and kubeconform, fully offline.
+"""Validate kustomize targets and the Helm chart with the pinned tools, fully offline.
 
 For each target, `kustomize build` runs once; its output is piped into
 `kubeconform -strict -summary -output json` once per Kubernetes version, with only the schema
@@ -11,6 +11,10 @@ Never the network default, and never `-ignore-missing-schemas`: a kind without a
 error, not a skip. A warning from kustomize (a deprecated field, say) fails the target too.
 Kubeflow Pipelines objects, whose CRD is not obtainable here, are checked against KFP's own
 protobuf definitions instead (platformgen.kfp_objects) and counted in the same summary.
+
+The chart (`charts/<platform.name>/`) is linted with `helm lint --strict` on Helm 3 and Helm 4
+for values.yaml and each values-<env>.yaml, and `helm template -f values-<env>.yaml` goes
+through the same kubeconform step as `kustomize build`.
 """
 
 from __future__ import annotations
@@ -122,6 +126,84 @@ def validate_targets(
             )
             results.append(_with_kfp(result, kfp_count, kfp_problems))
     return results
+
+
+HELM_BINARIES: tuple[str, ...] = ("helm", "helm4")
+"""Helm 3 and Helm 4, as scripts/install-tools.sh names them in .tools/bin."""
+HELM_MAJOR = {"helm": "Helm 3", "helm4": "Helm 4"}
+
+
+def validate_chart(
+    root: Path,
+    chart: str,
+    environments: Sequence[str],
+    kubernetes_versions: Sequence[str] = KUBERNETES_VERSIONS,
+    tools_dir: Path | None = None,
+) -> list[TargetResult]:
+    """On each Helm major: `helm lint --strict` with values.yaml and with every
+    values-<env>.yaml, then `helm template -f values-<env>.yaml` validated like a kustomize
+    target. One result per (Helm, environment, Kubernetes version); lint problems count as
+    build problems of every target of that Helm."""
+    root = root.absolute()
+    tools = (tools_dir if tools_dir is not None else root / ".tools").absolute()
+    kubeconform = _tool(tools, "kubeconform", root)
+    schemas = _schemas(tools, kubernetes_versions, root)
+    results: list[TargetResult] = []
+    for name in HELM_BINARIES:
+        helm = _tool(tools, name, root)
+        defaults = _helm_lint(helm, root, chart, None)
+        for environment in environments:
+            target = f"{chart} {environment}, {HELM_MAJOR[name]}"
+            messages = defaults + _helm_lint(helm, root, chart, environment)
+            manifests, template_messages = _helm_template(helm, root, chart, environment)
+            messages += template_messages
+            kinds = _kinds(manifests)
+            manifests, kfp_problems, kfp_count = _split_kfp(manifests)
+            for version in kubernetes_versions:
+                result = _kubeconform(
+                    kubeconform, schemas, target, version, manifests, messages, not messages, kinds
+                )
+                results.append(_with_kfp(result, kfp_count, kfp_problems))
+    return results
+
+
+def _values_args(chart: str, environment: str | None) -> list[str]:
+    return [] if environment is None else ["-f", f"{chart}/values-{environment}.yaml"]
+
+
+def _helm_lint(helm: Path, root: Path, chart: str, environment: str | None) -> list[str]:
+    """Problems `helm lint --strict` reports (none when it passes)."""
+    logger.info("%s lint --strict %s %s", helm.name, chart, environment or "(defaults)")
+    process = _run(
+        [str(helm), "lint", "--strict", chart, *_values_args(chart, environment)], cwd=root
+    )
+    if process.returncode == 0:
+        return []
+    values = f"values-{environment}.yaml" if environment else "values.yaml"
+    found = [
+        f"{helm.name} lint --strict {chart} ({values}): {line.strip()}"
+        for line in (process.stdout + process.stderr).splitlines()
+        if "[ERROR]" in line or "[WARNING]" in line or line.startswith("Error")
+    ]
+    return found or [
+        f"{helm.name} lint --strict {chart} ({values}): exit status {process.returncode}"
+    ]
+
+
+def _helm_template(helm: Path, root: Path, chart: str, environment: str) -> tuple[str, list[str]]:
+    logger.info("%s template %s -f values-%s.yaml", helm.name, chart, environment)
+    process = _run(
+        [str(helm), "template", "platformgen-validate", chart, *_values_args(chart, environment)],
+        cwd=root,
+    )
+    messages = [
+        f"{helm.name} template {chart} (values-{environment}.yaml): {line.strip()}"
+        for line in process.stderr.splitlines()
+        if line.strip()
+    ]
+    if process.returncode != 0 and not messages:
+        messages.append(f"{helm.name} template {chart}: exit status {process.returncode}")
+    return (process.stdout if process.returncode == 0 else ""), messages
 
 
 def _split_kfp(manifests: str) -> tuple[str, list[str], int]:

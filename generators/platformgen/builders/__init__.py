@@ -59,6 +59,18 @@ Documents = dict[str, list[dict[str, Any]]]
 """Compiled pipeline objects by pipeline name (read by the shell, see spec.load.load_pipelines)."""
 
 
+def build_component(view: ComponentView) -> list[Manifest]:
+    """Every object of one component in one environment, in COMPONENT_BUILDERS order."""
+    objects: list[Manifest] = []
+    for builder in COMPONENT_BUILDERS:
+        built = builder(view)
+        if isinstance(built, list):
+            objects.extend(built)
+        elif built is not None:
+            objects.append(built)
+    return objects
+
+
 def build_platform(
     spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
 ) -> dict[str, list[Manifest]]:
@@ -76,14 +88,7 @@ def build_platform(
         ]
     }
     for view in resolve(spec, environment):
-        objects: list[Manifest] = []
-        for builder in COMPONENT_BUILDERS:
-            built = builder(view)
-            if isinstance(built, list):
-                objects.extend(built)
-            elif built is not None:
-                objects.append(built)
-        groups[view.name] = objects
+        groups[view.name] = build_component(view)
     for name, documents in sorted((pipelines or {}).items()):
         groups[name] = build_pipeline(spec, name, documents)
     return dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))

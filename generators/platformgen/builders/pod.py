@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platformgen.kinds import traits
 from platformgen.naming import metadata, standard_labels, volume_name
 from platformgen.quantity import canonical_bytes, canonical_cpu
 from platformgen.resolve import ComponentView
@@ -173,13 +174,6 @@ def workload_metadata(view: ComponentView) -> dict[str, Any]:
     )
 
 
-CONTROLLER_MANAGED_PODS = {
-    "InferenceService": "KServe creates these pods from the InferenceService",
-    "Experiment": "Katib creates these pods for each trial of the Experiment",
-}
-"""Kinds whose pods a controller creates, out of sight of static checks of the manifests."""
-
-
 SELECTOR_CHECKS = {
     "Service": (("kube-linter", "dangling-service"), ("kube-score", "service-targets-pod")),
     "NetworkPolicy": (
@@ -193,7 +187,7 @@ SELECTOR_CHECKS = {
 def selector_metadata(view: ComponentView, kind: str) -> dict[str, Any]:
     """Metadata of an object selecting the component's pods (Service, NetworkPolicy): where a
     controller creates those pods, static checks cannot see them; say so, with why."""
-    reason = CONTROLLER_MANAGED_PODS.get(view.component.kind)
+    reason = traits(view.component.kind).pods_created_by
     annotations = (
         exception_annotations([(tool, check, reason) for tool, check in SELECTOR_CHECKS[kind]])
         if reason

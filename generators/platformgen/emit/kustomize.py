@@ -7,8 +7,7 @@ from collections import Counter
 from typing import Any
 
 from platformgen.builders import PLATFORM_GROUP, Documents, build_platform
-from platformgen.environments import compute_overlay
-from platformgen.errors import SpecError
+from platformgen.environments import compute_overlay, image_pins
 from platformgen.naming import Manifest
 from platformgen.serialize import to_yaml
 from platformgen.spec.model import PlatformSpec
@@ -75,30 +74,7 @@ def emit_base(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[st
 
 
 def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
-    env = spec.environments[environment]
-    pins: dict[str, tuple[str, dict[str, str]]] = {}
-    for name in sorted(spec.components):
-        image = spec.components[name].image
-        pin = env.images.get(name)
-        entry: dict[str, str] = {"name": image}
-        if pin is not None and pin.digest is not None:
-            entry["digest"] = pin.digest
-        elif pin is not None and pin.tag is not None:
-            entry["newTag"] = pin.tag
-        elif env.image_tag is not None and env.image_tag != spec.defaults.image_tag:
-            entry["newTag"] = env.image_tag
-        else:
-            continue
-        if image in pins and pins[image][1] != entry:
-            other = pins[image][0]
-            raise SpecError(
-                [
-                    f"platform.yaml: environments.{environment}.images.{name}: image {image!r} "
-                    f"is shared with {other!r} but pinned differently"
-                ]
-            )
-        pins[image] = (name, entry)
-    return [entry for _, entry in sorted(pins.values(), key=lambda p: p[1]["name"])]
+    return [entry for _, entry in sorted(image_pins(spec, environment).items())]
 
 
 def emit_overlay(

@@ -6,6 +6,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
+from platformgen.kinds import tunables
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
@@ -194,16 +195,16 @@ def _check_environments(spec: PlatformSpec) -> Iterator[Problem]:
 
 
 def _check_override(path: str, c: Component, o: ComponentOverride) -> Iterator[Problem]:
-    kind_only = {
-        "autoscaling": ({"Deployment"}, o.autoscaling),
-        "topologySpread": ({"Deployment"}, o.topology_spread),
-        "disruptionBudget": (LONG_RUNNING, o.disruption_budget),
-        "canary": ({"InferenceService"}, o.canary),
-        "suspend": ({"CronJob"}, o.suspend),
-        "replicas": (LONG_RUNNING, o.replicas),
+    kind_only = {  # which kinds take each is kinds.tunables
+        "autoscaling": o.autoscaling,
+        "topologySpread": o.topology_spread,
+        "disruptionBudget": o.disruption_budget,
+        "canary": o.canary,
+        "suspend": o.suspend,
+        "replicas": o.replicas,
     }
-    for key, (kinds, value) in kind_only.items():
-        if value is not None and c.kind not in kinds:
+    for key, value in kind_only.items():
+        if value is not None and key not in tunables(c.kind):
             yield (f"{path}.{key}", f"does not apply to kind {c.kind}")
     if o.autoscaling is not None and o.autoscaling.min_replicas > o.autoscaling.max_replicas:
         yield (f"{path}.autoscaling", "minReplicas must not exceed maxReplicas")
