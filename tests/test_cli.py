@@ -69,8 +69,8 @@ def test_check_passes_on_a_fresh_tree(
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        ("edit", "changed: overlays/prod/patches/api.deployment.yaml"),
-        ("delete", "missing: overlays/prod/patches/api.deployment.yaml"),
+        ("edit", "changed: overlays/prod/api/patches/api.deployment.yaml"),
+        ("delete", "missing: overlays/prod/api/patches/api.deployment.yaml"),
         ("extra", "extra:   base/api/leftover.yaml"),
     ],
 )
@@ -83,7 +83,7 @@ def test_check_names_every_stale_file(
 ) -> None:
     spec = spec_copy("two-envs")
     assert render(spec, tmp_path) == 0
-    patch = tmp_path / "overlays/prod/patches/api.deployment.yaml"
+    patch = tmp_path / "overlays/prod/api/patches/api.deployment.yaml"
     if damage == "edit":
         patch.write_text(patch.read_text().replace("memory: 2Gi", "memory: 3Gi"))
     elif damage == "delete":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from platformgen.builders import Documents
+from platformgen.emit.argocd import emit_argocd
 from platformgen.emit.kustomize import emit_kustomize
 from platformgen.spec.model import PlatformSpec
 
-GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays")
+GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays", "argocd")
 """Folders platformgen owns entirely: replaced whole on render, compared whole on check."""
 
 
@@ -16,4 +17,5 @@ def render(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, 
     `pipelines` holds the compiled KFP objects of `spec.pipelines` (spec.load.load_pipelines).
     """
     files = emit_kustomize(spec, pipelines)
+    files.update(emit_argocd(spec, pipelines))
     return dict(sorted(files.items()))
