@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -302,18 +301,20 @@ class ArgoCD:
                 "--overwrite",
             )
 
-    def sync(self, name: str) -> None:
-        """Start a sync the way `argocd app sync` does: write the Application's operation."""
+    def sync(self, app: dict[str, Any]) -> None:
+        """Start a sync as Argo CD's API server does (server/application Sync): write the
+        Application's operation, with the sync options of its syncPolicy."""
+        options = app["spec"].get("syncPolicy", {}).get("syncOptions", [])
         operation = {
             "operation": {
                 "initiatedBy": {"username": "e2e"},
-                "sync": {"syncStrategy": {"hook": {}}},
+                "sync": {"syncStrategy": {"hook": {}}, "syncOptions": options},
             }
         }
         self.cluster.kubectl(
             "patch",
             "applications.argoproj.io",
-            name,
+            app["metadata"]["name"],
             "-n",
             NAMESPACE,
             "--type",
@@ -321,13 +322,3 @@ class ArgoCD:
             "-p",
             json.dumps(operation),
         )
-
-
-def require_argocd() -> None:
-    from .kube import require_tools
-
-    require_tools(*ARGOCD_TOOLS)
-    if not HACK_DIR.is_dir() or shutil.which("git") is None:
-        from support import unavailable
-
-        unavailable("Argo CD's hack wrappers or git missing: run `make argocd-tools`")

@@ -254,8 +254,8 @@ def test_argocd_syncs_the_platform_stays_synced_and_syncs_a_spec_change(
     versions = _versions(argocd)
     before = _live(cluster, sorted(ids), versions)
     since = _now()
-    for app_name in names:
-        argocd.sync(app_name)
+    for app in argocd.applications():
+        argocd.sync(app)
     second_sync = _wait(
         "a second sync of every Application", _all_synced(argocd, names, first, since), argocd
     )
