@@ -36,6 +36,7 @@ ARGOCD_COMPONENTS = (
 )
 ARGOCD_TOOLS = (*ARGOCD_COMPONENTS, "argocd", "redis-server", "kustomize", "helm", "kubectl")
 HACK_DIR = ROOT / ".tools" / "argocd-hack"
+HACK_WRAPPERS = ("git-verify-wrapper.sh", "gpg-wrapper.sh")
 NAMESPACE = "argocd"
 ARGOCD_KINDS = ("Application", "ApplicationSet", "AppProject")
 PART_OF_ARGOCD = {"app.kubernetes.io/part-of": "argocd"}
