@@ -135,6 +135,8 @@ def test_validate_every_overlay_with_real_kustomize_and_kubeconform(
     assert "FAILED" not in out
     assert out.count("ok     overlays/") == 2 * (len(load_spec(spec).environments))
     assert "0 invalid, 0 errors, 0 skipped" in out
+    if load_spec(spec).gitops is not None:
+        assert "ok     argocd/: 3 Argo CD objects, 0 schema errors" in out
 
 
 @pytest.mark.tools
