@@ -94,15 +94,15 @@ class ArgoCD:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        log = (self.state / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        with (self.state / f"{name}.log").open("wb") as log:  # the child keeps its own fd
+            self.processes[name] = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
 
     def log_tail(self, lines: int = 25) -> str:
         return "".join(
