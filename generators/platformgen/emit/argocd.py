@@ -101,20 +101,19 @@ def _group_key(m: Manifest) -> tuple[str, str]:
     return (group, m["kind"])
 
 
-def _all_objects(spec: PlatformSpec, pipelines: Documents | None) -> list[Manifest]:
-    return [
-        m
-        for environment in sorted(spec.environments)
-        for objects in build_platform(spec, environment, pipelines).values()
-        for m in objects
-    ]
+Groups = dict[str, list[Manifest]]
+"""An environment's objects by group (build_platform): one Application each."""
 
 
-def build_app_project(spec: PlatformSpec, pipelines: Documents | None = None) -> Manifest:
+def _objects(groups_by_env: dict[str, Groups]) -> list[Manifest]:
+    return [m for groups in groups_by_env.values() for objects in groups.values() for m in objects]
+
+
+def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> Manifest:
     """The AppProject every Application belongs to: one repository, the environments'
     clusters and the platform namespaces, and only the kinds the platform renders."""
     assert spec.gitops is not None
-    objects = _all_objects(spec, pipelines)
+    objects = _objects(groups_by_env)
     cluster_kinds = sorted({_group_key(m) for m in objects if "namespace" not in m["metadata"]})
     namespaced_kinds = sorted({_group_key(m) for m in objects if "namespace" in m["metadata"]})
     servers = sorted({_cluster(spec, env).server for env in spec.environments})
@@ -140,9 +139,7 @@ def build_app_project(spec: PlatformSpec, pipelines: Documents | None = None) ->
     }
 
 
-def _elements(
-    spec: PlatformSpec, environment: str, pipelines: Documents | None
-) -> list[dict[str, str]]:
+def _elements(spec: PlatformSpec, environment: str, groups: Groups) -> list[dict[str, str]]:
     """One list-generator element per Application: its name suffix, source path, and default
     namespace (every namespaced object names its own namespace; this one only has to be a
     destination the AppProject allows)."""
@@ -156,7 +153,7 @@ def _elements(
             }
         ]
     elements = []
-    for group, objects in build_platform(spec, environment, pipelines).items():
+    for group, objects in groups.items():
         namespaces = sorted(
             {m["metadata"]["namespace"] for m in objects if "namespace" in m["metadata"]}
         )
@@ -170,9 +167,7 @@ def _elements(
     return elements
 
 
-def build_application_set(
-    spec: PlatformSpec, environment: str, pipelines: Documents | None = None
-) -> Manifest:
+def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) -> Manifest:
     """The Applications of one environment, from a list generator over its groups."""
     assert spec.gitops is not None
     gitops = spec.gitops
@@ -201,7 +196,7 @@ def build_application_set(
         "spec": {
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
-            "generators": [{"list": {"elements": _elements(spec, environment, pipelines)}}],
+            "generators": [{"list": {"elements": _elements(spec, environment, groups)}}],
             "template": {
                 "metadata": {
                     "name": f"{name}-{{{{.group}}}}",
@@ -254,10 +249,11 @@ def emit_argocd(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[
     """Every file under `argocd/`; nothing when the spec has no `gitops` section."""
     if spec.gitops is None:
         return {}
-    files = {f"{ROOT}/app-project.yaml": to_yaml(build_app_project(spec, pipelines))}
-    for environment in sorted(spec.environments):
+    groups_by_env = {env: build_platform(spec, env, pipelines) for env in sorted(spec.environments)}
+    files = {f"{ROOT}/app-project.yaml": to_yaml(build_app_project(spec, groups_by_env))}
+    for environment, groups in groups_by_env.items():
         files[f"{ROOT}/{environment}/application-set.yaml"] = to_yaml(
-            build_application_set(spec, environment, pipelines)
+            build_application_set(spec, environment, groups)
         )
-    files.update(emit_sync_waves({m["kind"] for m in _all_objects(spec, pipelines)}))
+    files.update(emit_sync_waves({m["kind"] for m in _objects(groups_by_env)}))
     return files
