@@ -34,10 +34,12 @@ Server-side apply: `ServerSideApply=true` is set in each generated Application's
   (app-of-apps) Application uses server-side apply, while server-side apply on the child
   Applications themselves works. Our Applications are created by an ApplicationSet, so there is
   no parent Application; if you wrap `argocd/` in an app-of-apps, leave ServerSideApply off it.
-- argoproj/argo-cd#13667 (waves ignored with server-side apply): the cause, a server-side dry run
-  that wrote objects early, was fixed in gitops-engine (argoproj/gitops-engine#699, Argo CD
-  2.14.x, argoproj/argo-cd#21858); the pinned v3.5.1 has the fix, and our e2e syncs these exact
-  Applications, waves and all, with it.
+- argoproj/argo-cd#13667 (waves ignored with server-side apply): the cause, a dry run that
+  applied objects for real under server-side apply, was fixed in gitops-engine
+  (argoproj/gitops-engine#699, Argo CD 2.14.x, argoproj/argo-cd#21858). The pinned v3.5.1's
+  gitops-engine has it (`shouldUseServerSideApply` returns false for every dry run), and our
+  e2e syncs these exact Applications with it: its controller log shows each wave applied, then
+  "waiting for healthy state of ..." before the next.
 """
 
 from __future__ import annotations
