@@ -75,8 +75,8 @@ def test_check_passes_on_a_fresh_tree(
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        ("edit", "changed: overlays/prod/patches/api.deployment.yaml"),
-        ("delete", "missing: overlays/prod/patches/api.deployment.yaml"),
+        ("edit", "changed: overlays/prod/api/patches/api.deployment.yaml"),
+        ("delete", "missing: overlays/prod/api/patches/api.deployment.yaml"),
         ("extra", "extra:   base/api/leftover.yaml"),
     ],
 )
@@ -89,7 +89,7 @@ def test_check_names_every_stale_file(
 ) -> None:
     spec = spec_copy("two-envs")
     assert render(spec, tmp_path) == 0
-    patch = tmp_path / "overlays/prod/patches/api.deployment.yaml"
+    patch = tmp_path / "overlays/prod/api/patches/api.deployment.yaml"
     if damage == "edit":
         patch.write_text(patch.read_text().replace("memory: 2Gi", "memory: 3Gi"))
     elif damage == "delete":
@@ -141,6 +141,8 @@ def test_validate_every_overlay_with_real_kustomize_and_kubeconform(
     assert "FAILED" not in out
     assert out.count("ok     overlays/") == 2 * (len(load_spec(spec).environments))
     assert "0 invalid, 0 errors, 0 skipped" in out
+    if load_spec(spec).gitops is not None:
+        assert "ok     argocd/: 3 Argo CD objects, 0 schema errors" in out
 
 
 @pytest.mark.tools

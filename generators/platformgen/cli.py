@@ -103,6 +103,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from platformgen.validate import validate_chart, validate_targets
+    from platformgen.validate_argocd import validate_argocd
 
     spec, pipelines = _load(args)
     out = _out(args)
@@ -128,8 +129,15 @@ def _validate(args: argparse.Namespace) -> int:
         if not r.ok:
             for message in r.messages:
                 print(f"       {message}")
-    if failed:
-        raise PlatformgenError(f"validation failed for {len(failed)} of {len(results)} targets")
+    argocd_summary, argocd_problems = validate_argocd(out, args.tools_dir.absolute())
+    print(f"{'FAILED' if argocd_problems else 'ok':6} {argocd_summary}")
+    for message in argocd_problems:
+        print(f"       {message}")
+    if failed or argocd_problems:
+        raise PlatformgenError(
+            f"validation failed for {len(failed)} of {len(results)} targets"
+            + (f" and {len(argocd_problems)} Argo CD checks" if argocd_problems else "")
+        )
     return 0
 
 

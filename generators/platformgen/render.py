@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from platformgen.builders import Documents
+from platformgen.emit.argocd import emit_argocd
 from platformgen.emit.helm import emit_helm
 from platformgen.emit.kustomize import emit_kustomize
 from platformgen.spec.model import PlatformSpec
 
-GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays", "charts")
+GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays", "charts", "argocd")
 """Folders platformgen owns entirely: replaced whole on render, compared whole on check."""
 
 
@@ -18,4 +19,5 @@ def render(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, 
     """
     files = emit_kustomize(spec, pipelines)
     files.update(emit_helm(spec, pipelines))
+    files.update(emit_argocd(spec, pipelines))
     return dict(sorted(files.items()))

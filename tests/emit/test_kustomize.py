@@ -68,8 +68,12 @@ def test_overlays_build_to_exactly_the_environment(spec_path: Path, tmp_path: Pa
         assert stderr == "", stderr
         images: dict[str, str] = {}
         if env is not None:
-            kustomization = yaml.safe_load((target / "kustomization.yaml").read_text())
-            for entry in kustomization.get("images", []):
+            entries = [
+                entry
+                for path in sorted(target.glob("*/kustomization.yaml"))
+                for entry in yaml.safe_load(path.read_text()).get("images", [])
+            ]
+            for entry in entries:
                 suffix = f"@{entry['digest']}" if "digest" in entry else f":{entry['newTag']}"
                 images[entry["name"]] = entry["name"] + suffix
         expected = [
@@ -114,7 +118,29 @@ def test_one_object_per_file_in_predictable_paths() -> None:
 def test_prod_differs_from_dev_only_by_patches_and_images() -> None:
     files = emit_kustomize(load_spec(ROOT / "platform.yaml"))
     for env in ("dev", "prod"):
-        kustomization = yaml.safe_load(files[f"overlays/{env}/kustomization.yaml"])
-        assert kustomization["resources"][0] == "../../base"
+        groups = yaml.safe_load(files[f"overlays/{env}/kustomization.yaml"])["resources"]
+        for group in groups:
+            kustomization = yaml.safe_load(files[f"overlays/{env}/{group}/kustomization.yaml"])
+            assert kustomization["resources"][0] == f"../../../base/{group}"
         for path in (p for p in files if p.startswith(f"overlays/{env}/")):
-            assert path.split("/")[2] in {"kustomization.yaml", "patches", "resources"}
+            parts = path.split("/")
+            assert parts[2] == "kustomization.yaml" or parts[2] in groups, path
+            assert len(parts) <= 4 or parts[3] in {"patches", "resources"}, path
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("spec_path", CASES, ids=lambda p: p.parent.name + "/" + p.stem)
+def test_environment_is_exactly_its_groups(spec_path: Path, tmp_path: Path) -> None:
+    """`overlays/<env>` composes `overlays/<env>/<group>` (one Argo CD Application each): the
+    groups together hold every object once, each exactly as the whole environment has it."""
+    spec = load_spec(spec_path)
+    write_tree(tmp_path, emit_kustomize(spec), GENERATED_ROOTS)
+    for env in spec.environments:
+        whole, _ = kustomize_build(tmp_path / "overlays" / env)
+        groups = yaml.safe_load((tmp_path / "overlays" / env / "kustomization.yaml").read_text())
+        parts = [
+            m
+            for g in groups["resources"]
+            for m in kustomize_build(tmp_path / "overlays" / env / g)[0]
+        ]
+        assert sorted(parts, key=key) == sorted(whole, key=key)

@@ -703,7 +703,7 @@ def notes(spec: PlatformSpec, objects: list[Manifest]) -> str:
             "Alerts: PrometheusRules "
             + ", ".join(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in rules)
         )
-    return lines[0] + "\n" + _escape("\n".join(lines[1:])) + "\n"
+    return lines[0] + "\n" + _escape("\n".join(lines[1:]).rstrip("\n")) + "\n"
 
 
 def chart_yaml(spec: PlatformSpec) -> dict[str, Any]:

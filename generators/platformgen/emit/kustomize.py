@@ -77,32 +77,61 @@ def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
     return [entry for _, entry in sorted(image_pins(spec, environment).items())]
 
 
+def _image_names(value: Any) -> set[str]:
+    """Every string in `value` (the objects of one group), for matching `images:` entries."""
+    if isinstance(value, dict):
+        return set().union(*(_image_names(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_image_names(v) for v in value))
+    return {value} if isinstance(value, str) else set()
+
+
+def _uses_image(strings: set[str], image: str) -> bool:
+    return any(s == image or s.startswith((f"{image}:", f"{image}@")) for s in strings)
+
+
 def emit_overlay(
     spec: PlatformSpec, environment: str, pipelines: Documents | None = None
 ) -> dict[str, str]:
-    base = [m for objects in build_platform(spec, None, pipelines).values() for m in objects]
-    env = [m for objects in build_platform(spec, environment, pipelines).values() for m in objects]
-    overlay = compute_overlay(base, env)
+    """`overlays/<env>/<group>/`: one small overlay per group (the platform folder, each
+    component, each pipeline) over `base/<group>`, composed by `overlays/<env>/`.
+
+    `kustomize build overlays/<env>` is the whole environment; `kustomize build
+    overlays/<env>/<group>` is one group of it (one Argo CD Application). kustomize's build time
+    grows faster than linearly with the number of objects, so small groups keep every
+    Application's render time bounded however many components the platform has (see README,
+    "Deploy with Argo CD").
+    """
+    base_groups = build_platform(spec, None, pipelines)
+    env_groups = build_platform(spec, environment, pipelines)
+    images = _images(spec, environment)
     root = f"overlays/{environment}"
     files: dict[str, str] = {}
-    patches = []
-    for patch in overlay.patches:
-        path = _patch_file(patch, "patches")
-        files[f"{root}/{path}"] = to_yaml(patch)
-        patches.append({"path": path, "target": _target(patch)})
-    added = []
-    for m in overlay.added:
-        path = _patch_file(m, "resources")
-        files[f"{root}/{path}"] = to_yaml(m)
-        added.append(path)
-    resources = ["../../base", *sorted(added)]
-    kustomization: dict[str, Any] = {**KUSTOMIZATION, "resources": resources}
-    if patches:
-        kustomization["patches"] = sorted(patches, key=lambda p: p["path"])
-    images = _images(spec, environment)
-    if images:
-        kustomization["images"] = images
-    files[f"{root}/kustomization.yaml"] = to_yaml(kustomization)
+    for group, env_objects in env_groups.items():
+        overlay = compute_overlay(base_groups[group], env_objects)
+        folder = f"{root}/{group}"
+        patches = []
+        for patch in overlay.patches:
+            path = _patch_file(patch, "patches")
+            files[f"{folder}/{path}"] = to_yaml(patch)
+            patches.append({"path": path, "target": _target(patch)})
+        added = []
+        for m in overlay.added:
+            path = _patch_file(m, "resources")
+            files[f"{folder}/{path}"] = to_yaml(m)
+            added.append(path)
+        kustomization: dict[str, Any] = {
+            **KUSTOMIZATION,
+            "resources": [f"../../../base/{group}", *sorted(added)],
+        }
+        if patches:
+            kustomization["patches"] = sorted(patches, key=lambda p: p["path"])
+        strings = _image_names(env_objects)
+        used = [entry for entry in images if _uses_image(strings, entry["name"])]
+        if used:
+            kustomization["images"] = used
+        files[f"{folder}/kustomization.yaml"] = to_yaml(kustomization)
+    files[f"{root}/kustomization.yaml"] = to_yaml({**KUSTOMIZATION, "resources": list(env_groups)})
     return files
 
 

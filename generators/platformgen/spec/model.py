@@ -424,6 +424,42 @@ class Pipeline(Strict):
     """Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector)."""
 
 
+GitopsSource = Literal["kustomize", "helm"]
+REPO_URL = re.compile(r"^(https://|ssh://|git@|file:///)\S+$")
+
+
+def _repo_url(value: str) -> str:
+    if not REPO_URL.match(value):
+        raise ValueError(f"{value!r}: must be a Git URL (https://, ssh://, git@ or file:///)")
+    return value
+
+
+class GitopsCluster(Strict):
+    """Where Argo CD deploys one environment, and how it syncs."""
+
+    server: str = Field(default="https://kubernetes.default.svc", pattern=r"^https://\S+$")
+    """API server URL of the environment's cluster, as registered in Argo CD."""
+    auto_sync: bool = False
+    """Sync every new commit automatically, with prune and selfHeal; false: sync by hand."""
+
+
+class Gitops(Strict):
+    """Argo CD: the AppProject and ApplicationSets under `argocd/` (see README)."""
+
+    repo_url: Annotated[str, AfterValidator(_repo_url)] = Field(alias="repoURL")
+    """The Git repository Argo CD reads (this repo); the AppProject allows only it."""
+    target_revision: str = Field(default="HEAD", min_length=1)
+    """Branch, tag or commit Argo CD deploys."""
+    source: GitopsSource = "kustomize"
+    """What the applications deploy: the kustomize overlays (one application per group), or
+    the Helm chart (one application per environment, `values-<env>.yaml`)."""
+    namespace: Name = "argocd"
+    """Namespace Argo CD runs in; the AppProject and ApplicationSets go there."""
+    clusters: dict[Name, GitopsCluster] = {}
+    """Per environment (a name from `environments`): cluster and sync mode. An environment not
+    listed deploys to Argo CD's own cluster and syncs by hand."""
+
+
 class Platform(Strict):
     name: Name
     """Short platform name (used in descriptions)."""
@@ -445,3 +481,5 @@ class PlatformSpec(Strict):
     pipelines: dict[Name, Pipeline] = {}
     """KFP pipelines whose compiled objects are placed into the base."""
     environments: dict[Name, Environment]
+    gitops: Gitops | None = None
+    """Argo CD applications for every environment; absent: no `argocd/` folder."""

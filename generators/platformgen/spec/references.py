@@ -28,6 +28,11 @@ def check_references(spec: PlatformSpec) -> list[Problem]:
         *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
         *_check_environments(spec),
         *(
+            (f"gitops.clusters.{name}", f"unknown environment {name!r} (not in environments)")
+            for name in (spec.gitops.clusters if spec.gitops else {})
+            if name not in spec.environments
+        ),
+        *(
             (
                 f"pipelines.{name}.namespace",
                 f"unknown namespace {p.namespace!r} (not in namespaces)",

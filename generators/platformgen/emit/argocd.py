@@ -1,0 +1,261 @@
+"""Argo CD emitter: `argocd/`, the AppProject and one ApplicationSet per environment.
+
+    argocd/app-project.yaml                the AppProject: only `gitops.repoURL`, only the
+                                           environments' clusters and the platform namespaces,
+                                           only the kinds the platform renders
+    argocd/<env>/application-set.yaml      one Application per group of `overlays/<env>/`
+                                           (the platform folder, each component, each pipeline),
+                                           or with `gitops.source: helm` one Application of the
+                                           chart with `values-<env>.yaml`
+    argocd/sync-waves/                     a kustomize Component that annotates every object
+                                           with its sync wave; the Applications add it through
+                                           `source.kustomize.components`, so `overlays/` stays
+                                           exactly what `kustomize build | kubectl apply` users get
+
+Sync waves (applied in order inside each Application; Argo CD waits for a wave to be healthy
+before the next, and not for the last one):
+
+    -3  Namespace
+    -2  RBAC and config: ServiceAccount, Role, RoleBinding, ConfigMap, and NetworkPolicy, so no pod
+        ever runs before its default-deny and allows
+    -1  Service
+     0  custom resources that only need the objects above: ServiceMonitor (selects the Service),
+        PrometheusRule, Pipeline and PipelineVersion (read the ConfigMap)
+     1  workloads and what acts on them: Deployment, Job, CronJob, InferenceService and
+        Experiment (custom resources that run pods with the ServiceAccount and ConfigMap),
+        HorizontalPodAutoscaler and PodDisruptionBudget (select the workload's pods)
+
+Workloads are the last wave on purpose: a wave that is not healthy blocks the next one, and a
+workload is healthy only when its pods run; nothing in the platform needs a running pod first.
+
+Server-side apply: `ServerSideApply=true` is set in each generated Application's
+`syncPolicy.syncOptions`, never on an Application that manages other Applications:
+- argoproj/argo-cd#13320: sync waves between child Applications are ignored when the *parent*
+  (app-of-apps) Application uses server-side apply, while server-side apply on the child
+  Applications themselves works. Our Applications are created by an ApplicationSet, so there is
+  no parent Application; if you wrap `argocd/` in an app-of-apps, leave ServerSideApply off it.
+- argoproj/argo-cd#13667 (waves ignored with server-side apply): the cause, a dry run that
+  applied objects for real under server-side apply, was fixed in gitops-engine
+  (argoproj/gitops-engine#699, Argo CD 2.14.x, argoproj/argo-cd#21858). The pinned v3.5.1's
+  gitops-engine has it (`shouldUseServerSideApply` returns false for every dry run), and our
+  e2e syncs these exact Applications with it: its controller log shows each wave applied, then
+  "waiting for healthy state of ..." before the next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platformgen.builders import Documents, build_platform
+from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
+from platformgen.serialize import to_yaml
+from platformgen.spec.model import GitopsCluster, PlatformSpec
+
+ARGOCD_API = "argoproj.io/v1alpha1"
+ROOT = "argocd"
+SYNC_WAVES_FOLDER = f"{ROOT}/sync-waves"
+SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+KUSTOMIZE_COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
+
+SYNC_WAVES: dict[str, int] = {
+    "Namespace": -3,
+    "ServiceAccount": -2,
+    "Role": -2,
+    "RoleBinding": -2,
+    "ConfigMap": -2,
+    "NetworkPolicy": -2,
+    "Service": -1,
+    "ServiceMonitor": 0,
+    "PrometheusRule": 0,
+    "Pipeline": 0,
+    "PipelineVersion": 0,
+    "Deployment": 1,
+    "Job": 1,
+    "CronJob": 1,
+    "InferenceService": 1,
+    "Experiment": 1,
+    "HorizontalPodAutoscaler": 1,
+    "PodDisruptionBudget": 1,
+}
+"""Sync wave of every kind the platform renders (module docstring). A kind missing here is a
+generator bug: emit_argocd refuses to render rather than guess its place."""
+
+SYNC_OPTIONS = ("ServerSideApply=true",)
+"""Each Application's sync options (server-side apply: see the module docstring)."""
+
+RETRY = {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}}
+"""Retry a failed sync: a component's Application may sync before the platform Application
+has created its Namespace (Applications of one ApplicationSet sync independently)."""
+
+
+def _labels(spec: PlatformSpec) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY, PART_OF: spec.platform.part_of}
+
+
+def _cluster(spec: PlatformSpec, environment: str) -> GitopsCluster:
+    assert spec.gitops is not None
+    return spec.gitops.clusters.get(environment, GitopsCluster())
+
+
+def _group_key(m: Manifest) -> tuple[str, str]:
+    group = m["apiVersion"].rpartition("/")[0]
+    return (group, m["kind"])
+
+
+Groups = dict[str, list[Manifest]]
+"""An environment's objects by group (build_platform): one Application each."""
+
+
+def _objects(groups_by_env: dict[str, Groups]) -> list[Manifest]:
+    return [m for groups in groups_by_env.values() for objects in groups.values() for m in objects]
+
+
+def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> Manifest:
+    """The AppProject every Application belongs to: one repository, the environments'
+    clusters and the platform namespaces, and only the kinds the platform renders."""
+    assert spec.gitops is not None
+    objects = _objects(groups_by_env)
+    cluster_kinds = sorted({_group_key(m) for m in objects if "namespace" not in m["metadata"]})
+    namespaced_kinds = sorted({_group_key(m) for m in objects if "namespace" in m["metadata"]})
+    servers = sorted({_cluster(spec, env).server for env in spec.environments})
+    return {
+        "apiVersion": ARGOCD_API,
+        "kind": "AppProject",
+        "metadata": {
+            "name": spec.platform.name,
+            "namespace": spec.gitops.namespace,
+            "labels": _labels(spec),
+        },
+        "spec": {
+            "description": f"The {spec.platform.name} ML platform, rendered from platform.yaml",
+            "sourceRepos": [spec.gitops.repo_url],
+            "destinations": [
+                {"server": server, "namespace": namespace}
+                for server in servers
+                for namespace in sorted(spec.namespaces)
+            ],
+            "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in cluster_kinds],
+            "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in namespaced_kinds],
+        },
+    }
+
+
+def _elements(spec: PlatformSpec, environment: str, groups: Groups) -> list[dict[str, str]]:
+    """One list-generator element per Application: its name suffix, source path, and default
+    namespace (every namespaced object names its own namespace; this one only has to be a
+    destination the AppProject allows)."""
+    assert spec.gitops is not None
+    if spec.gitops.source == "helm":
+        return [
+            {
+                "group": "chart",
+                "path": f"charts/{spec.platform.name}",
+                "namespace": sorted(spec.namespaces)[0],
+            }
+        ]
+    elements = []
+    for group, objects in groups.items():
+        namespaces = sorted(
+            {m["metadata"]["namespace"] for m in objects if "namespace" in m["metadata"]}
+        )
+        elements.append(
+            {
+                "group": group,
+                "path": f"overlays/{environment}/{group}",
+                "namespace": (namespaces or sorted(spec.namespaces))[0],
+            }
+        )
+    return elements
+
+
+def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) -> Manifest:
+    """The Applications of one environment, from a list generator over its groups."""
+    assert spec.gitops is not None
+    gitops = spec.gitops
+    cluster = _cluster(spec, environment)
+    source: dict[str, Any] = {
+        "repoURL": gitops.repo_url,
+        "targetRevision": gitops.target_revision,
+        "path": "{{.path}}",
+    }
+    if gitops.source == "helm":
+        source["helm"] = {
+            "releaseName": spec.platform.name,
+            "valueFiles": [f"values-{environment}.yaml"],
+        }
+    else:
+        # Relative to the Application's path, overlays/<env>/<group>.
+        source["kustomize"] = {"components": [f"../../../{SYNC_WAVES_FOLDER}"]}
+    sync_policy: dict[str, Any] = {"syncOptions": list(SYNC_OPTIONS), "retry": RETRY}
+    if cluster.auto_sync:
+        sync_policy["automated"] = {"prune": True, "selfHeal": True}
+    name = f"{spec.platform.name}-{environment}"
+    return {
+        "apiVersion": ARGOCD_API,
+        "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": gitops.namespace, "labels": _labels(spec)},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"list": {"elements": _elements(spec, environment, groups)}}],
+            "template": {
+                "metadata": {
+                    "name": f"{name}-{{{{.group}}}}",
+                    "labels": {**_labels(spec), "platformgen.io/environment": environment},
+                    "finalizers": [RESOURCES_FINALIZER],
+                },
+                "spec": {
+                    "project": spec.platform.name,
+                    "source": source,
+                    "destination": {"server": cluster.server, "namespace": "{{.namespace}}"},
+                    "syncPolicy": sync_policy,
+                },
+            },
+        },
+    }
+
+
+def emit_sync_waves(kinds: set[str]) -> dict[str, str]:
+    """The kustomize Component that annotates each object with its kind's sync wave."""
+    unknown = sorted(kinds - set(SYNC_WAVES))
+    if unknown:
+        raise AssertionError(f"no sync wave declared for {unknown}: add them to SYNC_WAVES")
+    files: dict[str, str] = {}
+    patches = []
+    for wave in sorted({SYNC_WAVES[kind] for kind in kinds}):
+        path = f"wave-minus-{-wave}.yaml" if wave < 0 else f"wave-{wave}.yaml"
+        # The target selects the objects; kustomize gives the patch each target's kind and name.
+        files[f"{SYNC_WAVES_FOLDER}/{path}"] = to_yaml(
+            {
+                "apiVersion": "v1",
+                "kind": "SyncWave",
+                "metadata": {
+                    "name": "any",
+                    "annotations": {SYNC_WAVE_ANNOTATION: str(wave)},
+                },
+            }
+        )
+        patches += [
+            {"path": path, "target": {"kind": kind}}
+            for kind in sorted(kinds)
+            if SYNC_WAVES[kind] == wave
+        ]
+    files[f"{SYNC_WAVES_FOLDER}/kustomization.yaml"] = to_yaml(
+        {**KUSTOMIZE_COMPONENT, "patches": patches}
+    )
+    return files
+
+
+def emit_argocd(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+    """Every file under `argocd/`; nothing when the spec has no `gitops` section."""
+    if spec.gitops is None:
+        return {}
+    groups_by_env = {env: build_platform(spec, env, pipelines) for env in sorted(spec.environments)}
+    files = {f"{ROOT}/app-project.yaml": to_yaml(build_app_project(spec, groups_by_env))}
+    for environment, groups in groups_by_env.items():
+        files[f"{ROOT}/{environment}/application-set.yaml"] = to_yaml(
+            build_application_set(spec, environment, groups)
+        )
+    files.update(emit_sync_waves({m["kind"] for m in _objects(groups_by_env)}))
+    return files
