@@ -85,5 +85,5 @@ def build_platform(
                 objects.append(built)
         groups[view.name] = objects
     for name, documents in sorted((pipelines or {}).items()):
-        groups[name] = build_pipeline(spec, name, documents)
+        groups[name] = build_pipeline(spec, name, documents, environment)
     return dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))

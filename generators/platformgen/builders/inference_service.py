@@ -6,6 +6,7 @@ from typing import Any
 
 from platformgen.builders.pod import (
     container,
+    pod_annotations,
     pod_labels,
     pod_security_context,
     volumes,
@@ -14,6 +15,12 @@ from platformgen.builders.pod import (
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
 
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+"""KServe's per-InferenceService choice of Serverless (Knative) or RawDeployment; set from the
+spec, never left to the cluster-wide default in inferenceservice-config."""
+QUEUE_PROXY_PORT = 8012
+"""Serverless: Knative's queue-proxy sidecar receives the traffic on this port and forwards it
+to the predictor container's port inside the pod."""
 KSERVE_CONTAINER = "kserve-container"
 """KServe requires this name for the predictor's main container."""
 
@@ -41,9 +48,14 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
         }
     if view.override.canary is not None:
         predictor["canaryTrafficPercent"] = view.override.canary.traffic_percent
+    annotations = pod_annotations(view)
+    if annotations:
+        predictor["annotations"] = annotations
+    metadata = workload_metadata(view)
+    metadata.setdefault("annotations", {})[DEPLOYMENT_MODE] = c.deployment_mode
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": workload_metadata(view),
+        "metadata": metadata,
         "spec": {"predictor": predictor},
     }

@@ -6,6 +6,8 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
+from platformgen.spec.admission import check_admission
+from platformgen.spec.credentials import check_credentials
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
@@ -21,6 +23,14 @@ LONG_RUNNING = frozenset({"Deployment", "InferenceService"})
 
 def check_references(spec: PlatformSpec) -> list[Problem]:
     """Every cross-field problem in `spec`, in document order."""
+    references = _check_references(spec)
+    if references:
+        # Admission rules resolve references (environments, components); report those first.
+        return references
+    return [*check_admission(spec), *check_credentials(spec)]
+
+
+def _check_references(spec: PlatformSpec) -> list[Problem]:
     return [
         *_check_names(spec),
         *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
