@@ -311,6 +311,9 @@ class Tuning(Strict):
     """Failed trials before the experiment fails."""
     parameters: tuple[SearchParameter, ...] = Field(min_length=1)
     """The search space, passed to the container as `--<name>=<value>`."""
+    db_manager: Name = "katib-db-manager"
+    """The endpoint of Katib's db-manager, which the metrics collector Katib injects into every
+    trial pod reports to; it must be in `dependsOn` (the trial pods' egress)."""
 
 
 class PayloadLogger(Strict):

@@ -167,6 +167,12 @@ def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
             yield (where, "min must be below max")
         elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
             yield (where, "an int parameter has whole-number bounds")
+    if t.db_manager not in c.depends_on:
+        yield (
+            f"{path}.dbManager",
+            f"{t.db_manager!r} must be an endpoint listed in dependsOn: Katib's metrics "
+            "collector in every trial pod reports to it",
+        )
     if t.algorithm == "grid" and any(p.type == "double" for p in t.parameters):
         yield (f"{path}.algorithm", "grid search needs int or categorical parameters only")
 
