@@ -410,6 +410,28 @@ def queue_proxy(annotations: dict[str, str]) -> Manifest:
     }
 
 
+KATIB_COLLECTOR_IMAGE = "katib-file-metrics-collector-from-katib-config@sha256:" + "0" * 64
+"""Placeholder: the real reference is katib-config's metricsCollectors image."""
+
+
+def katib_metrics_collector(primary: Manifest) -> Manifest:
+    """The sidecar Katib's pod webhook injects into each trial pod (katib v0.19.0
+    pkg/webhook/v1beta1/pod/inject_webhook.go): katib-config's default resources
+    (apis/config/v1beta1/defaults.go) and, with katib-config `injectSecurityContext: true`
+    (which a `restricted` namespace requires), a copy of the primary container's
+    securityContext."""
+    return {
+        "name": "metrics-logger-and-collector",
+        "image": KATIB_COLLECTOR_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {
+            "limits": {"cpu": "500m", "ephemeral-storage": "5Gi", "memory": "100Mi"},
+            "requests": {"cpu": "50m", "ephemeral-storage": "500Mi", "memory": "10Mi"},
+        },
+        "securityContext": copy.deepcopy(primary.get("securityContext", {})),
+    }
+
+
 def derived_workloads(doc: Manifest) -> list[Manifest]:
     """The workload a controller would create from a custom resource's pod template, derived
     from the rendered object: for a KServe predictor a Deployment (RawDeployment:
@@ -446,6 +468,10 @@ def derived_workloads(doc: Manifest) -> list[Manifest]:
         text = re.sub(r"\$\{trialParameters\.[A-Za-z0-9_]+\}", "1", json.dumps(trial))
         job = json.loads(text)
         job["metadata"] = {"name": f"{name}-trial", "namespace": namespace}
+        collector = doc["spec"].get("metricsCollectorSpec", {}).get("collector", {}).get("kind")
+        if collector in ("StdOut", "File", "TfEvent", "PrometheusMetric"):
+            pod = job["spec"]["template"]["spec"]
+            pod["containers"].append(katib_metrics_collector(pod["containers"][0]))
         return [job]
     return []
 
