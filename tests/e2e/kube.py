@@ -417,13 +417,13 @@ KATIB_COLLECTOR_IMAGE = "katib-file-metrics-collector-from-katib-config@sha256:"
 def katib_metrics_collector(primary: Manifest) -> Manifest:
     """The sidecar Katib's pod webhook injects into each trial pod (katib v0.19.0
     pkg/webhook/v1beta1/pod/inject_webhook.go): katib-config's default resources
-    (apis/config/v1beta1/defaults.go) and, with katib-config `injectSecurityContext: true`
-    (which a `restricted` namespace requires), a copy of the primary container's
-    securityContext."""
+    (apis/config/v1beta1/defaults.go), katib-config's `imagePullPolicy` (which we require to
+    be Always) and, with katib-config `injectSecurityContext: true` (which a `restricted`
+    namespace requires), a copy of the primary container's securityContext."""
     return {
         "name": "metrics-logger-and-collector",
         "image": KATIB_COLLECTOR_IMAGE,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Always",
         "resources": {
             "limits": {"cpu": "500m", "ephemeral-storage": "5Gi", "memory": "100Mi"},
             "requests": {"cpu": "50m", "ephemeral-storage": "500Mi", "memory": "10Mi"},

@@ -97,7 +97,8 @@ def component_peers(
     ids: dict[str, str] = {}
     derived: list[Manifest] = []
     for doc in documents:
-        name = doc["metadata"].get("name")
+        # By the component's name label: a content-named Job is `<component>-<digits>`.
+        name = doc["metadata"].get("labels", {}).get("app.kubernetes.io/name")
         if name not in spec.components:
             continue
         if doc["kind"] in WORKLOAD_KINDS:

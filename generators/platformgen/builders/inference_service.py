@@ -36,6 +36,12 @@ QUEUE_PROXY_RESOURCES = {
 """Serverless: requests and limits of the queue-proxy sidecar Knative adds to every pod, set
 through Knative's per-revision annotations so the sidecar is bounded like our containers."""
 QUEUE_PROXY_ANNOTATION = "queue.sidecar.serving.knative.dev/"
+QUEUE_PROXY_PROBES = (
+    "checkov",
+    "CKV_K8S_8",
+    "Knative's queue-proxy sidecar in Serverless pods has a readiness probe only (Knative's "
+    "choice); the predictor container has its liveness probe",
+)
 KSERVE_CONTAINER = "kserve-container"
 """KServe requires this name for the predictor's main container."""
 
@@ -84,7 +90,8 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
         )
     if annotations:
         predictor["annotations"] = annotations
-    metadata = workload_metadata(view)
+    implied = [QUEUE_PROXY_PROBES] if c.deployment_mode == "Serverless" else []
+    metadata = workload_metadata(view, extra_exceptions=implied)
     metadata.setdefault("annotations", {})[DEPLOYMENT_MODE] = c.deployment_mode
     return {
         "apiVersion": "serving.kserve.io/v1beta1",

@@ -17,6 +17,12 @@ from platformgen.builders.pod import pod_template, workload_metadata
 from platformgen.naming import Manifest, content_name
 from platformgen.resolve import ComponentView
 
+NO_TTL = (
+    "kube-linter",
+    "job-ttl-seconds-after-finished",
+    "a GitOps-managed Job must outlive every sync: a TTL would delete it and the next sync "
+    "would re-create it and run it again; it is content-named and pruned by GitOps instead",
+)
 FINISHED_JOB_TTL_SECONDS = 86400
 """TTL of the Jobs that controllers create (Katib trials); never on a GitOps-managed Job."""
 
@@ -40,6 +46,6 @@ def build_job(view: ComponentView) -> Manifest | None:
     spec = job_spec(view)
     for container in spec["template"]["spec"]["containers"]:
         container["image"] = view.resolved_image
-    metadata = workload_metadata(view)
+    metadata = workload_metadata(view, extra_exceptions=[NO_TTL])
     metadata["name"] = content_name(view.name, spec)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}

@@ -188,14 +188,21 @@ def exception_annotations(exceptions: list[tuple[str, str, str]]) -> dict[str, s
     return out
 
 
-def workload_metadata(view: ComponentView) -> dict[str, Any]:
-    """Metadata of the pod-owning object, carrying the component's declared policy exceptions."""
+def workload_metadata(
+    view: ComponentView, extra_exceptions: list[tuple[str, str, str]] | None = None
+) -> dict[str, Any]:
+    """Metadata of the pod-owning object, carrying the component's declared policy exceptions
+    (and those its kind implies, `extra_exceptions`, unless the spec already declares them)."""
+    found = {(tool, check): reason for tool, check, reason in view.policy_exceptions}
+    for tool, check, reason in extra_exceptions or []:
+        found.setdefault((tool, check), reason)
+    exceptions = sorted((tool, check, reason) for (tool, check), reason in found.items())
     return metadata(
         view.spec,
         view.name,
         view.component.role,
         view.namespace,
-        annotations=exception_annotations(view.policy_exceptions),
+        annotations=exception_annotations(exceptions),
     )
 
 
