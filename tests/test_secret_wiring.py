@@ -84,7 +84,11 @@ def s3_with_auth() -> Iterator[tuple[str, dict[str, str]]]:
         yield endpoint, {k: str(key[v]) for k, v in SECRET_VALUES.items()}
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
 
 
 def pod_container(objects: list[Manifest], name: str) -> dict[str, Any]:
