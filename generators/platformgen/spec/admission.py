@@ -122,9 +122,27 @@ def _cron_field(value: str, what: str, low: int, high: int, names: dict[str, int
     return None
 
 
+INT32_MAX = 2**31 - 1
+"""Counts, seconds and thresholds the apiserver stores as int32 (replicas, probe periods,
+backoffLimit, trial counts, ...): a larger number is refused."""
+
+
+def _large_numbers(value: object, path: str) -> Iterator[Problem]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _large_numbers(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _large_numbers(item, f"{path}[{i}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and value > INT32_MAX:
+        yield (path, f"{value} is larger than the apiserver accepts ({INT32_MAX})")
+
+
 def check_admission(spec: PlatformSpec) -> list[Problem]:
     """Every problem admission would find, in document order."""
-    problems: list[Problem] = []
+    problems: list[Problem] = list(
+        _large_numbers(spec.model_dump(by_alias=True, exclude_defaults=True), "")
+    )
     for name, c in spec.components.items():
         problems += _component(spec, name, c)
     problems += _resources_and_budgets(spec)
