@@ -168,7 +168,10 @@ def test_ordinary_configuration_is_not_a_credential(name: str, value: str) -> No
         ("PGPASSWORD", "hunter2"),
         ("CONNECTION", "mysql://root:toor@db:3306/x"),
         ("GITHUB", "ghp_" + "A1b2C3d4E5" * 4),
-        ("SIGNED", ".".join(["eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "c2lnbmF0dXJl"])),
+        (
+            "SIGNED",
+            ".".join(["eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "c2lnbmF0dXJl"]),
+        ),
         ("BLOB", "Zk9x2LmQ8rT4vW7yB1nC5dF3gH6jK0pS"),
     ],
 )
