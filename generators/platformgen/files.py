@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from platformgen.errors import PlatformgenError
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +47,60 @@ def compare_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> D
     return Drift(changed=changed, missing=missing, extra=extra)
 
 
+STAGING_PREFIX = ".platformgen-"
+JOURNAL = "journal.json"
+"""Inside a staging folder: the roots being swapped and which of them existed before. Its
+presence means the swap had begun; `recover` rolls such a swap back to the old tree."""
+COMMITTED = "committed"
+"""Inside a staging folder: every root was swapped in; only the clean-up remains."""
+
+
+def recover(out: Path) -> list[str]:
+    """Undo what an interrupted `write_tree` left in `out` (a crash or kill between its
+    renames): put every old root back and delete staging folders. Returns what was restored."""
+    restored: list[str] = []
+    if not out.is_dir():
+        return restored
+    for staging in sorted(out.glob(f"{STAGING_PREFIX}*")):
+        if not staging.is_dir():
+            continue
+        journal = staging / JOURNAL
+        if journal.is_file() and not (staging / COMMITTED).exists():
+            entries = json.loads(journal.read_text(encoding="utf-8"))
+            trash = staging / ".old"
+            for root, existed in entries.items():
+                if (trash / root).exists():
+                    if (out / root).exists():
+                        shutil.rmtree(out / root)
+                    (trash / root).rename(out / root)
+                    restored.append(root)
+                elif not existed and (out / root).exists() and not (staging / root).exists():
+                    # The new root was renamed in, and there was no old one: remove it.
+                    shutil.rmtree(out / root)
+                    restored.append(root)
+        log.info("removing leftover staging folder %s", staging.name)
+        shutil.rmtree(staging)
+    return restored
+
+
 def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> None:
     """Replace `roots` under `out` with `files`, all or nothing.
 
     Everything is written to a staging folder next to the roots first; only when every file
-    is written are the old roots moved aside and the new ones renamed into place.
+    is written are the old roots moved aside and the new ones renamed into place. An
+    exception during the swap puts the old roots back; a kill during it leaves a journal that
+    the next run's `recover` uses to do the same. Raises PlatformgenError when `out` cannot
+    be written.
     """
     for path in files:
         if path.split("/", 1)[0] not in roots:
             raise ValueError(f"{path} is outside the generated roots {roots}")
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".platformgen-", dir=out))
+    try:
+        recover(out)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    except OSError as err:
+        raise PlatformgenError(f"cannot write to {out}: {err.strerror or err}") from None
     trash = staging / ".old"
     try:
         for path, text in files.items():
@@ -63,6 +109,8 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
             with target.open("w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
         trash.mkdir()
+        journal = {root: (out / root).exists() for root in roots}
+        (staging / JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
         for root in roots:
             current = out / root
             if current.exists():
@@ -71,12 +119,10 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
             if fresh.exists():
                 fresh.rename(current)
             log.info("wrote %s/", root)
-    except BaseException:
-        for root in roots:
-            if (trash / root).exists():
-                if (out / root).exists():
-                    shutil.rmtree(out / root)
-                (trash / root).rename(out / root)
+        (staging / COMMITTED).touch()
+    except BaseException as err:
+        recover(out)
+        if isinstance(err, OSError):
+            raise PlatformgenError(f"cannot write to {out}: {err.strerror or err}") from None
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from platformgen.spec.model import PlatformSpec
@@ -59,3 +61,16 @@ def camel(name: str) -> str:
 def volume_name(path: str) -> str:
     """/var/cache/app -> var-cache-app: the emptyDir volume backing a writable path."""
     return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
+
+
+CONTENT_HASH_DIGITS = 10
+
+
+def content_name(name: str, content: Any) -> str:
+    """`<name>-<10 digits>`: the name of an object whose spec is immutable (a Job, a KFP
+    PipelineVersion), derived from that spec. Same content, same name; changed content, a new
+    object. Digits only, like the suffix a CronJob gives its Jobs, so `<name>(-[0-9]+)?`
+    matches both (the JobFailed alert relies on it)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    number = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
+    return f"{name}-{number % 10**CONTENT_HASH_DIGITS:0{CONTENT_HASH_DIGITS}d}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from platformgen.spec.model import (
     Component,
     ComponentOverride,
+    ImagePin,
     PlatformSpec,
     ResourceList,
     Resources,
@@ -28,6 +29,8 @@ class ComponentView:
     """Some environment autoscales this component, so base leaves replicas to the HPA."""
     environment_exceptions: tuple[tuple[str, str, str], ...] = ()
     """(tool, check, reason) waived for every workload of this environment."""
+    environment: str | None = None
+    """The environment this view renders (None: base)."""
 
     @property
     def namespace(self) -> str:
@@ -37,6 +40,12 @@ class ComponentView:
     def image(self) -> str:
         """The base image reference; environments retag it with kustomize `images:`."""
         return f"{self.component.image}:{self.spec.defaults.image_tag}"
+
+    @property
+    def resolved_image(self) -> str:
+        """The image reference this environment runs: what kustomize `images:` makes of
+        `image` (for objects rendered whole into an overlay, such as content-named Jobs)."""
+        return environment_image(self.spec, self.environment, self.name, self.component.image)
 
     @property
     def replicas(self) -> int:
@@ -84,6 +93,28 @@ class ComponentView:
         }
 
 
+def environment_image(
+    spec: PlatformSpec,
+    environment: str | None,
+    name: str,
+    repository: str,
+    pin: ImagePin | None = None,
+) -> str:
+    """`repository` with the tag or digest `environment` gives component (or step) `name`:
+    its pin (`images.<name>`, or `pin` for pipeline steps), else the environment's imageTag,
+    else defaults.imageTag."""
+    env = spec.environments[environment] if environment is not None else None
+    if env is not None and pin is None:
+        pin = env.images.get(name)
+    if pin is not None and pin.digest is not None:
+        return f"{repository}@{pin.digest}"
+    if pin is not None and pin.tag is not None:
+        return f"{repository}:{pin.tag}"
+    if env is not None and env.image_tag is not None:
+        return f"{repository}:{env.image_tag}"
+    return f"{repository}:{spec.defaults.image_tag}"
+
+
 def _merge(lists: list[ResourceList]) -> ResourceList:
     merged: dict[str, object] = {}
     for layer in lists:
@@ -117,6 +148,7 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
                 is_base=environment is None,
                 autoscaled_somewhere=autoscaled,
                 environment_exceptions=env_exceptions,
+                environment=environment,
             )
         )
     return views

@@ -9,8 +9,9 @@ locations that `make tools` (scripts/install-tools.sh) generated under `.tools/s
 
 Never the network default, and never `-ignore-missing-schemas`: a kind without a schema is an
 error, not a skip. A warning from kustomize (a deprecated field, say) fails the target too.
-Kubeflow Pipelines objects, whose CRD is not obtainable here, are checked against KFP's own
-protobuf definitions instead (platformgen.kfp_objects) and counted in the same summary.
+Kubeflow Pipelines objects are validated like every other kind, against the upstream CRDs
+vendored in crds/kubeflow-pipelines/; the compiled pipeline inside them, which the CRD leaves
+free-form, is also checked against KFP's protobuf definitions (platformgen.kfp_objects).
 
 The chart (`charts/<platform.name>/`) is linted with `helm lint --strict` on Helm 3 and Helm 4
 for values.yaml and each values-<env>.yaml, and `helm template -f values-<env>.yaml` goes
@@ -119,12 +120,12 @@ def validate_targets(
     for target in targets:
         manifests, build_messages, built = _kustomize_build(kustomize, root, target)
         kinds = _kinds(manifests)
-        manifests, kfp_problems, kfp_count = _split_kfp(manifests)
+        kfp_problems = _kfp_problems(manifests)
         for version in kubernetes_versions:
             result = _kubeconform(
                 kubeconform, schemas, target, version, manifests, build_messages, built, kinds
             )
-            results.append(_with_kfp(result, kfp_count, kfp_problems))
+            results.append(_with_kfp(result, kfp_problems))
     return results
 
 
@@ -158,12 +159,12 @@ def validate_chart(
             manifests, template_messages = _helm_template(helm, root, chart, environment)
             messages += template_messages
             kinds = _kinds(manifests)
-            manifests, kfp_problems, kfp_count = _split_kfp(manifests)
+            kfp_problems = _kfp_problems(manifests)
             for version in kubernetes_versions:
                 result = _kubeconform(
                     kubeconform, schemas, target, version, manifests, messages, not messages, kinds
                 )
-                results.append(_with_kfp(result, kfp_count, kfp_problems))
+                results.append(_with_kfp(result, kfp_problems))
     return results
 
 
@@ -206,26 +207,20 @@ def _helm_template(helm: Path, root: Path, chart: str, environment: str) -> tupl
     return (process.stdout if process.returncode == 0 else ""), messages
 
 
-def _split_kfp(manifests: str) -> tuple[str, list[str], int]:
-    """Take the KFP objects out of the stream kubeconform sees and check them with
-    kfp_objects (their CRD schema is not obtainable; see that module)."""
+def _kfp_problems(manifests: str) -> list[str]:
+    """Problems in the pipeline IR of the KFP objects in `manifests` (kubeconform validates
+    the objects against the vendored upstream CRDs; the IR inside is free-form there)."""
     documents = [d for d in yaml.load_all(manifests, Loader=_Loader) if d]
-    kfp = [d for d in documents if is_kfp_object(d)]
-    if not kfp:
-        return manifests, [], 0
-    problems = [p for d in kfp for p in check_kfp_object(d)]
-    rest = [d for d in documents if not is_kfp_object(d)]
-    return yaml.safe_dump_all(rest, sort_keys=False), problems, len(kfp)
+    return [p for d in documents if is_kfp_object(d) for p in check_kfp_object(d)]
 
 
-def _with_kfp(result: TargetResult, count: int, problems: list[str]) -> TargetResult:
-    if not count:
+def _with_kfp(result: TargetResult, problems: list[str]) -> TargetResult:
+    if not problems:
         return result
-    invalid = len({p.split(":", 1)[0] for p in problems})
+    invalid = min(len({p.split(":", 1)[0] for p in problems}), result.valid)
     return replace(
         result,
-        resources=result.resources + count,
-        valid=result.valid + count - invalid,
+        valid=result.valid - invalid,
         invalid=result.invalid + invalid,
         messages=result.messages + tuple(problems),
     )

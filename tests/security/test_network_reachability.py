@@ -8,6 +8,8 @@ namespace and an outsider in a foreign namespace; IP blocks stand for the intern
 The intent is computed from the spec alone, independently of the NetworkPolicy builder:
   - a component reaches each `dependsOn` peer on that peer's ports;
   - each `exposedTo` endpoint reaches the component on the component's ports;
+  - except for a Serverless InferenceService: its clients reach Knative's queue-proxy in the
+    pod, on 8012 (a fact of KServe's Serverless mode, which forwards to the container port);
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53).
 Everything else, ingress and egress, must be denied. On a mismatch the test prints both
@@ -50,6 +52,19 @@ Connection = tuple[str, str, str]  # (src, dst, "TCP 8080" | "All Connections")
 
 
 @dataclass(frozen=True)
+class ReachedPort:
+    port: int
+    protocol: str = "TCP"
+
+
+def reached_on(component: Any) -> list[Any]:
+    """The ports a component's clients connect to (see the module docstring)."""
+    if component.kind == "InferenceService" and component.deployment_mode == "Serverless":
+        return [ReachedPort(8012)]
+    return list(component.ports)
+
+
+@dataclass(frozen=True)
 class Peer:
     """A probe Pod standing in for something outside the rendered output."""
 
@@ -82,7 +97,8 @@ def component_peers(
     ids: dict[str, str] = {}
     derived: list[Manifest] = []
     for doc in documents:
-        name = doc["metadata"].get("name")
+        # By the component's name label: a content-named Job is `<component>-<digits>`.
+        name = doc["metadata"].get("labels", {}).get("app.kubernetes.io/name")
         if name not in spec.components:
             continue
         if doc["kind"] in WORKLOAD_KINDS:
@@ -151,7 +167,7 @@ def model(
         me = ids[name]
         for target in component.depends_on:
             if target in spec.components:
-                allow(me, ids[target], spec.components[target].ports)
+                allow(me, ids[target], reached_on(spec.components[target]))
             else:
                 endpoint = spec.endpoints[target]
                 if endpoint.namespace is not None:
@@ -163,11 +179,11 @@ def model(
         for source in component.exposed_to:
             endpoint = spec.endpoints[source]
             if endpoint.namespace is not None:
-                allow(endpoint_peers[source].id, me, component.ports)
+                allow(endpoint_peers[source].id, me, reached_on(component))
             else:
                 assert endpoint.cidr is not None
                 for block in ip_ranges(endpoint.cidr, endpoint.except_):
-                    allow(block, me, component.ports)
+                    allow(block, me, reached_on(component))
         if component.metrics is not None:
             port = next(p for p in component.ports if p.name == component.metrics.port)
             allow(prometheus.id, me, [port])

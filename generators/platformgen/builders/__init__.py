@@ -90,5 +90,5 @@ def build_platform(
     for view in resolve(spec, environment):
         groups[view.name] = build_component(view)
     for name, documents in sorted((pipelines or {}).items()):
-        groups[name] = build_pipeline(spec, name, documents)
+        groups[name] = build_pipeline(spec, name, documents, environment)
     return dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))

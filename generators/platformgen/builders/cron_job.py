@@ -21,7 +21,7 @@ def build_cron_job(view: ComponentView) -> Manifest | None:
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
                 "metadata": {"labels": standard_labels(view.spec, view.name, c.role)},
-                "spec": job_spec(view, ttl=False),
+                "spec": job_spec(view),
             },
             "schedule": c.schedule,
             "startingDeadlineSeconds": 600,

@@ -11,7 +11,13 @@ import re
 from typing import Any
 
 from platformgen.builders.job import FINISHED_JOB_TTL_SECONDS
-from platformgen.builders.pod import container, pod_labels, pod_spec, workload_metadata
+from platformgen.builders.pod import (
+    container,
+    pod_annotations,
+    pod_labels,
+    pod_spec,
+    workload_metadata,
+)
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import SearchParameter
@@ -91,7 +97,13 @@ def build_experiment(view: ComponentView) -> Manifest | None:
                     "kind": "Job",
                     "spec": {
                         "backoffLimit": c.backoff_limit,
-                        "template": {"metadata": {"labels": pod_labels(view)}, "spec": spec},
+                        "template": {
+                            "metadata": {
+                                "annotations": pod_annotations(view),
+                                "labels": pod_labels(view),
+                            },
+                            "spec": spec,
+                        },
                         "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
                     },
                 },

@@ -6,6 +6,7 @@ from typing import Any
 
 from platformgen.builders.pod import (
     container,
+    pod_annotations,
     pod_labels,
     pod_security_context,
     volumes,
@@ -13,9 +14,50 @@ from platformgen.builders.pod import (
 )
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView
+from platformgen.spec.model import Component
 
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+"""KServe's per-InferenceService choice of Serverless (Knative) or RawDeployment; set from the
+spec, never left to the cluster-wide default in inferenceservice-config."""
+QUEUE_PROXY_PORT = 8012
+"""Serverless: Knative's queue-proxy sidecar receives the traffic on this port and forwards it
+to the predictor container's port inside the pod."""
+KNATIVE_ACTIVATOR = ("knative-serving", {"app": "activator"})
+"""Serverless: Knative's activator proxies requests to the pods while they scale from zero or
+under a burst, so it connects to the queue-proxy port too (namespace, pod labels)."""
+QUEUE_PROXY_RESOURCES = {
+    "cpu-resource-request": "25m",
+    "cpu-resource-limit": "500m",
+    "memory-resource-request": "64Mi",
+    "memory-resource-limit": "256Mi",
+    "ephemeral-storage-resource-request": "64Mi",
+    "ephemeral-storage-resource-limit": "256Mi",
+}
+"""Serverless: requests and limits of the queue-proxy sidecar Knative adds to every pod, set
+through Knative's per-revision annotations so the sidecar is bounded like our containers."""
+QUEUE_PROXY_ANNOTATION = "queue.sidecar.serving.knative.dev/"
+QUEUE_PROXY_PROBES = (
+    "checkov",
+    "CKV_K8S_8",
+    "Knative's queue-proxy sidecar in Serverless pods has a readiness probe only (Knative's "
+    "choice); the predictor container has its liveness probe",
+)
 KSERVE_CONTAINER = "kserve-container"
 """KServe requires this name for the predictor's main container."""
+
+
+def serving_ports(c: Component) -> list[tuple[int, str]]:
+    """(port, protocol) on which clients reach the component's pods: for a Serverless
+    InferenceService that is the queue-proxy port, which forwards to the container's port
+    inside the pod; otherwise the component's own ports."""
+    if c.kind == "InferenceService" and c.deployment_mode == "Serverless":
+        return [(QUEUE_PROXY_PORT, "TCP")]
+    return [(p.port, p.protocol) for p in c.ports]
+
+
+def has_own_service_name(c: Component) -> bool:
+    """False where KServe creates a Service with the component's name (Serverless)."""
+    return not (c.kind == "InferenceService" and c.deployment_mode == "Serverless")
 
 
 def build_inference_service(view: ComponentView) -> Manifest | None:
@@ -41,9 +83,19 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
         }
     if view.override.canary is not None:
         predictor["canaryTrafficPercent"] = view.override.canary.traffic_percent
+    annotations = pod_annotations(view)
+    if c.deployment_mode == "Serverless":
+        annotations.update(
+            {f"{QUEUE_PROXY_ANNOTATION}{k}": v for k, v in QUEUE_PROXY_RESOURCES.items()}
+        )
+    if annotations:
+        predictor["annotations"] = annotations
+    implied = [QUEUE_PROXY_PROBES] if c.deployment_mode == "Serverless" else []
+    metadata = workload_metadata(view, extra_exceptions=implied)
+    metadata.setdefault("annotations", {})[DEPLOYMENT_MODE] = c.deployment_mode
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": workload_metadata(view),
+        "metadata": metadata,
         "spec": {"predictor": predictor},
     }

@@ -6,6 +6,8 @@ from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
 from platformgen.spec.model import PlatformSpec
 
 POD_SECURITY_LEVEL = "restricted"
+KATIB_INJECTION = "katib.kubeflow.org/metrics-collector-injection"
+"""Katib injects its metrics collector into trial pods only in namespaces with this label."""
 
 
 def build_namespace(spec: PlatformSpec, name: str) -> Manifest:
@@ -18,6 +20,8 @@ def build_namespace(spec: PlatformSpec, name: str) -> Manifest:
         "pod-security.kubernetes.io/enforce-version": "latest",
         "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
     }
+    if any(c.kind == "Experiment" and c.namespace == name for c in spec.components.values()):
+        labels[KATIB_INJECTION] = "enabled"
     return {
         "apiVersion": "v1",
         "kind": "Namespace",

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from platformgen.builders.inference_service import (
+    KNATIVE_ACTIVATOR,
+    has_own_service_name,
+    serving_ports,
+)
 from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, selector_metadata
 from platformgen.naming import (
     MANAGED_BY,
@@ -19,7 +24,7 @@ from platformgen.naming import (
     selector_labels,
 )
 from platformgen.resolve import ComponentView
-from platformgen.spec.model import Endpoint, PlatformSpec, ServicePort
+from platformgen.spec.model import Component, Endpoint, PlatformSpec, ServicePort
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -75,6 +80,10 @@ def _ports(ports: tuple[ServicePort, ...]) -> list[dict[str, Any]]:
     return [{"port": p.port, "protocol": p.protocol} for p in ports]
 
 
+def _serving_ports(c: Component) -> list[dict[str, Any]]:
+    return [{"port": port, "protocol": protocol} for port, protocol in serving_ports(c)]
+
+
 def _pod_peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: namespace}},
@@ -102,11 +111,16 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
             ingress.append(
                 {
                     "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
-                    "ports": _ports(c.ports),
+                    "ports": _serving_ports(c),
                 }
             )
     for source in c.exposed_to:
-        ingress.append({"from": [_endpoint_peer(spec.endpoints[source])], "ports": _ports(c.ports)})
+        ingress.append(
+            {"from": [_endpoint_peer(spec.endpoints[source])], "ports": _serving_ports(c)}
+        )
+    if not has_own_service_name(c):
+        namespace, labels = KNATIVE_ACTIVATOR
+        ingress.append({"from": [_pod_peer(namespace, labels)], "ports": _serving_ports(c)})
     if c.metrics is not None:
         metrics_port = next(p for p in c.ports if p.name == c.metrics.port)
         mon = spec.monitoring
@@ -122,7 +136,7 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
             dep = spec.components[target]
             egress.append(
                 {
-                    "ports": _ports(dep.ports),
+                    "ports": _serving_ports(dep),
                     "to": [_pod_peer(dep.namespace, selector_labels(spec, target))],
                 }
             )

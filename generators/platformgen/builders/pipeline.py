@@ -1,8 +1,16 @@
 """Kubeflow Pipelines v2beta1 Pipeline and PipelineVersion, placed as the KFP compiler wrote them.
 
-The compiled objects come from `pipelines/` (`make pipeline-compile`); the generator only puts
-them in their namespace and adds the standard labels, so KFP's K8s-native API server picks them
-up like any other object Argo CD syncs.
+The compiled objects come from `pipelines/` (`make pipeline-compile`); the generator puts them
+in their namespace, adds the standard labels, and sets each step's image to what the
+environment pins (tag or digest), so every step runs the image the environment declares.
+
+KFP's webhook refuses any change to an existing PipelineVersion's spec, so the version is
+content-addressed: `<pipeline>-<10 digits of the hash of pipelineSpec and platformSpec>`
+(naming.content_name). An unchanged pipeline keeps its name (a re-sync changes nothing); a
+changed one (new steps, a new image pin) is a new PipelineVersion, and GitOps prune deletes
+the previous one, so each environment keeps exactly one version: the one in git. The Pipeline
+object itself is stable. Because its content depends on the environment's image pins, the
+PipelineVersion is rendered whole into each overlay, never into base.
 """
 
 from __future__ import annotations
@@ -11,16 +19,70 @@ import copy
 from typing import Any
 
 from platformgen.builders.network_policy import build_pipeline_runs_policy
-from platformgen.naming import Manifest, metadata, standard_labels
+from platformgen.errors import SpecError
+from platformgen.naming import Manifest, content_name, metadata, standard_labels
+from platformgen.resolve import environment_image
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
 
 
+def _repository(image: str) -> str:
+    """registry:5000/team/app:1.0 -> registry:5000/team/app (also strips a digest)."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def pin_step_images(
+    spec: PlatformSpec, name: str, pipeline_spec: dict[str, Any], environment: str | None
+) -> dict[str, Any]:
+    """`pipeline_spec` with every executor's image set to the environment's pin of its step
+    (matched by image repository, as declared in `pipelines.<name>.steps`)."""
+    pipeline = spec.pipelines[name]
+    env = spec.environments[environment] if environment is not None else None
+    pins = env.pipelines.get(name) if env is not None else None
+    by_repository: dict[str, str] = {}
+    for step, declared in pipeline.steps.items():
+        pin = pins.steps.get(step) if pins is not None else None
+        image = environment_image(spec, environment, step, declared.image, pin)
+        if by_repository.setdefault(declared.image, image) != image:
+            raise SpecError(
+                [
+                    f"platform.yaml: environments.{environment}.pipelines.{name}.steps.{step}: "
+                    f"image {declared.image!r} is shared with another step but pinned differently"
+                ]
+            )
+    out = copy.deepcopy(pipeline_spec)
+    executors = out.get("deploymentSpec", {}).get("executors", {})
+    unknown = []
+    for executor_name, executor in sorted(executors.items()):
+        container = executor.get("container")
+        if not isinstance(container, dict) or "image" not in container:
+            continue
+        repository = _repository(str(container["image"]))
+        if repository not in by_repository:
+            unknown.append(f"{executor_name} ({repository})")
+            continue
+        container["image"] = by_repository[repository]
+    if unknown:
+        raise SpecError(
+            [
+                f"platform.yaml: pipelines.{name}.steps: the compiled pipeline runs images no "
+                f"step declares: {', '.join(unknown)}"
+            ]
+        )
+    return out
+
+
 def build_pipeline(
-    spec: PlatformSpec, name: str, documents: list[dict[str, Any]]
+    spec: PlatformSpec,
+    name: str,
+    documents: list[dict[str, Any]],
+    environment: str | None = None,
 ) -> list[Manifest]:
-    """The compiled objects of pipeline `name`, namespaced and labelled."""
+    """The compiled objects of pipeline `name`, namespaced and labelled; the PipelineVersion
+    (content-named, with the environment's step images) only for an environment."""
     namespace = spec.pipelines[name].namespace
     out = []
     for document in documents:
@@ -28,6 +90,17 @@ def build_pipeline(
         meta = m.setdefault("metadata", {})
         meta["namespace"] = namespace
         meta["labels"] = {**meta.get("labels", {}), **standard_labels(spec, name, PIPELINE_ROLE)}
+        if m.get("kind") == "PipelineVersion":
+            if environment is None:
+                continue
+            body = m.setdefault("spec", {})
+            body["pipelineName"] = name
+            if "pipelineSpec" in body:
+                body["pipelineSpec"] = pin_step_images(
+                    spec, name, body["pipelineSpec"], environment
+                )
+            immutable = {k: body.get(k) for k in ("pipelineSpec", "platformSpec")}
+            meta["name"] = content_name(name, immutable)
         out.append(m)
     for map_name, data in sorted(spec.pipelines[name].config_maps.items()):
         out.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from platformgen.kinds import traits
@@ -70,13 +72,36 @@ def probe(p: Probe) -> dict[str, Any]:
     return out
 
 
+def env(view: ComponentView) -> list[dict[str, Any]]:
+    """Plain values, and credentials from existing Secrets by name and key, sorted by name."""
+    plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in view.env.items()]
+    secret = [
+        {"name": k, "valueFrom": {"secretKeyRef": {"key": ref.key, "name": ref.secret}}}
+        for k, ref in view.component.secret_env.items()
+    ]
+    return sorted(plain + secret, key=lambda e: str(e["name"]))
+
+
+CONFIG_HASH = "platformgen.io/config-hash"
+"""Pod template annotation: sha256 of the component's config, so a config change rolls pods."""
+
+
+def pod_annotations(view: ComponentView) -> dict[str, str]:
+    """Annotations of the component's pods: the hash of its ConfigMap's data, if any."""
+    config = view.component.config
+    if not config:
+        return {}
+    canonical = json.dumps(dict(sorted(config.items())), separators=(",", ":"))
+    return {CONFIG_HASH: hashlib.sha256(canonical.encode()).hexdigest()}
+
+
 def container(view: ComponentView, name: str | None = None) -> dict[str, Any]:
     c = view.component
     out: dict[str, Any] = {
         "name": name or view.name,
         "image": view.image,
         "imagePullPolicy": "Always",
-        "env": [{"name": k, "value": v} for k, v in sorted(view.env.items())],
+        "env": env(view),
         "resources": resources(view),
         "securityContext": container_security_context(view),
         "volumeMounts": [
@@ -134,10 +159,11 @@ def pod_spec(view: ComponentView, restart_policy: str | None = None) -> dict[str
 
 
 def pod_template(view: ComponentView, restart_policy: str | None = None) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": pod_labels(view)},
-        "spec": pod_spec(view, restart_policy),
-    }
+    meta: dict[str, Any] = {"labels": pod_labels(view)}
+    annotations = pod_annotations(view)
+    if annotations:
+        meta["annotations"] = annotations
+    return {"metadata": meta, "spec": pod_spec(view, restart_policy)}
 
 
 KUBE_LINTER_IGNORE = "ignore-check.kube-linter.io/"
@@ -163,14 +189,21 @@ def exception_annotations(exceptions: list[tuple[str, str, str]]) -> dict[str, s
     return out
 
 
-def workload_metadata(view: ComponentView) -> dict[str, Any]:
-    """Metadata of the pod-owning object, carrying the component's declared policy exceptions."""
+def workload_metadata(
+    view: ComponentView, extra_exceptions: list[tuple[str, str, str]] | None = None
+) -> dict[str, Any]:
+    """Metadata of the pod-owning object, carrying the component's declared policy exceptions
+    (and those its kind implies, `extra_exceptions`, unless the spec already declares them)."""
+    found = {(tool, check): reason for tool, check, reason in view.policy_exceptions}
+    for tool, check, reason in extra_exceptions or []:
+        found.setdefault((tool, check), reason)
+    exceptions = sorted((tool, check, reason) for (tool, check), reason in found.items())
     return metadata(
         view.spec,
         view.name,
         view.component.role,
         view.namespace,
-        annotations=exception_annotations(view.policy_exceptions),
+        annotations=exception_annotations(exceptions),
     )
 
 

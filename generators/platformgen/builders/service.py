@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from platformgen.builders.inference_service import has_own_service_name
 from platformgen.builders.pod import selector_metadata
 from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
 
 def build_service(view: ComponentView) -> Manifest | None:
+    """The component's Service. For a Serverless InferenceService, KServe itself creates the
+    Service named after it (and Knative the ones in front of the queue-proxy), so ours is
+    `<name>-metrics`, only for Prometheus, or none without metrics."""
     c = view.component
     if not c.ports or c.kind not in {"Deployment", "InferenceService"}:
         return None
+    metadata = selector_metadata(view, "Service")
+    ports = list(c.ports)
+    if not has_own_service_name(c):
+        if c.metrics is None:
+            return None
+        metadata["name"] = f"{view.name}-metrics"
+        ports = [p for p in c.ports if p.name == c.metrics.port]
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": selector_metadata(view, "Service"),
+        "metadata": metadata,
         "spec": {
             "ports": [
                 {"name": p.name, "port": p.port, "protocol": p.protocol, "targetPort": p.name}
-                for p in c.ports
+                for p in ports
             ],
             "selector": selector_labels(view.spec, view.name),
             "type": "ClusterIP",

@@ -18,7 +18,9 @@ def load_spec(path: Path) -> PlatformSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise SpecError([f"{path}: cannot read: {err.strerror or err}"]) from err
+        raise SpecError([f"{path}: cannot read: {err.strerror or err}"]) from None
+    except UnicodeDecodeError as err:
+        raise SpecError([f"{path.name}: not UTF-8 text (byte {err.start}: {err.reason})"]) from None
     return parse_spec(text, source=path.name)
 
 
@@ -41,6 +43,11 @@ def load_pipelines(
             documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
         except OSError as err:
             problems.append(f"{where}: cannot read {pipeline.compiled}: {err.strerror or err}")
+            continue
+        except UnicodeDecodeError as err:
+            problems.append(
+                f"{where}: {pipeline.compiled} is not UTF-8 text (byte {err.start}: {err.reason})"
+            )
             continue
         except yaml.YAMLError as err:
             problems.append(f"{where}: invalid YAML in {pipeline.compiled}: {_yaml_message(err)}")

@@ -17,6 +17,18 @@ from pydantic.alias_generators import to_camel
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IANA_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+)
+IMAGE_REPOSITORY = re.compile(
+    rf"^(?:{_DOMAIN}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$"
+)
+"""An image reference without tag or digest (github.com/distribution/reference grammar)."""
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 RESERVED_NAMES = frozenset({"default-deny", "allow-dns", "platform"})
 
 
@@ -28,6 +40,56 @@ def _dns_label(value: str) -> str:
             f"{value!r}: must be a DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit)"
         )
+    return value
+
+
+def _port_name(value: str) -> str:
+    """IANA_SVC_NAME, what the apiserver requires of container and Service port names."""
+    if len(value) > 15:
+        raise ValueError(f"{value!r}: a port name has at most 15 characters (IANA service name)")
+    if not IANA_SERVICE_NAME.match(value) or "--" in value:
+        raise ValueError(
+            f"{value!r}: must be an IANA service name (lowercase letters, digits and '-', "
+            "no '--', starting and ending with a letter or digit)"
+        )
+    if not any(ch.isalpha() for ch in value):
+        raise ValueError(f"{value!r}: a port name must contain at least one letter")
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, slash, name = value.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"{value!r}: a label key's prefix must be a DNS-1123 subdomain")
+    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+        raise ValueError(
+            f"{value!r}: a label key's name must be 1-63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not LABEL_NAME.match(value):
+        raise ValueError(
+            f"{value!r}: a label value must be at most 63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _image_repository(value: str) -> str:
+    if not IMAGE_REPOSITORY.match(value):
+        raise ValueError(
+            f"{value!r}: must be an image repository without tag or digest "
+            "(e.g. registry.example.com/team/app; lowercase path)"
+        )
+    return value
+
+
+def _image_tag(value: str) -> str:
+    if not IMAGE_TAG.match(value):
+        raise ValueError(f"{value!r}: must be an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")
     return value
 
 
@@ -65,12 +127,19 @@ def _percent(value: int) -> int:
 Name = Annotated[str, AfterValidator(_dns_label)]
 """A DNS-1123 label of at most 63 characters: component, namespace and port names."""
 Port = Annotated[int, AfterValidator(_port)]
+PortName = Annotated[str, AfterValidator(_port_name)]
+"""A port name: an IANA service name (at most 15 characters, at least one letter)."""
+ImageRepository = Annotated[str, AfterValidator(_image_repository)]
+ImageTag = Annotated[str, AfterValidator(_image_tag)]
 Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 HttpPath = Annotated[str, AfterValidator(_http_path)]
 Percent = Annotated[int, AfterValidator(_percent)]
 PositiveInt = Annotated[int, Field(ge=1)]
-Labels = dict[str, str]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+Labels = dict[LabelKey, LabelValue]
+"""Kubernetes labels: qualified-name keys, values of at most 63 characters."""
 PolicyTool = Literal["checkov", "kube-linter", "kube-score"]
 PolicyExceptions = dict[PolicyTool, dict[str, Annotated[str, Field(min_length=10)]]]
 """Per policy tool, check id -> the written reason it does not apply (rendered as annotations)."""
@@ -105,7 +174,7 @@ class Resources(Strict):
 
 
 class ServicePort(Strict):
-    name: Name
+    name: PortName
     """Port name, referenced by probes, metrics and dependencies."""
     port: Port
     """Container port, also the Service port (written once)."""
@@ -164,11 +233,11 @@ class AlertThresholds(Strict):
 class RbacRule(Strict):
     namespace: Name
     """Namespace the Role is created in (may be another platform namespace)."""
-    api_groups: tuple[str, ...]
+    api_groups: tuple[str, ...] = Field(min_length=1)
     """API groups, "" for the core group."""
-    resources: tuple[str, ...]
+    resources: tuple[str, ...] = Field(min_length=1)
     """Resources, e.g. inferenceservices."""
-    verbs: tuple[str, ...]
+    verbs: tuple[str, ...] = Field(min_length=1)
     """Verbs, e.g. get, patch."""
 
 
@@ -177,7 +246,7 @@ class Autoscaling(Strict):
     """Lower bound; also the Deployment's replicas in that environment."""
     max_replicas: PositiveInt
     """Upper bound."""
-    target_cpu_utilization: Percent = 70
+    target_cpu_utilization: int = Field(default=70, ge=1)
     """Average CPU utilisation (percent of requests) the HPA aims for."""
 
 
@@ -189,7 +258,7 @@ class DisruptionBudget(Strict):
 
 
 class TopologySpread(Strict):
-    topology_key: str = "topology.kubernetes.io/zone"
+    topology_key: LabelKey = "topology.kubernetes.io/zone"
     """Node label to spread over."""
     max_skew: PositiveInt = 1
     """Largest allowed difference in pods between topology domains."""
@@ -242,6 +311,9 @@ class Tuning(Strict):
     """Failed trials before the experiment fails."""
     parameters: tuple[SearchParameter, ...] = Field(min_length=1)
     """The search space, passed to the container as `--<name>=<value>`."""
+    db_manager: Name = "katib-db-manager"
+    """The endpoint of Katib's db-manager, which the metrics collector Katib injects into every
+    trial pod reports to; it must be in `dependsOn` (the trial pods' egress)."""
 
 
 class PayloadLogger(Strict):
@@ -253,6 +325,15 @@ class PayloadLogger(Strict):
     """HTTP path on the sink's first port."""
     mode: Literal["all", "request", "response"] = "request"
     """What is logged."""
+
+
+class SecretKeyRef(Strict):
+    """A key of an existing Secret in the component's namespace (never its value)."""
+
+    secret: Name
+    """Name of the Secret (created outside the spec: sealed, external-secrets, the installer)."""
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    """Key inside the Secret."""
 
 
 class ComponentOverride(Strict):
@@ -288,7 +369,7 @@ class Component(Strict):
     """One of `namespaces`."""
     role: Name
     """app.kubernetes.io/component label, e.g. serving, monitoring, training."""
-    image: str = Field(min_length=1)
+    image: ImageRepository
     """Image repository without tag; the tag or digest comes from the environment."""
     description: str = ""
     """One line for humans (documentation only)."""
@@ -307,7 +388,13 @@ class Component(Strict):
     resources: Resources | None = None
     """Merged over `defaults.resources`."""
     env: dict[EnvName, str] = {}
-    """Environment variables (non-secret)."""
+    """Environment variables (non-secret; credential-looking values are refused)."""
+    secret_env: dict[EnvName, SecretKeyRef] = {}
+    """Environment variables read from existing Secrets by name and key (credentials)."""
+    deployment_mode: Literal["Serverless", "RawDeployment"] | None = None
+    """KServe deployment mode (kind InferenceService, where it is required): Serverless
+    (Knative: queue-proxy on 8012, scale to zero, canary) or RawDeployment (a Deployment and
+    a `<name>-predictor` Service; no canary)."""
     config: dict[str, str] = {}
     """Files/values rendered into a ConfigMap and loaded with envFrom."""
     replicas: int = Field(default=1, ge=0)
@@ -365,9 +452,9 @@ class Monitoring(Strict):
 class Defaults(Strict):
     """Container defaults every component starts from."""
 
-    run_as_user: int = Field(default=10001, ge=1000)
+    run_as_user: int = Field(default=10001, ge=1000, le=2147483647)
     """Non-root UID for every container; Dockerfiles use the same."""
-    image_tag: str = Field(default="latest", min_length=1)
+    image_tag: ImageTag = "latest"
     """Tag in base; environments pin tags or digests."""
     resources: Resources = Resources(
         requests=ResourceList(cpu="100m", memory="128Mi", ephemeral_storage="64Mi"),
@@ -381,10 +468,15 @@ class Defaults(Strict):
 
 
 class ImagePin(Strict):
-    tag: str | None = None
+    tag: ImageTag | None = None
     """Image tag in this environment."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     """Image digest in this environment (preferred in prod)."""
+
+
+class EnvironmentPipeline(Strict):
+    steps: dict[Name, ImagePin] = {}
+    """Per-step tag or digest, overriding the environment's imageTag."""
 
 
 class Environment(Strict):
@@ -400,10 +492,14 @@ class Environment(Strict):
     """Per-component differences."""
     policy_exceptions: PolicyExceptions = {}
     """Policy checks waived for every workload in this environment, each with its reason."""
+    require_digests: bool = False
+    """Every image (components and pipeline steps) must be pinned by digest here (prod)."""
+    pipelines: dict[Name, EnvironmentPipeline] = {}
+    """Per-pipeline step image pins in this environment."""
 
 
 class PipelineStep(Strict):
-    image: str = Field(min_length=1)
+    image: ImageRepository
     """Image repository of the step, without tag (the tag is defaults.imageTag)."""
 
 

@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 from platformgen.kinds import tunables
+from platformgen.spec.admission import check_admission
+from platformgen.spec.credentials import check_credentials
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
@@ -22,6 +24,14 @@ LONG_RUNNING = frozenset({"Deployment", "InferenceService"})
 
 def check_references(spec: PlatformSpec) -> list[Problem]:
     """Every cross-field problem in `spec`, in document order."""
+    references = _check_references(spec)
+    if references:
+        # Admission rules resolve references (environments, components); report those first.
+        return references
+    return [*check_admission(spec), *check_credentials(spec)]
+
+
+def _check_references(spec: PlatformSpec) -> list[Problem]:
     return [
         *_check_names(spec),
         *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
@@ -163,6 +173,12 @@ def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
             yield (where, "min must be below max")
         elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
             yield (where, "an int parameter has whole-number bounds")
+    if t.db_manager not in c.depends_on:
+        yield (
+            f"{path}.dbManager",
+            f"{t.db_manager!r} must be an endpoint listed in dependsOn: Katib's metrics "
+            "collector in every trial pod reports to it",
+        )
     if t.algorithm == "grid" and any(p.type == "double" for p in t.parameters):
         yield (f"{path}.algorithm", "grid search needs int or categorical parameters only")
 
