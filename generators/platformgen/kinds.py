@@ -30,6 +30,11 @@ class KindTraits:
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Where a tunable lands in the object, for tunables the builder does not copy verbatim
     (a builder that derives the field, e.g. `bool(suspend)`, hides where the value went)."""
+    content_named: bool = False
+    """Its spec is immutable, so it is named by a hash of its content (naming.content_name)
+    and exists only in environments (rendered whole into each overlay, never into base): the
+    name depends on the environment's image pins. The Helm chart renders the environment's
+    object as fixed data, selected by the `environment` value."""
 
 
 KINDS: Mapping[str, KindTraits] = {
@@ -37,7 +42,7 @@ KINDS: Mapping[str, KindTraits] = {
         workload=True,
         tunables=frozenset({"replicas", "autoscaling", "disruptionBudget", "topologySpread"}),
     ),
-    "Job": KindTraits(workload=True),
+    "Job": KindTraits(workload=True, content_named=True),
     "CronJob": KindTraits(
         workload=True, tunables=frozenset({"suspend"}), fields={"suspend": ("spec", "suspend")}
     ),
@@ -50,6 +55,7 @@ KINDS: Mapping[str, KindTraits] = {
         workload=True,
         pods_created_by="Katib creates these pods for each trial of the Experiment",
     ),
+    "PipelineVersion": KindTraits(content_named=True),
 }
 """Kinds with traits; every other kind has the defaults (not a workload, nothing tunable)."""
 

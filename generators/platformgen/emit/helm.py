@@ -21,6 +21,7 @@ import ast
 import copy
 import dataclasses
 import inspect
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,7 @@ from platformgen.builders.pod import (
     KUBE_SCORE_IGNORE,
     KUBE_SCORE_REASON,
     resources,
+    split_exception_annotations,
 )
 from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity, image_pins
@@ -78,6 +80,7 @@ _MARKED_KEY = re.compile(
     r"^(?P<indent> *)(?P<dash>- )?(?P<key>[^ :]+?)__if(?P<n>\d+)__:(?P<rest>.*)$"
 )
 _BLOCK_LINE = re.compile(r"^(?P<indent> *)(?P<dash>- )?(?P<key>[^ :]+): __pg(?P<n>\d+)__$")
+_SPLICE_LINE = re.compile(r"^(?P<indent> *)__pg(?P<n>\d+)__: splice$")
 
 
 def _escape(text: str) -> str:
@@ -97,6 +100,8 @@ class _Knob:
     """A scalar only rendered when the value is set (an optional field of a tunable's model)."""
     guard: str | None = None
     """A block only rendered when this expression is non-empty (`with`); `.` is the YAML."""
+    splice: bool = False
+    """Entries of the map it sits in: the expression's YAML, beside the map's fixed entries."""
 
 
 class _Template:
@@ -112,6 +117,11 @@ class _Template:
 
     def block(self, expr: str, guard: str | None = None) -> str:
         self.knobs.append(_Knob(expr, block=True, guard=guard))
+        return f"__pg{len(self.knobs) - 1}__"
+
+    def splice(self, expr: str) -> str:
+        """A key whose line becomes the entries `expr` renders, in the map holding the key."""
+        self.knobs.append(_Knob(expr, splice=True))
         return f"__pg{len(self.knobs) - 1}__"
 
     def marked(self, key: str, condition: str) -> str:
@@ -158,6 +168,11 @@ class _Template:
         return out
 
     def _knob_lines(self, line: str) -> Iterator[str]:
+        splice = _SPLICE_LINE.match(line)
+        if splice is not None and self.knobs[int(splice["n"])].splice:
+            indent = splice["indent"]
+            yield f"{indent}{{{{- {self.knobs[int(splice['n'])].expr} | nindent {len(indent)} }}}}"
+            return
         match = _BLOCK_LINE.match(line)
         if match is not None and self.knobs[int(match["n"])].block:
             knob = self.knobs[int(match["n"])]
@@ -211,10 +226,33 @@ def component_values(view: ComponentView, pins: dict[str, dict[str, str]]) -> di
     if "suspend" in kind_tunables:
         out["suspend"] = bool(o.suspend)
     exceptions: dict[str, dict[str, str]] = {}
-    for tool, check, reason in view.policy_exceptions:
+    for tool, check, reason in workload_exceptions(view):
         exceptions.setdefault(tool, {})[check] = reason
     out["policyExceptions"] = exceptions
     return out
+
+
+def workload(view: ComponentView) -> Manifest:
+    """The object that runs the component's container, as the builders make it in `view`."""
+    built = build_component(dataclasses.replace(view, is_base=False))
+    (found,) = [m for m in built if m["kind"] == view.component.kind]
+    return found
+
+
+def workload_exceptions(view: ComponentView) -> list[tuple[str, str, str]]:
+    """Every policy exception on the component's workload: the spec's and the environment's
+    (view.policy_exceptions) and those the builder derives (a Serverless InferenceService
+    waives the queue-proxy's liveness probe, say), read back from the built object, so one
+    list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
+    builder's."""
+    exceptions, _ = split_exception_annotations(workload(view)["metadata"].get("annotations", {}))
+    return exceptions
+
+
+def charted(view: ComponentView) -> bool:
+    """The component has values: its workload is templated over them (a content-named one is
+    fixed data per environment, see emit_helm)."""
+    return not traits(view.component.kind).content_named
 
 
 def chart_values(spec: PlatformSpec, environment: str | None) -> dict[str, Any]:
@@ -223,8 +261,11 @@ def chart_values(spec: PlatformSpec, environment: str | None) -> dict[str, Any]:
     pins = image_pins(spec, environment) if environment is not None else {}
     log_level = views[0].log_level if views else spec.defaults.log_level
     return {
+        "environment": environment,
         "logLevel": log_level,
-        "components": {view.name: component_values(view, pins) for view in views},
+        "components": {
+            view.name: component_values(view, pins) for view in views if charted(view)
+        },
     }
 
 
@@ -269,14 +310,21 @@ def _docs(model: type[BaseModel]) -> dict[str, str]:
 
 KNOB_DOCS: dict[str, str] = {
     **{k: v for k, v in _docs(ComponentOverride).items()},
+    "policyExceptions": "Policy checks (checkov, kube-linter, kube-score) waived on the"
+    " component's workload, each with its reason: the component's, the environment's and those"
+    " the builder derives from the spec (its annotations number them in sorted order).",
     "image": "Image of the component's container: repository, and a tag or a digest.",
     "resources": "Requests and limits of the component's container, as in the object "
     "(defaults <- component <- environment).",
-    "env": "Environment variables of the component's container, besides LOG_LEVEL.",
+    "env": "Environment variables of the component's container, besides LOG_LEVEL (and"
+    " secretEnv, fixed in the template).",
     "repository": "Image repository without tag.",
     "tag": "Image tag (unused when a digest is set).",
     "digest": "Image digest, sha256:<64 hex>; preferred over the tag.",
     "logLevel": _docs(Defaults)["logLevel"],
+    "environment": "The environment these values render (values-<env>.yaml sets it; null:"
+    " none). It selects the environment's content-named objects (Jobs, PipelineVersions),"
+    " which platformgen renders whole because their name is a hash of their content.",
     "components": "Per component (name = object name), what an environment may change.",
     "limits": _docs(Resources)["limits"],
     "requests": _docs(Resources)["requests"],
@@ -416,6 +464,8 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
     }
     components: dict[str, Any] = {}
     for name, component in sorted(spec.components.items()):
+        if traits(component.kind).content_named:
+            continue
         keys = ["image", *sorted(tunables(component.kind))]
         components[name] = {
             "type": "object",
@@ -427,8 +477,12 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "additionalProperties": False,
-        "required": ["components", "logLevel"],
+        "required": ["components", "environment", "logLevel"],
         "properties": {
+            "environment": {
+                "description": KNOB_DOCS["environment"],
+                "enum": [None, *sorted(spec.environments)],
+            },
             "logLevel": {
                 "type": "string",
                 "enum": list(_model_schema(Defaults)["properties"]["logLevel"]["enum"]),
@@ -517,7 +571,7 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
         environment_exceptions=(),
         override=ComponentOverride.model_construct(None, **scalars),
     )
-    original = {identity(m): m for m in build_component(plain)}
+    original = {identity(m): m for m in _templated(build_component(plain))}
     objects = copy.deepcopy(original)
     conditions: dict[tuple[str, str, str, str], str] = {}
     for knob in OPTIONAL_TUNABLES:
@@ -529,7 +583,8 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
             update={field: _sentinel_model(model, f"{c}.{knob}", t)}
         )
         built = {
-            identity(m): m for m in build_component(dataclasses.replace(plain, override=override))
+            identity(m): m
+            for m in _templated(build_component(dataclasses.replace(plain, override=override)))
         }
         for key, m in built.items():
             if key not in objects:
@@ -560,16 +615,71 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
                 if "resources" in d:
                     d["resources"] = t.block(f"toYaml {c}.resources")
                 if "env" in d:
-                    d["env"] = t.block(
-                        f'include "{chart}.env" (dict "env" {c}.env "logLevel" $.Values.logLevel)'
-                    )
+                    args = f'"env" {c}.env "logLevel" $.Values.logLevel'
+                    fixed = [e for e in d["env"] if e != _plain_env(e, plain.env)]
+                    if fixed:
+                        args += f" \"fixed\" (fromJsonArray {_go_string(_json(fixed))})"
+                    d["env"] = t.block(f'include "{chart}.env" (dict {args})')
         if m["kind"] == view.component.kind and kind_traits.workload:
-            m["metadata"]["annotations"] = t.block(
-                "", guard=f'include "{chart}.policyExceptions" {c}.policyExceptions'
+            exceptions = f'include "{chart}.policyExceptions" {c}.policyExceptions'
+            _, fixed_annotations = split_exception_annotations(
+                m["metadata"].get("annotations", {})
             )
+            if fixed_annotations:
+                m["metadata"]["annotations"] = {**fixed_annotations, t.splice(exceptions): "splice"}
+            else:
+                m["metadata"]["annotations"] = t.block("", guard=exceptions)
         _label_knobs(m, t, chart)
         preamble = "{{- $c := " + values + " }}\n"
         files[f"templates/{stem}.yaml"] = t.text(m, preamble, conditions.get(key))
+    return files
+
+
+def _templated(objects: list[Manifest]) -> list[Manifest]:
+    """The objects templated over values: all but content-named ones (kinds.py)."""
+    return [m for m in objects if not traits(m["kind"]).content_named]
+
+
+def _plain_env(entry: dict[str, Any], env: dict[str, str]) -> dict[str, Any] | None:
+    """`entry` as the helper renders it from the env values, or None if it does not."""
+    name = entry["name"]
+    return {"name": name, "value": env[name]} if name in env else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _go_string(text: str) -> str:
+    """A Go template string literal of `text`: raw (backquoted) where it can be."""
+    return f"`{text}`" if "`" not in text else json.dumps(text, ensure_ascii=False)
+
+
+def environment_templates(
+    spec: PlatformSpec, groups: dict[str, list[Manifest]], pipelines: Documents | None, chart: str
+) -> dict[str, str]:
+    """`templates/<group>-<kind>-<env>.yaml`: each environment's content-named objects (Jobs,
+    PipelineVersions), whole, rendered only when `environment` names that environment.
+
+    Their name is a hash of their content (naming.content_name), and their spec is immutable
+    (a Job's pod template; KFP refuses changes to a PipelineVersion). A template over values
+    would let `--set` change the content under an unchanged name, which the apiserver refuses
+    (or which silently skips the re-run); so platformgen renders them, as it renders them into
+    overlays/<env>/<group>/resources/, and a change goes through platform.yaml."""
+    files: dict[str, str] = {}
+    for environment in sorted(spec.environments):
+        for group, objects in build_platform(spec, environment, pipelines).items():
+            base = {identity(m) for m in groups.get(group, [])}
+            named = [
+                m
+                for m in objects
+                if traits(m["kind"]).content_named and identity(m) not in base
+            ]
+            condition = f'eq $.Values.environment "{environment}"'
+            for m, stem in zip(named, _stems(named, group), strict=True):
+                files[f"templates/{stem}-{environment}.yaml"] = static_template(
+                    m, chart, condition
+                )
     return files
 
 
@@ -587,11 +697,11 @@ def _stems(objects: list[Manifest], group: str) -> list[str]:
     return stems
 
 
-def static_template(m: Manifest, chart: str) -> str:
+def static_template(m: Manifest, chart: str, condition: str | None = None) -> str:
     t = _Template()
     m = copy.deepcopy(m)
     _label_knobs(m, t, chart)
-    return t.text(m)
+    return t.text(m, condition=condition)
 
 
 # --- Go-template text: helpers and notes --------------------------------------------------------
@@ -615,12 +725,20 @@ HELPERS = """\
 {{- end -}}
 
 {{- /* @chart@.env: the container's env list, sorted by name: LOG_LEVEL from the global log
-   level, unless the component sets it. Argument: dict "env" <map> "logLevel" <level>. */ -}}
+   level, unless the component sets it, and the template's fixed entries (secretEnv: values
+   from Secrets by name and key, not an environment knob). Argument: dict "env" <map>
+   "logLevel" <level> and optionally "fixed" <list of env entries>. */ -}}
 {{- define "@chart@.env" -}}
 {{- $env := merge (dict) (.env | default dict) (dict "LOG_LEVEL" (upper .logLevel)) -}}
-{{- range $name := keys $env | sortAlpha }}
+{{- $fixed := dict -}}
+{{- range .fixed }}{{ $_ := set $fixed .name . }}{{ end -}}
+{{- range $name := concat (keys $env) (keys $fixed) | uniq | sortAlpha }}
+{{- if hasKey $fixed $name }}
+- {{ index $fixed $name | toJson }}
+{{- else }}
 - name: {{ $name }}
   value: {{ index $env $name | toJson }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -736,6 +854,8 @@ def emit_helm(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[st
             continue
         for m, stem in zip(objects, _stems(objects, group), strict=True):
             files[f"{root}/templates/{stem}.yaml"] = static_template(m, chart)
+    for path, text in environment_templates(spec, groups, pipelines, chart).items():
+        files[f"{root}/{path}"] = text
     files[f"{root}/templates/_helpers.tpl"] = helpers(chart)
     files[f"{root}/templates/NOTES.txt"] = notes(
         spec, [m for objects in groups.values() for m in objects]

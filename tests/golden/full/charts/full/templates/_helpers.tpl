@@ -16,12 +16,20 @@
 {{- end -}}
 
 {{- /* full.env: the container's env list, sorted by name: LOG_LEVEL from the global log
-   level, unless the component sets it. Argument: dict "env" <map> "logLevel" <level>. */ -}}
+   level, unless the component sets it, and the template's fixed entries (secretEnv: values
+   from Secrets by name and key, not an environment knob). Argument: dict "env" <map>
+   "logLevel" <level> and optionally "fixed" <list of env entries>. */ -}}
 {{- define "full.env" -}}
 {{- $env := merge (dict) (.env | default dict) (dict "LOG_LEVEL" (upper .logLevel)) -}}
-{{- range $name := keys $env | sortAlpha }}
+{{- $fixed := dict -}}
+{{- range .fixed }}{{ $_ := set $fixed .name . }}{{ end -}}
+{{- range $name := concat (keys $env) (keys $fixed) | uniq | sortAlpha }}
+{{- if hasKey $fixed $name }}
+- {{ index $fixed $name | toJson }}
+{{- else }}
 - name: {{ $name }}
   value: {{ index $env $name | toJson }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
