@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from platformgen.emit.helm import emit_helm
-from platformgen.kinds import tunables
+from platformgen.kinds import traits, tunables
 from platformgen.spec.load import load_spec
 from platformgen.validate import HELM_BINARIES, validate_chart
 
@@ -67,13 +67,16 @@ def test_templates_read_values_only_at_tunables(chart: dict[str, str]) -> None:
             assert component is not None, path
             assert knob in values["components"][component[1]], f"{path}: $c.{knob}"
         rest = re.sub(r'index \$\.Values\.components "[^"]+"', "", text)
-        assert set(re.findall(r"\.Values\.(\w+)", rest)) <= {"logLevel"}, path
+        assert set(re.findall(r"\.Values\.(\w+)", rest)) <= {"environment", "logLevel"}, path
 
 
 def test_each_component_exposes_exactly_its_kinds_tunables() -> None:
     spec = load_spec(SPECS / "full.yaml")
     values = yaml.safe_load(chart_files(SPECS / "full.yaml")["values.yaml"])
     for name, component in spec.components.items():
+        if traits(component.kind).content_named:
+            assert name not in values["components"], name
+            continue
         assert set(values["components"][name]) == {"image", *tunables(component.kind)}, name
 
 
@@ -134,6 +137,8 @@ def test_schema_rejects_unknown_keys_and_bad_values() -> None:
         {"components": {"predictor": {"canary": {"trafficPercent": 150}}}},
         {"components": {"retrain": {"autoscaling": {"minReplicas": 1, "maxReplicas": 2}}}},
         {"logLevel": "loud"},
+        {"environment": "staging"},
+        {"components": {"backfill": {"image": {"tag": "x"}}}},
     ):
         assert list(validator.iter_errors(_merge(defaults, bad))), bad
 
@@ -173,6 +178,39 @@ def test_environment_only_objects_follow_their_values(helm: str) -> None:
     assert ("PodDisruptionBudget", "model-server") not in defaults
     assert ("HorizontalPodAutoscaler", "drift-monitor") in prod
     assert ("PodDisruptionBudget", "model-server") in prod
+
+
+@pytest.mark.parametrize("helm", HELM_BINARIES)
+def test_content_named_objects_are_rendered_only_for_their_environment(helm: str) -> None:
+    """Jobs and PipelineVersions named by their content: the chart's defaults (base) have
+    none, and values-<env>.yaml gives exactly the ones overlays/<env> renders whole."""
+    chart = ROOT / "charts" / "mlp"
+
+    def named(*values: str) -> set[tuple[str, str]]:
+        args = [a for v in values for a in ("-f", str(chart / v))]
+        out = subprocess.run(
+            [str(tool(helm)), "template", "mlp", str(chart), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return {
+            (d["kind"], d["metadata"]["name"])
+            for d in yaml.safe_load_all(out)
+            if d is not None and traits(d["kind"]).content_named
+        }
+
+    assert named() == set()
+    for environment in ("dev", "prod"):
+        resources = ROOT / "overlays" / environment
+        expected = {
+            (d["kind"], d["metadata"]["name"])
+            for path in sorted(resources.glob("*/resources/*.yaml"))
+            for d in [yaml.safe_load(path.read_text())]
+            if traits(d["kind"]).content_named
+        }
+        assert len(expected) >= 2, expected
+        assert named(f"values-{environment}.yaml") == expected
 
 
 def test_validate_lints_and_templates_the_chart_on_both_helms() -> None:

@@ -263,9 +263,7 @@ def chart_values(spec: PlatformSpec, environment: str | None) -> dict[str, Any]:
     return {
         "environment": environment,
         "logLevel": log_level,
-        "components": {
-            view.name: component_values(view, pins) for view in views if charted(view)
-        },
+        "components": {view.name: component_values(view, pins) for view in views if charted(view)},
     }
 
 
@@ -477,7 +475,7 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "additionalProperties": False,
-        "required": ["components", "environment", "logLevel"],
+        "required": ["components", "logLevel"],
         "properties": {
             "environment": {
                 "description": KNOB_DOCS["environment"],
@@ -618,13 +616,11 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
                     args = f'"env" {c}.env "logLevel" $.Values.logLevel'
                     fixed = [e for e in d["env"] if e != _plain_env(e, plain.env)]
                     if fixed:
-                        args += f" \"fixed\" (fromJsonArray {_go_string(_json(fixed))})"
+                        args += f' "fixed" (fromJsonArray {_go_string(_json(fixed))})'
                     d["env"] = t.block(f'include "{chart}.env" (dict {args})')
         if m["kind"] == view.component.kind and kind_traits.workload:
             exceptions = f'include "{chart}.policyExceptions" {c}.policyExceptions'
-            _, fixed_annotations = split_exception_annotations(
-                m["metadata"].get("annotations", {})
-            )
+            _, fixed_annotations = split_exception_annotations(m["metadata"].get("annotations", {}))
             if fixed_annotations:
                 m["metadata"]["annotations"] = {**fixed_annotations, t.splice(exceptions): "splice"}
             else:
@@ -671,15 +667,11 @@ def environment_templates(
         for group, objects in build_platform(spec, environment, pipelines).items():
             base = {identity(m) for m in groups.get(group, [])}
             named = [
-                m
-                for m in objects
-                if traits(m["kind"]).content_named and identity(m) not in base
+                m for m in objects if traits(m["kind"]).content_named and identity(m) not in base
             ]
             condition = f'eq $.Values.environment "{environment}"'
             for m, stem in zip(named, _stems(named, group), strict=True):
-                files[f"templates/{stem}-{environment}.yaml"] = static_template(
-                    m, chart, condition
-                )
+                files[f"templates/{stem}-{environment}.yaml"] = static_template(m, chart, condition)
     return files
 
 
