@@ -11,6 +11,22 @@ emitters at once. The values files come from the same resolution the overlays us
 test (tests/test_equivalence.py) proves `helm template -f values-<env>.yaml` equal to
 `kustomize build overlays/<env>` on Helm 3 and 4.
 
+Values hold only environment knobs. What the builders derive from the component is fixed in
+the template: `secretEnv` entries (passed to the `env` helper as a fixed list and merged in the
+builders' sorted order) and workload annotations that are not policy waivers (KServe's
+deployment mode, beside the waivers helper). The waivers the builders derive (the Serverless
+queue-proxy's probe, the content-named Job's TTL) are read back from the built workload into
+the values' `policyExceptions`, so one list feeds the helper and numbers `checkov.io/skipN`
+as the builder does.
+
+Content-named objects (kinds.py `content_named`: Jobs, PipelineVersions) are not templated over
+values. Their name is a hash of their content and their spec is immutable, so a template would
+let a value change the content under an unchanged name (an upgrade the apiserver refuses, or
+KFP's webhook). They exist only in environments, so each environment's objects are rendered
+whole, as in `overlays/<env>/<group>/resources/`, into `templates/<group>-<kind>-<env>.yaml`,
+guarded by the `environment` value that `values-<env>.yaml` sets (null in values.yaml, like
+base, which has none). Their components have no values.
+
 Object names and namespaces are literal (never `.Release.*`) and nothing reads `.Capabilities`:
 Argo CD renders charts with its own release name and the target cluster's versions.
 """
