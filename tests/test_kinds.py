@@ -3,17 +3,24 @@ ComponentOverride fields: a new kind is one entry there, checked here."""
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
+from platformgen.builders import build_platform
 from platformgen.emit.helm import KNOB_MODELS
+from platformgen.environments import compute_overlay
 from platformgen.kinds import (
     COMMON_TUNABLES,
     KINDS,
     OPTIONAL_TUNABLES,
     merges_lists_by_key,
+    traits,
     tunables,
 )
+from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import Component, ComponentOverride
+
+from support import ROOT
 
 
 def test_every_component_kind_has_workload_traits() -> None:
@@ -40,3 +47,22 @@ def test_built_in_kinds_merge_lists_by_key_custom_resources_replace_them() -> No
     assert merges_lists_by_key("v1")
     assert merges_lists_by_key("networking.k8s.io/v1")
     assert not merges_lists_by_key("serving.kserve.io/v1beta1")
+
+
+def test_content_named_kinds_are_exactly_the_environment_only_objects() -> None:
+    """The trait says what the builders do: every object an environment adds to base whole
+    (and not by a tunable) is a content-named kind, named `<name>-<10 digits>`, and base has
+    no object of a content-named kind."""
+    spec = load_spec(ROOT / "platform.yaml")
+    pipelines = load_pipelines(spec, ROOT)
+    base = build_platform(spec, None, pipelines)
+    assert not [m for ms in base.values() for m in ms if traits(m["kind"]).content_named]
+    for environment in spec.environments:
+        env = build_platform(spec, environment, pipelines)
+        named = set()
+        for group, objects in env.items():
+            for m in compute_overlay(base[group], objects).added:
+                if traits(m["kind"]).content_named:
+                    assert re.fullmatch(rf"{group}-[0-9]{{10}}", m["metadata"]["name"]), m
+                    named.add(m["kind"])
+        assert named == {k for k, t in KINDS.items() if t.content_named}, environment
