@@ -24,7 +24,10 @@ renamed to ``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory,
 version. Two writers racing for the same ``n`` cannot both win the rename; the loser retries with
 ``n + 1``. Pointers are replaced atomically (temp file + rename). On an object store (no rename),
 ``metadata.json`` is uploaded last and a version without it is invisible to readers; pointers are
-single-object writes. Object-store registries assume one writer at a time (the pipeline).
+single-object writes. Promotion is a compare-and-swap of the ``production`` pointer on both kinds
+of store (a file lock on a filesystem, a conditional ``PutObject`` on S3; see
+:mod:`mlp_common.storage`), so two overlapping runs can never regress production. Registering
+versions on an object store still assumes one registering writer at a time (the pipeline).
 
 ``ModelVersion.path`` is always a local directory: versions in an object store are downloaded
 once into a cache (``$MLP_CACHE_DIR``, default ``<tmp>/mlp-cache``); versions never change.
@@ -39,7 +42,7 @@ Stable read API (used by the serving component)::
     ModelVersion.path / .keras_path / .saved_model_path / .metadata / .version
 
 Write API (used by ``register``): ``register(model, source_dir, metadata, promote=False)`` and
-``promote(model, version, reason)``.
+``promote(model, version, reason, expected=<production version compared with>)``.
 """
 
 from __future__ import annotations
@@ -65,8 +68,16 @@ SAVED_MODEL_DIR = "saved_model"
 POINTERS = ("latest", "production")
 
 
+CURRENT = "current"
+"""``promote(expected=CURRENT)``: compare against the production pointer as read just before."""
+
+
 class RegistryError(StepError):
     """A registry operation failed for a reason the user can fix (unknown model or version)."""
+
+
+class PromotionConflict(RegistryError):
+    """Production is not the version the promotion expected: another promotion came first."""
 
 
 @dataclass(frozen=True)
@@ -250,15 +261,40 @@ class ModelRegistry:
         self._set_pointer(model, "latest", max(self.list_versions(model)))
         return number
 
-    def promote(self, model: str, ref: int | str, *, reason: str = "") -> ModelVersion:
-        """Point ``production`` at version ``ref`` and log the change."""
+    def promote(
+        self,
+        model: str,
+        ref: int | str,
+        *,
+        reason: str = "",
+        expected: int | None | str = CURRENT,
+    ) -> ModelVersion:
+        """Point ``production`` at version ``ref`` by compare-and-swap, and log the change.
+
+        ``expected`` is the production version the caller decided against (None: no production
+        yet). If production is anything else when the pointer is written, nothing changes and
+        :class:`PromotionConflict` is raised: a run that compared with version 3 must not
+        overwrite a version 5 another run promoted meanwhile. The default, ``CURRENT``, reads the
+        pointer first (a manual promotion), which still refuses a change between read and write.
+        """
         version = self.get(model, ref)
-        with self.store.lock(self._model(model)):
-            previous = self.pointer(model, "production")
-            self._set_pointer(model, "production", version.version)
-            entry = {"at": utc_now(), "from": previous, "to": version.version, "reason": reason}
-            rel = f"{self._model(model)}/promotions.jsonl"
-            self.store.append_text(rel, json.dumps(entry, sort_keys=True) + "\n")
+        rel = f"{self._model(model)}/production"
+        if expected == CURRENT:
+            expected = self.pointer(model, "production")
+        if expected is not None and not isinstance(expected, int):
+            raise RegistryError(f"expected production {expected!r}: a version number or None")
+        before = None if expected is None else f"{expected}\n"
+        if not self.store.compare_and_swap(rel, before, f"{version.version}\n"):
+            found = self.pointer(model, "production")
+            raise PromotionConflict(
+                f"model {model!r}: production moved: expected "
+                f"{'no production version' if expected is None else f'version {expected}'}, "
+                f"found {'none' if found is None else f'version {found}'}; "
+                f"version {version.version} was not promoted"
+            )
+        entry = {"at": utc_now(), "from": expected, "to": version.version, "reason": reason}
+        rel = f"{self._model(model)}/promotions.jsonl"
+        self.store.append_text_atomic(rel, json.dumps(entry, sort_keys=True) + "\n")
         return version
 
     def _set_pointer(self, model: str, name: str, version: int) -> None:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 
 from mlp_common.files import dumps_json
-from mlp_common.registry import ModelRegistry
+from mlp_common.registry import CURRENT, ModelRegistry
 from mlp_common.step import configure_logging, run_step
 
 DEFAULT_REGISTRY_ENV = "MLP_REGISTRY"
@@ -33,7 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("model")
     promote.add_argument("version", help="number or latest")
     promote.add_argument("--reason", default="manual promotion", help="recorded in the log")
+    promote.add_argument(
+        "--expect",
+        type=_expected,
+        default=CURRENT,
+        help="the production version this promotion replaces, or 'none' (compare-and-swap: "
+        "refused if production is anything else; default: production as read just before)",
+    )
     return parser
+
+
+def _expected(text: str) -> int | None:
+    if text == "none":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: a version number or 'none'")
+    return int(text)
 
 
 def _version_line(registry: ModelRegistry, model: str, number: int) -> str:
@@ -70,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             version = registry.get(args.model, args.version)
             print(dumps_json(version.metadata | {"path": str(version.path)}), end="")
         else:
-            version = registry.promote(args.model, args.version, reason=args.reason)
+            version = registry.promote(
+                args.model, args.version, reason=args.reason, expected=args.expect
+            )
             print(f"{args.model}: production -> version {version.version}")
         return 0
 
