@@ -1,13 +1,25 @@
-"""Provenance facts recorded with every output that matters: code version and timestamps."""
+"""Provenance facts recorded with every output that matters: code version, timestamps, redacted
+source descriptions and the component images of a cluster run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from mlp_common.step import StepError
 
 CODE_VERSION_ENV = "MLP_CODE_VERSION"
+UNKNOWN = "unknown"
+REDACTED = "***"
+URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"`<>]+")
+SECRET_PARAMETER = re.compile(
+    r"pass|pwd|secret|token|key|signature|credential|auth|session", re.IGNORECASE
+)
 
 
 def utc_now() -> str:
@@ -40,6 +52,52 @@ def code_version(start: str | os.PathLike[str] | None = None) -> str:
             check=True,
             timeout=10,
         ).stdout.strip()
+        if dirty:
+            diff = subprocess.run(
+                ["git", "diff", "HEAD", "--binary"],
+                cwd=where,
+                capture_output=True,
+                check=True,
+                timeout=30,
+            ).stdout
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
+        return UNKNOWN
+    # A dirty tree names its changes too, so two different uncommitted edits never share a version.
+    return f"{sha}-dirty.{hashlib.sha256(diff).hexdigest()[:12]}" if dirty else sha
+
+
+def recorded_code_version(start: str | os.PathLike[str] | None = None) -> str:
+    """:func:`code_version`, refusing ``unknown`` when ``$CI`` is set: a CI build must record
+    which code produced a model (bake ``MLP_CODE_VERSION`` into the image or build from git)."""
+    version = code_version(start)
+    if version == UNKNOWN and os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        raise StepError(
+            f"code version unknown (no ${CODE_VERSION_ENV}, no git checkout); "
+            "CI is set, so refusing to record a model without its code version"
+        )
+    return version
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info and secret-looking query values replaced;
+    everything else is kept byte for byte."""
+    parts = urlsplit(url)
+    redacted = url
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            redacted = redacted.replace(f"//{parts.netloc}", f"//{user}:{REDACTED}@{host}", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(SECRET_PARAMETER.search(key) for key, _ in pairs):
+            query = urlencode(
+                [(k, REDACTED if SECRET_PARAMETER.search(k) else v) for k, v in pairs], safe="*"
+            )
+            redacted = redacted.replace(f"?{parts.query}", f"?{query}", 1)
+    return redacted
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` (a source URL, or a query that mentions URLs) with credentials in URLs redacted."""
+    return URL.sub(lambda match: redact_url(match.group(0)), text)

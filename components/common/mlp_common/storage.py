@@ -78,6 +78,22 @@ def upload_directory(source: Path, uri: str, *, marker: str) -> None:
         fs.put_file(str(file), f"{path.rstrip('/')}/{file.relative_to(source)}")
 
 
+def publish_directory(source: Path, uri: str, *, marker: str) -> None:
+    """Make ``source`` appear at ``uri`` whole: a rename on a filesystem, an upload with
+    ``marker`` last on an object store. A directory already at ``uri`` is left as it is (callers
+    publish immutable, content-addressed directories, so it holds the same content)."""
+    if is_remote(uri):
+        upload_directory(source, uri, marker=marker)
+        return
+    target = local_path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError:
+        if not (target / marker).is_file():
+            raise
+
+
 def localize_directory(uri: str | os.PathLike[str]) -> Path:
     """A local directory for a path, ``file://`` URI or remote URI (downloaded)."""
     text = os.fspath(uri)
