@@ -224,6 +224,19 @@ def write_snapshot(root: str, frame: pd.DataFrame, *, name: str, target: str) ->
     return existing
 
 
+def materialize_snapshot(uri: str, output: str | os.PathLike[str]) -> DatasetInfo:
+    """Copy the snapshot at ``uri`` into the dataset directory ``output`` (atomically), checked
+    byte for byte against its recorded hashes first."""
+    from mlp_common.storage import download_directory, is_remote, local_path
+
+    info = verify_snapshot(uri)
+    source = download_directory(uri, immutable=True) if is_remote(uri) else local_path(uri)
+    with atomic_directory(output) as tmp:
+        for name in (*sorted(info.files), META_FILE):
+            shutil.copy2(source / name, tmp / name)
+    return info
+
+
 def read_snapshot_info(uri: str) -> DatasetInfo | None:
     """The ``dataset.json`` of a snapshot, or None when no complete snapshot is there."""
     from mlp_common.storage import filesystem, is_remote, local_path

@@ -101,3 +101,14 @@ def redact_url(url: str) -> str:
 def redact_credentials(text: str) -> str:
     """``text`` (a source URL, or a query that mentions URLs) with credentials in URLs redacted."""
     return URL.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def on_cluster() -> bool:
+    """True inside a Kubernetes pod (the kubelet sets ``KUBERNETES_SERVICE_HOST``)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def cluster_images(images: dict[str, str]) -> dict[str, str] | None:
+    """The component image references to record: ``images`` on a cluster, None elsewhere (a
+    local run executes the packages in this checkout, not the images)."""
+    return dict(sorted(images.items())) if on_cluster() else None

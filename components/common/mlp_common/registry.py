@@ -47,11 +47,13 @@ Write API (used by ``register``): ``register(model, source_dir, metadata, promot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,14 @@ class ModelVersion:
     def parent(self) -> int | None:
         parent = self.metadata.get("parent")
         return int(parent) if parent is not None else None
+
+
+def training_key(content_hash: str, params: dict[str, Any], code_version: str) -> str:
+    """``sha256:<hex>`` naming one training: the data (content hash), every parameter that
+    changes the model (split and hyperparameters, seeds included) and the code version. A version
+    whose ``training_key`` equals a new run's would be retrained bit for bit; reuse it instead."""
+    document = {"code_version": code_version, "dataset": content_hash, "params": params}
+    return "sha256:" + hashlib.sha256(dumps_json(document).encode()).hexdigest()
 
 
 class ModelRegistry:
@@ -190,6 +200,14 @@ class ModelRegistry:
         number = self.pointer(model, "production")
         return None if number is None else self.get(model, number)
 
+    def find_training(self, model: str, key: str) -> ModelVersion | None:
+        """The newest version registered with ``training_key == key``, or None."""
+        for number in reversed(self.list_versions(model)):
+            rel = f"{self._versions(model)}/{number}/{METADATA_FILE}"
+            if json.loads(self.store.read_text(rel)).get("training_key") == key:
+                return self.get(model, number)
+        return None
+
     def promotions(self, model: str) -> list[dict[str, Any]]:
         """The promotion log, oldest first."""
         rel = f"{self._model(model)}/promotions.jsonl"
@@ -206,12 +224,15 @@ class ModelRegistry:
         *,
         promote: bool = False,
         promote_reason: str = "",
+        render: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
     ) -> ModelVersion:
         """Copy ``source_dir`` into a new version with ``metadata``; move ``latest`` to it.
 
         ``source_dir`` must contain ``model.keras``. ``model``, ``version``, ``parent`` and
         ``created_at`` are filled in here and override the same keys in ``metadata``.
-        With ``promote=True`` the new version also becomes ``production``.
+        With ``promote=True`` the new version also becomes ``production``. ``render`` maps file
+        names to functions of the final metadata (version number included) whose text is written
+        into the version before it appears (the model card).
         """
         source = Path(source_dir)
         if not (source / KERAS_FILE).is_file():
@@ -225,14 +246,20 @@ class ModelRegistry:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
             with self.store.lock(self._model(model)):
-                number = self._publish(model, payload, metadata)
+                number = self._publish(model, payload, metadata, render or {})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if promote:
             self.promote(model, number, reason=promote_reason or "promoted at registration")
         return self.get(model, number)
 
-    def _publish(self, model: str, payload: Path, metadata: dict[str, Any]) -> int:
+    def _publish(
+        self,
+        model: str,
+        payload: Path,
+        metadata: dict[str, Any],
+        render: Mapping[str, Callable[[dict[str, Any]], str]],
+    ) -> int:
         """Claim the next number for ``payload`` and move ``latest`` to the newest version.
 
         Runs under the writer lock (filesystem registries). The rename claim still guards
@@ -251,6 +278,8 @@ class ModelRegistry:
                     "created_at": utc_now(),
                 }
             )
+            for name, function in render.items():
+                (payload / name).write_text(function(document), encoding="utf-8")
             if self.store.publish_dir(
                 payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
             ):

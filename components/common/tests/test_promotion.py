@@ -97,7 +97,7 @@ def test_concurrent_processes_exactly_one_promotion_wins(
     winners = [version for version, (code, _) in results.items() if code == 0]
     assert len(winners) == 1, results
     winner = winners[0]
-    for version, (code, out) in results.items():
+    for version, (_code, out) in results.items():
         if version != winner:
             assert f"production moved: expected version 1, found version {winner}" in out
     fresh = ModelRegistry(registry_root)

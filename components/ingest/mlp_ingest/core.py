@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from mlp_common.dataset import DatasetInfo, read_table, write_dataset, write_snapshot
+from mlp_common.dataset import (
+    DatasetInfo,
+    materialize_snapshot,
+    read_table,
+    write_dataset,
+    write_snapshot,
+)
 from mlp_common.faults import maybe_fail
 from mlp_common.step import StepError, TransientError
 
@@ -140,11 +146,10 @@ def ingest(
         raise StepError(f"--source {source.location}: name the label column with --target")
     if frame.empty:
         raise StepError(f"--source {source.location}: no rows")
-    info = None
-    if snapshot_root is not None:
-        info = write_snapshot(snapshot_root, frame, name=name, target=chosen)
+    if snapshot_root is None:
+        return write_dataset(output, frame, name=name, target=chosen)  # type: ignore[arg-type]
+    info = write_snapshot(snapshot_root, frame, name=name, target=chosen)
     if output is not None:
-        written = write_dataset(output, frame, name=name, target=chosen)
-        info = info or written
-    assert info is not None
+        assert info.uri is not None
+        materialize_snapshot(info.uri, output)
     return info
