@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp_common.files import atomic_directory, write_text_atomic
+from mlp_common.step import StepError
 
 
 def is_remote(uri: str | os.PathLike[str]) -> bool:
@@ -217,9 +218,7 @@ class RemoteStore:
     def _client(self) -> Any:
         """A botocore S3 client (conditional writes are not exposed by fsspec)."""
         if not self.uri.startswith("s3://"):
-            raise NotImplementedError(
-                f"{self.uri}: compare-and-swap needs a local or s3:// location"
-            )
+            raise StepError(f"{self.uri}: compare-and-swap needs a local or s3:// location")
         import botocore.session
 
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLP_S3_ENDPOINT_URL")

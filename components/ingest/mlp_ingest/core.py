@@ -147,7 +147,8 @@ def ingest(
     if frame.empty:
         raise StepError(f"--source {source.location}: no rows")
     if snapshot_root is None:
-        return write_dataset(output, frame, name=name, target=chosen)  # type: ignore[arg-type]
+        assert output is not None  # checked above
+        return write_dataset(output, frame, name=name, target=chosen)
     info = write_snapshot(snapshot_root, frame, name=name, target=chosen)
     if output is not None:
         assert info.uri is not None
