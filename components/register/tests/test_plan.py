@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlp_common.dataset import write_snapshot
+from mlp_common.dataset import DatasetInfo, write_snapshot
 from mlp_common.registry import ModelRegistry, training_key
 from mlp_register.plan import main, plan
 from mlp_register.registry_cli import main as registry_cli
@@ -13,7 +13,7 @@ from mlp_register.registry_cli import main as registry_cli
 PARAMS = {"split": {"seed": 42, "test_size": 0.2}, "train": {"epochs": 5, "seed": 42}}
 
 
-def snapshot(tmp_path: Path, value: float = 1.0):  # type: ignore[no-untyped-def]
+def snapshot(tmp_path: Path, value: float = 1.0) -> DatasetInfo:
     frame = pd.DataFrame({"x": [value, 2.0, 3.0], "target": [0, 1, 0]})
     return write_snapshot(str(tmp_path / "datasets"), frame, name="toy", target="target")
 
