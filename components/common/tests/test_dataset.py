@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from mlp_common.dataset import (
     content_hash,
+    materialize_snapshot,
     read_dataset,
     read_table,
     storage_options,
@@ -90,6 +91,9 @@ def test_snapshot_is_content_addressed_immutable_and_reads_back_byte_for_byte(
     fs, path = fsspec.core.url_to_fs(info.uri, **(storage_options(info.uri) or {}))
     data = fs.cat_file(f"{path.rstrip('/')}/data.parquet")
     assert f"sha256:{hashlib.sha256(data).hexdigest()}" == info.files["data.parquet"]
+    assert materialize_snapshot(info.uri, tmp_path / "copy") == info
+    assert (tmp_path / "copy" / "data.parquet").read_bytes() == data
+    pd.testing.assert_frame_equal(read_dataset(tmp_path / "copy")[0], frame())
     changed = frame()
     changed.loc[0, "x"] = 9.0
     other = write_snapshot(root, changed, name="toy", target="y")
