@@ -66,6 +66,56 @@ def code_version(start: str | os.PathLike[str] | None = None) -> str:
     return f"{sha}-dirty.{hashlib.sha256(diff).hexdigest()[:12]}" if dirty else sha
 
 
+# The code that determines a trained model's bytes: the training key names its version, so a commit
+# elsewhere (docs, serving, the gate) does not force a retrain.
+TRAINING_CODE = (
+    "components/common",
+    "components/ingest",
+    "components/preprocess",
+    "components/train",
+)
+
+
+def training_code_version(start: str | os.PathLike[str] | None = None) -> str:
+    """The version of the training code: ``$MLP_CODE_VERSION`` if set (images bake it in), else
+    ``tree:<hash>`` over the committed trees of :data:`TRAINING_CODE` plus their uncommitted
+    changes, else ``unknown`` (refused when ``$CI`` is set)."""
+    baked = os.environ.get(CODE_VERSION_ENV)
+    if baked:
+        return baked
+    where = Path(start) if start is not None else Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        trees, diff = (
+            subprocess.run(
+                [*command, "--", *TRAINING_CODE],
+                cwd=top,
+                capture_output=True,
+                check=True,
+                timeout=30,
+            ).stdout
+            for command in (["git", "ls-tree", "HEAD"], ["git", "diff", "HEAD", "--binary"])
+        )
+    except (OSError, subprocess.SubprocessError):
+        version = UNKNOWN
+    else:
+        digest = hashlib.sha256(trees + b"\0" + diff).hexdigest()
+        version = f"tree:{digest[:16]}"
+    if version == UNKNOWN and os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        raise StepError(
+            f"training code version unknown (no ${CODE_VERSION_ENV}, no git checkout); "
+            "CI is set, so refusing to plan a run without it"
+        )
+    return version
+
+
 def recorded_code_version(start: str | os.PathLike[str] | None = None) -> str:
     """:func:`code_version`, refusing ``unknown`` when ``$CI`` is set: a CI build must record
     which code produced a model (bake ``MLP_CODE_VERSION`` into the image or build from git)."""

@@ -79,8 +79,10 @@ def render_lineage(record: dict[str, Any]) -> str:
         state = f"not serving (production is version {serving['production_version']})"
     lines = [f"{record['model']} version {record['version']}: {state}"]
     for entry in serving["promotions"]:
+        before = entry.get("from")
         lines.append(
-            f"  promoted   {entry.get('at')} from version {entry.get('from')} "
+            f"  promoted   {entry.get('at')} from "
+            f"{'no production version' if before is None else f'version {before}'} "
             f"({entry.get('reason') or 'no reason given'})"
         )
     interval = gate.get("interval")
@@ -90,10 +92,14 @@ def render_lineage(record: dict[str, Any]) -> str:
         else f"; {gate.get('metric')} difference {gate['statistic']:+.4f}, "
         f"{gate.get('confidence', 0):.0%} interval [{interval[0]:+.4f}, {interval[1]:+.4f}]"
     )
+    compared = gate.get("production_version")
+    accuracy = baseline.get("accuracy")
     lines += [
-        f"  gate       {gate.get('verdict') or gate.get('decision')} vs production version "
-        f"{gate.get('production_version')}{numbers}",
-        f"  baseline   scikit-learn test accuracy {baseline.get('accuracy', '-')}",
+        f"  gate       {gate.get('verdict') or gate.get('decision')}, compared with "
+        f"{'no production version' if compared is None else f'production version {compared}'}"
+        f"{numbers}",
+        "  baseline   scikit-learn test accuracy "
+        + (f"{accuracy:.4f}" if isinstance(accuracy, float) else "-"),
         f"  trained    {training.get('trained_at')} by run {training.get('pipeline_run_id')}, "
         f"code {training.get('code_version')}",
     ]

@@ -2,10 +2,13 @@
 
 A run is named by its training key (:func:`mlp_common.registry.training_key`): the dataset
 snapshot's content hash, every parameter that shapes the model (split and hyperparameters, seeds
-included) and the code version. If the registry already holds a version with that key, training
-again would reproduce it bit for bit, so the run reuses it. This is the pipeline's own cache for
-where KFP's cannot help (kfp.local ignores caching; a cluster whose cache was cleared). ``--force``
-trains anyway (a deliberate retrain; its gate then reports a tie).
+included) and the version of the training code
+(:func:`mlp_common.provenance.training_code_version`: the git trees of common, ingest, preprocess
+and train plus uncommitted changes to them, or the version baked into the image). If the registry
+already holds a version with that key, training again would reproduce it bit for bit, so the run
+reuses it. This is the pipeline's own cache where KFP's cannot help (kfp.local ignores caching; a
+cluster whose cache was cleared). ``--force`` trains anyway (a deliberate retrain; its gate then
+reports a tie).
 
 Writes ``plan.json`` ``{"action": "train"|"reuse", "version", "training_key", "reason"}`` and
 prints the action (``train`` or ``reuse``) on stdout.
@@ -21,7 +24,7 @@ from typing import Any
 
 from mlp_common.dataset import DatasetInfo, read_snapshot_info
 from mlp_common.files import write_json_atomic
-from mlp_common.provenance import recorded_code_version
+from mlp_common.provenance import training_code_version
 from mlp_common.registry import ModelRegistry, training_key
 from mlp_common.step import StepError, configure_logging, run_step
 
@@ -44,7 +47,7 @@ def plan(
     if found is not None:
         reason = (
             f"reused version {found.version}: same data snapshot ({dataset.version}), params and "
-            f"code ({code_version}); nothing to train"
+            f"training code ({code_version}); nothing to train"
         )
         return {"action": REUSE, "version": found.version, "training_key": key, "reason": reason}
     reason = "forced retrain" if force else "no version was trained on these inputs"
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise StepError(f"--params: not JSON: {exc}") from exc
         registry = ModelRegistry(args.registry)
         result = plan(
-            registry, args.name, dataset, params, recorded_code_version(), force=args.force
+            registry, args.name, dataset, params, training_code_version(), force=args.force
         )
         write_json_atomic(args.output, result)
         print(f"plan: {result['action']}: {result['reason']}", file=sys.stderr)

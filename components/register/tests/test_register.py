@@ -136,7 +136,8 @@ def test_lineage_runs_from_serving_back_to_the_exact_snapshot_bytes(
     text = capsys.readouterr().out
     assert text.startswith("digits version 1: serving: production\n")
     for expected in (
-        "gate       promote (first model) vs production version None",
+        "gate       promote (first model), compared with no production version",
+        "promoted   ",
         f"data       {data['snapshot_uri']}",
         f"data.parquet {data['files']['data.parquet']}",
         "source     postgresql://ml:***@db.example:5432/mnist",
