@@ -8,6 +8,7 @@ from typing import Any
 from platformgen.builders.namespace import pod_security_labels
 from platformgen.builders.network_policy import (
     _endpoint_peer,
+    _namespace_peer,
     _pod_peer,
     _ports,
     build_allow_dns,
@@ -94,7 +95,7 @@ def pipeline_root(spec: PlatformSpec, tenant: str) -> str:
 def _network_policies(spec: PlatformSpec, tenant: str, t: Tenant) -> list[Manifest]:
     """Default deny, DNS, traffic inside the namespace, and egress to the declared services.
     Ingress from other namespaces stays denied: another tenant can never reach this one."""
-    own: dict[str, Any] = {"podSelector": {}}
+    own = _namespace_peer(tenant)  # every pod of the tenant's own namespace
     policies = [
         {**build_default_deny(spec, tenant), "metadata": _metadata(spec, tenant, "default-deny")},
         {**build_allow_dns(spec, tenant), "metadata": _metadata(spec, tenant, "allow-dns")},
