@@ -14,7 +14,7 @@ from platformgen.builders.network_policy import (
     build_allow_dns,
     build_default_deny,
 )
-from platformgen.builders.pod import resource_list
+from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, resource_list
 from platformgen.naming import Manifest, selector_labels, standard_labels
 from platformgen.quantity import canonical_bytes, canonical_cpu
 from platformgen.spec.model import PlatformSpec, Subjects, Tenant
@@ -92,17 +92,34 @@ def pipeline_root(spec: PlatformSpec, tenant: str) -> str:
     return declared or f"{spec.tenancy.artifact_root.rstrip('/')}/{tenant}/v2/artifacts"
 
 
+TENANT_PODS = (
+    "the tenant's own workloads, which its members create after install, are what this selects"
+)
+
+
+def _policy_metadata(spec: PlatformSpec, tenant: str, name: str) -> Manifest:
+    """A tenant NetworkPolicy's metadata: it selects pods no rendered manifest holds."""
+    meta = _metadata(spec, tenant, name)
+    meta["annotations"] = exception_annotations(
+        [(tool, check, TENANT_PODS) for tool, check in SELECTOR_CHECKS["NetworkPolicy"]]
+    )
+    return meta
+
+
 def _network_policies(spec: PlatformSpec, tenant: str, t: Tenant) -> list[Manifest]:
     """Default deny, DNS, traffic inside the namespace, and egress to the declared services.
     Ingress from other namespaces stays denied: another tenant can never reach this one."""
     own = _namespace_peer(tenant)  # every pod of the tenant's own namespace
     policies = [
-        {**build_default_deny(spec, tenant), "metadata": _metadata(spec, tenant, "default-deny")},
-        {**build_allow_dns(spec, tenant), "metadata": _metadata(spec, tenant, "allow-dns")},
+        {
+            **build_default_deny(spec, tenant),
+            "metadata": _policy_metadata(spec, tenant, "default-deny"),
+        },
+        {**build_allow_dns(spec, tenant), "metadata": _policy_metadata(spec, tenant, "allow-dns")},
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": _metadata(spec, tenant, "allow-same-namespace"),
+            "metadata": _policy_metadata(spec, tenant, "allow-same-namespace"),
             "spec": {
                 "egress": [{"to": [own]}],
                 "ingress": [{"from": [own]}],
@@ -125,7 +142,7 @@ def _network_policies(spec: PlatformSpec, tenant: str, t: Tenant) -> list[Manife
             {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
-                "metadata": _metadata(spec, tenant, "allow-platform-services"),
+                "metadata": _policy_metadata(spec, tenant, "allow-platform-services"),
                 "spec": {"egress": egress, "podSelector": {}, "policyTypes": ["Egress"]},
             }
         )
