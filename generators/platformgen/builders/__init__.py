@@ -28,6 +28,7 @@ from platformgen.builders.role import build_roles
 from platformgen.builders.service import build_service
 from platformgen.builders.service_account import build_service_account
 from platformgen.builders.service_monitor import build_service_monitor
+from platformgen.builders.tenant import build_tenant
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
@@ -86,6 +87,7 @@ def build_platform(
                 build_allow_dns(spec, ns),
             )
         ]
+        + [m for tenant in sorted(spec.tenancy.tenants) for m in build_tenant(spec, tenant)]
     }
     for view in resolve(spec, environment):
         groups[view.name] = build_component(view)
