@@ -81,6 +81,24 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--dry-run", action="store_true", help="print the spec diff only; change nothing"
     )
+    diff = command(
+        "diff",
+        "server-side dry-run apply an environment to a live cluster: created, changed (with "
+        "field paths), unchanged, orphaned objects; exit 1 unless in sync",
+    )
+    diff.add_argument("--kubeconfig", required=True, type=Path, help="kubeconfig of the cluster")
+    diff.add_argument("--env", required=True, help="environment the cluster runs")
+    diff.add_argument(
+        "--field-manager",
+        default="platformgen",
+        help="field manager the deployment applies as (default: platformgen)",
+    )
+    diff.add_argument(
+        "--tools-dir",
+        type=Path,
+        default=Path(".tools"),
+        help="where `make tools` installed kustomize (default: ./.tools)",
+    )
     return parser
 
 
@@ -197,7 +215,27 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    """Exactly what `kustomize build overlays/<env>` gives the cluster, dry-run applied."""
+    from platformgen.live_diff import live_diff
+    from platformgen.validate import kustomize_documents
+
+    spec, pipelines = _load(args)
+    if args.env not in spec.environments:
+        raise PlatformgenError(f"{args.spec.name}: environments.{args.env}: no such environment")
+    out = _out(args)
+    if compare_tree(out, render(spec, pipelines), GENERATED_ROOTS):
+        raise StaleOutputError("generated files are stale: run `make render` first")
+    documents = kustomize_documents(out, f"overlays/{args.env}", args.tools_dir.absolute())
+    report = live_diff(documents, str(args.kubeconfig), spec.platform.part_of, args.field_manager)
+    for result in report.results:
+        print(result.line())
+    print(report.summary())
+    return 0 if report.in_sync else 1
+
+
 COMMANDS = {
+    "diff": _diff,
     "render": _render,
     "check": _check,
     "validate": _validate,
