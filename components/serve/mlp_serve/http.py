@@ -66,8 +66,7 @@ class ServingMiddleware:
 
             await self.app(scope, limited_receive, send_and_capture)
         finally:
-            metrics.REQUESTS.labels(endpoint=endpoint, code=str(status)).inc()
-            metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+            metrics.observe_request(endpoint, status, time.perf_counter() - start)
 
 
 def _content_length(scope: Scope) -> int | None:
