@@ -1,8 +1,9 @@
 """Run KServe's REST server for one ``RegistryModel`` on a configurable host.
 
 KServe 0.21's ``RESTServer`` hard-codes ``host="0.0.0.0"`` in its uvicorn config; we subclass it
-to set the host, turn the per-request access log off (logging stays off the request path), and
-put ``ServingMiddleware`` (413 + metrics) and a quiet 400 handler on the app. gRPC stays off.
+to set the host, turn the per-request access log off (logging stays off the request path), drop
+KServe's per-request timing log middleware, and put ``ServingMiddleware`` (413 + metrics) and a
+quiet 400 handler on the app. gRPC stays off.
 
 KServe's ``DataPlane`` answers v2 model metadata with empty ``inputs``/``outputs`` and no
 ``versions``; ``RegistryDataPlane`` answers from the served version instead. The event loop's
@@ -20,6 +21,7 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.errors import InvalidInput
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.rest.server import RESTServer
+from timing_asgi import TimingMiddleware
 from uvicorn.importer import import_from_string
 
 from mlp_serve.http import ServingMiddleware
@@ -51,6 +53,10 @@ class BoundRESTServer(RESTServer):  # type: ignore[misc]
     def create_application(self) -> None:
         super().create_application()
         app = import_from_string(FASTAPI_APP_IMPORT_STRING)
+        # KServe's TimingMiddleware routes every request a second time (to name it) and reads
+        # getrusage twice, only to log at INFO on ``kserve.trace``, a logger that is off here.
+        # ServingMiddleware already times every request into mlp_request_duration_seconds.
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
         app.add_exception_handler(InvalidInput, _invalid_input)
         app.add_middleware(ServingMiddleware, max_body_bytes=self.max_body_bytes)
 
