@@ -71,6 +71,9 @@ class Result:
     notes: list[str] = field(default_factory=list)
     plot: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
+    load_at_start: list[float] = field(
+        default_factory=lambda: [round(x, 2) for x in os.getloadavg()]
+    )
 
     def add(
         self, group: str, series: str, x: float, metric: str, unit: str, runs: Sequence[float]
@@ -92,7 +95,7 @@ class Result:
             "title": self.title,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "conditions": self.conditions,
-            "machine": machine(),
+            "machine": {**machine(), "load_average_at_start": self.load_at_start},
             "tools": {**python_versions(), **self.tools},
             "settings": self.settings,
             "measurements": [asdict(m) for m in self.measurements],
