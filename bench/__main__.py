@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline")
+NAMES = ("serving", "render", "validate")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -52,17 +52,10 @@ def _validate(args: argparse.Namespace) -> Result:
     return validate.run(validate.Options(spec=args.spec, repeat=1 if args.smoke else args.repeat))
 
 
-def _pipeline(args: argparse.Namespace) -> Result:
-    from bench import pipeline
-
-    return pipeline.run(pipeline.Options(repeat=1 if args.smoke else args.repeat, smoke=args.smoke))
-
-
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
     "validate": _validate,
-    "pipeline": _pipeline,
 }
 
 

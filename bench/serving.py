@@ -197,7 +197,7 @@ def run(options: Options) -> Result:
     entry = registry.get(model, options.version)
     body = request_body(entry.path)
     usable = len(os.sched_getaffinity(0))
-    placements = [p for p in options.placements if p != "pinned" or usable >= 2]
+    placements = [p for p in options.placements if p != "pinned" or usable >= 2] or ["unpinned"]
     result = Result(
         name="serving",
         title="Serving under load (wrk, v1 predict, one row per request)",
