@@ -53,6 +53,15 @@ def synthesize(spec: dict[str, Any], size: int) -> dict[str, Any]:
                     if name in (env.get(key) or {}):
                         environments[env_name][key][rename[name]] = copy.deepcopy(env[key][name])
         group += 1
+    # A last, partial group may lack a component its siblings name: drop those references.
+    known = set(out["components"]) | set(spec.get("endpoints") or {})
+    for component in out["components"].values():
+        for key in ("dependsOn", "exposedTo"):
+            if key in component:
+                component[key] = [t for t in component[key] if t in known]
+        logger = component.get("payloadLogger")
+        if isinstance(logger, dict) and logger.get("sink") not in known:
+            del component["payloadLogger"]
     return out
 
 
