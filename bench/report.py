@@ -172,6 +172,51 @@ def summary(results: list[dict[str, Any]]) -> str:
     )  # fmt: skip
 
 
+def scaling_notes(results: list[dict[str, Any]]) -> str:
+    """How big a platform can get, in the measured numbers of the render benchmark."""
+    render = next((r for r in results if r["name"] == "render"), None)
+    if render is None:
+        return ""
+    by = {(m["series"], m["x"], m["metric"]): m["median"] for m in render["measurements"]}
+    sizes = sorted({m["x"] for m in render["measurements"] if m["group"] == "scaling"})
+    lines = ["## Scaling notes (from the render result above)", ""]
+    for size in sizes:
+        parts = [
+            f"**{_x(size)} components**: {_fmt(by.get(('objects', size, 'objects'), 0))} objects"
+        ]
+        for series, label in (
+            ("render in process", "render in process"),
+            ("platformgen render (CLI)", "platformgen render"),
+            ("kustomize build (all overlays)", "kustomize build of every overlay"),
+            ("kubeconform (all overlays)", "kubeconform of every overlay"),
+        ):
+            wall = by.get((series, size, "wall_s"))
+            cpu = by.get((series, size, "cpu_s"))
+            if wall is not None and cpu is not None:
+                parts.append(f"{label} {_fmt(wall)} s wall / {_fmt(cpu)} CPU-s")
+        lines.append("- " + "; ".join(parts) + ".")
+    measured = [s for s in sizes if ("kustomize build (all overlays)", s, "cpu_s") in by]
+    if len(measured) >= 2:
+        a, b = measured[-2], measured[-1]
+        growth = (
+            by[("kustomize build (all overlays)", b, "cpu_s")]
+            / by[("kustomize build (all overlays)", a, "cpu_s")]
+        )
+        lines.append(
+            f"- kustomize's CPU time grew {growth:.1f}x from {_x(a)} to {_x(b)} components "
+            f"({b / a:g}x the components). One `kustomize build` per overlay stays practical "
+            "while that figure is seconds; past that, split the platform into several "
+            "kustomizations (or Argo CD applications) rendered independently."
+        )
+    unmeasured = [s for s in sizes if s not in measured]
+    if unmeasured:
+        lines.append(
+            f"- kustomize and kubeconform were not run at {', '.join(map(_x, unmeasured))} "
+            "components in this run (`--kustomize-max`)."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write(results_dir: Path, docs: Path) -> None:
     results = load_results(results_dir)
     images = docs.parent / "benchmarks"
@@ -182,6 +227,7 @@ def write(results_dir: Path, docs: Path) -> None:
         if plot(result, image_path):
             image = image_path.relative_to(docs.parent).as_posix()
         parts.append(section(result, image))
+    parts.append(scaling_notes(results))
     extra = ROOT / "bench" / "notes.md"
     if extra.is_file() and docs.is_relative_to(ROOT):
         parts.append(extra.read_text())
