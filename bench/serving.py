@@ -184,7 +184,8 @@ def wrk(
 
 def request_body(model_dir: Path) -> str:
     description = json.loads((model_dir / "features.json").read_text())
-    row = [round(float(v), 4) for v in description["mean"]]
+    means = description.get("mean") or [1.0] * len(description["features"])
+    row = [round(float(v), 4) for v in means]
     return json.dumps({"instances": [row]})
 
 
