@@ -143,7 +143,7 @@ def section(result: dict[str, Any], image: str | None) -> str:
     if result["targets"]:
         lines += ["| target | measured | goal | met |", "| --- | --- | --- | --- |"]
         for t in result["targets"]:
-            met = "yes" if t["met"] else "**no**"
+            met = "yes" if t["met"] else _verdict(t)
             lines.append(
                 f"| {t['name']} | {_fmt(t['value'])} {t['unit']} | {_fmt(t['target'])} "
                 f"{t['unit']} | {met} ({t['detail']}) |"
@@ -157,10 +157,20 @@ def section(result: dict[str, Any], image: str | None) -> str:
     return "\n".join(lines)
 
 
+def _verdict(target: dict[str, Any]) -> str:
+    if target["met"]:
+        return "met"
+    value, goal = target["value"], target["target"]
+    if not goal:
+        return "**missed**"
+    if "<=" in target["name"]:
+        return f"**missed**: {value / goal:.2f}x the allowed value"
+    return f"**missed**: {value / goal:.0%} of the goal"
+
+
 def summary(results: list[dict[str, Any]]) -> str:
     rows = [
-        f"| {r['name']} | {t['name']} | {_fmt(t['value'])} {t['unit']} | "
-        f"{'met' if t['met'] else '**missed**'} |"
+        f"| {r['name']} | {t['name']} | {_fmt(t['value'])} {t['unit']} | {_verdict(t)} |"
         for r in results
         for t in r["targets"]
     ]
