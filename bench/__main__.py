@@ -28,6 +28,7 @@ def _serving(args: argparse.Namespace) -> Result:
             servers=("ours", "kserve-constant") if smoke else tuple(args.servers),
             placements=("pinned",) if smoke else tuple(args.placements),
             warmup=1.0 if smoke else 3.0,
+            partial=args.results,
         )
     )
 

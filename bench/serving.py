@@ -76,6 +76,7 @@ class Options:
     servers: tuple[str, ...]
     placements: tuple[str, ...]
     warmup: float
+    partial: Path | None = None  # results folder to write after each placement
 
 
 def _free_port() -> int:
@@ -133,7 +134,7 @@ def servers(
                     argv, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT
                 )
             running[name] = Running(name, port, process, log)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900  # TensorFlow start-up on a loaded machine is slow
         for server in running.values():
             while not _ready(server.port, model):
                 if server.process.poll() is not None or time.monotonic() > deadline:
@@ -262,6 +263,8 @@ def run(options: Options) -> Result:
                             )
                             runs.setdefault((name, connections), []).append(summary)
             _record(result, placement, runs, options)
+            if options.partial is not None:  # keep what is measured if a later phase fails
+                result.write(options.partial)
     return result
 
 
