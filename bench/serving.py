@@ -122,6 +122,8 @@ def servers(
 ) -> Iterator[dict[str, Running]]:
     running: dict[str, Running] = {}
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # Let the first start cache bytecode, so later starts do not compile TensorFlow again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         for name in names:
             port = _free_port()
