@@ -77,15 +77,16 @@ def run(options: Options) -> Result:
         0,
         checks,
     )
-    total = result.find("validate", "platformgen validate (CLI, total)", 0, "wall_s")
-    result.targets.append(
-        Target(
-            name="warm platformgen validate <= 10 s (wall)",
-            value=round(total.median, 2),
-            target=10.0,
-            unit="s",
-            met=total.median <= 10.0,
-            detail=f"min {total.min:.2f} s, max {total.max:.2f} s",
+    for metric, what in (("wall_s", "wall"), ("cpu_s", "CPU seconds")):
+        total = result.find("validate", "platformgen validate (CLI, total)", 0, metric)
+        result.targets.append(
+            Target(
+                name=f"warm platformgen validate <= 10 s ({what})",
+                value=round(total.median, 2),
+                target=10.0,
+                unit="s",
+                met=total.median <= 10.0,
+                detail=f"min {total.min:.2f} s, max {total.max:.2f} s",
+            )
         )
-    )
     return result
