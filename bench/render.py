@@ -201,7 +201,7 @@ def run(options: Options) -> Result:
                   "kustomize_max": options.kustomize_max},
         plot={"title": "seconds by components (in-process render, CLI, kustomize)",
               "x": "components", "y": "seconds (median)", "metric": "cpu_s",
-              "logx": True, "logy": True},
+              "logx": True, "logy": True, "groups": ["scaling"]},
         tools={
             "kustomize": tool_version([kustomize, "version"]) if kustomize else "unavailable",
             "kubeconform": tool_version([kubeconform, "-v"]) if kubeconform else "unavailable",

@@ -82,7 +82,11 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     """A PNG of the result's main metric; False when there is nothing to plot."""
     spec = result.get("plot") or {}
     metric = spec.get("metric")
-    chosen = [m for m in result["measurements"] if m["metric"] == metric]
+    chosen = [
+        m
+        for m in result["measurements"]
+        if m["metric"] == metric and m["group"] in spec.get("groups", [m["group"]])
+    ]
     if not chosen:
         return False
     import matplotlib
