@@ -18,9 +18,9 @@
 # its properties rejects unknown ones. Each file carries the definitions it uses (no $ref to a
 # remote or shared definitions file), descriptions are dropped: ~2.5 MB per version.
 # CRD schemas: scripts/schemas/crd_to_jsonschema.py on CRD YAMLs from the upstream Go modules
-# (never from a web download). Kubeflow Pipelines' v2beta1 CRDs are not included: the module
-# proxy refuses github.com/kubeflow/pipelines (403 for every version), so there is no pinned,
-# checksummed way to fetch them here.
+# (never from a web download). Kubeflow Pipelines' v2beta1 CRDs come from the repo instead
+# (crds/kubeflow-pipelines/, vendored with PROVENANCE.md): the module proxy refuses
+# github.com/kubeflow/pipelines, so they cannot be fetched like the others.
 #
 # Idempotent: binaries are cached per pinned version (lib.sh), and the schemas per hash of
 # their pinned inputs and converter code in $TOOLS_CACHE/schemas-<hash>, which .tools/schemas
@@ -92,6 +92,7 @@ schema_inputs() {
     printf 'crd %s\n' "${CRD_SOURCES[@]}"
     printf 'pyyaml %s\n' "$PYYAML_VERSION"
     cat "$ROOT"/scripts/schemas/*.py
+    cat "$ROOT"/crds/*/*.yaml
 }
 schema_key="$(schema_inputs | sha256sum | cut -c1-16)"
 schema_cache="$TOOLS_CACHE/schemas-$schema_key"
@@ -135,6 +136,13 @@ build_schemas() {
         projects+=("$project=$dir/$subdir")
         printf '%s@%s %s %s\n' "$module" "$mversion" "$subdir" "$(module_sum "$module" "$mversion")" \
             >>"$sources"
+    done
+    # CRDs vendored in the repo (with their provenance), for projects the module proxy refuses.
+    for dir in "$ROOT"/crds/*/; do
+        project="$(basename "$dir")"
+        projects+=("$project=${dir%/}")
+        printf 'repo crds/%s %s\n' "$project" \
+            "$(cat "$dir"*.yaml | sha256sum | cut -c1-64)" >>"$sources"
     done
     log "converting CRD schemas"
     "$python" "$ROOT/scripts/schemas/crd_to_jsonschema.py" "$newest_spec" \

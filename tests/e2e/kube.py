@@ -368,7 +368,8 @@ DERIVED_LABEL = "e2e.platformgen/derived-from"
 
 def derived_workloads(doc: Manifest) -> list[Manifest]:
     """The workload a controller would create from a custom resource's pod template:
-    a Deployment for a KServe predictor (raw deployment mode), a Job for a Katib trial."""
+    a Deployment for a KServe predictor (raw deployment mode), a Job for a Katib trial, the
+    Indexed Job of a Kubeflow Trainer TrainingRuntime's `node` replicated job."""
     meta = doc["metadata"]
     name, namespace = meta["name"], meta.get("namespace", "")
     if doc["kind"] == "InferenceService":
@@ -395,6 +396,19 @@ def derived_workloads(doc: Manifest) -> list[Manifest]:
         job = json.loads(text)
         job["metadata"] = {"name": f"{name}-trial", "namespace": namespace}
         return [job]
+    if doc["kind"] == "TrainingRuntime":
+        # JobSet (for Kubeflow Trainer) runs replicated job `node` as the Indexed Job
+        # <trainjob>-node-0 with numNodes pods.
+        nodes = doc["spec"]["mlPolicy"]["numNodes"]
+        replicated = doc["spec"]["template"]["spec"]["replicatedJobs"][0]
+        job_spec = {
+            **replicated["template"]["spec"],
+            "completionMode": "Indexed",
+            "completions": nodes,
+            "parallelism": nodes,
+        }
+        meta = {"name": f"{name}-{replicated['name']}-0", "namespace": namespace}
+        return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}]
     return []
 
 

@@ -176,6 +176,7 @@ def workload_metadata(view: ComponentView) -> dict[str, Any]:
 CONTROLLER_MANAGED_PODS = {
     "InferenceService": "KServe creates these pods from the InferenceService",
     "Experiment": "Katib creates these pods for each trial of the Experiment",
+    "TrainJob": "Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
 }
 """Kinds whose pods a controller creates, out of sight of static checks of the manifests."""
 

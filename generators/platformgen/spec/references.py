@@ -6,6 +6,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
+from platformgen.spec.distributed import check_distributed
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
@@ -90,6 +91,10 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.tuning", "is required for kind Experiment and only allowed there")
     if c.tuning is not None:
         yield from _check_tuning(name, c)
+    if (c.kind == "TrainJob") != (c.distributed is not None):
+        yield (f"{path}.distributed", "is required for kind TrainJob and only allowed there")
+    if c.distributed is not None:
+        yield from check_distributed(name, c)
     if c.payload_logger is not None:
         sink = c.payload_logger.sink
         if c.kind != "InferenceService":
