@@ -32,7 +32,8 @@ Keras: Keras 3 (TensorFlow's default ``tf.keras`` since 2.16) cannot ``fit`` und
 and the metric results with the wrong structure), so the workers train with ``tf_keras`` (Keras 2,
 same TensorFlow release), whose multi-worker ``fit`` and ``BackupAndRestore`` are the ones TF's
 multi-worker guide uses. The trained weights are then copied into the Keras 3 model of
-:func:`mlp_train.core.build_model`, so the saved model is the same format as a single-worker one.
+:func:`mlp_train.core.build_model`, so the saved model is the same format as a single-worker one
+(the optimizer's slots in it start at zero: tf_keras's Adam state is not carried over).
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ def fit_multi_worker(strategy: Any, cluster: ClusterSpec, backup_dir: Path) -> A
         result = build_model(description, params)
         for name in TRAINED_LAYERS:
             result.get_layer(name).set_weights(model.get_layer(name).get_weights())
+        # Give the Keras 3 optimizer its slots, so model.keras loads (compiled) like a
+        # single-worker one; the slots start at zero (tf_keras's Adam state is not carried over).
+        result.optimizer.build(result.trainable_variables)
         extra = {
             "distribution": {
                 "strategy": STRATEGY,

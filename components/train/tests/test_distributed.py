@@ -137,6 +137,18 @@ def test_two_workers_train_a_model_that_serves(data: Path, tmp_path: Path) -> No
     assert metrics["val_accuracy"] > 0.85
 
 
+def test_same_seed_and_worker_count_give_the_same_weights(data: Path, tmp_path: Path) -> None:
+    import keras
+
+    weights = []
+    for run in ("first", "second"):
+        output = tmp_path / run / "model"
+        cluster = LocalCluster(2, train_args(data, output, 3, 3), tmp_path / run / "cluster")
+        assert cluster.run(max_restarts=0, timeout=600)["succeeded"], _logs(tmp_path / run)
+        weights.append(keras.saving.load_model(output / "model.keras").get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+
 def test_killed_worker_resumes_from_backup(data: Path, tmp_path: Path) -> None:
     epochs = 10
     output = tmp_path / "model"
