@@ -226,8 +226,10 @@ def train(
     seed: int,
     model: Output[Model],
     metrics: Output[Metrics],
+    workers: int = 1,
 ) -> None:
-    """Train the Keras model and the scikit-learn baseline (mlp-train)."""
+    """Train the Keras model and the scikit-learn baseline (mlp-train); with workers > 1, as
+    that many MultiWorkerMirroredStrategy workers in this pod (mlp_train.launch)."""
     import json
     import os
 
@@ -236,7 +238,15 @@ def train(
     argv = ["--data", data.path, "--output", model.path, "--seed", str(seed)]
     argv += ["--learning-rate", str(learning_rate), "--hidden-units", str(hidden_units)]
     argv += ["--dropout", str(dropout), "--epochs", str(epochs), "--batch-size", str(batch_size)]
-    if main(argv) != 0:
+    if workers > 1:
+        import tempfile
+
+        from mlp_train.launch import LocalCluster
+
+        logs = tempfile.mkdtemp(prefix="train-workers-")
+        if not LocalCluster(workers, argv, logs).run(max_restarts=2)["succeeded"]:
+            raise RuntimeError(f"train on {workers} workers failed (logs in {logs})")
+    elif main(argv) != 0:
         raise RuntimeError("train failed (see the message above)")
     with open(os.path.join(model.path, "metrics.json"), encoding="utf-8") as handle:
         result = json.load(handle)
@@ -363,6 +373,7 @@ def training_pipeline(
     dropout: float = 0.1,
     epochs: int = 60,
     batch_size: int = 16,
+    train_workers: int = 1,
     gate_metric: str = "accuracy",
     margin: float = 0.0,
     min_score: float = 0.8,
@@ -419,6 +430,7 @@ def training_pipeline(
             epochs=epochs,
             batch_size=batch_size,
             seed=seed,
+            workers=train_workers,
         )
         train_task.set_display_name("train")
 

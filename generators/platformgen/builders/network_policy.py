@@ -14,6 +14,7 @@ from platformgen.builders.inference_service import (
     serving_ports,
 )
 from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, selector_metadata
+from platformgen.builders.train_job import worker_rule
 from platformgen.naming import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -156,6 +157,9 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         else:
             endpoint = spec.endpoints[target]
             egress.append({"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]})
+    if c.distributed is not None:  # TrainJob workers reach each other on their port only
+        ingress.append(worker_rule(view, "from"))
+        egress.append(worker_rule(view, "to"))
     if not ingress and not egress:
         return None
     policy_spec: dict[str, Any] = {

@@ -72,11 +72,13 @@ SYNC_WAVES: dict[str, int] = {
     "PrometheusRule": 0,
     "Pipeline": 0,
     "PipelineVersion": 0,
+    "TrainingRuntime": 0,
     "Deployment": 1,
     "Job": 1,
     "CronJob": 1,
     "InferenceService": 1,
     "Experiment": 1,
+    "TrainJob": 1,
     "HorizontalPodAutoscaler": 1,
     "PodDisruptionBudget": 1,
 }

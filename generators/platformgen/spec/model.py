@@ -336,6 +336,17 @@ class SecretKeyRef(Strict):
     """Key inside the Secret."""
 
 
+class Distributed(Strict):
+    """Multi-worker training (kind TrainJob): TensorFlow MultiWorkerMirroredStrategy workers
+    that Kubeflow Trainer schedules from a TrainJob and its TrainingRuntime, on JobSet."""
+
+    workers: int = Field(ge=2, le=128)
+    """Worker pods (the runtime's mlPolicy.numNodes); worker 0 is the chief."""
+    port: Port = 2222
+    """Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the workers'
+    NetworkPolicy opens between them."""
+
+
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
@@ -362,9 +373,10 @@ class ComponentOverride(Strict):
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment"]
+    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment", "TrainJob"]
     """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
-    Katib Experiment for hyperparameter tuning."""
+    Katib Experiment for hyperparameter tuning, Kubeflow Trainer TrainJob for distributed
+    training (with `distributed`)."""
     namespace: Name
     """One of `namespaces`."""
     role: Name
@@ -413,6 +425,8 @@ class Component(Strict):
     """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
     tuning: Tuning | None = None
     """Search space and objective (kind Experiment only)."""
+    distributed: Distributed | None = None
+    """Worker count and port of a distributed training component (kind TrainJob only)."""
     payload_logger: PayloadLogger | None = None
     """Send inference payloads to another component (kind InferenceService only)."""
     policy_exceptions: PolicyExceptions = {}

@@ -10,6 +10,7 @@ from platformgen.kinds import tunables
 from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
 from platformgen.spec.credentials import check_credentials
+from platformgen.spec.distributed import check_distributed
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
@@ -110,6 +111,10 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.tuning", "is required for kind Experiment and only allowed there")
     if c.tuning is not None:
         yield from _check_tuning(name, c)
+    if (c.kind == "TrainJob") != (c.distributed is not None):
+        yield (f"{path}.distributed", "is required for kind TrainJob and only allowed there")
+    if c.distributed is not None:
+        yield from check_distributed(name, c)
     if c.payload_logger is not None:
         sink = c.payload_logger.sink
         if c.kind != "InferenceService":
