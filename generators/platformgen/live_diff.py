@@ -51,6 +51,8 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("serving.kserve.io/v1beta1", "InferenceService"),
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
+    ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"),
 )
 """Every kind the generator emits: searched for leftovers even when the current render has
 none of that kind any more (the last CronJob removed from the spec, say)."""
