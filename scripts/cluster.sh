@@ -174,6 +174,9 @@ wait_ready() {
 CONTROLLERS="deployment-controller,replicaset-controller,job-controller,cronjob-controller"
 CONTROLLERS+=",statefulset-controller,daemonset-controller,namespace-controller"
 CONTROLLERS+=",garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller"
+# ResourceQuota admission needs the quota controller to have measured a namespace's usage, and
+# the built-in admin/edit/view ClusterRoles get their rules from the aggregation controller.
+CONTROLLERS+=",resourcequota-controller,clusterrole-aggregation-controller"
 
 cmd_up() {
     if healthy; then

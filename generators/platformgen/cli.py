@@ -62,6 +62,45 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(".tools"),
         help="where `make tools` installed kustomize, kubeconform and schemas (default: ./.tools)",
     )
+    set_image = command(
+        "set-image",
+        "pin a component's image (tag or digest) in one environment: edit the spec, re-render",
+    )
+    set_image.add_argument("component", help="component name (a key of `components`)")
+    set_image.add_argument(
+        "reference", help="[repository]:<tag> or [repository]@sha256:<64 hex characters>"
+    )
+    set_image.add_argument("--env", required=True, help="environment to pin it in")
+    set_image.add_argument(
+        "--dry-run", action="store_true", help="print the spec diff only; change nothing"
+    )
+    promote = command(
+        "promote", "give one environment exactly the image another runs: edit the spec, re-render"
+    )
+    promote.add_argument("component", help="component name (a key of `components`)")
+    promote.add_argument("--from", dest="source_env", required=True, help="environment to copy")
+    promote.add_argument("--to", dest="target_env", required=True, help="environment to pin")
+    promote.add_argument(
+        "--dry-run", action="store_true", help="print the spec diff only; change nothing"
+    )
+    diff = command(
+        "diff",
+        "server-side dry-run apply an environment to a live cluster: created, changed (with "
+        "field paths), unchanged, orphaned objects; exit 1 unless in sync",
+    )
+    diff.add_argument("--kubeconfig", required=True, type=Path, help="kubeconfig of the cluster")
+    diff.add_argument("--env", required=True, help="environment the cluster runs")
+    diff.add_argument(
+        "--field-manager",
+        default="platformgen",
+        help="field manager the deployment applies as (default: platformgen)",
+    )
+    diff.add_argument(
+        "--tools-dir",
+        type=Path,
+        default=Path(".tools"),
+        help="where `make tools` installed kustomize (default: ./.tools)",
+    )
     return parser
 
 
@@ -157,7 +196,69 @@ def _print_summary(results: Sequence[object]) -> None:
     print(f"{'total':{width}}  {total}")
 
 
-COMMANDS = {"render": _render, "check": _check, "validate": _validate}
+def _release(args: argparse.Namespace) -> int:
+    """set-image and promote: one value of the spec changes, then the trees are re-rendered."""
+    import difflib
+
+    from platformgen.files import write_file
+    from platformgen.release import promote, set_image
+    from platformgen.spec.load import parse_spec, read_spec_text
+
+    text = read_spec_text(args.spec)
+    spec = parse_spec(text, source=args.spec.name)
+    if args.command == "set-image":
+        edited = set_image(text, spec, args.component, args.reference, args.env, args.spec.name)
+    else:
+        edited = promote(
+            text, spec, args.component, args.source_env, args.target_env, args.spec.name
+        )
+    if args.dry_run:
+        name = args.spec.name
+        diff = difflib.unified_diff(
+            text.splitlines(True), edited.splitlines(True), f"a/{name}", f"b/{name}"
+        )
+        sys.stdout.writelines(diff)
+        return 0
+    new_spec = parse_spec(edited, source=args.spec.name)
+    pipelines = load_pipelines(new_spec, args.spec.resolve().parent, args.spec.name)
+    files = render(new_spec, pipelines)
+    out = _out(args)
+    drift = compare_tree(out, files, GENERATED_ROOTS)
+    write_tree(out, files, GENERATED_ROOTS)
+    write_file(args.spec, edited)
+    print(args.spec.name)
+    for path in [*drift.changed, *drift.missing, *drift.extra]:
+        print(path)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Exactly what `kustomize build overlays/<env>` gives the cluster, dry-run applied."""
+    from platformgen.live_diff import live_diff
+    from platformgen.validate import kustomize_documents
+
+    spec, pipelines = _load(args)
+    if args.env not in spec.environments:
+        raise PlatformgenError(f"{args.spec.name}: environments.{args.env}: no such environment")
+    out = _out(args)
+    if compare_tree(out, render(spec, pipelines), GENERATED_ROOTS):
+        raise StaleOutputError("generated files are stale: run `make render` first")
+    documents = kustomize_documents(out, f"overlays/{args.env}", args.tools_dir.absolute())
+    report = live_diff(documents, str(args.kubeconfig), spec.platform.part_of, args.field_manager)
+    for result in report.results:
+        print(result.line())
+    print(report.summary())
+    return 0 if report.in_sync else 1
+
+
+COMMANDS = {
+    "diff": _diff,
+    "render": _render,
+    "check": _check,
+    "validate": _validate,
+    "set-image": _release,
+    "promote": _release,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -126,3 +126,19 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
             raise PlatformgenError(f"cannot write to {out}: {err.strerror or err}") from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Replace one file atomically (a temp file beside it, then a rename), keeping its mode."""
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", dir=path.parent, prefix=f".{path.name}.", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+        if path.exists():
+            shutil.copymode(path, handle.name)
+        Path(handle.name).replace(path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

@@ -55,6 +55,10 @@ KINDS: Mapping[str, KindTraits] = {
         workload=True,
         pods_created_by="Katib creates these pods for each trial of the Experiment",
     ),
+    "TrainJob": KindTraits(
+        workload=True,
+        pods_created_by="Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
+    ),
     "PipelineVersion": KindTraits(content_named=True),
 }
 """Kinds with traits; every other kind has the defaults (not a workload, nothing tunable)."""

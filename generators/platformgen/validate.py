@@ -397,3 +397,13 @@ def _resource_messages(resource: dict[str, Any], schemas: Path) -> list[str]:
     causes = [c.strip() for c in _CAUSE_SEPARATOR.split(detail) if c.strip()]
     specific = [c for c in causes if not _WRAPPER_CAUSE.match(c)] or causes or [status]
     return [f"{subject}: {cause}" for cause in specific]
+
+
+def kustomize_documents(root: Path, target: str, tools_dir: Path) -> list[dict[str, Any]]:
+    """The objects `kustomize build <target>` prints (with the pinned kustomize), or a ToolError
+    with kustomize's own messages."""
+    root = root.absolute()
+    manifests, messages, built = _kustomize_build(_tool(tools_dir, "kustomize", root), root, target)
+    if not built:
+        raise ToolError("\n".join(messages))
+    return [d for d in yaml.load_all(manifests, Loader=_Loader) if isinstance(d, dict)]

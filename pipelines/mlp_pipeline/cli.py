@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--registry", default=str(ROOT / ".run" / "registry"), help="registry root folder"
     )
     run.add_argument(
+        "--datasets",
+        help="dataset snapshot root (default: datasets/ next to the registry)",
+    )
+    run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline argument"
     )
 
@@ -85,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mlp_pipeline.schedule import parse_params
 
             arguments = parse_params(args.param)
-            summary = run_local(new_run_dir(args.runs), args.registry, arguments)
+            summary = run_local(
+                new_run_dir(args.runs), args.registry, arguments, datasets=args.datasets
+            )
             print(summary.render())
             return 0 if summary.succeeded else 1
         from mlp_pipeline.schedule import build_submission, submit

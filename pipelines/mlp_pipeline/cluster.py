@@ -16,3 +16,4 @@ OBJECT_STORE_CONFIG_KEYS = {"endpoint": "AWS_ENDPOINT_URL"}
 OBJECT_STORE_SECRET = "mlpipeline-minio-artifact"
 OBJECT_STORE_SECRET_KEYS = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
 MODEL_REGISTRY = "s3://mlp-models/registry"
+DATASET_SNAPSHOTS = "s3://mlp-models/datasets"

@@ -10,15 +10,19 @@ from __future__ import annotations
 REGISTRY = "registry.example.com/mlp"
 TAG = "0.1.0"
 
-# Step name -> the component (and image) that runs it. register and promote share one image.
+# Step name -> the component (and image) that runs it. plan, register, promote and reuse share
+# the register image; snapshot shares the ingest image.
 STEP_COMPONENT = {
     "ingest": "ingest",
+    "snapshot": "ingest",
     "validate": "validate",
     "preprocess": "preprocess",
     "train": "train",
     "evaluate": "evaluate",
+    "plan": "register",
     "register": "register",
     "promote": "register",
+    "reuse": "register",
 }
 
 

@@ -3,7 +3,9 @@
 Each run gets its own folder ``<runs>/<run-name>/`` with ``outputs/`` (the pipeline root: every
 artifact), ``tmp/`` (``TMPDIR`` of the steps), ``workspace/`` and ``steps.jsonl`` (one line per step
 attempt: status, seconds, message; retries show as several lines). The registry is a separate,
-long-lived folder (``.run/registry`` by default) so consecutive runs build versions 1, 2, ...
+long-lived folder (``.run/registry`` by default) so consecutive runs build versions 1, 2, ...;
+so are the dataset snapshots (``.run/datasets`` by default, next to the registry). A rerun on the
+same data, params and code reuses the registered version instead of training again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from typing import Any
 from mlp_common.registry import ModelRegistry, ModelVersion
 from mlp_common.step import STEP_LOG_ENV
 
-STEP_ORDER = ("ingest", "validate", "preprocess", "train", "evaluate", "register", "registry")
+STEP_ORDER = (
+    "ingest",
+    "snapshot",
+    "validate",
+    "plan",
+    "preprocess",
+    "train",
+    "evaluate",
+    "register",
+    "registry",
+    "reuse",
+)
 
 
 @dataclass
@@ -33,6 +46,15 @@ class RunSummary:
     version: ModelVersion | None = None
     production: int | None = None
     error: str = ""
+
+    @property
+    def reused(self) -> bool:
+        """True when the run trained nothing and reused a registered version."""
+        return (
+            self.succeeded
+            and bool(self.step_attempts("reuse"))
+            and not (self.step_attempts("train"))
+        )
 
     def step_attempts(self, step: str) -> list[dict[str, Any]]:
         return [attempt for attempt in self.attempts if attempt["step"] == step]
@@ -54,7 +76,16 @@ class RunSummary:
                     first, *rest = attempt["message"].splitlines()
                     lines.append(f"    {attempt['status']}: {first}")
                     lines += [f"      {line.strip()}" for line in rest]
-        if self.version is not None:
+        if self.version is not None and self.reused:
+            meta = self.version.metadata
+            lines.append(
+                f"reused: {self.version.model} version {self.version.version}, trained by run "
+                f"{meta.get('pipeline_run_id')} on the same data snapshot, params and code; "
+                "nothing was trained"
+            )
+            lines.append(f"data: {meta.get('dataset', {}).get('snapshot_uri')}")
+            lines.append(f"production: version {self.production}")
+        elif self.version is not None:
             meta = self.version.metadata
             metrics = meta.get("metrics", {})
             gate = meta.get("gate", {})
@@ -66,7 +97,10 @@ class RunSummary:
                     if isinstance(value, float)
                     else f"  {name:<22} {value}"
                 )
-            lines.append(f"gate: {gate.get('decision', '-')} ({gate.get('reason', '')})")
+            lines.append(
+                f"gate: {gate.get('verdict', gate.get('decision', '-'))} ({gate.get('reason', '')})"
+            )
+            lines.append(f"data: {meta.get('dataset', {}).get('snapshot_uri')}")
             lines.append(
                 f"registered: {self.version.model} version {self.version.version} "
                 f"(parent: {self.version.parent}) at {self.version.path}"
@@ -112,8 +146,10 @@ def run_local(
     arguments: Mapping[str, Any] | None = None,
     *,
     extra_env: Mapping[str, str] | None = None,
+    datasets: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
-    """Run the training pipeline with kfp.local in ``run_dir`` against ``registry``."""
+    """Run the training pipeline with kfp.local in ``run_dir`` against ``registry``; dataset
+    snapshots go to ``datasets`` (default: ``datasets/`` next to the registry)."""
     from kfp import local
 
     from mlp_pipeline.pipeline import training_pipeline
@@ -125,7 +161,12 @@ def run_local(
         (run_path / name).mkdir(parents=True, exist_ok=True)
     step_log = run_path / "steps.jsonl"
     env = {"TMPDIR": str(run_path / "tmp"), STEP_LOG_ENV: str(step_log), **(extra_env or {})}
-    params = {"registry_uri": str(registry_path), **(arguments or {})}
+    snapshots = Path(datasets).resolve() if datasets else registry_path.parent / "datasets"
+    params = {
+        "registry_uri": str(registry_path),
+        "snapshot_root": str(snapshots),
+        **(arguments or {}),
+    }
     summary = RunSummary(run_dir=run_path, succeeded=False)
     with _environment(env):
         local.init(
@@ -140,10 +181,10 @@ def run_local(
             summary.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         else:
             summary.succeeded = True
-            model = str(params.get("model_name", "wine"))
+            model = str(params.get("model_name", "digits"))
             summary.version = ModelRegistry(registry_path).get(model, int(task.output))
     if step_log.is_file():
         summary.attempts = [json.loads(line) for line in step_log.read_text().splitlines() if line]
-    model = str(params.get("model_name", "wine"))
+    model = str(params.get("model_name", "digits"))
     summary.production = ModelRegistry(registry_path).pointer(model, "production")
     return summary

@@ -1,18 +1,37 @@
-"""The training pipeline (KFP v2): ingest -> validate -> preprocess -> train -> evaluate ->
-register -> [gate: dsl.If decision == "promote"] -> promote.
+"""The training pipeline (KFP v2)::
+
+    ingest -> snapshot -> validate -> plan -+- [train]  preprocess -> train -> evaluate -> register
+                                            |                                  -> [promote] promote
+                                            +- [else]   reuse
 
 Each step is a lightweight component whose body only imports its component package and calls the
-same ``main(argv)`` as the CLI and the container, so the local run, the container and the pipeline
-execute one code path. Images come from :func:`mlp_pipeline.images.step_image`.
+same ``main(argv)`` (or core function) as the CLI and the container, so the local run, the
+container and the pipeline execute one code path. Images come from
+:func:`mlp_pipeline.images.step_image`.
+
+No retraining when nothing changed, in two layers:
+
+- KFP's cache (on a cluster). ``ingest`` is never cached (the source may have changed) and outputs
+  only the *URI* of an immutable, content-addressed snapshot (``<snapshot_root>/<name>/<hash>/``).
+  ``snapshot`` turns that URI into the Dataset artifact and *is* cached: its cache key is the URI,
+  i.e. the content, so for unchanged data it hits and hands every later step the very same
+  artifact, and ``preprocess`` and ``train`` hit too.
+- The registry (everywhere, including kfp.local, which ignores caching). ``plan`` computes the
+  training key (data content hash, params, code version); if a registered version has it, the
+  run takes the ``reuse`` branch and says which version it reused. ``force_retrain`` trains
+  anyway.
 
 Retries: ingest (sources over the network: S3, SQL servers), register and promote (shared
-storage) retry transient failures. Caching: preprocess and train are pure functions of their
-inputs and may be cached; ingest (the source may change), validate and evaluate (they read the
-current production version), register and promote (side effects) never are.
+storage) retry transient failures. Caching: snapshot, preprocess and train are pure functions of
+their inputs and may be cached; ingest, validate, plan and evaluate (they read the source or the
+registry), register, promote and reuse (side effects or registry reads) never are.
 
-Promotion moves the registry's ``production`` pointer; the model server follows that pointer, so
-promotion is the deployment gate.
+Promotion moves the registry's ``production`` pointer by compare-and-swap against the production
+version the gate compared with; the model server follows that pointer, so promotion is the
+deployment gate.
 """
+
+import json
 
 from kfp import dsl, kubernetes
 from kfp.dsl import (
@@ -26,17 +45,21 @@ from kfp.dsl import (
 )
 
 from mlp_pipeline.cluster import (
+    DATASET_SNAPSHOTS,
     MODEL_REGISTRY,
     OBJECT_STORE_CONFIG_KEYS,
     OBJECT_STORE_CONFIG_MAP,
     OBJECT_STORE_SECRET,
     OBJECT_STORE_SECRET_KEYS,
 )
-from mlp_pipeline.images import step_image
+from mlp_pipeline.images import STEP_COMPONENT, step_image
 
 PIPELINE_NAME = "mlp-training"
 DEFAULT_REGISTRY = MODEL_REGISTRY
+DEFAULT_SNAPSHOTS = DATASET_SNAPSHOTS
 RETRY = {"num_retries": 2, "backoff_duration": "2s", "backoff_factor": 2.0}
+# Recorded with each version when it runs on a cluster (lineage: which images built it).
+IMAGES = json.dumps({step: step_image(step) for step in sorted(STEP_COMPONENT)}, sort_keys=True)
 
 
 def _object_store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -53,17 +76,38 @@ def _object_store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 
 @dsl.component(base_image=step_image("ingest"), install_kfp_package=False)
-def ingest(
-    source: str, query: str, target: str, dataset_name: str, dataset: Output[Dataset]
-) -> None:
-    """Read the source into a versioned dataset (mlp-ingest)."""
+def ingest(source: str, query: str, target: str, dataset_name: str, snapshot_root: str) -> str:
+    """Read the source into an immutable snapshot (mlp-ingest); returns the snapshot URI, which
+    depends only on the data's content."""
+    import os
+    import tempfile
+
     from mlp_ingest.cli import main
 
-    argv = ["--source", source, "--name", dataset_name, "--output", dataset.path]
+    uri_file = os.path.join(tempfile.mkdtemp(prefix="ingest-"), "uri")
+    argv = ["--source", source, "--name", dataset_name, "--snapshot-root", snapshot_root]
     argv += ["--query", query] if query else []
     argv += ["--target", target] if target else []
-    if main(argv) != 0:
+    if main([*argv, "--uri-file", uri_file]) != 0:
         raise RuntimeError("ingest failed (see the message above)")
+    with open(uri_file, encoding="utf-8") as handle:
+        return handle.read()
+
+
+@dsl.component(base_image=step_image("snapshot"), install_kfp_package=False)
+def snapshot(snapshot_uri: str, dataset: Output[Dataset]) -> None:
+    """The snapshot as the run's Dataset artifact, checked against its recorded hashes. Cached:
+    its only input is the content-addressed URI."""
+    from mlp_common.dataset import materialize_snapshot
+    from mlp_common.step import run_step
+
+    def body() -> int:
+        info = materialize_snapshot(snapshot_uri, dataset.path)
+        dataset.metadata.update({"content_hash": info.content_hash, "uri": snapshot_uri})
+        return 0
+
+    if run_step("snapshot", body) != 0:
+        raise RuntimeError("snapshot failed (see the message above)")
 
 
 @dsl.component(base_image=step_image("validate"), install_kfp_package=False)
@@ -84,6 +128,78 @@ def validate(
         argv += ["--reference-stats", str(production.path / "statistics.json")]
     if main(argv) != 0:
         raise RuntimeError("validate: the data broke the schema (report above)")
+
+
+@dsl.component(base_image=step_image("plan"), install_kfp_package=False)
+def plan(
+    snapshot_uri: str,
+    registry_uri: str,
+    model_name: str,
+    force_retrain: bool,
+    test_size: float,
+    val_size: float,
+    seed: int,
+    learning_rate: float,
+    hidden_units: int,
+    dropout: float,
+    epochs: int,
+    batch_size: int,
+    plan: Output[Artifact],
+) -> str:
+    """``train``, or ``reuse`` when a registered version has this run's training key."""
+    import contextlib
+    import io
+    import json
+    import os
+
+    from mlp_register.plan import main
+
+    params = {
+        "split": {"test_size": test_size, "val_size": val_size, "seed": seed},
+        "train": {
+            "learning_rate": learning_rate,
+            "hidden_units": hidden_units,
+            "dropout": dropout,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+        },
+    }
+    os.makedirs(plan.path, exist_ok=True)
+    argv = ["--registry", registry_uri, "--name", model_name, "--snapshot", snapshot_uri]
+    argv += ["--params", json.dumps(params, sort_keys=True)]
+    argv += ["--output", os.path.join(plan.path, "plan.json")]
+    argv += ["--force"] if force_retrain else []
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(argv)
+    if code != 0:
+        raise RuntimeError("plan failed (see the message above)")
+    return printed.getvalue().strip()
+
+
+@dsl.component(base_image=step_image("reuse"), install_kfp_package=False)
+def reuse(registry_uri: str, model_name: str, plan: Input[Artifact]) -> int:
+    """The version this run reuses instead of training (nothing changed since it was trained)."""
+    import json
+    import os
+
+    from mlp_common.registry import ModelRegistry
+    from mlp_common.step import run_step
+
+    found: dict[str, int] = {}
+
+    def body() -> int:
+        with open(os.path.join(plan.path, "plan.json"), encoding="utf-8") as handle:
+            decided = json.load(handle)
+        version = ModelRegistry(registry_uri).get(model_name, int(decided["version"]))
+        print(f"reuse: {decided['reason']}")
+        found["version"] = version.version
+        return 0
+
+    if run_step("reuse", body) != 0:
+        raise RuntimeError("reuse failed (see the message above)")
+    return found["version"]
 
 
 @dsl.component(base_image=step_image("preprocess"), install_kfp_package=False)
@@ -110,8 +226,10 @@ def train(
     seed: int,
     model: Output[Model],
     metrics: Output[Metrics],
+    workers: int = 1,
 ) -> None:
-    """Train the Keras model and the scikit-learn baseline (mlp-train)."""
+    """Train the Keras model and the scikit-learn baseline (mlp-train); with workers > 1, as
+    that many MultiWorkerMirroredStrategy workers in this pod (mlp_train.launch)."""
     import json
     import os
 
@@ -120,7 +238,15 @@ def train(
     argv = ["--data", data.path, "--output", model.path, "--seed", str(seed)]
     argv += ["--learning-rate", str(learning_rate), "--hidden-units", str(hidden_units)]
     argv += ["--dropout", str(dropout), "--epochs", str(epochs), "--batch-size", str(batch_size)]
-    if main(argv) != 0:
+    if workers > 1:
+        import tempfile
+
+        from mlp_train.launch import LocalCluster
+
+        logs = tempfile.mkdtemp(prefix="train-workers-")
+        if not LocalCluster(workers, argv, logs).run(max_restarts=2)["succeeded"]:
+            raise RuntimeError(f"train on {workers} workers failed (logs in {logs})")
+    elif main(argv) != 0:
         raise RuntimeError("train failed (see the message above)")
     with open(os.path.join(model.path, "metrics.json"), encoding="utf-8") as handle:
         result = json.load(handle)
@@ -138,13 +264,14 @@ def evaluate(
     gate_metric: str,
     margin: float,
     min_score: float,
+    confidence: float,
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     confusion: Output[ClassificationMetrics],
 ) -> str:
-    """Test-split metrics and the gate against the production model (mlp-evaluate).
-    Returns the gate decision, ``promote`` or ``candidate`` (a single ``Output`` parameter:
-    kfp.local resolves only those in ``dsl.If`` conditions)."""
+    """Test-split metrics and the gate against the production model and the baseline
+    (mlp-evaluate). Returns the gate decision, ``promote``, ``candidate`` or ``refused`` (a single
+    ``Output`` parameter: kfp.local resolves only those in ``dsl.If`` conditions)."""
     import json
     import os
 
@@ -153,9 +280,11 @@ def evaluate(
 
     argv = ["--model", model.path, "--data", data.path, "--output", evaluation.path]
     argv += ["--metric", gate_metric, "--margin", str(margin), "--min-score", str(min_score)]
+    argv += ["--confidence", str(confidence)]
     production = ModelRegistry(registry_uri).production(model_name)
     if production is not None:
         argv += ["--production-model", str(production.path)]
+        argv += ["--production-version", str(production.version)]
     if main(argv) != 0:
         raise RuntimeError("evaluate failed (see the message above)")
     with open(os.path.join(evaluation.path, "evaluation.json"), encoding="utf-8") as handle:
@@ -174,20 +303,28 @@ def register(
     evaluation: Input[Artifact],
     dataset: Input[Dataset],
     report: Input[Artifact],
+    plan: Input[Artifact],
     registry_uri: str,
     model_name: str,
     run_id: str,
+    source: str,
+    query: str,
+    images: str,
 ) -> int:
-    """Register the model as the next version (a candidate until promoted)."""
+    """Register the model as the next version (a candidate until promoted), with its lineage."""
+    import json
     import os
     import tempfile
 
     from mlp_register.cli import main
 
+    with open(os.path.join(plan.path, "plan.json"), encoding="utf-8") as handle:
+        key = json.load(handle)["training_key"]
     version_file = os.path.join(tempfile.mkdtemp(prefix="register-"), "version")
     argv = ["--registry", registry_uri, "--name", model_name, "--model", model.path]
     argv += ["--evaluation", evaluation.path, "--dataset", dataset.path, "--run-id", run_id]
     argv += ["--statistics", os.path.join(report.path, "statistics.json")]
+    argv += ["--source", source, "--query", query, "--images", images, "--training-key", key]
     if main([*argv, "--version-file", version_file]) != 0:
         raise RuntimeError("register failed (see the message above)")
     with open(version_file, encoding="utf-8") as handle:
@@ -195,102 +332,155 @@ def register(
 
 
 @dsl.component(base_image=step_image("promote"), install_kfp_package=False)
-def promote(registry_uri: str, model_name: str, version: int) -> str:
-    """Point the registry's production pointer at the gated version (mlp-registry promote)."""
+def promote(registry_uri: str, model_name: str, version: int, evaluation: Input[Artifact]) -> str:
+    """Point the registry's production pointer at the gated version (mlp-registry promote), by
+    compare-and-swap: refused if production is no longer the version the gate compared with."""
+    import json
+    import os
+
     from mlp_register.registry_cli import main
 
+    with open(os.path.join(evaluation.path, "gate.json"), encoding="utf-8") as handle:
+        gate = json.load(handle)
+    expected = gate.get("production_version")
     argv = ["--registry", registry_uri, "promote", model_name, str(version)]
-    if main([*argv, "--reason", "pipeline gate passed"]) != 0:
+    argv += ["--expect", "none" if expected is None else str(expected)]
+    if main([*argv, "--reason", f"pipeline gate: {gate.get('reason', '')}"]) != 0:
         raise RuntimeError("promote failed (see the message above)")
     return f"{model_name}:{version}"
 
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="Ingest, validate, preprocess, train (TensorFlow), evaluate, gate, register and "
-    "promote a classifier.",
+    description="Ingest a content-addressed snapshot, validate, then train (TensorFlow), evaluate, "
+    "gate, register and promote a classifier, or reuse the version trained on the same inputs.",
 )
 def training_pipeline(
-    source: str = "sklearn:wine",
+    source: str = "sklearn:digits",
     query: str = "",
     target: str = "",
-    dataset_name: str = "wine",
-    schema: str = "embedded:wine",
-    model_name: str = "wine",
+    dataset_name: str = "digits",
+    schema: str = "embedded:digits",
+    model_name: str = "digits",
     registry_uri: str = DEFAULT_REGISTRY,
+    snapshot_root: str = DEFAULT_SNAPSHOTS,
+    force_retrain: bool = False,
     test_size: float = 0.2,
     val_size: float = 0.2,
     seed: int = 42,
-    learning_rate: float = 0.01,
-    hidden_units: int = 32,
+    learning_rate: float = 0.005,
+    hidden_units: int = 128,
     dropout: float = 0.1,
     epochs: int = 60,
     batch_size: int = 16,
+    train_workers: int = 1,
     gate_metric: str = "accuracy",
     margin: float = 0.0,
     min_score: float = 0.8,
+    confidence: float = 0.95,
 ) -> int:
-    ingest_task = ingest(source=source, query=query, target=target, dataset_name=dataset_name)
+    ingest_task = ingest(
+        source=source,
+        query=query,
+        target=target,
+        dataset_name=dataset_name,
+        snapshot_root=snapshot_root,
+    )
     ingest_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
     ingest_task.set_display_name("ingest")
 
+    snapshot_task = snapshot(snapshot_uri=ingest_task.output)
+    snapshot_task.set_caching_options(enable_caching=True).set_display_name("snapshot")
+    dataset = snapshot_task.outputs["dataset"]
+
     validate_task = validate(
-        dataset=ingest_task.outputs["dataset"],
-        schema=schema,
-        registry_uri=registry_uri,
-        model_name=model_name,
+        dataset=dataset, schema=schema, registry_uri=registry_uri, model_name=model_name
     )
     validate_task.set_caching_options(enable_caching=False).set_display_name("validate")
 
-    preprocess_task = preprocess(
-        dataset=ingest_task.outputs["dataset"], test_size=test_size, val_size=val_size, seed=seed
-    )
-    preprocess_task.after(validate_task).set_display_name("preprocess")
-
-    train_task = train(
-        data=preprocess_task.outputs["data"],
+    plan_task = plan(
+        snapshot_uri=ingest_task.output,
+        registry_uri=registry_uri,
+        model_name=model_name,
+        force_retrain=force_retrain,
+        test_size=test_size,
+        val_size=val_size,
+        seed=seed,
         learning_rate=learning_rate,
         hidden_units=hidden_units,
         dropout=dropout,
         epochs=epochs,
         batch_size=batch_size,
-        seed=seed,
     )
-    train_task.set_display_name("train")
+    plan_task.after(validate_task)
+    plan_task.set_caching_options(enable_caching=False).set_display_name("plan")
+    tasks = [ingest_task, snapshot_task, validate_task, plan_task]
 
-    evaluate_task = evaluate(
-        model=train_task.outputs["model"],
-        data=preprocess_task.outputs["data"],
-        registry_uri=registry_uri,
-        model_name=model_name,
-        gate_metric=gate_metric,
-        margin=margin,
-        min_score=min_score,
-    )
-    evaluate_task.set_caching_options(enable_caching=False).set_display_name("evaluate")
-
-    register_task = register(
-        model=train_task.outputs["model"],
-        evaluation=evaluate_task.outputs["evaluation"],
-        dataset=ingest_task.outputs["dataset"],
-        report=validate_task.outputs["report"],
-        registry_uri=registry_uri,
-        model_name=model_name,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )
-    register_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
-    register_task.set_display_name("register")
-
-    with dsl.If(evaluate_task.outputs["Output"] == "promote", name="gate-passed"):
-        promote_task = promote(
-            registry_uri=registry_uri, model_name=model_name, version=register_task.output
+    with dsl.If(plan_task.outputs["Output"] == "train", name="train-needed"):
+        preprocess_task = preprocess(
+            dataset=dataset, test_size=test_size, val_size=val_size, seed=seed
         )
-        promote_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
-        promote_task.set_display_name("promote")
+        preprocess_task.set_display_name("preprocess")
 
-    for task in (ingest_task, validate_task, preprocess_task, train_task, evaluate_task):
+        train_task = train(
+            data=preprocess_task.outputs["data"],
+            learning_rate=learning_rate,
+            hidden_units=hidden_units,
+            dropout=dropout,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            workers=train_workers,
+        )
+        train_task.set_display_name("train")
+
+        evaluate_task = evaluate(
+            model=train_task.outputs["model"],
+            data=preprocess_task.outputs["data"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+            gate_metric=gate_metric,
+            margin=margin,
+            min_score=min_score,
+            confidence=confidence,
+        )
+        evaluate_task.set_caching_options(enable_caching=False).set_display_name("evaluate")
+
+        register_task = register(
+            model=train_task.outputs["model"],
+            evaluation=evaluate_task.outputs["evaluation"],
+            dataset=dataset,
+            report=validate_task.outputs["report"],
+            plan=plan_task.outputs["plan"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            source=source,
+            query=query,
+            images=IMAGES,
+        )
+        register_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
+        register_task.set_display_name("register")
+
+        with dsl.If(evaluate_task.outputs["Output"] == "promote", name="gate-passed"):
+            promote_task = promote(
+                registry_uri=registry_uri,
+                model_name=model_name,
+                version=register_task.output,
+                evaluation=evaluate_task.outputs["evaluation"],
+            )
+            promote_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
+            promote_task.set_display_name("promote")
+        tasks += [preprocess_task, train_task, evaluate_task, register_task, promote_task]
+
+    with dsl.Else(name="nothing-changed"):
+        reuse_task = reuse(
+            registry_uri=registry_uri, model_name=model_name, plan=plan_task.outputs["plan"]
+        )
+        reuse_task.set_caching_options(enable_caching=False).set_display_name("reuse")
+        tasks.append(reuse_task)
+
+    for task in tasks:
         _object_store_access(task)
-    _object_store_access(register_task)
-    _object_store_access(promote_task)
 
-    return register_task.output
+    return dsl.OneOf(register_task.output, reuse_task.output)

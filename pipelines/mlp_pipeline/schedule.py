@@ -62,6 +62,11 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         if name not in known:
             raise StepError(f"--param {name}: unknown pipeline parameter ({', '.join(known)})")
         kind = known[name]
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise StepError(f"--param {name}={raw}: not a valid bool (true or false)")
+            out[name] = raw.lower() in ("true", "1")
+            continue
         try:
             out[name] = kind(raw) if kind in (int, float) else raw
         except ValueError as exc:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import yaml
@@ -32,32 +33,49 @@ def test_ir_loads_back_with_the_kfp_sdk() -> None:
 
 def test_ir_structure_retries_caching_gate_and_images() -> None:
     spec, platform = yaml.safe_load_all((COMPILED_DIR / IR_FILE).read_text())
+    components = spec["components"]
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {
-        "ingest", "validate", "preprocess", "train", "evaluate", "register", "condition-1",
-    }  # fmt: skip
-    for name in ("ingest", "register"):
-        assert tasks[name]["retryPolicy"]["maxRetryCount"] == 2
-    gate = tasks["condition-1"]
-    assert gate["triggerPolicy"]["condition"] == (
+    assert set(tasks) == {"ingest", "snapshot", "validate", "plan", "condition-branches-1"}
+    branches = components["comp-condition-branches-1"]["dag"]["tasks"]
+    assert branches["condition-3"]["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--plan-Output'] == 'train'"
+    )
+    assert branches["condition-4"]["triggerPolicy"]["condition"] == (
+        "!(inputs.parameter_values['pipelinechannel--plan-Output'] == 'train')"
+    )
+    trained = components["comp-condition-3"]["dag"]["tasks"]
+    assert set(trained) == {"preprocess", "train", "evaluate", "register", "condition-2"}
+    assert set(components["comp-condition-4"]["dag"]["tasks"]) == {"reuse"}
+    assert trained["condition-2"]["triggerPolicy"]["condition"] == (
         "inputs.parameter_values['pipelinechannel--evaluate-Output'] == 'promote'"
     )
-    promote = spec["components"]["comp-condition-1"]["dag"]["tasks"]["promote"]
-    assert promote["retryPolicy"]["maxRetryCount"] == 2
-    assert tasks["train"]["cachingOptions"] == {"enableCache": True}
-    for name in ("ingest", "validate", "evaluate", "register"):
-        assert tasks[name]["cachingOptions"] == {}, name
+    promote = components["comp-condition-2"]["dag"]["tasks"]["promote"]
+    for task in (tasks["ingest"], trained["register"], promote):
+        assert task["retryPolicy"]["maxRetryCount"] == 2
+    # the content-addressed snapshot and everything pure after it may be cached; nothing else
+    for task in (tasks["snapshot"], trained["preprocess"], trained["train"]):
+        assert task["cachingOptions"] == {"enableCache": True}
+    for task in (tasks["ingest"], tasks["validate"], tasks["plan"], trained["evaluate"]):
+        assert task["cachingOptions"] == {}
+    assert tasks["snapshot"]["inputs"]["parameters"]["snapshot_uri"]["taskOutputParameter"] == {
+        "outputParameterKey": "Output",
+        "producerTask": "ingest",
+    }
     executors = spec["deploymentSpec"]["executors"]
-    for step in ("ingest", "validate", "preprocess", "train", "evaluate", "register", "promote"):
+    steps = ("ingest", "snapshot", "validate", "plan", "preprocess", "train", "evaluate")
+    for step in (*steps, "register", "promote", "reuse"):
         container = executors[f"exec-{step}"]["container"]
         assert container["image"] == step_image(step)
         assert "pip install" not in " ".join(container["command"])  # install_kfp_package=False
         access = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][f"exec-{step}"]
         assert access["configMapAsEnv"][0]["configMapName"] == "mlp-object-store"
         assert access["secretAsEnv"][0]["secretName"] == "mlpipeline-minio-artifact"
-    assert spec["root"]["inputDefinitions"]["parameters"]["registry_uri"]["defaultValue"] == (
-        "s3://mlp-models/registry"
-    )
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["registry_uri"]["defaultValue"] == "s3://mlp-models/registry"
+    assert parameters["snapshot_root"]["defaultValue"] == "s3://mlp-models/datasets"
+    assert parameters["source"]["defaultValue"] == "sklearn:digits"
+    images = trained["register"]["inputs"]["parameters"]["images"]["runtimeValue"]["constant"]
+    assert json.loads(images)["train"] == step_image("train")
 
 
 def test_kubernetes_objects_carry_the_same_spec() -> None:

@@ -25,6 +25,10 @@ def test_params_are_typed_and_checked() -> None:
         parse_params(["epochs=five"])
     with pytest.raises(StepError, match="expected NAME=VALUE"):
         parse_params(["epochs"])
+    assert parse_params(["force_retrain=true"]) == {"force_retrain": True}
+    assert parse_params(["force_retrain=0"]) == {"force_retrain": False}
+    with pytest.raises(StepError, match="--param force_retrain=yes: not a valid bool"):
+        parse_params(["force_retrain=yes"])
 
 
 def test_submission_package_is_the_compiled_pipeline(tmp_path: Path) -> None:

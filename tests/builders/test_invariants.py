@@ -38,6 +38,10 @@ def pod(m: Manifest) -> tuple[dict[str, str], dict[str, Any]] | None:
     if kind == "Experiment":
         t = m["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]
         return t["metadata"]["labels"], t["spec"]
+    if kind == "TrainingRuntime":
+        job = m["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]
+        t = job["spec"]["template"]
+        return t["metadata"]["labels"], t["spec"]
     if kind == "InferenceService":
         p = m["spec"]["predictor"]
         return p["labels"], p

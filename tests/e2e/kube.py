@@ -436,7 +436,8 @@ def derived_workloads(doc: Manifest) -> list[Manifest]:
     """The workload a controller would create from a custom resource's pod template, derived
     from the rendered object: for a KServe predictor a Deployment (RawDeployment:
     `<name>-predictor`; Serverless: Knative's `<name>-predictor-00001-deployment`, with the
-    queue-proxy sidecar Knative adds), a Job for a Katib trial."""
+    queue-proxy sidecar Knative adds), a Job for a Katib trial, the
+    Indexed Job of a Kubeflow Trainer TrainingRuntime's `node` replicated job."""
     meta = doc["metadata"]
     name, namespace = meta["name"], meta.get("namespace", "")
     if doc["kind"] == "InferenceService":
@@ -473,6 +474,19 @@ def derived_workloads(doc: Manifest) -> list[Manifest]:
             pod = job["spec"]["template"]["spec"]
             pod["containers"].append(katib_metrics_collector(pod["containers"][0]))
         return [job]
+    if doc["kind"] == "TrainingRuntime":
+        # JobSet (for Kubeflow Trainer) runs replicated job `node` as the Indexed Job
+        # <trainjob>-node-0 with numNodes pods.
+        nodes = doc["spec"]["mlPolicy"]["numNodes"]
+        replicated = doc["spec"]["template"]["spec"]["replicatedJobs"][0]
+        job_spec = {
+            **replicated["template"]["spec"],
+            "completionMode": "Indexed",
+            "completions": nodes,
+            "parallelism": nodes,
+        }
+        meta = {"name": f"{name}-{replicated['name']}-0", "namespace": namespace}
+        return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}]
     return []
 
 

@@ -62,12 +62,12 @@ def test_workloads_created_their_pods(cluster: Cluster, applied: Applied) -> Non
 
 
 def test_custom_resource_pod_templates_are_admitted(cluster: Cluster, applied: Applied) -> None:
-    """Pod templates inside custom resources (KServe predictors, Katib trials) would be run by
-    controllers this cluster does not have: run them as the workloads those controllers create,
-    so Pod Security judges them too."""
+    """Pod templates inside custom resources (KServe predictors, Katib trials, Trainer runtimes)
+    would be run by controllers this cluster does not have: run them as the workloads those
+    controllers create, so Pod Security judges them too."""
     derived = [w for doc in applied.documents for w in derived_workloads(doc)]
     if not derived:
-        pytest.skip("no InferenceService or Experiment in this environment")
+        pytest.skip("no InferenceService, Experiment or TrainingRuntime in this environment")
     text = yaml.safe_dump_all(derived, sort_keys=False)
     try:
         warnings = apply(cluster, text, applyset=None, field_manager="e2e-derived")

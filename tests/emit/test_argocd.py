@@ -41,7 +41,9 @@ def test_application_sets(spec_path: Path) -> None:
     files = emit_argocd(spec)
     project = _load(files, "argocd/app-project.yaml")
     assert project["spec"]["sourceRepos"] == [spec.gitops.repo_url]
-    assert {d["namespace"] for d in project["spec"]["destinations"]} == set(spec.namespaces)
+    # Every namespace the platform renders into: its own and its tenants'.
+    namespaces = set(spec.namespaces) | set(spec.tenancy.tenants)
+    assert {d["namespace"] for d in project["spec"]["destinations"]} == namespaces
     assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
     for env in spec.environments:
         appset = _load(files, f"argocd/{env}/application-set.yaml")
@@ -75,8 +77,9 @@ def test_platform_yaml_dev_syncs_automatically_and_prod_by_hand() -> None:
 
 
 def test_helm_switch_points_at_the_chart_with_the_environment_values() -> None:
-    text = (SPECS / "full.yaml").read_text() + "  source: helm\n"
-    spec = parse_spec(text)
+    raw = yaml.safe_load((SPECS / "full.yaml").read_text())
+    raw["gitops"]["source"] = "helm"
+    spec = parse_spec(yaml.safe_dump(raw))
     files = emit_argocd(spec)
     for env in spec.environments:
         appset = _load(files, f"argocd/{env}/application-set.yaml")

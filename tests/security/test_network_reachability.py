@@ -11,8 +11,11 @@ The intent is computed from the spec alone, independently of the NetworkPolicy b
   - except for a Serverless InferenceService: its clients reach Knative's queue-proxy in the
     pod, on 8012 (a fact of KServe's Serverless mode, which forwards to the container port);
   - Prometheus reaches the metrics port of every component with `metrics`;
-  - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53).
-Everything else, ingress and egress, must be denied. On a mismatch the test prints both
+  - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
+  - each tenant (two probe pods in its namespace) resolves names, talks within its own
+    namespace, and reaches each service in its `uses` on that service's ports.
+Everything else, ingress and egress, must be denied: in particular one tenant never reaches
+another, and nothing outside a tenant reaches into it. On a mismatch the test prints both
 matrices and the difference.
 """
 
@@ -151,7 +154,12 @@ def model(
     dns = Peer(DNS[0], "kube-dns", DNS[1])
     strangers = [Peer(ns, "stranger", {"probe": "stranger"}) for ns in spec.namespaces]
     outsider = Peer(OUTSIDE_NAMESPACE, "outsider", {"probe": "outsider"})
+    tenants = {
+        name: [Peer(name, f"{name}-{i}", {"probe": f"tenant-{i}"}) for i in (1, 2)]
+        for name in spec.tenancy.tenants
+    }
     probes += [*endpoint_peers.values(), prometheus, dns, *strangers, outsider]
+    probes += [p for pods in tenants.values() for p in pods]
 
     intent: set[Connection] = set()
 
@@ -187,8 +195,28 @@ def model(
         if component.metrics is not None:
             port = next(p for p in component.ports if p.name == component.metrics.port)
             allow(prometheus.id, me, [port])
+    for name, tenant in spec.tenancy.tenants.items():
+        for me in tenants[name]:
+            intent.add((me.id, dns.id, "TCP 53"))
+            intent.add((me.id, dns.id, "UDP 53"))
+            for other in tenants[name]:
+                if other != me:
+                    intent.add((me.id, other.id, "All Connections"))
+            for target in tenant.uses:
+                if target in spec.components:
+                    allow(me.id, ids[target], spec.components[target].ports)
+                    continue
+                endpoint = spec.endpoints[target]
+                if endpoint.namespace is not None:
+                    allow(me.id, endpoint_peers[target].id, endpoint.ports)
+                else:
+                    assert endpoint.cidr is not None
+                    for block in ip_ranges(endpoint.cidr, endpoint.except_):
+                        allow(me.id, block, endpoint.ports)
 
-    namespaces = sorted({p.namespace for p in probes} - set(spec.namespaces))
+    namespaces = sorted(
+        {p.namespace for p in probes} - set(spec.namespaces) - set(spec.tenancy.tenants)
+    )
     manifests = [
         {
             "apiVersion": "v1",
@@ -200,7 +228,8 @@ def model(
     platform = {
         f"{d['metadata']['namespace']}/{d['metadata']['name']}[{d['kind']}]"
         for d in [*documents, *manifests, *derived]
-        if d["kind"] in (*WORKLOAD_KINDS, "Pod") and d["metadata"]["namespace"] in spec.namespaces
+        if d["kind"] in (*WORKLOAD_KINDS, "Pod")
+        and d["metadata"]["namespace"] in {*spec.namespaces, *spec.tenancy.tenants}
     }
     return intent, manifests + derived, platform
 

@@ -24,7 +24,10 @@ renamed to ``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory,
 version. Two writers racing for the same ``n`` cannot both win the rename; the loser retries with
 ``n + 1``. Pointers are replaced atomically (temp file + rename). On an object store (no rename),
 ``metadata.json`` is uploaded last and a version without it is invisible to readers; pointers are
-single-object writes. Object-store registries assume one writer at a time (the pipeline).
+single-object writes. Promotion is a compare-and-swap of the ``production`` pointer on both kinds
+of store (a file lock on a filesystem, a conditional ``PutObject`` on S3; see
+:mod:`mlp_common.storage`), so two overlapping runs can never regress production. Registering
+versions on an object store still assumes one registering writer at a time (the pipeline).
 
 ``ModelVersion.path`` is always a local directory: versions in an object store are downloaded
 once into a cache (``$MLP_CACHE_DIR``, default ``<tmp>/mlp-cache``); versions never change.
@@ -39,16 +42,18 @@ Stable read API (used by the serving component)::
     ModelVersion.path / .keras_path / .saved_model_path / .metadata / .version
 
 Write API (used by ``register``): ``register(model, source_dir, metadata, promote=False)`` and
-``promote(model, version, reason)``.
+``promote(model, version, reason, expected=<production version compared with>)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +70,16 @@ SAVED_MODEL_DIR = "saved_model"
 POINTERS = ("latest", "production")
 
 
+CURRENT = "current"
+"""``promote(expected=CURRENT)``: compare against the production pointer as read just before."""
+
+
 class RegistryError(StepError):
     """A registry operation failed for a reason the user can fix (unknown model or version)."""
+
+
+class PromotionConflict(RegistryError):
+    """Production is not the version the promotion expected: another promotion came first."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,14 @@ class ModelVersion:
     def parent(self) -> int | None:
         parent = self.metadata.get("parent")
         return int(parent) if parent is not None else None
+
+
+def training_key(content_hash: str, params: dict[str, Any], code_version: str) -> str:
+    """``sha256:<hex>`` naming one training: the data (content hash), every parameter that
+    changes the model (split and hyperparameters, seeds included) and the code version. A version
+    whose ``training_key`` equals a new run's would be retrained bit for bit; reuse it instead."""
+    document = {"code_version": code_version, "dataset": content_hash, "params": params}
+    return "sha256:" + hashlib.sha256(dumps_json(document).encode()).hexdigest()
 
 
 class ModelRegistry:
@@ -179,6 +200,14 @@ class ModelRegistry:
         number = self.pointer(model, "production")
         return None if number is None else self.get(model, number)
 
+    def find_training(self, model: str, key: str) -> ModelVersion | None:
+        """The newest version registered with ``training_key == key``, or None."""
+        for number in reversed(self.list_versions(model)):
+            rel = f"{self._versions(model)}/{number}/{METADATA_FILE}"
+            if json.loads(self.store.read_text(rel)).get("training_key") == key:
+                return self.get(model, number)
+        return None
+
     def promotions(self, model: str) -> list[dict[str, Any]]:
         """The promotion log, oldest first."""
         rel = f"{self._model(model)}/promotions.jsonl"
@@ -195,12 +224,15 @@ class ModelRegistry:
         *,
         promote: bool = False,
         promote_reason: str = "",
+        render: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
     ) -> ModelVersion:
         """Copy ``source_dir`` into a new version with ``metadata``; move ``latest`` to it.
 
         ``source_dir`` must contain ``model.keras``. ``model``, ``version``, ``parent`` and
         ``created_at`` are filled in here and override the same keys in ``metadata``.
-        With ``promote=True`` the new version also becomes ``production``.
+        With ``promote=True`` the new version also becomes ``production``. ``render`` maps file
+        names to functions of the final metadata (version number included) whose text is written
+        into the version before it appears (the model card).
         """
         source = Path(source_dir)
         if not (source / KERAS_FILE).is_file():
@@ -214,14 +246,20 @@ class ModelRegistry:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
             with self.store.lock(self._model(model)):
-                number = self._publish(model, payload, metadata)
+                number = self._publish(model, payload, metadata, render or {})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if promote:
             self.promote(model, number, reason=promote_reason or "promoted at registration")
         return self.get(model, number)
 
-    def _publish(self, model: str, payload: Path, metadata: dict[str, Any]) -> int:
+    def _publish(
+        self,
+        model: str,
+        payload: Path,
+        metadata: dict[str, Any],
+        render: Mapping[str, Callable[[dict[str, Any]], str]],
+    ) -> int:
         """Claim the next number for ``payload`` and move ``latest`` to the newest version.
 
         Runs under the writer lock (filesystem registries). The rename claim still guards
@@ -240,6 +278,8 @@ class ModelRegistry:
                     "created_at": utc_now(),
                 }
             )
+            for name, function in render.items():
+                (payload / name).write_text(function(document), encoding="utf-8")
             if self.store.publish_dir(
                 payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
             ):
@@ -250,15 +290,40 @@ class ModelRegistry:
         self._set_pointer(model, "latest", max(self.list_versions(model)))
         return number
 
-    def promote(self, model: str, ref: int | str, *, reason: str = "") -> ModelVersion:
-        """Point ``production`` at version ``ref`` and log the change."""
+    def promote(
+        self,
+        model: str,
+        ref: int | str,
+        *,
+        reason: str = "",
+        expected: int | None | str = CURRENT,
+    ) -> ModelVersion:
+        """Point ``production`` at version ``ref`` by compare-and-swap, and log the change.
+
+        ``expected`` is the production version the caller decided against (None: no production
+        yet). If production is anything else when the pointer is written, nothing changes and
+        :class:`PromotionConflict` is raised: a run that compared with version 3 must not
+        overwrite a version 5 another run promoted meanwhile. The default, ``CURRENT``, reads the
+        pointer first (a manual promotion), which still refuses a change between read and write.
+        """
         version = self.get(model, ref)
-        with self.store.lock(self._model(model)):
-            previous = self.pointer(model, "production")
-            self._set_pointer(model, "production", version.version)
-            entry = {"at": utc_now(), "from": previous, "to": version.version, "reason": reason}
-            rel = f"{self._model(model)}/promotions.jsonl"
-            self.store.append_text(rel, json.dumps(entry, sort_keys=True) + "\n")
+        rel = f"{self._model(model)}/production"
+        if expected == CURRENT:
+            expected = self.pointer(model, "production")
+        if expected is not None and not isinstance(expected, int):
+            raise RegistryError(f"expected production {expected!r}: a version number or None")
+        before = None if expected is None else f"{expected}\n"
+        if not self.store.compare_and_swap(rel, before, f"{version.version}\n"):
+            found = self.pointer(model, "production")
+            raise PromotionConflict(
+                f"model {model!r}: production moved: expected "
+                f"{'no production version' if expected is None else f'version {expected}'}, "
+                f"found {'none' if found is None else f'version {found}'}; "
+                f"version {version.version} was not promoted"
+            )
+        entry = {"at": utc_now(), "from": expected, "to": version.version, "reason": reason}
+        rel = f"{self._model(model)}/promotions.jsonl"
+        self.store.append_text_atomic(rel, json.dumps(entry, sort_keys=True) + "\n")
         return version
 
     def _set_pointer(self, model: str, name: str, version: int) -> None:

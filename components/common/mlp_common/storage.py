@@ -3,6 +3,14 @@ for directory inputs given as URIs.
 
 Object stores have no rename, so remote writes follow one rule: a directory becomes visible when
 its marker file (written last, in one PUT) exists. Readers look for the marker.
+
+Compare-and-swap (``Store.compare_and_swap``): replace a small text object only if it still holds
+the expected text. On a filesystem this is read-compare-replace under an exclusive ``flock``
+(works across processes on one host and on NFSv4 mounts with working locks). On S3 it is a
+conditional write: read the object and its ETag, then ``PutObject`` with ``If-Match: <etag>`` (or
+``If-None-Match: *`` when the object must not exist yet); S3 (and MinIO) evaluate the condition
+and the write atomically and answer ``412 Precondition Failed`` to the loser. No lock object is
+needed, so a crashed writer can never leave a stale lock behind.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlp_common.files import atomic_directory, write_text_atomic
+from mlp_common.step import StepError
 
 
 def is_remote(uri: str | os.PathLike[str]) -> bool:
@@ -70,6 +79,22 @@ def upload_directory(source: Path, uri: str, *, marker: str) -> None:
         fs.put_file(str(file), f"{path.rstrip('/')}/{file.relative_to(source)}")
 
 
+def publish_directory(source: Path, uri: str, *, marker: str) -> None:
+    """Make ``source`` appear at ``uri`` whole: a rename on a filesystem, an upload with
+    ``marker`` last on an object store. A directory already at ``uri`` is left as it is (callers
+    publish immutable, content-addressed directories, so it holds the same content)."""
+    if is_remote(uri):
+        upload_directory(source, uri, marker=marker)
+        return
+    target = local_path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError:
+        if not (target / marker).is_file():
+            raise
+
+
 def localize_directory(uri: str | os.PathLike[str]) -> Path:
     """A local directory for a path, ``file://`` URI or remote URI (downloaded)."""
     text = os.fspath(uri)
@@ -118,6 +143,21 @@ class LocalStore:
 
     def local_dir(self, rel: str) -> Path:
         return self.root / rel
+
+    def compare_and_swap(self, rel: str, expected: str | None, text: str) -> bool:
+        """Replace ``rel`` with ``text`` if it holds ``expected`` (None: must not exist)."""
+        with self.lock(rel.rsplit("/", 1)[0]):
+            path = self.root / rel
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+            if current != expected:
+                return False
+            write_text_atomic(path, text)
+            return True
+
+    def append_text_atomic(self, rel: str, text: str) -> None:
+        """Append under the lock (the filesystem append is one writer at a time)."""
+        with self.lock(rel.rsplit("/", 1)[0]):
+            self.append_text(rel, text)
 
     def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
         """Move ``source`` to ``rel`` with ``marker`` inside; False if ``rel`` is taken."""
@@ -174,6 +214,65 @@ class RemoteStore:
 
     def local_dir(self, rel: str) -> Path:
         return download_directory(f"{self.uri}/{rel}", immutable=True)
+
+    def _client(self) -> Any:
+        """A botocore S3 client (conditional writes are not exposed by fsspec)."""
+        if not self.uri.startswith("s3://"):
+            raise StepError(f"{self.uri}: compare-and-swap needs a local or s3:// location")
+        import botocore.session
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLP_S3_ENDPOINT_URL")
+        return botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=endpoint or None,
+            region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+
+    def _bucket_key(self, rel: str) -> tuple[str, str]:
+        bucket, _, key = self._full(rel).partition("/")
+        return bucket, key
+
+    def _read_with_etag(self, client: Any, rel: str) -> tuple[str | None, str | None]:
+        bucket, key = self._bucket_key(rel)
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+        except client.exceptions.NoSuchKey:
+            return None, None
+        return response["Body"].read().decode("utf-8"), str(response["ETag"])
+
+    def _put_if(self, client: Any, rel: str, text: str, etag: str | None) -> bool:
+        """PutObject with If-Match ``etag`` (If-None-Match ``*`` for None); False on 412."""
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._bucket_key(rel)
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), **condition)
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = error.response.get("Error", {}).get("Code")
+            if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def compare_and_swap(self, rel: str, expected: str | None, text: str) -> bool:
+        """Replace ``rel`` with ``text`` if it holds ``expected`` (None: must not exist), by a
+        conditional PutObject on the ETag just read."""
+        client = self._client()
+        current, etag = self._read_with_etag(client, rel)
+        if current != expected:
+            return False
+        return self._put_if(client, rel, text, etag)
+
+    def append_text_atomic(self, rel: str, text: str) -> None:
+        """Append by conditional rewrite, retried when another writer appended first."""
+        client = self._client()
+        for _attempt in range(50):
+            current, etag = self._read_with_etag(client, rel)
+            if self._put_if(client, rel, (current or "") + text, etag):
+                return
+        raise RuntimeError(f"{self.uri}/{rel}: could not append after 50 conflicting writes")
 
     def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
         if self.is_file(f"{rel}/{marker}"):

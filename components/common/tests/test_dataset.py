@@ -1,8 +1,19 @@
+import hashlib
 from pathlib import Path
 
+import fsspec
 import pandas as pd
 import pytest
-from mlp_common.dataset import content_hash, read_dataset, read_table, write_dataset
+from mlp_common.dataset import (
+    content_hash,
+    materialize_snapshot,
+    read_dataset,
+    read_table,
+    storage_options,
+    verify_snapshot,
+    write_dataset,
+    write_snapshot,
+)
 from mlp_common.step import DataError, StepError
 
 
@@ -50,3 +61,52 @@ def test_read_table_from_s3(s3: str) -> None:
         "s3://data/t.csv", index=False, storage_options={"client_kwargs": {"endpoint_url": s3}}
     )
     pd.testing.assert_frame_equal(read_table("s3://data/t.csv"), frame())
+
+
+def test_dataset_json_depends_only_on_the_content(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "a", frame(), name="toy", target="y", source="one")
+    write_dataset(tmp_path / "b", frame(), name="toy", target="y", source="two")
+    assert (tmp_path / "a" / "dataset.json").read_bytes() == (
+        tmp_path / "b" / "dataset.json"
+    ).read_bytes()
+    assert (tmp_path / "a" / "data.parquet").read_bytes() == (
+        tmp_path / "b" / "data.parquet"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("store", ["filesystem", "s3"])
+def test_snapshot_is_content_addressed_immutable_and_reads_back_byte_for_byte(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    root = str(tmp_path / "datasets") if store == "filesystem" else "s3://data/datasets"
+    if store == "s3":
+        request.getfixturevalue("s3")
+    info = write_snapshot(root, frame(), name="toy", target="y")
+    digest = info.content_hash.split(":", 1)[1]
+    assert info.uri == f"{root}/toy/{digest}/"
+    again = write_snapshot(root, frame().copy(), name="toy", target="y")
+    assert again == info  # same content: same URI, nothing rewritten
+    assert verify_snapshot(info.uri) == info
+    # the exact bytes: reading the URI gives back data.parquet whose sha256 is recorded
+    fs, path = fsspec.core.url_to_fs(info.uri, **(storage_options(info.uri) or {}))
+    data = fs.cat_file(f"{path.rstrip('/')}/data.parquet")
+    assert f"sha256:{hashlib.sha256(data).hexdigest()}" == info.files["data.parquet"]
+    assert materialize_snapshot(info.uri, tmp_path / "copy") == info
+    assert (tmp_path / "copy" / "data.parquet").read_bytes() == data
+    pd.testing.assert_frame_equal(read_dataset(tmp_path / "copy")[0], frame())
+    changed = frame()
+    changed.loc[0, "x"] = 9.0
+    other = write_snapshot(root, changed, name="toy", target="y")
+    assert other.uri != info.uri and other.content_hash != info.content_hash
+    with pytest.raises(StepError, match="refusing to reuse it for target 'x'"):
+        write_snapshot(root, frame(), name="toy", target="x")
+
+
+def test_a_tampered_snapshot_fails_verification(tmp_path: Path) -> None:
+    info = write_snapshot(str(tmp_path), frame(), name="toy", target="y")
+    assert info.uri is not None
+    changed = frame()
+    changed.loc[1, "x"] = 0.0
+    changed.to_parquet(Path(info.uri) / "data.parquet", index=False)
+    with pytest.raises(DataError, match=r"data.parquet: sha256 sha256:\w+, recorded"):
+        verify_snapshot(info.uri)

@@ -65,3 +65,42 @@ def test_fault_injection_fails_n_times_then_passes(
     monkeypatch.delenv(FAULT_ENV)
     maybe_fail("ingest")
     assert os.environ.get(FAULT_ENV) is None
+
+
+def test_credentials_in_urls_are_redacted_and_nothing_else_changes() -> None:
+    from mlp_common.provenance import redact_credentials
+
+    assert redact_credentials("postgresql+psycopg://ml:s3cr3t@db:5432/x") == (
+        "postgresql+psycopg://ml:***@db:5432/x"
+    )
+    assert redact_credentials("mysql://root@h/db?password=x&charset=utf8") == (
+        "mysql://root@h/db?password=***&charset=utf8"
+    )
+    query = "SELECT * FROM read_csv('https://u:p@h/a.csv?X-Amz-Signature=abc')"
+    assert redact_credentials(query) == (
+        "SELECT * FROM read_csv('https://u:***@h/a.csv?X-Amz-Signature=***')"
+    )
+    for unchanged in ("sqlite:///data.db", "s3://bucket/k.csv", "sklearn:digits", ""):
+        assert redact_credentials(unchanged) == unchanged
+
+
+def test_code_versions_and_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlp_common.provenance import (
+        code_version,
+        recorded_code_version,
+        training_code_version,
+    )
+    from mlp_common.step import StepError
+
+    monkeypatch.delenv("MLP_CODE_VERSION", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    assert training_code_version().startswith("tree:")
+    assert len(code_version().split("-", 1)[0]) == 40  # a git sha (+ -dirty.<hash>)
+    assert code_version(tmp_path) == "unknown" == training_code_version(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(StepError, match="code version unknown"):
+        training_code_version(tmp_path)
+    with pytest.raises(StepError, match="code version unknown"):
+        recorded_code_version(tmp_path)
+    monkeypatch.setenv("MLP_CODE_VERSION", "v1.2.3")
+    assert recorded_code_version(tmp_path) == "v1.2.3" == training_code_version(tmp_path)

@@ -1,16 +1,14 @@
 """Evaluate: held-out metrics for a candidate model and the promotion gate.
 
 Metrics on the test split: accuracy, macro and weighted F1, the per-class report and the confusion
-matrix (JSON and a PNG plot). The gate compares the candidate with the current production model
-*on the same test split*: promote only if it beats production by the margin,
-``candidate[metric] > production[metric] + margin`` (so a retrain that merely ties does not churn
-production), and reaches ``min_score``; with no production model the candidate is promoted if it
-reaches ``min_score``. Otherwise it is registered as a candidate only.
+matrix (JSON and a PNG plot), plus the metrics of the scikit-learn baseline trained next to the
+candidate. The gate (:mod:`mlp_evaluate.gate`) compares the candidate with the production model and
+with the baseline *on the same test rows* with a paired bootstrap and records its statistic,
+interval and decision.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +17,12 @@ import pandas as pd
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
 from mlp_common.step import StepError
 
+from mlp_evaluate.gate import CANDIDATE, GATE_METRICS, PROMOTE, REFUSED, GatePolicy, decide
+
 LABEL = "label"
-GATE_METRICS = ("accuracy", "f1_macro")
-PROMOTE = "promote"
-CANDIDATE = "candidate"
+BASELINE_FILE = "baseline.joblib"
 
-
-@dataclass(frozen=True)
-class GatePolicy:
-    metric: str = "accuracy"
-    margin: float = 0.0
-    min_score: float = 0.0
-
-    def check(self) -> None:
-        if self.metric not in GATE_METRICS:
-            raise StepError(f"--metric {self.metric}: expected one of {', '.join(GATE_METRICS)}")
-        if not -1 < self.margin < 1:
-            raise StepError(f"--margin {self.margin}: must be in (-1, 1)")
+__all__ = ["CANDIDATE", "GATE_METRICS", "PROMOTE", "REFUSED", "GatePolicy", "evaluate"]
 
 
 def load_test(data_dir: Path, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +34,16 @@ def load_test(data_dir: Path, features: list[str]) -> tuple[np.ndarray, np.ndarr
     if missing:
         raise StepError(f"{path}: missing columns {missing}")
     return table[features].to_numpy("float32"), table[LABEL].to_numpy("int64")
+
+
+def predict_baseline(model_dir: Path, x: np.ndarray) -> np.ndarray | None:
+    """Class indices of the scikit-learn baseline trained next to the model (None if absent)."""
+    path = model_dir / BASELINE_FILE
+    if not path.is_file():
+        return None
+    import joblib
+
+    return np.asarray(joblib.load(path).predict(x)).astype("int64")
 
 
 def predict(model_dir: Path, x: np.ndarray) -> np.ndarray:
@@ -84,36 +81,6 @@ def classification_metrics(
     }
 
 
-def gate(
-    candidate: dict[str, Any], production: dict[str, Any] | None, policy: GatePolicy
-) -> dict[str, Any]:
-    """The promotion decision, with the numbers that led to it."""
-    score = float(candidate[policy.metric])
-    decision: dict[str, Any] = {
-        "metric": policy.metric,
-        "margin": policy.margin,
-        "min_score": policy.min_score,
-        "candidate": score,
-        "production": None,
-    }
-    if score < policy.min_score:
-        reason = f"{policy.metric} {score:.4f} is below the floor {policy.min_score:.4f}"
-        return decision | {"decision": CANDIDATE, "reason": reason}
-    if production is None:
-        return decision | {"decision": PROMOTE, "reason": "no production model yet"}
-    current = float(production[policy.metric])
-    needed = current + policy.margin
-    decision["production"] = current
-    if score > needed:
-        reason = f"{policy.metric} {score:.4f} > production {current:.4f} + margin {policy.margin}"
-        return decision | {"decision": PROMOTE, "reason": reason}
-    reason = (
-        f"{policy.metric} {score:.4f} does not beat production {current:.4f} "
-        f"+ margin {policy.margin}"
-    )
-    return decision | {"decision": CANDIDATE, "reason": reason}
-
-
 def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Path) -> None:
     """Write the confusion matrix as a PNG heat map with counts."""
     import matplotlib
@@ -145,9 +112,11 @@ def evaluate(
     output: str | Path,
     policy: GatePolicy,
     production_dir: str | Path | None = None,
+    production_version: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the candidate (and production) on the test split; write the evaluation directory:
-    ``evaluation.json`` (metrics), ``gate.json`` (decision) and ``confusion_matrix.png``."""
+    """Evaluate the candidate, its scikit-learn baseline and the production model on the same test
+    rows; write the evaluation directory: ``evaluation.json`` (metrics, baseline metrics),
+    ``gate.json`` (decision, statistic, interval) and ``confusion_matrix.png``."""
     policy.check()
     model_dir, data_dir = Path(model_dir), Path(data_dir)
     features_path = data_dir / "features.json"
@@ -156,12 +125,24 @@ def evaluate(
     description = read_json(features_path)
     x, y = load_test(data_dir, description["features"])
     classes = list(description["classes"])
-    metrics = classification_metrics(y, predict(model_dir, x), classes)
-    production_metrics = None
-    if production_dir is not None:
-        production_metrics = classification_metrics(y, predict(Path(production_dir), x), classes)
-    decision = gate(metrics, production_metrics, policy)
-    if production_metrics is not None:
+    predicted = predict(model_dir, x)
+    metrics = classification_metrics(y, predicted, classes)
+    baseline = predict_baseline(model_dir, x)
+    if baseline is not None:
+        baseline_metrics = classification_metrics(y, baseline, classes)
+        metrics["baseline"] = {k: baseline_metrics[k] for k in (*GATE_METRICS, "f1_weighted")}
+    production = None if production_dir is None else predict(Path(production_dir), x)
+    decision = decide(
+        y,
+        predicted,
+        len(classes),
+        policy,
+        baseline=baseline,
+        production=production,
+        production_version=production_version,
+    )
+    if production is not None:
+        production_metrics = classification_metrics(y, production, classes)
         decision["production_metrics"] = {k: production_metrics[k] for k in GATE_METRICS}
     with atomic_directory(output) as tmp:
         write_json_atomic(tmp / "evaluation.json", metrics)

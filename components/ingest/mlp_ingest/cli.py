@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mlp_common.files import dumps_json
-from mlp_common.step import configure_logging, run_step
+from mlp_common.files import dumps_json, write_text_atomic
+from mlp_common.step import StepError, configure_logging, run_step
 
-from mlp_ingest.core import DEFAULT_SOURCE, ingest, parse_source
+from mlp_ingest.core import DEFAULT_SOURCE, default_name, ingest, parse_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("csv", "parquet"), help="file format (default: suffix)"
     )
     parser.add_argument("--target", help="label column (default: 'target' for sklearn sources)")
-    parser.add_argument("--name", default="dataset", help="dataset name recorded in dataset.json")
-    parser.add_argument("--output", required=True, help="dataset directory to write")
+    parser.add_argument(
+        "--name",
+        help="dataset name recorded in dataset.json (default: the bundled dataset's name, "
+        "else 'dataset')",
+    )
+    parser.add_argument("--output", help="dataset directory to write")
+    parser.add_argument(
+        "--snapshot-root",
+        help="also store an immutable, content-addressed snapshot at <root>/<name>/<hash>/ "
+        "(path or s3:// URI); an existing snapshot of the same data is reused",
+    )
+    parser.add_argument("--uri-file", help="write the snapshot URI to this file")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
@@ -40,7 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         source = parse_source(args.source, query=args.query, fmt=args.format)
-        info = ingest(source, args.output, name=args.name, target=args.target)
+        name = args.name or default_name(source)
+        info = ingest(
+            source, args.output, name=name, target=args.target, snapshot_root=args.snapshot_root
+        )
+        if args.uri_file:
+            if info.uri is None:
+                raise StepError("--uri-file needs --snapshot-root")
+            write_text_atomic(args.uri_file, info.uri)
         print(dumps_json(info.to_dict()), end="")
         return 0
 

@@ -3,19 +3,51 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlp_common.dataset import read_dataset
+from mlp_common.dataset import read_dataset, verify_snapshot
 from mlp_ingest.cli import main
 from mlp_ingest.core import load_sklearn
 
 WINE_HASH = "sha256:72f5a92457a6dd45e992771fb46e2f601424d2764213544e85a6059964d46495"
 
 
-def test_default_is_the_bundled_wine_dataset(tmp_path: Path) -> None:
-    assert main(["--output", str(tmp_path / "ds"), "--name", "wine"]) == 0
+def test_default_is_the_bundled_digits_dataset(tmp_path: Path) -> None:
+    assert main(["--output", str(tmp_path / "ds")]) == 0
     frame, info = read_dataset(tmp_path / "ds")
-    assert (info.rows, info.target, info.source) == (178, "target", "sklearn:wine")
-    assert info.content_hash == WINE_HASH
+    assert (info.name, info.rows, info.target) == ("digits", 1797, "target")
+    assert frame.shape == (1797, 65) and "pixel_7_7" in frame.columns
+
+
+def test_wine_keeps_its_hash(tmp_path: Path) -> None:
+    assert main(["--source", "sklearn:wine", "--output", str(tmp_path / "ds")]) == 0
+    frame, info = read_dataset(tmp_path / "ds")
+    assert (info.name, info.rows, info.content_hash) == ("wine", 178, WINE_HASH)
     assert "od280_od315_of_diluted_wines" in frame.columns
+
+
+def test_snapshot_uri_depends_only_on_the_content(tmp_path: Path) -> None:
+    """Two ingests of the same data (from different sources) give the same snapshot URI and
+    write nothing new; changed data gives a new URI."""
+    frame, _ = load_sklearn("wine")
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    root = str(tmp_path / "datasets")
+    argv = ["--name", "wine", "--snapshot-root", root]
+    assert main(["--source", "sklearn:wine", *argv, "--uri-file", str(tmp_path / "u1")]) == 0
+    uri = (tmp_path / "u1").read_text()
+    assert uri == f"{root}/wine/{WINE_HASH.split(':')[1]}/"
+    stat = (Path(uri) / "data.parquet").stat()
+    csv = ["--source", str(tmp_path / "wine.csv"), "--target", "target"]
+    assert main([*csv, *argv, "--uri-file", str(tmp_path / "u2")]) == 0
+    assert (tmp_path / "u2").read_text() == uri
+    assert (Path(uri) / "data.parquet").stat().st_mtime_ns == stat.st_mtime_ns  # not rewritten
+    assert verify_snapshot(uri).content_hash == WINE_HASH
+    frame.loc[0, "alcohol"] = 14.0
+    frame.to_csv(tmp_path / "changed.csv", index=False)
+    changed = ["--source", str(tmp_path / "changed.csv"), "--target", "target"]
+    assert main([*changed, *argv, "--uri-file", str(tmp_path / "u3")]) == 0
+    assert (tmp_path / "u3").read_text() != uri
+    assert sorted(p.name for p in (tmp_path / "datasets" / "wine").iterdir()) == sorted(
+        [Path(uri).name, Path((tmp_path / "u3").read_text()).name]
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])

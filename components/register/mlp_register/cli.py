@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 
 from mlp_common.files import dumps_json, write_text_atomic
 from mlp_common.step import configure_logging, run_step
 
 from mlp_register.core import register
+
+
+def _images(text: str) -> dict[str, str]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise argparse.ArgumentTypeError("expected a JSON object of step -> image strings")
+    return {str(k): v for k, v in document.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset directory (mlp-ingest)")
     parser.add_argument("--statistics", help="statistics.json of the training data (mlp-validate)")
     parser.add_argument("--run-id", default="manual", help="pipeline run id (default: manual)")
+    parser.add_argument(
+        "--source", default="", help="the ingest source (recorded with credentials redacted)"
+    )
+    parser.add_argument(
+        "--query", default="", help="the ingest SQL query (recorded with URL credentials redacted)"
+    )
+    parser.add_argument(
+        "--images",
+        type=_images,
+        default={},
+        help="JSON mapping step -> image reference, recorded when running on a cluster",
+    )
+    parser.add_argument(
+        "--training-key", help="training key of this run (lets later runs reuse this version)"
+    )
     parser.add_argument(
         "--apply-gate",
         action="store_true",
@@ -48,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_id=args.run_id,
             statistics=args.statistics,
             apply_gate=args.apply_gate,
+            source=args.source,
+            query=args.query,
+            images=args.images,
+            training_key=args.training_key,
         )
         if args.version_file:
             write_text_atomic(args.version_file, f"{version.version}\n")

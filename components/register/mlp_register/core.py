@@ -4,8 +4,12 @@ The version directory gets the model directory (``model.keras``, ``saved_model/`
 ``features.json``, ``params.json``, ``metrics.json``), the evaluation (``evaluation.json``,
 ``gate.json``, ``confusion_matrix.png``) and, when given, the training data statistics
 (``statistics.json``, the reference for skew and drift checks). ``metadata.json`` records params,
-metrics, the dataset hash, code version, parent version, pipeline run id, timestamps and the gate
-decision (see :mod:`mlp_common.registry`).
+metrics, the baseline's metrics, the gate decision (with the production version it compared
+with) and the lineage: the dataset snapshot URI and hashes, the source and query (credentials
+redacted), code version, component images (on a cluster), pipeline run id, ``trained_at`` and the
+training key that lets a later run with the same inputs reuse this version (see
+:mod:`mlp_common.registry`). ``MODEL_CARD.md`` (:mod:`mlp_register.card`) is generated from the
+final metadata inside the version.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any
 
 from mlp_common.dataset import META_FILE as DATASET_META
 from mlp_common.files import read_json
-from mlp_common.provenance import code_version
+from mlp_common.provenance import cluster_images, recorded_code_version, redact_credentials
 from mlp_common.registry import ModelRegistry, ModelVersion
 from mlp_common.step import StepError
+
+from mlp_register.card import CARD_FILE, model_card
 
 EVALUATION_FILES = ("evaluation.json", "gate.json", "confusion_matrix.png")
 
@@ -35,12 +41,19 @@ def build_metadata(
     evaluation_dir: Path,
     dataset: dict[str, Any],
     run_id: str,
+    *,
+    source: str = "",
+    query: str = "",
+    images: dict[str, str] | None = None,
+    training_key: str | None = None,
 ) -> dict[str, Any]:
     """The producer-side metadata of a version (the registry adds version, parent, created_at)."""
     training = read_json(_require(model_dir / "metrics.json", "not a model directory"))
     evaluation = read_json(_require(evaluation_dir / "evaluation.json", "not an evaluation dir"))
     gate = read_json(_require(evaluation_dir / "gate.json", "not an evaluation directory"))
     params = read_json(_require(model_dir / "params.json", "not a model directory"))
+    provenance = model_dir / "provenance.json"
+    trained_at = read_json(provenance).get("trained_at") if provenance.is_file() else None
     return {
         "params": params,
         "metrics": {
@@ -53,15 +66,28 @@ def build_metadata(
             "examples_per_second": training["examples_per_second"],
             "epochs_run": training["epochs_run"],
         },
-        "dataset": {
-            key: dataset[key]
-            for key in ("name", "version", "content_hash", "rows", "source")
-            if key in dataset
+        "baseline": {
+            "model": training.get("baseline", "scikit-learn baseline"),
+            "val_accuracy": training["baseline_val_accuracy"],
+            "test": evaluation.get("baseline"),
         },
-        "code_version": code_version(),
+        "dataset": {
+            "name": dataset["name"],
+            "version": dataset["version"],
+            "content_hash": dataset["content_hash"],
+            "rows": dataset["rows"],
+            "snapshot_uri": dataset.get("uri"),
+            "files": dataset.get("files", {}),
+            "source": redact_credentials(source) or None,
+            "query": redact_credentials(query) or None,
+        },
+        "code_version": recorded_code_version(),
+        "images": cluster_images(images or {}),
         "pipeline_run_id": run_id,
         "gate": gate,
-        "trained_at": training.get("trained_at"),
+        "compared_with": {"production_version": gate.get("production_version")},
+        "trained_at": trained_at,
+        "training_key": training_key,
     }
 
 
@@ -75,13 +101,27 @@ def register(
     run_id: str,
     statistics: str | Path | None = None,
     apply_gate: bool = False,
+    source: str = "",
+    query: str = "",
+    images: dict[str, str] | None = None,
+    training_key: str | None = None,
 ) -> ModelVersion:
     """Register a new version. With ``apply_gate`` a ``promote`` gate decision also moves
-    ``production``; otherwise promotion is a separate step (the pipeline's ``dsl.If``)."""
+    ``production`` (compare-and-swap against the production version the gate compared with);
+    otherwise promotion is a separate step (the pipeline's ``dsl.If``)."""
     model_dir, evaluation_dir = Path(model_dir), Path(evaluation_dir)
     dataset = read_json(_require(Path(dataset_dir) / DATASET_META, "not a dataset directory"))
     _require(model_dir / "model.keras", "not a model directory")
-    metadata = build_metadata(model_dir, evaluation_dir, dataset, run_id)
+    metadata = build_metadata(
+        model_dir,
+        evaluation_dir,
+        dataset,
+        run_id,
+        source=source,
+        query=query,
+        images=images,
+        training_key=training_key,
+    )
     registry = ModelRegistry(registry_root)
     with tempfile.TemporaryDirectory(prefix="mlp-register-") as staging:
         bundle = Path(staging) / "bundle"
@@ -92,11 +132,12 @@ def register(
             shutil.copy2(
                 _require(Path(statistics), "no statistics file"), bundle / "statistics.json"
             )
-        promote = apply_gate and metadata["gate"]["decision"] == "promote"
-        return registry.register(
+        version = registry.register(model_name, bundle, metadata, render={CARD_FILE: model_card})
+    if apply_gate and metadata["gate"]["decision"] == "promote":
+        registry.promote(
             model_name,
-            bundle,
-            metadata,
-            promote=promote,
-            promote_reason=metadata["gate"].get("reason", ""),
+            version.version,
+            reason=metadata["gate"].get("reason", ""),
+            expected=metadata["gate"].get("production_version"),
         )
+    return version

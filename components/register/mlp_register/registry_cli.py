@@ -7,15 +7,19 @@ import os
 from collections.abc import Sequence
 
 from mlp_common.files import dumps_json
-from mlp_common.registry import ModelRegistry
+from mlp_common.registry import CURRENT, ModelRegistry
 from mlp_common.step import configure_logging, run_step
+
+from mlp_register.card import CARD_FILE, model_card
+from mlp_register.lineage import lineage, render_lineage
 
 DEFAULT_REGISTRY_ENV = "MLP_REGISTRY"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mlp-registry", description="List, show and promote model registry versions."
+        prog="mlp-registry",
+        description="List, show, promote and trace model registry versions.",
     )
     parser.add_argument(
         "--registry",
@@ -29,11 +33,42 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="metadata of one version")
     show.add_argument("model")
     show.add_argument("version", nargs="?", default="latest", help="number, latest or production")
+    trace = commands.add_parser(
+        "lineage", help="the chain from serving back to the data snapshot of one version"
+    )
+    trace.add_argument("model")
+    trace.add_argument("version", nargs="?", default="production", help="number or pointer")
+    trace.add_argument("--json", action="store_true", help="print JSON instead of text")
+    card = commands.add_parser("card", help="print the model card (markdown) of one version")
+    card.add_argument("model")
+    card.add_argument("version", nargs="?", default="latest", help="number or pointer")
+    find = commands.add_parser(
+        "find", help="the newest version with a training key (prints its number, or nothing)"
+    )
+    find.add_argument("model")
+    find.add_argument("--training-key", required=True)
     promote = commands.add_parser("promote", help="point production at a version")
     promote.add_argument("model")
     promote.add_argument("version", help="number or latest")
     promote.add_argument("--reason", default="manual promotion", help="recorded in the log")
+    promote.add_argument(
+        "--expect",
+        type=_expected,
+        default=CURRENT,
+        help="the production version this promotion replaces, or 'none' (compare-and-swap: "
+        "refused if production is anything else; default: production as read just before)",
+    )
     return parser
+
+
+def _expected(text: str) -> int | str | None:
+    if text == CURRENT:
+        return CURRENT
+    if text == "none":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: a version number or 'none'")
+    return int(text)
 
 
 def _version_line(registry: ModelRegistry, model: str, number: int) -> str:
@@ -69,8 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "show":
             version = registry.get(args.model, args.version)
             print(dumps_json(version.metadata | {"path": str(version.path)}), end="")
+        elif args.command == "lineage":
+            record = lineage(registry, args.model, args.version)
+            print(dumps_json(record) if args.json else render_lineage(record), end="")
+        elif args.command == "card":
+            version = registry.get(args.model, args.version)
+            path = version.path / CARD_FILE
+            print(
+                path.read_text(encoding="utf-8")
+                if path.is_file()
+                else model_card(version.metadata),
+                end="",
+            )
+        elif args.command == "find":
+            found = registry.find_training(args.model, args.training_key)
+            if found is not None:
+                print(found.version)
         else:
-            version = registry.promote(args.model, args.version, reason=args.reason)
+            version = registry.promote(
+                args.model, args.version, reason=args.reason, expected=args.expect
+            )
             print(f"{args.model}: production -> version {version.version}")
         return 0
 

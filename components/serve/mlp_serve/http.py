@@ -3,6 +3,8 @@
 It is pure ASGI (no per-request Request objects). The size limit is enforced from
 Content-Length before the app runs and, for chunked bodies, while the body is read. Metrics
 are recorded after the last response byte has been sent, so the client never waits for them.
+A v2 infer request without Content-Type (and without the binary extension's header) is JSON,
+as the Open Inference Protocol says; the middleware adds the header FastAPI needs to parse it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+JSON = b"application/json"
 
 
 def _too_large(limit: int) -> str:
@@ -48,7 +51,7 @@ class ServingMiddleware:
             await send(message)
 
         try:
-            declared = _content_length(scope)
+            declared, typed = _inspect_headers(scope)
             if declared is not None and declared > limit:
                 await _reject(send_and_capture, 413, _too_large(limit))
                 return
@@ -64,20 +67,29 @@ class ServingMiddleware:
                         raise HTTPException(status_code=413, detail=_too_large(limit))
                 return message
 
+            if endpoint == "v2_infer" and not typed:
+                # Open Inference Protocol clients (Triton's among them) send a JSON body without
+                # Content-Type; FastAPI would hand KServe raw bytes, which it takes for the
+                # binary extension and rejects. Say what the protocol means: JSON.
+                scope = {**scope, "headers": [*scope["headers"], (b"content-type", JSON)]}
             await self.app(scope, limited_receive, send_and_capture)
         finally:
-            metrics.REQUESTS.labels(endpoint=endpoint, code=str(status)).inc()
-            metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+            metrics.observe_request(endpoint, status, time.perf_counter() - start)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _inspect_headers(scope: Scope) -> tuple[int | None, bool]:
+    """(Content-Length if valid, whether Content-Type or the binary-extension header is set)."""
+    length = None
+    typed = False
     for key, value in scope.get("headers", ()):
         if key == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif key in (b"content-type", b"inference-header-content-length"):
+            typed = True
+    return length, typed
 
 
 async def _reject(send: Send, status: int, message: str) -> None:

@@ -8,9 +8,13 @@ Alert-facing names (stable):
 - ``mlp_model_loaded_timestamp_seconds{model}``: when that version was loaded here.
 - ``mlp_model_created_timestamp_seconds{model}``: when that version was registered (model age).
 - ``mlp_model_reloads_total{model, outcome}``: hot reloads, outcome ok|error.
+- ``mlp_predict_batch_requests``: histogram of requests per TensorFlow call (micro-batching);
+  ``_sum / _count`` is the mean batch. Observed once per batch, on the event loop.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -37,6 +41,20 @@ RELOADS = Counter(
 )
 
 
+@cache
+def _request_children(endpoint: str, status: int) -> tuple[Counter, Histogram]:
+    # ``labels()`` looks the child up under a lock on every call; the label sets are bounded
+    # (five endpoints x a handful of codes), so keep the children.
+    return REQUESTS.labels(endpoint=endpoint, code=str(status)), LATENCY.labels(endpoint=endpoint)
+
+
+def observe_request(endpoint: str, status: int, seconds: float) -> None:
+    """Count one response and time it (after its last byte went out)."""
+    counter, histogram = _request_children(endpoint, status)
+    counter.inc()
+    histogram.observe(seconds)
+
+
 def endpoint_of(path: str) -> str:
     """A bounded label for a request path."""
     if path.startswith("/v1/models/") and path.endswith(":predict"):
@@ -48,3 +66,10 @@ def endpoint_of(path: str) -> str:
     if path == "/" or path.startswith(("/v2/health", "/v1/models/", "/v2/models/")):
         return "health"
     return "other"
+
+
+BATCH_REQUESTS = Histogram(
+    "mlp_predict_batch_requests",
+    "Requests answered by one TensorFlow call (adaptive micro-batching)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

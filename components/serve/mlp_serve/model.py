@@ -3,11 +3,14 @@
 The served version is one immutable ``LoadedVersion`` referenced by ``self.current``. A request
 reads that reference once and uses it to the end, so swapping in a new version (loaded and
 warmed up on a background thread) never fails or mixes versions in flight.
+
+The request path: KServe decodes the body; ``payload`` turns it into a float32 matrix; the
+``MicroBatcher`` gathers concurrent requests into one call of the version's traced function on a
+worker thread (the event loop never runs TensorFlow); the answer slices go back as v1 or v2.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -24,6 +27,7 @@ from mlp_common.files import read_json
 from mlp_common.registry import ModelRegistry, ModelVersion
 
 from mlp_serve import metrics
+from mlp_serve.batching import BatchSettings, MicroBatcher
 from mlp_serve.payload import BadRequest, Matrix, labels, parse_v1, parse_v2, v1_response
 from mlp_serve.request_log import RequestLog
 
@@ -39,6 +43,34 @@ class LoadedVersion:
     classes: tuple[str, ...]
     predict: Callable[[Matrix], np.ndarray]
     created_at: float | None
+    input_name: str = "features"
+
+    def metadata(self, model: str) -> dict[str, Any]:
+        """The Open Inference Protocol (v2) model metadata of this version."""
+        return {
+            "name": model,
+            "versions": [str(self.version)],
+            "platform": "tensorflow",
+            "inputs": [
+                {"name": self.input_name, "datatype": "FP32", "shape": [-1, len(self.features)]}
+            ],
+            "outputs": [
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.classes)]},
+                {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            ],
+        }
+
+
+def configure_tensorflow(threads: int) -> None:
+    """Size TensorFlow's own pools to ``threads`` (the CPU limit); call before the first op.
+
+    TensorFlow defaults to one thread per *node* core for both pools; in a pod limited to one
+    CPU those threads only fight the event loop for the quota.
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def _timestamp(text: Any) -> float | None:
@@ -57,6 +89,7 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
     if entry.keras_path.is_file():
         keras_model = tf.keras.models.load_model(entry.keras_path, compile=False)
         n_features = int(keras_model.input_shape[-1])
+        input_name = str(keras_model.inputs[0].name).split(":")[0]
 
         def call(x: tf.Tensor) -> tf.Tensor:
             return keras_model(x, training=False)
@@ -64,7 +97,8 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
     elif entry.saved_model_path.is_dir():
         saved = tf.saved_model.load(str(entry.saved_model_path))
         signature = saved.signatures["serving_default"]
-        n_features = int(next(iter(signature.structured_input_signature[1].values())).shape[-1])
+        input_name, spec = next(iter(signature.structured_input_signature[1].items()))
+        n_features = int(spec.shape[-1])
 
         def call(x: tf.Tensor) -> tf.Tensor:
             return next(iter(signature(x).values()))
@@ -78,7 +112,11 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
     if len(features) != n_features:
         raise ValueError(f"{described}: {len(features)} features but the model takes {n_features}")
 
-    traced = tf.function(call, input_signature=[tf.TensorSpec([None, n_features], tf.float32)])
+    # One concrete graph for any number of rows; calling it directly skips tf.function's
+    # argument binding and retracing checks on every call.
+    traced = tf.function(
+        call, input_signature=[tf.TensorSpec([None, n_features], tf.float32)]
+    ).get_concrete_function()
     warm = traced(tf.zeros([1, n_features], tf.float32)).numpy()
     classes = tuple(str(c) for c in description.get("classes") or range(warm.shape[-1]))
     if len(classes) != warm.shape[-1]:
@@ -87,7 +125,7 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
         )
 
     def predict(x: Matrix) -> np.ndarray:
-        return traced(x).numpy()
+        return traced(tf.constant(x)).numpy()  # type: ignore[no-any-return]
 
     return LoadedVersion(
         version=entry.version,
@@ -95,6 +133,7 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
         classes=classes,
         predict=predict,
         created_at=_timestamp(entry.metadata.get("created_at")),
+        input_name=input_name,
     )
 
 
@@ -107,11 +146,13 @@ class RegistryModel(Model):  # type: ignore[misc]
         registry: ModelRegistry,
         ref: str,
         request_log: RequestLog | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         super().__init__(name)
         self.registry = registry
         self.ref = ref
         self.request_log = request_log
+        self.batcher = MicroBatcher(batching or BatchSettings())
         self.current: LoadedVersion | None = None
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -165,8 +206,22 @@ class RegistryModel(Model):  # type: ignore[misc]
 
     def stop(self) -> None:
         self._stop.set()
+        self.batcher.close()
         if self.request_log is not None:
             self.request_log.close()
+
+    # -- metadata (v2 GET /v2/models/<m>) ----------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        served = self.current
+        if served is None:  # pragma: no cover - KServe checks readiness first
+            raise InvalidInput("model is not loaded")
+        return served.metadata(self.name)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return list(self.metadata()["inputs"])
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return list(self.metadata()["outputs"])
 
     # -- request path ----------------------------------------------------------------------
     async def predict(
@@ -184,8 +239,7 @@ class RegistryModel(Model):  # type: ignore[misc]
                 x = parse_v1(payload, served.features)
         except BadRequest as exc:
             raise InvalidInput(str(exc)) from None
-        loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(None, served.predict, x)
+        probabilities = await self.batcher.predict(served, x)
         if self.request_log is not None:
             self.request_log.submit(served.version, served.features, x)
         if isinstance(payload, InferRequest):

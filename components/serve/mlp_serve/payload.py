@@ -60,6 +60,18 @@ def parse_v1(payload: Any, features: Sequence[str]) -> Matrix:
     instances = payload.get("instances")
     if not isinstance(instances, list):
         raise BadRequest('"instances" must be a list of rows')
+    if instances and isinstance(instances[0], list):
+        # Fast path: one C-level conversion. Anything odd (ragged rows, strings, a wrong width)
+        # falls through to the row-by-row checks below, which name the offending row.
+        try:
+            matrix = np.asarray(instances, dtype=np.float32)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if matrix.ndim == 2 and matrix.shape[1] == len(features):
+                if not np.isfinite(matrix).all():
+                    raise BadRequest("instances: values must be finite numbers (no NaN/inf)")
+                return matrix
     if instances and isinstance(instances[0], dict):
         rows = []
         for i, row in enumerate(instances):

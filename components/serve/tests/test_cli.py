@@ -84,3 +84,17 @@ def test_smoke_fails_clearly_without_a_model(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no registered model" in result.stderr
+
+
+def test_the_platform_spec_passes_arguments_this_server_accepts() -> None:
+    """platform.yaml's model-server args (batching included) parse with this CLI's parser."""
+    import yaml
+    from mlp_serve.cli import build_parser
+
+    root = Path(__file__).resolve().parents[3]
+    spec = yaml.safe_load((root / "platform.yaml").read_text())
+    servers = [c for c in spec["components"].values() if c.get("kind") == "InferenceService"]
+    assert servers
+    for server in servers:
+        args = build_parser().parse_args(server["args"])
+        assert args.max_batch_size >= 1 and args.max_batch_delay_ms >= 0

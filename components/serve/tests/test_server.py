@@ -39,7 +39,8 @@ LIMIT = 4096
 def served(
     tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[int, Path]
 ) -> Iterator[tuple[Server, Path]]:
-    """One server for the read-only tests: version 1 in production, a request log, 4 KiB limit."""
+    """One server for the read-only tests: version 1 in production, a request log, 4 KiB limit,
+    and a 20 ms batching window so concurrent test requests surely share TensorFlow calls."""
     root = tmp_path_factory.mktemp("served")
     registry = ModelRegistry(root / "registry")
     assert register(registry, model_dirs[1]) == 1
@@ -50,6 +51,7 @@ def served(
         "--request-log", str(log),
         "--max-body-bytes", str(LIMIT),
         "--poll-interval", "0",
+        "--max-batch-delay-ms", "20",
     )  # fmt: skip
     yield server, log
     assert stop_server(server) == 0, server.stderr()
@@ -352,3 +354,88 @@ def test_alert_rules_query_metrics_this_server_exports(served: tuple[Server, Pat
     assert prometheus_rule.MODEL_CREATED in names
     codes = {dict(labels).get("code") for name, labels in samples if name == "mlp_requests_total"}
     assert "200" in codes  # the rules select 5xx with code=~"5.."
+
+
+def _batches(server: Server) -> tuple[float, float]:
+    """(TensorFlow calls, requests answered by them) so far, from /metrics."""
+    samples = metric_samples(request(server.url("/metrics"))[1])
+    return (
+        samples[("mlp_predict_batch_requests_count", ())],
+        samples[("mlp_predict_batch_requests_sum", ())],
+    )
+
+
+def test_batched_answers_are_identical_to_single_answers(served: tuple[Server, Path]) -> None:
+    server, _ = served
+    rng = np.random.default_rng(7)
+    questions = [
+        rng.normal(5, 3, size=(1 + i % 3, len(FEATURES))).round(3).tolist() for i in range(48)
+    ]
+    alone = []
+    for rows in questions:  # one at a time: every call carries exactly one request
+        status, body = post_json(server.url(V1), {"instances": rows})
+        assert status == 200, body
+        alone.append(body)
+
+    calls_before, requests_before = _batches(server)
+    together: list[object] = [None] * len(questions)
+    start = threading.Barrier(16)
+
+    def client(offset: int) -> None:
+        start.wait()
+        for i in range(offset, len(questions), 16):
+            together[i] = post_json(server.url(V1), {"instances": questions[i]})
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    calls_after, requests_after = _batches(server)
+    calls, requests = calls_after - calls_before, requests_after - requests_before
+
+    assert requests == len(questions)
+    assert calls < len(questions)  # some requests really shared a call
+    for i, (single, answer) in enumerate(zip(alone, together, strict=True)):
+        assert answer == (200, single), f"question {i}: batched answer differs from single"
+
+
+def test_a_third_party_v2_client_discovers_and_calls_the_model(
+    served: tuple[Server, Path], model_dirs: dict[int, Path]
+) -> None:
+    """NVIDIA's Triton client speaks the Open Inference Protocol; it is not our code."""
+    import tritonclient.http as triton
+
+    server, _ = served
+    client = triton.InferenceServerClient(url=server.base.removeprefix("http://"))
+    try:
+        assert client.is_server_live() and client.is_model_ready(MODEL)
+        metadata = client.get_model_metadata(MODEL)
+        assert metadata["name"] == MODEL
+        assert metadata["versions"] == ["1"]
+        assert metadata["inputs"] == [
+            {"name": "features", "datatype": "FP32", "shape": [-1, len(FEATURES)]}
+        ]
+        assert metadata["outputs"] == [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(CLASSES)]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        ]
+
+        # Build the request only from what the metadata says, as a generic client would.
+        (signature,) = metadata["inputs"]
+        x = np.asarray(ROWS, dtype="float32")
+        expected = _expected(model_dirs[1], ROWS)
+        for binary in (False, True):
+            tensor = triton.InferInput(signature["name"], list(x.shape), signature["datatype"])
+            tensor.set_data_from_numpy(x, binary_data=binary)
+            outputs = [triton.InferRequestedOutput(o["name"]) for o in metadata["outputs"]]
+            result = client.infer(MODEL, [tensor], outputs=outputs)
+            response = result.get_response()
+            assert response["model_name"] == MODEL and response["model_version"] == "1"
+            np.testing.assert_allclose(
+                result.as_numpy("probabilities"), expected, rtol=1e-5, atol=1e-6
+            )
+            labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
+            assert labels == [CLASSES[i] for i in expected.argmax(axis=1)]
+    finally:
+        client.close()

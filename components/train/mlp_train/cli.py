@@ -14,6 +14,7 @@ from mlp_common.metrics import katib_lines
 from mlp_common.step import StepError, configure_logging, run_step
 from mlp_common.storage import localize_directory
 
+from mlp_train import distributed
 from mlp_train.core import HyperParameters, train
 
 PARAMS = {f.name: f for f in fields(HyperParameters)}
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         default = getattr(defaults, name.replace("-", "_"))
         parser.add_argument(f"--{name}", type=kind, help=f"default {default}")
+    parser.add_argument(
+        "--backup-dir",
+        help="multi-worker runs only (TF_CONFIG set): BackupAndRestore directory that every "
+        "worker reads; default <output>.backup",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
@@ -85,7 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         params = resolve_params(args)
-        metrics = train(localize_directory(args.data), args.output, params)
+        cluster = distributed.cluster_from_environment()
+        if cluster is None:  # no TF_CONFIG: the default strategy, in this process
+            metrics = train(localize_directory(args.data), args.output, params)
+        else:
+            metrics = distributed.train_distributed(
+                localize_directory(args.data), args.output, params, cluster, args.backup_dir
+            )
         print(
             f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "
             f"{metrics['baseline_val_accuracy']:.4f}, {metrics['epochs_run']} epochs, "

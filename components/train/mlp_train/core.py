@@ -9,11 +9,15 @@ Outputs (a model directory)::
     params.json        the hyperparameters and seed
     metrics.json       val_accuracy, val_loss, baseline_val_accuracy, examples_per_second,
                        epochs_run, train_seconds and per-epoch curves (loss, val_loss, ...)
+    baseline.joblib    the fitted scikit-learn baseline (evaluate scores it on the test rows)
+    provenance.json    {"trained_at"}: kept out of metrics.json, which is identical for the same
+                       data, params and seed (timings aside: train_seconds, examples_per_second)
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
+from mlp_common.provenance import utc_now
 from mlp_common.seeds import set_global_seed
 from mlp_common.step import StepError
 
 LABEL = "label"
+BASELINE_FILE = "baseline.joblib"
 
 
 @dataclass(frozen=True)
 class HyperParameters:
     """Training hyperparameters; names match the CLI options and the search space."""
 
-    learning_rate: float = 0.01
-    hidden_units: int = 32
+    learning_rate: float = 0.005
+    hidden_units: int = 128
     dropout: float = 0.1
     epochs: int = 60
     batch_size: int = 16
@@ -69,26 +75,31 @@ def load_split(data_dir: Path, name: str, features: list[str]) -> tuple[np.ndarr
     return table[features].to_numpy("float32"), table[LABEL].to_numpy("int64")
 
 
-def build_model(description: dict[str, Any], params: HyperParameters) -> Any:
-    """Normalization (fixed training statistics) -> Dense(relu) -> Dropout -> Dense(softmax)."""
-    import tensorflow as tf
+def build_model(description: dict[str, Any], params: HyperParameters, keras: Any = None) -> Any:
+    """Normalization (fixed training statistics) -> Dense(relu) -> Dropout -> Dense(softmax).
 
+    ``keras`` is the Keras module to build with: Keras 3 (``tf.keras``) by default, ``tf_keras``
+    for multi-worker training (mlp_train.distributed)."""
+    if keras is None:
+        import tensorflow as tf
+
+        keras = tf.keras
     n_features = len(description["features"])
     n_classes = len(description["classes"])
-    inputs = tf.keras.Input(shape=(n_features,), name="features", dtype="float32")
-    normalize = tf.keras.layers.Normalization(
+    inputs = keras.Input(shape=(n_features,), name="features", dtype="float32")
+    normalize = keras.layers.Normalization(
         mean=np.asarray(description["mean"], "float32"),
         variance=np.maximum(np.asarray(description["variance"], "float32"), 1e-12),
         name="normalize",
     )
-    hidden = tf.keras.layers.Dense(params.hidden_units, activation="relu", name="hidden")(
+    hidden = keras.layers.Dense(params.hidden_units, activation="relu", name="hidden")(
         normalize(inputs)
     )
-    hidden = tf.keras.layers.Dropout(params.dropout, seed=params.seed, name="dropout")(hidden)
-    outputs = tf.keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(hidden)
-    model = tf.keras.Model(inputs, outputs, name="classifier")
+    hidden = keras.layers.Dropout(params.dropout, seed=params.seed, name="dropout")(hidden)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(hidden)
+    model = keras.Model(inputs, outputs, name="classifier")
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=params.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -105,21 +116,23 @@ def dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, see
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def baseline_accuracy(
-    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], seed: int
-) -> float:
-    """Validation accuracy of standardized logistic regression on the same split."""
+def fit_baseline(train: tuple[np.ndarray, np.ndarray], seed: int) -> Any:
+    """Standardized logistic regression on the same training split (deterministic: lbfgs)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    model.fit(*train)
-    return float(model.score(*val))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
+    return model.fit(*train)
 
 
-def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> dict[str, Any]:
-    """Train, evaluate on the validation split, and write the model directory atomically."""
+def train(
+    data_dir: str | Path, output: str | Path, params: HyperParameters, *, fit: Fit | None = None
+) -> dict[str, Any]:
+    """Train, evaluate on the validation split, and write the model directory atomically.
+
+    ``fit`` trains the model (default: :func:`fit_local`; mlp_train.distributed passes a
+    multi-worker one); its extra metrics are merged into metrics.json."""
     params.check()
     data_dir = Path(data_dir)
     features_path = data_dir / "features.json"
@@ -130,32 +143,22 @@ def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> 
     train_xy = load_split(data_dir, "train", features)
     val_xy = load_split(data_dir, "val", features)
 
-    import tensorflow as tf  # after the input checks: importing it takes seconds
+    import tensorflow  # noqa: F401  (after the input checks: importing it takes seconds)
 
     set_global_seed(params.seed)
 
-    model = build_model(description, params)
-    stop = tf.keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=params.patience, restore_best_weights=True
-    )
     started = time.perf_counter()
-    history = model.fit(
-        dataset(*train_xy, params.batch_size, shuffle=True, seed=params.seed),
-        validation_data=dataset(*val_xy, params.batch_size, shuffle=False, seed=params.seed),
-        epochs=params.epochs,
-        callbacks=[stop],
-        shuffle=False,  # tf.data shuffles (seeded); Keras must not shuffle again
-        verbose=0,
-    )
+    model, history, extra = (fit or fit_local)(description, params, train_xy, val_xy)
     seconds = time.perf_counter() - started
     epochs_run = len(history.history["loss"])
     val_loss, val_accuracy = model.evaluate(
         dataset(*val_xy, params.batch_size, shuffle=False, seed=params.seed), verbose=0
     )
+    baseline = fit_baseline(train_xy, params.seed)
     metrics: dict[str, Any] = {
         "val_accuracy": float(val_accuracy),
         "val_loss": float(val_loss),
-        "baseline_val_accuracy": baseline_accuracy(train_xy, val_xy, params.seed),
+        "baseline_val_accuracy": float(baseline.score(*val_xy)),
         "baseline": "sklearn LogisticRegression on standardized features, same split",
         "epochs_run": epochs_run,
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
@@ -164,11 +167,42 @@ def train(data_dir: str | Path, output: str | Path, params: HyperParameters) -> 
         "train_examples": len(train_xy[0]),
         "val_examples": len(val_xy[0]),
         "curves": {k: [round(float(v), 6) for v in vs] for k, vs in history.history.items()},
+        **extra,
     }
+    import joblib
+
     with atomic_directory(output) as tmp:
+        joblib.dump(baseline, tmp / BASELINE_FILE)
+        write_json_atomic(tmp / "provenance.json", {"trained_at": utc_now()})
         model.save(tmp / "model.keras")
         model.export(str(tmp / "saved_model"), verbose=False)
         write_json_atomic(tmp / "features.json", description)
         write_json_atomic(tmp / "params.json", asdict(params))
         write_json_atomic(tmp / "metrics.json", metrics)
     return metrics
+
+
+Split = tuple[np.ndarray, np.ndarray]
+# fit(description, params, train, val) -> (compiled Keras 3 model, History, extra metrics)
+Fit = Callable[[dict[str, Any], HyperParameters, Split, Split], tuple[Any, Any, dict[str, Any]]]
+
+
+def fit_local(
+    description: dict[str, Any], params: HyperParameters, train_xy: Split, val_xy: Split
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Fit in this process under TensorFlow's default strategy, with early stopping."""
+    import tensorflow as tf
+
+    model = build_model(description, params)
+    stop = tf.keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=params.patience, restore_best_weights=True
+    )
+    history = model.fit(
+        dataset(*train_xy, params.batch_size, shuffle=True, seed=params.seed),
+        validation_data=dataset(*val_xy, params.batch_size, shuffle=False, seed=params.seed),
+        epochs=params.epochs,
+        callbacks=[stop],
+        shuffle=False,  # tf.data shuffles (seeded); Keras must not shuffle again
+        verbose=0,
+    )
+    return model, history, {}

@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset directory written by mlp-ingest")
     parser.add_argument(
         "--schema",
-        default="embedded:wine",
-        help="schema YAML path, or embedded:wine (default: embedded:wine)",
+        help="schema YAML path, or embedded:<name> (digits, wine); default: the embedded schema "
+        "named like the dataset (dataset.json name)",
     )
     parser.add_argument(
         "--reference-stats",
@@ -46,13 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
 
     def body() -> int:
-        schema = load_schema(args.schema)
         frame, info = read_dataset(localize_directory(args.dataset))
+        reference_name = args.schema or f"embedded:{info.name}"
+        schema = load_schema(reference_name)
         reference = read_json(args.reference_stats) if args.reference_stats else None
         report = validate(frame, schema, reference)
         if not report.ok:
             raise DataError(report.render(f"dataset {info.name}@{info.version}"))
-        document = report.to_dict() | {"dataset": info.to_dict(), "schema": args.schema}
+        document = report.to_dict() | {"dataset": info.to_dict(), "schema": reference_name}
         with atomic_directory(args.output) as tmp:
             write_json_atomic(tmp / REPORT_FILE, document)
             write_json_atomic(tmp / STATISTICS_FILE, report.statistics)

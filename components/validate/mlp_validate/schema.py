@@ -24,7 +24,7 @@ import yaml
 from mlp_common.step import StepError
 
 COLUMN_TYPES = ("float", "int", "bool", "string")
-EMBEDDED = ("wine",)
+EMBEDDED = ("digits", "wine")
 
 
 @dataclass(frozen=True)

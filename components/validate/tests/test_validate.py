@@ -97,3 +97,20 @@ def test_schema_errors_list_every_problem_with_its_path(tmp_path: Path) -> None:
         yaml.safe_dump({"target": {"name": "target"}, "columns": {"x": {"type": "int"}}})
     )
     assert load_schema(str(path)).columns[0].name == "x"
+
+
+def test_the_default_digits_data_passes_its_embedded_schema_named_by_the_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits = load_sklearn("digits")[0]
+    write_dataset(tmp_path / "ds", digits, name="digits", target="target", source="test")
+    assert main(["--dataset", str(tmp_path / "ds"), "--output", str(tmp_path / "out")]) == 0
+    report = read_json(tmp_path / "out" / "report.json")
+    assert report["schema"] == "embedded:digits" and report["ok"]
+    assert read_json(tmp_path / "out" / "statistics.json")["rows"] == 1797
+    bad = digits.copy()
+    bad.loc[3, "pixel_4_4"] = 17.0
+    write_dataset(tmp_path / "bad", bad, name="digits", target="target", source="test")
+    assert main(["--dataset", str(tmp_path / "bad"), "--output", str(tmp_path / "o2")]) == 1
+    assert "column 'pixel_4_4': 1 values above max 16" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()

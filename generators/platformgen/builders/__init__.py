@@ -28,6 +28,8 @@ from platformgen.builders.role import build_roles
 from platformgen.builders.service import build_service
 from platformgen.builders.service_account import build_service_account
 from platformgen.builders.service_monitor import build_service_monitor
+from platformgen.builders.tenant import build_tenant
+from platformgen.builders.train_job import build_train_job, build_training_runtime
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
@@ -43,6 +45,8 @@ COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
     build_cron_job,
     build_inference_service,
     build_experiment,
+    build_training_runtime,
+    build_train_job,
     build_service,
     build_network_policy,
     build_service_monitor,
@@ -86,6 +90,7 @@ def build_platform(
                 build_allow_dns(spec, ns),
             )
         ]
+        + [m for tenant in sorted(spec.tenancy.tenants) for m in build_tenant(spec, tenant)]
     }
     for view in resolve(spec, environment):
         groups[view.name] = build_component(view)

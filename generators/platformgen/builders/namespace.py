@@ -10,15 +10,22 @@ KATIB_INJECTION = "katib.kubeflow.org/metrics-collector-injection"
 """Katib injects its metrics collector into trial pods only in namespaces with this label."""
 
 
+def pod_security_labels() -> dict[str, str]:
+    """Pod Security admission enforces, audits and warns at `restricted`."""
+    return {
+        "pod-security.kubernetes.io/audit": POD_SECURITY_LEVEL,
+        "pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
+    }
+
+
 def build_namespace(spec: PlatformSpec, name: str) -> Manifest:
     labels = {
         **spec.namespaces[name],
         MANAGED_BY_LABEL: MANAGED_BY,
         PART_OF: spec.platform.part_of,
-        "pod-security.kubernetes.io/audit": POD_SECURITY_LEVEL,
-        "pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "pod-security.kubernetes.io/warn": POD_SECURITY_LEVEL,
+        **pod_security_labels(),
     }
     if any(c.kind == "Experiment" and c.namespace == name for c in spec.components.values()):
         labels[KATIB_INJECTION] = "enabled"

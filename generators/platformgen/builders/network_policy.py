@@ -14,6 +14,7 @@ from platformgen.builders.inference_service import (
     serving_ports,
 )
 from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, selector_metadata
+from platformgen.builders.train_job import worker_rule
 from platformgen.naming import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -25,6 +26,12 @@ from platformgen.naming import (
 )
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import Component, Endpoint, PlatformSpec, ServicePort
+
+
+def tenants_using(spec: PlatformSpec, target: str) -> list[str]:
+    """Tenants that declared `target` in `uses`, sorted."""
+    return sorted(name for name, t in spec.tenancy.tenants.items() if target in t.uses)
+
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -91,6 +98,11 @@ def _pod_peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _namespace_peer(namespace: str) -> dict[str, Any]:
+    """Every pod of `namespace` (a tenant)."""
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: namespace}}}
+
+
 def _endpoint_peer(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.cidr is not None:
         block: dict[str, Any] = {"cidr": endpoint.cidr}
@@ -114,6 +126,8 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
                     "ports": _serving_ports(c),
                 }
             )
+    for tenant in tenants_using(spec, view.name):
+        ingress.append({"from": [_namespace_peer(tenant)], "ports": _ports(c.ports)})
     for source in c.exposed_to:
         ingress.append(
             {"from": [_endpoint_peer(spec.endpoints[source])], "ports": _serving_ports(c)}
@@ -143,6 +157,9 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         else:
             endpoint = spec.endpoints[target]
             egress.append({"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]})
+    if c.distributed is not None:  # TrainJob workers reach each other on their port only
+        ingress.append(worker_rule(view, "from"))
+        egress.append(worker_rule(view, "to"))
     if not ingress and not egress:
         return None
     policy_spec: dict[str, Any] = {

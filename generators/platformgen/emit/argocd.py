@@ -65,16 +65,20 @@ SYNC_WAVES: dict[str, int] = {
     "RoleBinding": -2,
     "ConfigMap": -2,
     "NetworkPolicy": -2,
+    "ResourceQuota": -2,
+    "LimitRange": -2,
     "Service": -1,
     "ServiceMonitor": 0,
     "PrometheusRule": 0,
     "Pipeline": 0,
     "PipelineVersion": 0,
+    "TrainingRuntime": 0,
     "Deployment": 1,
     "Job": 1,
     "CronJob": 1,
     "InferenceService": 1,
     "Experiment": 1,
+    "TrainJob": 1,
     "HorizontalPodAutoscaler": 1,
     "PodDisruptionBudget": 1,
 }
@@ -113,12 +117,18 @@ def _objects(groups_by_env: dict[str, Groups]) -> list[Manifest]:
 
 def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> Manifest:
     """The AppProject every Application belongs to: one repository, the environments'
-    clusters and the platform namespaces, and only the kinds the platform renders."""
+    clusters and the namespaces objects are rendered into, and only the kinds the platform
+    renders."""
     assert spec.gitops is not None
     objects = _objects(groups_by_env)
     cluster_kinds = sorted({_group_key(m) for m in objects if "namespace" not in m["metadata"]})
     namespaced_kinds = sorted({_group_key(m) for m in objects if "namespace" in m["metadata"]})
     servers = sorted({_cluster(spec, env).server for env in spec.environments})
+    # Every namespace an object is rendered into (platform namespaces and tenants' alike).
+    namespaces = sorted(
+        {m["metadata"]["namespace"] for m in objects if "namespace" in m["metadata"]}
+        | set(spec.namespaces)
+    )
     return {
         "apiVersion": ARGOCD_API,
         "kind": "AppProject",
@@ -133,7 +143,7 @@ def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> M
             "destinations": [
                 {"server": server, "namespace": namespace}
                 for server in servers
-                for namespace in sorted(spec.namespaces)
+                for namespace in namespaces
             ],
             "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in cluster_kinds],
             "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in namespaced_kinds],

@@ -13,15 +13,19 @@ from platformgen.spec.model import PlatformSpec
 from platformgen.spec.references import check_references
 
 
-def load_spec(path: Path) -> PlatformSpec:
-    """Load and validate the spec at `path`."""
+def read_spec_text(path: Path) -> str:
+    """The spec file's text, or a SpecError that names it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError([f"{path}: cannot read: {err.strerror or err}"]) from None
     except UnicodeDecodeError as err:
         raise SpecError([f"{path.name}: not UTF-8 text (byte {err.start}: {err.reason})"]) from None
-    return parse_spec(text, source=path.name)
+
+
+def load_spec(path: Path) -> PlatformSpec:
+    """Load and validate the spec at `path`."""
+    return parse_spec(read_spec_text(path), source=path.name)
 
 
 PIPELINE_KINDS = {

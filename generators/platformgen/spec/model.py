@@ -336,6 +336,17 @@ class SecretKeyRef(Strict):
     """Key inside the Secret."""
 
 
+class Distributed(Strict):
+    """Multi-worker training (kind TrainJob): TensorFlow MultiWorkerMirroredStrategy workers
+    that Kubeflow Trainer schedules from a TrainJob and its TrainingRuntime, on JobSet."""
+
+    workers: int = Field(ge=2, le=128)
+    """Worker pods (the runtime's mlPolicy.numNodes); worker 0 is the chief."""
+    port: Port = 2222
+    """Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the workers'
+    NetworkPolicy opens between them."""
+
+
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
@@ -362,9 +373,10 @@ class ComponentOverride(Strict):
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment"]
+    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment", "TrainJob"]
     """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
-    Katib Experiment for hyperparameter tuning."""
+    Katib Experiment for hyperparameter tuning, Kubeflow Trainer TrainJob for distributed
+    training (with `distributed`)."""
     namespace: Name
     """One of `namespaces`."""
     role: Name
@@ -413,6 +425,8 @@ class Component(Strict):
     """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
     tuning: Tuning | None = None
     """Search space and objective (kind Experiment only)."""
+    distributed: Distributed | None = None
+    """Worker count and port of a distributed training component (kind TrainJob only)."""
     payload_logger: PayloadLogger | None = None
     """Send inference payloads to another component (kind InferenceService only)."""
     policy_exceptions: PolicyExceptions = {}
@@ -556,6 +570,91 @@ class Gitops(Strict):
     listed deploys to Argo CD's own cluster and syncs by hand."""
 
 
+class Subjects(Strict):
+    """People and groups, as the cluster's authenticator names them."""
+
+    users: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """User names (RBAC subjects of kind User)."""
+    groups: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Group names (RBAC subjects of kind Group)."""
+
+
+class TenantQuota(Strict):
+    """The tenant namespace's ResourceQuota. Every key has a modest default, so a tenant that
+    declares nothing still gets a quota, never none."""
+
+    cpu: Quantity = "4"
+    """requests.cpu summed over the namespace."""
+    memory: Quantity = "16Gi"
+    """requests.memory summed over the namespace."""
+    limits_cpu: Quantity = "8"
+    """limits.cpu summed over the namespace."""
+    limits_memory: Quantity = "32Gi"
+    """limits.memory summed over the namespace."""
+    gpu: int = Field(default=0, ge=0)
+    """requests.nvidia.com/gpu summed over the namespace."""
+    storage: Quantity = "50Gi"
+    """requests.storage summed over the namespace's PersistentVolumeClaims."""
+    pods: int = Field(default=20, ge=0)
+    """Pods (not terminated) at once."""
+    persistent_volume_claims: int = Field(default=5, ge=0)
+    """PersistentVolumeClaims."""
+    services: int = Field(default=10, ge=0)
+    """Services."""
+    config_maps: int = Field(default=50, ge=0)
+    """ConfigMaps."""
+    secrets: int = Field(default=50, ge=0)
+    """Secrets."""
+
+
+class TenantLimits(Strict):
+    """The tenant namespace's LimitRange for containers: what a container gets when it asks
+    for nothing, and the smallest and largest it may ask for."""
+
+    default_request: ResourceList = ResourceList(cpu="100m", memory="128Mi")
+    """Requests of a container that sets none."""
+    default: ResourceList = ResourceList(cpu="500m", memory="512Mi")
+    """Limits of a container that sets none."""
+    min: ResourceList = ResourceList(cpu="10m", memory="16Mi")
+    """Smallest requests and limits a container may set."""
+    max: ResourceList = ResourceList(cpu="4", memory="16Gi")
+    """Largest requests and limits a container may set."""
+
+
+class Tenant(Strict):
+    """A team: a namespace of its own (named after the tenant) with a quota, RBAC for its
+    people, a service account for its pipeline runs, and network access to the platform
+    services it declares, and to nothing else."""
+
+    description: str = ""
+    """One line for humans."""
+    owners: Subjects
+    """Bound to `ownerRole` in the tenant namespace."""
+    members: Subjects = Subjects()
+    """Bound to `memberRole` in the tenant namespace."""
+    owner_role: Name = "edit"
+    """ClusterRole owners get in the namespace (Kubernetes' built-in `edit` by default)."""
+    member_role: Name = "view"
+    """ClusterRole members get in the namespace (Kubernetes' built-in `view` by default)."""
+    quota: TenantQuota = TenantQuota()
+    """ResourceQuota of the namespace."""
+    limits: TenantLimits = TenantLimits()
+    """LimitRange of the namespace."""
+    uses: tuple[Name, ...] = ()
+    """Platform services (components or endpoints with ports) the tenant's pods may reach."""
+    pipeline_root: str | None = None
+    """KFP defaultPipelineRoot; default `<tenancy.artifactRoot>/<tenant>/v2/artifacts`."""
+
+
+class Tenancy(Strict):
+    """Teams sharing the platform, in the spirit of Kubeflow profiles."""
+
+    artifact_root: str = Field(default="minio://mlpipeline/private-artifacts", min_length=1)
+    """Object-store prefix under which each tenant's pipeline artifacts go."""
+    tenants: dict[Name, Tenant] = {}
+    """Tenants by name; the name is also the tenant's namespace."""
+
+
 class Platform(Strict):
     name: Name
     """Short platform name (used in descriptions)."""
@@ -579,3 +678,5 @@ class PlatformSpec(Strict):
     environments: dict[Name, Environment]
     gitops: Gitops | None = None
     """Argo CD applications for every environment; absent: no `argocd/` folder."""
+    tenancy: Tenancy = Tenancy()
+    """Teams with their own namespaces, quotas, RBAC and network isolation."""

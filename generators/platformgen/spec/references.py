@@ -7,14 +7,18 @@ from collections import Counter
 from collections.abc import Iterator
 
 from platformgen.kinds import tunables
+from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
 from platformgen.spec.credentials import check_credentials
+from platformgen.spec.distributed import check_distributed
 from platformgen.spec.model import (
     RESERVED_NAMES,
     Component,
     ComponentOverride,
     Endpoint,
     PlatformSpec,
+    ResourceList,
+    Tenant,
 )
 
 Problem = tuple[str, str]
@@ -37,6 +41,7 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
         *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
         *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
         *_check_environments(spec),
+        *(p for name, t in spec.tenancy.tenants.items() for p in _check_tenant(spec, name, t)),
         *(
             (f"gitops.clusters.{name}", f"unknown environment {name!r} (not in environments)")
             for name in (spec.gitops.clusters if spec.gitops else {})
@@ -106,6 +111,10 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.tuning", "is required for kind Experiment and only allowed there")
     if c.tuning is not None:
         yield from _check_tuning(name, c)
+    if (c.kind == "TrainJob") != (c.distributed is not None):
+        yield (f"{path}.distributed", "is required for kind TrainJob and only allowed there")
+    if c.distributed is not None:
+        yield from check_distributed(name, c)
     if c.payload_logger is not None:
         sink = c.payload_logger.sink
         if c.kind != "InferenceService":
@@ -240,3 +249,80 @@ def _duplicates(path: str, values: list[object], what: str) -> Iterator[Problem]
     for value, count in Counter(values).items():
         if count > 1:
             yield (path, f"duplicate {what} {value!r}")
+
+
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+ARTIFACT_SCHEMES = ("s3://", "minio://", "gs://")
+
+
+def _check_tenant(spec: PlatformSpec, name: str, t: Tenant) -> Iterator[Problem]:
+    path = f"tenancy.tenants.{name}"
+    taken: dict[str, str] = {ns: "a platform namespace" for ns in spec.namespaces}
+    for other, e in spec.endpoints.items():
+        if e.namespace is not None:
+            taken[e.namespace] = f"the namespace of endpoint {other!r}"
+    taken[spec.monitoring.prometheus_namespace] = "the Prometheus namespace"
+    if name in taken:
+        yield (path, f"tenant namespace {name!r} is already {taken[name]}")
+    elif name in SYSTEM_NAMESPACES or name.startswith("kube-"):
+        yield (path, f"tenant namespace {name!r} is reserved by Kubernetes")
+    if not t.owners.users and not t.owners.groups:
+        yield (f"{path}.owners", "name at least one user or group")
+    for role in ("owners", "members"):
+        subjects = getattr(t, role)
+        yield from _duplicates(f"{path}.{role}.users", list(subjects.users), "user")
+        yield from _duplicates(f"{path}.{role}.groups", list(subjects.groups), "group")
+    yield from _duplicates(f"{path}.uses", list(t.uses), "entry")
+    for i, target in enumerate(t.uses):
+        where = f"{path}.uses[{i}]"
+        if target in spec.components:
+            if not spec.components[target].ports:
+                yield (where, f"{target!r} has no ports to connect to")
+        elif target in spec.endpoints:
+            if not spec.endpoints[target].ports:
+                yield (where, f"endpoint {target!r} has no ports to connect to")
+        else:
+            yield (where, f"unknown component or endpoint {target!r}")
+    for key, root in (("pipelineRoot", t.pipeline_root), ("", spec.tenancy.artifact_root)):
+        if root is not None and not (root.startswith(ARTIFACT_SCHEMES) and "/" in root[6:]):
+            where = f"{path}.{key}" if key else "tenancy.artifactRoot"
+            yield (where, f"{root!r}: must be an object-store URI ({', '.join(ARTIFACT_SCHEMES)})")
+    yield from _check_limits(path, t)
+
+
+def _check_limits(path: str, t: Tenant) -> Iterator[Problem]:
+    """The apiserver rejects a LimitRange whose min > defaultRequest > default > max; and a
+    default that does not fit the quota would make every pod that relies on it unschedulable."""
+    order = ("min", "default_request", "default", "max")
+    yaml_key = {
+        "min": "min",
+        "default_request": "defaultRequest",
+        "default": "default",
+        "max": "max",
+    }
+    for resource in ("cpu", "memory", "ephemeral_storage"):
+        values = [
+            (key, getattr(getattr(t.limits, key), resource))
+            for key in order
+            if getattr(getattr(t.limits, key), resource) is not None
+        ]
+        for (low_key, low), (high_key, high) in zip(values, values[1:], strict=False):
+            if parse_quantity(str(low)) > parse_quantity(str(high)):
+                field = ResourceList.model_fields[resource].alias or resource
+                yield (
+                    f"{path}.limits.{yaml_key[high_key]}.{field}",
+                    f"{high} is below {yaml_key[low_key]} {low}",
+                )
+    quota = t.quota
+    fits = (
+        ("defaultRequest", "cpu", t.limits.default_request.cpu, "cpu", quota.cpu),
+        ("defaultRequest", "memory", t.limits.default_request.memory, "memory", quota.memory),
+        ("default", "cpu", t.limits.default.cpu, "limitsCpu", quota.limits_cpu),
+        ("default", "memory", t.limits.default.memory, "limitsMemory", quota.limits_memory),
+    )
+    for key, resource, value, quota_key, budget in fits:
+        if value is not None and parse_quantity(str(value)) > parse_quantity(str(budget)):
+            yield (
+                f"{path}.limits.{key}.{resource}",
+                f"{value} does not fit the quota's {quota_key} {budget}",
+            )

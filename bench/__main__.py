@@ -1,0 +1,131 @@
+"""``python -m bench run [NAME ...]`` and ``python -m bench report``; see ``make bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.results import RESULTS, ROOT, Result
+
+NAMES = ("serving", "render", "validate")
+
+
+def _serving(args: argparse.Namespace) -> Result:
+    from bench import serving
+
+    smoke = args.smoke
+    return serving.run(
+        serving.Options(
+            registry=args.registry,
+            model=args.model,
+            version=args.version,
+            concurrency=(1, 8) if smoke else tuple(args.concurrency),
+            duration=1.0 if smoke else args.duration,
+            repeat=1 if smoke else args.repeat,
+            servers=("ours", "kserve-constant") if smoke else tuple(args.servers),
+            placements=("pinned",) if smoke else tuple(args.placements),
+            warmup=1.0 if smoke else 3.0,
+            partial=args.results,
+        )
+    )
+
+
+def _render(args: argparse.Namespace) -> Result:
+    from bench import render
+
+    return render.run(
+        render.Options(
+            sizes=(3, 10) if args.smoke else (10, 100, 1000),
+            repeat=1 if args.smoke else args.repeat,
+            spec=args.spec,
+            profile=not args.smoke,
+            kustomize_max=10 if args.smoke else args.kustomize_max,
+        )
+    )
+
+
+def _validate(args: argparse.Namespace) -> Result:
+    from bench import validate
+
+    return validate.run(validate.Options(spec=args.spec, repeat=1 if args.smoke else args.repeat))
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "serving": _serving,
+    "render": _render,
+    "validate": _validate,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run benchmarks and write bench/results/<name>.json")
+    run.add_argument(
+        "names", nargs="*", default=list(NAMES), help=f"any of {', '.join(NAMES)} (default: all)"
+    )
+    run.add_argument("--smoke", action="store_true", help="one short repetition (for tests)")
+    run.add_argument("--repeat", type=int, default=5, help="repetitions per figure (default 5)")
+    run.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    run.add_argument("--results", type=Path, default=RESULTS)
+    run.add_argument("--registry", type=Path, default=ROOT / ".run" / "registry")
+    run.add_argument("--model", default=None)
+    run.add_argument("--version", default="latest")
+    run.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 8, 32], help="serving: wrk connections"
+    )
+    run.add_argument(
+        "--servers",
+        nargs="+",
+        default=["ours", "kserve-constant", "kserve-keras", "kserve-predict"],
+        help="serving: which servers (default: all four)",
+    )
+    run.add_argument(
+        "--placements", nargs="+", default=["pinned", "unpinned"], help="serving: pinned/unpinned"
+    )
+    run.add_argument("--spec", type=Path, default=ROOT / "platform.yaml")
+    run.add_argument(
+        "--kustomize-max",
+        type=int,
+        default=1000,
+        help="largest synthetic size to run kustomize/kubeconform on (default 1000)",
+    )
+    report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
+    report.add_argument("--results", type=Path, default=RESULTS)
+    report.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "report":
+        from bench import report
+
+        report.write(args.results, args.docs)
+        print(args.docs)
+        return 0
+    unknown = [name for name in args.names if name not in RUNNERS]
+    if unknown:
+        build_parser().error(
+            f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(NAMES)}"
+        )
+    for name in args.names:
+        start = time.monotonic()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        result = RUNNERS[name](args)
+        path = result.write(args.results)
+        print(f"bench: {name} done in {time.monotonic() - start:.0f} s -> {path}", file=sys.stderr)
+        for target in result.targets:
+            mark = "met" if target.met else "MISSED"
+            print(
+                f"  {mark}: {target.name}: {target.value:g} (target {target.target:g})",
+                file=sys.stderr,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""``python -m mlp_train.jobset <train options>``: the TrainingRuntime's entrypoint.
+
+Builds ``TF_CONFIG`` from what JobSet (under Kubeflow Trainer) gives each pod, then runs the
+train step (``mlp_train.cli``) in this process:
+
+- JobSet runs replicated job ``node`` as the Indexed Job ``<jobset>-node-<job index>``; the Job
+  controller names pod ``i`` ``<jobset>-node-<job index>-<i>`` (its host name) and sets
+  ``JOB_COMPLETION_INDEX=i`` in its containers; JobSet puts the pods in the subdomain
+  ``<jobset>`` (a headless Service it creates), so every pod resolves every other pod by that
+  stable name, across restarts.
+- The runtime's pod template (platformgen builders/train_job.py) passes the pod's JobSet labels
+  through the downward API: ``JOBSET_NAME`` (``jobset.sigs.k8s.io/jobset-name``),
+  ``REPLICATED_JOB_NAME`` (``jobset.sigs.k8s.io/replicatedjob-name``) and ``JOB_INDEX``
+  (``jobset.sigs.k8s.io/job-index``), plus ``MLP_NUM_WORKERS`` and ``MLP_WORKER_PORT`` from the
+  spec's ``distributed`` section.
+
+So worker ``i`` of N is ``<jobset>-<replicated job>-<job index>-<i>.<jobset>:<port>``, and this
+pod is the worker whose index is ``JOB_COMPLETION_INDEX`` (index 0 is the chief).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from mlp_common.step import StepError
+
+REQUIRED = (
+    "JOBSET_NAME",
+    "REPLICATED_JOB_NAME",
+    "JOB_INDEX",
+    "JOB_COMPLETION_INDEX",
+    "MLP_NUM_WORKERS",
+    "MLP_WORKER_PORT",
+)
+
+
+def tf_config_from_jobset(environ: Mapping[str, str]) -> str:
+    """The ``TF_CONFIG`` of this pod (see the module doc)."""
+    missing = [name for name in REQUIRED if not environ.get(name)]
+    if missing:
+        raise StepError(f"not in a JobSet pod: {', '.join(missing)} not set")
+    numbers = {}
+    for name in ("JOB_INDEX", "JOB_COMPLETION_INDEX", "MLP_NUM_WORKERS", "MLP_WORKER_PORT"):
+        try:
+            numbers[name] = int(environ[name])
+        except ValueError as exc:
+            raise StepError(f"{name}={environ[name]!r}: not an integer") from exc
+    workers, index = numbers["MLP_NUM_WORKERS"], numbers["JOB_COMPLETION_INDEX"]
+    if not 0 <= index < workers:
+        raise StepError(f"JOB_COMPLETION_INDEX={index}: not a worker of {workers}")
+    jobset, job = environ["JOBSET_NAME"], environ["REPLICATED_JOB_NAME"]
+    prefix = f"{jobset}-{job}-{numbers['JOB_INDEX']}"
+    port = numbers["MLP_WORKER_PORT"]
+    addresses = [f"{prefix}-{i}.{jobset}:{port}" for i in range(workers)]
+    return json.dumps(
+        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        os.environ["TF_CONFIG"] = tf_config_from_jobset(os.environ)
+    except StepError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 1
+    from mlp_train.cli import main as train
+
+    return train(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
