@@ -1,6 +1,6 @@
 """The real alert chain for tests/e2e/test_alert_chain.py: helpers that start and talk to it.
 
-    platform.yaml (a test copy: 1s scrapes and rule evaluation, 3s `for`, 15s rate windows;
+    platform.yaml (a test copy: 1s scrapes and rule evaluation, 20s `for`, 15s rate windows;
     production thresholds)
       -> platformgen render -> kubectl apply (ServiceMonitors, PrometheusRules, Services, ...)
       -> the Prometheus Operator (v0.93.0) writes Prometheus' config Secret and rule ConfigMap
@@ -11,9 +11,11 @@
 Only three things stand in for a cluster's data plane, because there is no kubelet:
   - Pods exist (created by the controller manager from our rendered Deployment and the
     Deployment KServe would derive from the InferenceService) but never run; the components
-    run as local processes on 127.0.0.1 instead;
-  - EndpointSlices for our Services point at those processes' ports, with `targetRef` naming
-    a real Pod, as the EndpointSlice controller would write them for a ready Pod;
+    run as local processes instead;
+  - EndpointSlices for our Services point at those processes, with `targetRef` naming a real
+    Pod, as the EndpointSlice controller would write them for a ready Pod. The API server
+    refuses loopback addresses in EndpointSlices, so the processes listen on this machine's
+    own non-loopback IPv4 address (`host_address`), which stands for the Pod IP;
   - the operator's configuration is used as the config-reloader sidecar would: decompressed,
     `$(POD_NAME)` expanded, and the files it mounts (rule ConfigMaps) placed under a local
     root. The only change to the configuration itself is how Prometheus reaches the API
@@ -30,6 +32,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -51,11 +54,15 @@ PROMETHEUS_NAME = "mlp-e2e"
 PROMETHEUS_VERSION = "v3.16.0"
 """What scripts/install-prometheus.sh builds: the operator generates configuration for it."""
 PROMETHEUS_NAMESPACE = "monitoring"
+VARIABLE = re.compile(r"\$\(\w+\)")
+"""`$(NAME)`: expanded by the config-reloader from its environment."""
 CONFIG_ROOT = "/etc/prometheus/"
 """Where the operator's StatefulSet mounts config and rule files; mapped to a local folder."""
-FOR = "3s"
 WINDOW = "15s"
 """Rate window of the test copy: fifteen 1s scrapes, so a missed scrape never empties it."""
+FOR = "20s"
+"""Longer than WINDOW: one request stalled by a busy machine lifts the p99 for one window
+only, which is not enough to fire; a slow model lifts it for as long as it serves."""
 FEATURES = ("f0", "f1", "f2", "f3")
 CATEGORIES = 10
 """f0 is a category id in [0, CATEGORIES); the model looks it up in an Embedding."""
@@ -143,6 +150,8 @@ class OperatorOutput:
     """prometheus.yaml from the Secret the operator writes (decompressed)."""
     rule_files: dict[str, str]
     """Path as mounted in the Prometheus pod -> content, from the rule ConfigMaps."""
+    reloader_env: dict[str, str]
+    """The config-reloader container's environment in the operator's StatefulSet (pod 0)."""
 
 
 def operator_output(cluster: Cluster) -> OperatorOutput | None:
@@ -151,7 +160,11 @@ def operator_output(cluster: Cluster) -> OperatorOutput | None:
         "get", "secret", f"prometheus-{PROMETHEUS_NAME}", "-n", PROMETHEUS_NAMESPACE,
         "-o", "json", check=False,
     )  # fmt: skip
-    if secret.returncode != 0:
+    statefulset = cluster.kubectl(
+        "get", "statefulset", f"prometheus-{PROMETHEUS_NAME}", "-n", PROMETHEUS_NAMESPACE,
+        "-o", "json", check=False,
+    )  # fmt: skip
+    if secret.returncode != 0 or statefulset.returncode != 0:
         return None
     data = json.loads(secret.stdout).get("data", {})
     if "prometheus.yaml.gz" not in data:
@@ -166,17 +179,28 @@ def operator_output(cluster: Cluster) -> OperatorOutput | None:
         if cm["metadata"]["name"].startswith(f"prometheus-{PROMETHEUS_NAME}-rulefiles-")
         for key, value in cm.get("data", {}).items()
     }
-    return OperatorOutput(config=config, rule_files=rule_files)
+    pod = {"metadata.name": f"prometheus-{PROMETHEUS_NAME}-0"}
+    containers = json.loads(statefulset.stdout)["spec"]["template"]["spec"]["containers"]
+    reloader = next(c for c in containers if c["name"] == "config-reloader")
+    env = {
+        e["name"]: e["value"] if "value" in e else pod[e["valueFrom"]["fieldRef"]["fieldPath"]]
+        for e in reloader.get("env", [])
+    }
+    return OperatorOutput(config=config, rule_files=rule_files, reloader_env=env)
 
 
 def localize(output: OperatorOutput, kubeconfig: Path, root: Path) -> Path:
     """Write the operator's configuration for a local Prometheus; return the config path.
 
-    As the config-reloader does: `$(POD_NAME)` is expanded and the mounted files are placed
-    (under `root` instead of /). Then the one change: each Kubernetes service discovery gets
-    `kubeconfig_file` instead of the in-cluster service account."""
+    As the config-reloader does: `$(VAR)` is expanded from its environment in the StatefulSet
+    (POD_NAME, SHARD) and the mounted files are placed (under `root` instead of /). Then the
+    one change: each Kubernetes service discovery gets `kubeconfig_file` instead of the
+    in-cluster service account."""
     text = yaml.safe_dump(output.config, sort_keys=False)
-    text = text.replace("$(POD_NAME)", f"prometheus-{PROMETHEUS_NAME}-0")
+    for name, value in output.reloader_env.items():
+        text = text.replace(f"$({name})", value)
+    unexpanded = sorted(set(VARIABLE.findall(text)))
+    assert not unexpanded, f"variables the config-reloader's environment lacks: {unexpanded}"
     config = yaml.safe_load(text)
     for job in config.get("scrape_configs", []):
         for sd in job.get("kubernetes_sd_configs", []):
@@ -197,9 +221,25 @@ def localize(output: OperatorOutput, kubeconfig: Path, root: Path) -> Path:
 # -- processes ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
+def host_address() -> str | None:
+    """This machine's first IPv4 address that an EndpointSlice may hold (not loopback, not
+    link-local), or None."""
+    import ipaddress
+
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout
+    for word in out.split():
+        try:
+            ip = ipaddress.ip_address(word)
+        except ValueError:
+            continue
+        if ip.version == 4 and not (ip.is_loopback or ip.is_link_local or ip.is_multicast):
+            return word
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 

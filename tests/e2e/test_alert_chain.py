@@ -2,13 +2,13 @@
 without it.
 
 The chain (see tests/e2e/alert_chain.py): platformgen renders a test copy of platform.yaml
-(1s scrapes and evaluation, 3s `for`, 15s rate windows, production thresholds); its
+(1s scrapes and evaluation, 20s `for`, 15s rate windows, production thresholds); its
 ServiceMonitors, PrometheusRules and Services are applied to a real control plane; the real
 Prometheus Operator (v0.93.0) writes the Prometheus configuration and rule files for a
 Prometheus object that selects them by the spec's `monitoring.selectorLabels`; the real
 Prometheus (3.16.0) runs exactly that, discovering the targets through the API server
-(EndpointSlices point at the real model server and drift monitor running as local processes,
-there being no kubelet).
+(EndpointSlices point at the real model server and drift monitor running as local processes
+on this machine's address, there being no kubelet).
 
 Faults are real causes, no hooks:
   - HighErrorRatio: clients send a category id the model never saw; its Embedding lookup
@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from .alert_chain import (
     Traffic,
     chain_spec,
     free_port,
+    host_address,
     http_ok,
     localize,
     operator_output,
@@ -77,6 +77,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 STARTUP_TIMEOUT = 900.0
 """TensorFlow imports slowly on a busy 2-core machine: the model server may take minutes."""
 FIRE_TIMEOUT = 180.0
+QUIET_SECONDS = 40
+"""Longer than the test copy's `for` (20s) plus one rate window (15s)."""
 CLEAR_TIMEOUT = 180.0
 
 
@@ -90,12 +92,12 @@ class Chain:
     versions: dict[str, int]
     rules: dict[str, str]
     """Alert name -> expression, as rendered for the test copy of the spec."""
+    address: str
     ports: dict[str, int]
     pods: dict[str, str]
     """Service -> the Pod its EndpointSlice names."""
 
     def promote(self, version: str) -> None:
-        sys.path.insert(0, str(ROOT / "components" / "common"))
         from mlp_common.registry import ModelRegistry
 
         ModelRegistry(self.registry).promote(MODEL, self.versions[version], reason="alert chain")
@@ -175,8 +177,8 @@ def _pods_of(cluster: Cluster, namespace: str, selector: dict[str, str]) -> list
     return sorted(p["metadata"]["name"] for p in items)
 
 
-def _endpoint_slice(service: Manifest, pod: str, port: int) -> Manifest:
-    """What the EndpointSlice controller writes for a ready Pod, but at 127.0.0.1:<port>."""
+def _endpoint_slice(service: Manifest, pod: str, address: str, port: int) -> Manifest:
+    """What the EndpointSlice controller writes for a ready Pod, at <address>:<port>."""
     meta = service["metadata"]
     return {
         "apiVersion": "discovery.k8s.io/v1",
@@ -192,7 +194,7 @@ def _endpoint_slice(service: Manifest, pod: str, port: int) -> Manifest:
         "addressType": "IPv4",
         "endpoints": [
             {
-                "addresses": ["127.0.0.1"],
+                "addresses": [address],
                 "conditions": {"ready": True, "serving": True, "terminating": False},
                 "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": pod},
             }
@@ -207,6 +209,9 @@ def _endpoint_slice(service: Manifest, pod: str, port: int) -> Manifest:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     support.require_tools(*CHAIN_TOOLS, install="make tools cluster-tools prometheus-tools")
+    address = host_address()
+    if address is None:
+        support.unavailable("no non-loopback IPv4 address for the EndpointSlices to point at")
     work = tmp_path_factory.mktemp("alert-chain")
     processes = Processes(logs=work / "logs")
     registry = work / "registry"
@@ -266,12 +271,12 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             versions: dict[str, int] = json.loads(out.strip().splitlines()[-1])
             reference = work / "reference.csv"
             _write_reference(reference)
-            ports = {"model-server": free_port(), "drift-monitor": free_port()}
+            ports = {"model-server": free_port(address), "drift-monitor": free_port(address)}
             processes.start(
                 "model-server",
                 [
                     str(PYTHON), "-m", "mlp_serve", "--registry", str(registry),
-                    "--model", MODEL, "--version", "production", "--host", "127.0.0.1",
+                    "--model", MODEL, "--version", "production", "--host", address,
                     "--port", str(ports["model-server"]), "--poll-interval", "1",
                 ],
             )  # fmt: skip
@@ -279,7 +284,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                 "drift-monitor",
                 [
                     str(PYTHON), "-m", "mlp_drift", "serve", "--reference", str(reference),
-                    "--target", "label", "--host", "127.0.0.1",
+                    "--target", "label", "--host", address,
                     "--port", str(ports["drift-monitor"]), "--interval", "1",
                     "--window", "150", "--min-samples", "100",
                 ],
@@ -299,7 +304,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                 return None
 
             cluster.wait_for("Pods of every scraped Service", pods_created, timeout=120)
-            slices = [_endpoint_slice(services[n], pods[n], ports[n]) for n in services]
+            slices = [_endpoint_slice(services[n], pods[n], address, ports[n]) for n in services]
             apply(cluster, yaml.safe_dump_all(slices, sort_keys=False), applyset=None)
 
             generated: list[OperatorOutput] = []
@@ -339,8 +344,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                 return check
 
             wait_until("Prometheus ready", ready("prometheus", f"{base}/-/ready"), timeout=120)
-            model_url = f"http://127.0.0.1:{ports['model-server']}"
-            drift_url = f"http://127.0.0.1:{ports['drift-monitor']}"
+            model_url = f"http://{address}:{ports['model-server']}"
+            drift_url = f"http://{address}:{ports['drift-monitor']}"
             wait_until(
                 "the model server",
                 ready("model-server", f"{model_url}/v2/health/ready"),
@@ -360,6 +365,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                     registry=registry,
                     versions=versions,
                     rules=rules,
+                    address=address,
                     ports=ports,
                     pods=pods,
                 )
@@ -441,7 +447,7 @@ def test_targets_are_up_with_the_operators_labels(chain: Chain) -> None:
             "service": service,
             "pod": chain.pods[service],
             "endpoint": port_name,
-            "instance": f"127.0.0.1:{chain.ports[service]}",
+            "instance": f"{chain.address}:{chain.ports[service]}",
         }
 
     def all_up() -> str | None:
@@ -484,7 +490,7 @@ def test_the_application_endpoint_label_is_stored_as_exported_endpoint(chain: Ch
 
 def test_quiet_under_clean_traffic(chain: Chain) -> None:
     """Under clean traffic every chain-proven alert's signal has data (so it is not quiet
-    because it matches nothing) and no alert is pending or firing."""
+    because it matches nothing) and none fires for longer than `for` plus a rate window."""
     alerts = _chain_alerts(chain)
     assert set(alerts.values()) == set(FAULTS), f"rendered {sorted(chain.rules)}"
 
@@ -498,18 +504,28 @@ def test_quiet_under_clean_traffic(chain: Chain) -> None:
 
     wait_until("every alert's signal to have data", signals_present, timeout=120)
 
-    def active() -> dict[str, str | None]:
+    def firing() -> dict[str, str | None]:
         states = chain.prometheus.alert_states()
-        return {a: states.get(a) for a in alerts if states.get(a) != "inactive"}
+        return {a: states.get(a) for a in alerts if states.get(a) == "firing"}
 
-    # Start-up transients (first scrapes, the model load) settle, then ten evaluations in a row
-    # must all be inactive.
-    wait_until("every alert inactive", lambda: f"active: {active()}" if active() else None, 90)
-    for _ in range(10):
-        assert not active(), f"alerts active under clean traffic: {active()}"
+    # Start-up transients (first scrapes, the model load) settle; then for QUIET_SECONDS,
+    # longer than `for` plus the rate window, no alert may fire. (Pending is allowed: one
+    # request stalled by a busy machine may lift the p99 for a moment; that is what `for` is
+    # there to absorb.)
+    wait_until("no alert firing", lambda: f"firing: {firing()}" if firing() else None, 120)
+    pending: set[str] = set()
+    deadline = time.monotonic() + QUIET_SECONDS
+    while time.monotonic() < deadline:
+        states = chain.prometheus.alert_states()
+        active = {a: states.get(a) for a in alerts if states.get(a) != "inactive"}
+        assert "firing" not in active.values(), f"alerts firing under clean traffic: {active}"
+        pending |= set(active)
         time.sleep(1.0)
     values = {a: chain.prometheus.query(_signal(chain.rules[a]))[0]["value"][1] for a in alerts}
-    print(f"clean-traffic signals: {values}; responses so far: {chain.traffic.codes}")
+    print(
+        f"clean traffic for {QUIET_SECONDS}s: signals {values}, pending at some point "
+        f"{sorted(pending) or 'none'}, responses so far {chain.traffic.codes}"
+    )
 
 
 @pytest.mark.parametrize("suffix", list(FAULTS))
@@ -523,7 +539,8 @@ def test_alert_fires_on_its_fault_and_clears(chain: Chain, suffix: str) -> None:
 
         return check
 
-    wait_until(f"{alert} inactive before its fault", state_is("inactive"), timeout=CLEAR_TIMEOUT)
+    not_firing = state_is("inactive", "pending")
+    wait_until(f"{alert} not firing before its fault", not_firing, timeout=CLEAR_TIMEOUT)
     with FAULTS[suffix](chain):
         try:
             wait_until(f"{alert} to fire", state_is("firing"), timeout=FIRE_TIMEOUT)
@@ -535,4 +552,4 @@ def test_alert_fires_on_its_fault_and_clears(chain: Chain, suffix: str) -> None:
                 f"  responses: {chain.traffic.codes}"
             ) from None
         assert alert in chain.prometheus.firing(), f'{alert} not in ALERTS{{alertstate="firing"}}'
-    wait_until(f"{alert} to clear after its fault", state_is("inactive"), timeout=CLEAR_TIMEOUT)
+    wait_until(f"{alert} to clear after its fault", not_firing, timeout=CLEAR_TIMEOUT)
