@@ -1,6 +1,6 @@
 """The real alert chain for tests/e2e/test_alert_chain.py: helpers that start and talk to it.
 
-    platform.yaml (a test copy: 1s scrapes and rule evaluation, 20s `for`, 15s rate windows;
+    platform.yaml (a test copy: 3s scrapes, 1s rule evaluation, 20s `for`, 20s rate windows;
     production thresholds)
       -> platformgen render -> kubectl apply (ServiceMonitors, PrometheusRules, Services, ...)
       -> the Prometheus Operator (v0.93.0) writes Prometheus' config Secret and rule ConfigMap
@@ -58,11 +58,14 @@ VARIABLE = re.compile(r"\$\(\w+\)")
 """`$(NAME)`: expanded by the config-reloader from its environment."""
 CONFIG_ROOT = "/etc/prometheus/"
 """Where the operator's StatefulSet mounts config and rule files; mapped to a local folder."""
-WINDOW = "15s"
-"""Rate window of the test copy: fifteen 1s scrapes, so a missed scrape never empties it."""
+SCRAPE_INTERVAL = "3s"
+"""Also the scrape timeout: 1s and 2s timed out often on a busy 2-core machine, and a failed
+scrape marks every series of the target stale, which resets a pending alert."""
+WINDOW = "20s"
+"""Rate window of the test copy: six or seven scrapes, so a missed one never empties it."""
 FOR = "20s"
-"""Longer than WINDOW: one request stalled by a busy machine lifts the p99 for one window
-only, which is not enough to fire; a slow model lifts it for as long as it serves."""
+"""As long as WINDOW: one request stalled by a busy machine lifts the p99 for one window at
+most, which is barely enough to fire; a slow model lifts it for as long as it serves."""
 FEATURES = ("f0", "f1", "f2", "f3")
 CATEGORIES = 10
 """f0 is a category id in [0, CATEGORIES); the model looks it up in an Embedding."""
@@ -86,7 +89,7 @@ def chain_spec(spec: dict[str, Any]) -> dict[str, Any]:
                 env[key] = {n: v for n, v in env[key].items() if n in scraped}
     copy["monitoring"]["evaluationInterval"] = "1s"
     for component in copy["components"].values():
-        component["metrics"]["interval"] = "1s"
+        component["metrics"]["interval"] = SCRAPE_INTERVAL
         alerts = component.get("alerts")
         if alerts is None:
             continue

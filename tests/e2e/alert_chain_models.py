@@ -13,7 +13,7 @@ behaviour, not hooks:
   registry restored from then would hold it). Rolling production back to it is the
   staleness fault.
 - "slow": the same interface, but a convolutional stack over a 128x128 map computed from
-  the features: several hundred milliseconds per request on one core. Promoting it is the
+  the features: about a second per request on one core. Promoting it is the
   latency fault.
 """
 
@@ -44,7 +44,7 @@ def _embedding_model():  # type: ignore[no-untyped-def]
     return keras.Model(inputs, outputs)
 
 
-def _slow_model(size: int = 128, width: int = 96, layers: int = 3):  # type: ignore[no-untyped-def]
+def _slow_model(size: int = 128, width: int = 96, layers: int = 5):  # type: ignore[no-untyped-def]
     import keras
 
     inputs = keras.Input(shape=(len(FEATURES),), name="features")
