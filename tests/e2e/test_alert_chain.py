@@ -375,13 +375,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                 )
             finally:
                 traffic.stop()
+                processes.stop_all()  # before the control plane goes: no reconnect noise
     finally:
         if models.poll() is None:
             models.kill()
             models.wait()
         processes.stop_all()
         for name in ("prometheus-operator", "prometheus", "model-server", "drift-monitor"):
-            tail = processes.log(name, lines=15)
+            tail = "\n".join(line[:300] for line in processes.log(name, lines=8).splitlines())
             if tail:
                 print(f"--- {name} (tail)\n{tail}")
 
