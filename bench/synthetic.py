@@ -62,6 +62,11 @@ def synthesize(spec: dict[str, Any], size: int) -> dict[str, Any]:
         logger = component.get("payloadLogger")
         if isinstance(logger, dict) and logger.get("sink") not in known:
             del component["payloadLogger"]
+    # Tenants use the first copy of each service they named.
+    for tenant in ((out.get("tenancy") or {}).get("tenants") or {}).values():
+        if "uses" in tenant:
+            uses = [t if t in known else f"{t}-g0" for t in tenant["uses"]]
+            tenant["uses"] = [t for t in uses if t in known]
     return out
 
 

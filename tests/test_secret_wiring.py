@@ -95,7 +95,10 @@ def pod_container(objects: list[Manifest], name: str) -> dict[str, Any]:
     """The main container of the pods component `name`'s workload creates."""
     for m in objects:
         spec = m.get("spec", {})
+        # A Kubeflow Trainer TrainingRuntime: a JobSet template of replicated Jobs.
+        replicated = spec.get("template", {}).get("spec", {}).get("replicatedJobs", [])
         for template in (
+            *(job["template"]["spec"]["template"]["spec"] for job in replicated),
             spec.get("template", {}).get("spec"),
             spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec"),
             spec.get("predictor"),
@@ -105,7 +108,12 @@ def pod_container(objects: list[Manifest], name: str) -> dict[str, Any]:
             .get("template", {})
             .get("spec"),
         ):
-            if template and m["metadata"].get("labels", {}).get("app.kubernetes.io/name") == name:
+            labels = m["metadata"].get("labels", {})
+            if (
+                template
+                and "containers" in template
+                and labels.get("app.kubernetes.io/name") == name
+            ):
                 return dict(template["containers"][0])
     raise AssertionError(f"no pod template for {name}")
 
@@ -124,9 +132,10 @@ def kubelet_environment(
     for item in container.get("env", []):
         if "value" in item:
             out[item["name"]] = item["value"]
-        else:
+        elif "secretKeyRef" in item["valueFrom"]:
             ref = item["valueFrom"]["secretKeyRef"]
             out[item["name"]] = secrets[ref["name"]][ref["key"]]
+        # Downward-API values (fieldRef: the pod's own labels, say) are not credentials.
     return out
 
 
@@ -172,7 +181,7 @@ def test_credentials_from_the_secret_reach_the_object_store(
     refs = {
         item["valueFrom"]["secretKeyRef"]["name"]
         for item in container["env"]
-        if "valueFrom" in item
+        if "secretKeyRef" in item.get("valueFrom", {})
     }
     assert refs, f"{name}: no env var comes from a Secret"
     secrets = {secret: dict(key) for secret in refs}

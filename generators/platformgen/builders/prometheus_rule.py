@@ -1,26 +1,44 @@
-"""PrometheusRule with the alerts a component's kind and thresholds call for.
+"""PrometheusRule with the recording rules and alerts a component's kind and thresholds call for.
 
 Every alert has a severity, summary, description and runbook_url. Metric names are those the
 components export (components/serve, components/drift) and kube-state-metrics.
+
+Expressions select series by the labels Prometheus *stores*, after the Prometheus Operator's
+relabelling of our ServiceMonitors (`service_monitor.stored_label`): the model server's
+`endpoint` label is stored as `exported_endpoint`, because the operator sets `endpoint` to the
+ServiceMonitor's port name. kube-state-metrics series keep their own `namespace`, `pod`,
+`deployment` and `job_name` (kube-prometheus-stack scrapes it with `honorLabels: true`).
+
+Recording rules (`level:metric:operations`, as in kube-prometheus) carry the serving signals
+that both alerts and dashboards read, so each is computed once per evaluation:
+
+- `namespace_service_exported_endpoint_code:mlp_requests:rate<window>`: request rate per
+  endpoint and status code;
+- `namespace_service:mlp_requests_errors:ratio_rate<window>`: 5xx share of inference requests
+  (0, not absent, when there were no errors);
+- `namespace_service:mlp_request_duration_seconds:p99_rate<window>`: p99 inference latency.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from platformgen.builders.service_monitor import stored_label
 from platformgen.naming import Manifest, camel, metadata
 from platformgen.resolve import ComponentView
 
 REQUESTS_TOTAL = "mlp_requests_total"
-"""Counter of requests served, labelled by HTTP status `code` (components/serve)."""
+"""Counter of requests served, labelled by `endpoint` and HTTP status `code` (components/serve)."""
 REQUEST_DURATION = "mlp_request_duration_seconds"
-"""Histogram of request latency (components/serve)."""
+"""Histogram of request latency, labelled by `endpoint` (components/serve)."""
 MODEL_CREATED = "mlp_model_created_timestamp_seconds"
 """Gauge: creation time of the model version being served (components/serve)."""
-INFERENCE_ENDPOINTS = 'endpoint=~"v1_predict|v2_infer"'
+INFERENCE_ENDPOINTS = "v1_predict|v2_infer"
 """Only inference traffic counts towards error ratio and latency, not probes or scrapes."""
 DRIFT_PSI = "mlp_feature_drift_psi"
 """Gauge per `feature`: population stability index against training (components/drift)."""
+JOB_FAILED_FOR = "15m"
+"""kube-prometheus' KubeJobFailed waits this long: a failed Job is a state, not an event."""
 
 
 def _alert(
@@ -47,12 +65,49 @@ def _alert(
     }
 
 
+def recorded_names(window: str) -> tuple[str, str, str]:
+    """(request rate, error ratio, p99 latency) recording rule names for a rate window."""
+    return (
+        f"namespace_service_{stored_label('endpoint')}_code:mlp_requests:rate{window}",
+        f"namespace_service:mlp_requests_errors:ratio_rate{window}",
+        f"namespace_service:{REQUEST_DURATION}:p99_rate{window}",
+    )
+
+
+def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
+    a = view.component.alerts
+    if a is None or (a.error_ratio is None and a.latency_p99_seconds is None):
+        return []
+    scope = f'namespace="{view.namespace}", service="{view.name}"'
+    endpoint = stored_label("endpoint")
+    inference = f'{scope}, {endpoint}=~"{INFERENCE_ENDPOINTS}"'
+    rate, ratio, p99 = recorded_names(a.window)
+    by = "namespace, service"
+    return [
+        {
+            "record": rate,
+            "expr": f"sum by ({by}, {endpoint}, code) (rate({REQUESTS_TOTAL}{{{scope}}}"
+            f"[{a.window}]))",
+        },
+        {
+            "record": ratio,
+            "expr": f'(sum by ({by}) ({rate}{{{inference}, code=~"5.."}})\n'
+            f"  or sum by ({by}) ({rate}{{{inference}}}) * 0)\n"
+            f"/ sum by ({by}) ({rate}{{{inference}}})",
+        },
+        {
+            "record": p99,
+            "expr": f"histogram_quantile(0.99,\n  sum by ({by}, le) (rate({REQUEST_DURATION}_bucket"
+            f"{{{inference}}}[{a.window}]))\n)",
+        },
+    ]
+
+
 def _rules(view: ComponentView) -> list[dict[str, Any]]:
     c, ns, name = view.component, view.namespace, view.name
     scope = f'namespace="{ns}", service="{name}"'
-    inference = f"{scope}, {INFERENCE_ENDPOINTS}"
     pods = f'namespace="{ns}", pod=~"{name}-.*"'
-    rules: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = _recording_rules(view)
     if c.kind in {"Deployment", "InferenceService"}:
         rules.append(
             _alert(
@@ -78,30 +133,36 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             )
         )
     if c.kind in {"Job", "CronJob"}:
+        # kube_job_failed{condition="true"} is the Job's Failed condition (backoffLimit or
+        # activeDeadlineSeconds exhausted), not a count of failed pods: a pod that failed and
+        # was retried successfully does not page anyone.
         rules.append(
             _alert(
                 view,
                 "JobFailed",
-                f'kube_job_status_failed{{namespace="{ns}", job_name=~"{name}(-[0-9]+)?"}} > 0',
+                f'kube_job_failed{{namespace="{ns}", job_name=~"{name}(-[0-9]+)?", '
+                f'condition="true"}} > 0',
                 "warning",
                 f"{name} job failed",
-                f"Job {{{{ $labels.job_name }}}} in {ns} failed; training or batch data is stale.",
-                for_="0m",
+                f"Job {{{{ $labels.job_name }}}} in {ns} failed; training or batch data is stale. "
+                "The alert resolves when the failed Job is deleted.",
+                for_=JOB_FAILED_FOR,
             )
         )
     a = c.alerts
     if a is None:
         return rules
+    _, ratio, p99 = recorded_names(a.window)
     if a.error_ratio is not None:
         rules.append(
             _alert(
                 view,
                 "HighErrorRatio",
-                f'sum(rate({REQUESTS_TOTAL}{{{inference}, code=~"5.."}}[5m]))\n'
-                f"  / sum(rate({REQUESTS_TOTAL}{{{inference}}}[5m])) > {a.error_ratio}",
+                f"{ratio}{{{scope}}} > {a.error_ratio}",
                 "critical",
                 f"{name} is failing requests",
-                f"More than {a.error_ratio:.0%} of {name} requests returned 5xx over 5 minutes.",
+                f"More than {a.error_ratio:.0%} of {name} inference requests returned 5xx "
+                f"over {a.window}.",
             )
         )
     if a.latency_p99_seconds is not None:
@@ -109,11 +170,11 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             _alert(
                 view,
                 "HighLatency",
-                f"histogram_quantile(0.99,\n  sum by (le) (rate({REQUEST_DURATION}_bucket"
-                f"{{{inference}}}[5m]))\n) > {a.latency_p99_seconds}",
+                f"{p99}{{{scope}}} > {a.latency_p99_seconds}",
                 "warning",
                 f"{name} p99 latency is high",
-                f"p99 latency of {name} is above {a.latency_p99_seconds}s.",
+                f"p99 inference latency of {name} is above {a.latency_p99_seconds}s "
+                f"over {a.window}.",
             )
         )
     if a.model_age_hours is not None:
@@ -121,7 +182,8 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             _alert(
                 view,
                 "ModelStale",
-                f"time() - max({MODEL_CREATED}{{{scope}}}) > {int(a.model_age_hours * 3600)}",
+                f"time() - max by (namespace, service) ({MODEL_CREATED}{{{scope}}})\n"
+                f"  > {int(a.model_age_hours * 3600)}",
                 "warning",
                 f"{name} serves a stale model",
                 f"The model served by {name} is older than {a.model_age_hours:g} hours; "
@@ -133,7 +195,7 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             _alert(
                 view,
                 "FeatureDrift",
-                f"max by (feature) ({DRIFT_PSI}{{{scope}}}) > {a.drift_psi}",
+                f"max by (namespace, service, feature) ({DRIFT_PSI}{{{scope}}}) > {a.drift_psi}",
                 "warning",
                 "Feature {{ $labels.feature }} has drifted",
                 f"Population stability index above {a.drift_psi} against the training data; "
@@ -141,6 +203,13 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             )
         )
     return rules
+
+
+def _group(view: ComponentView, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    group: dict[str, Any] = {"name": view.name, "rules": rules}
+    if view.spec.monitoring.evaluation_interval is not None:
+        group["interval"] = view.spec.monitoring.evaluation_interval
+    return group
 
 
 def build_prometheus_rule(view: ComponentView) -> Manifest | None:
@@ -159,5 +228,5 @@ def build_prometheus_rule(view: ComponentView) -> Manifest | None:
             view.namespace,
             extra_labels=view.spec.monitoring.selector_labels,
         ),
-        "spec": {"groups": [{"name": view.name, "rules": rules}]},
+        "spec": {"groups": [_group(view, rules)]},
     }

@@ -206,12 +206,25 @@ class Probes(Strict):
     """Hold liveness/readiness until the app has started (slow model loads)."""
 
 
+PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def _duration(value: str) -> str:
+    if not PROMETHEUS_DURATION.match(value) or not any(c != "0" for c in value if c.isdigit()):
+        raise ValueError(f"{value!r}: must be a non-zero Prometheus duration such as 30s, 5m or 1h")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+"""A non-zero Prometheus duration: 30s, 5m, 1h30m."""
+
+
 class Metrics(Strict):
     port: Name
     """Name of the port that serves metrics (metrics share a component port by default)."""
     path: HttpPath = "/metrics"
     """HTTP path of the Prometheus endpoint."""
-    interval: str = "30s"
+    interval: Duration = "30s"
     """Scrape interval."""
 
 
@@ -226,8 +239,11 @@ class AlertThresholds(Strict):
     """Serving: alert when the loaded model is older than this (retraining stalled)."""
     drift_psi: float | None = Field(default=None, gt=0)
     """Drift: alert when any feature's population stability index exceeds this."""
-    for_: str = Field(default="10m", alias="for")
+    for_: Duration = Field(default="10m", alias="for")
     """How long a condition must hold before an alert fires."""
+    window: Duration = "5m"
+    """Range the error ratio and p99 latency are computed over (`rate(...[window])`): at
+    least four scrape intervals, so a missed scrape does not empty it."""
 
 
 class RbacRule(Strict):
@@ -461,6 +477,9 @@ class Monitoring(Strict):
     """Labels Prometheus selects ServiceMonitors and PrometheusRules by (ruleSelector)."""
     runbook_base_url: str = "https://runbooks.example.com/ml-platform"
     """Alerts link to <runbookBaseUrl>/<alert-name>."""
+    evaluation_interval: Duration | None = None
+    """How often each component's rule group is evaluated; unset = the Prometheus object's
+    `evaluationInterval` (30s by default)."""
 
 
 class Defaults(Strict):
