@@ -59,6 +59,8 @@ def emittable_alerts(tmp_path: Path) -> dict[str, str]:
         if component.get("metrics"):  # thresholds alert on the component's own metrics
             component["alerts"] = {**component.get("alerts", {}), **thresholds}
     spec.pop("pipelines", None)  # compiled files are relative to the spec; no rules there
+    for environment in spec.get("environments", {}).values():
+        environment.pop("pipelines", None)  # their per-environment step pins go with them
     spec_path = tmp_path / "platform.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     result = subprocess.run(

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from platformgen.builders.pod import container, pod_labels, pod_spec, workload_metadata
-from platformgen.naming import NAMESPACE_NAME, Manifest, metadata, selector_labels
+from platformgen.naming import NAMESPACE_NAME, Manifest, selector_labels
 from platformgen.resolve import ComponentView
 from platformgen.spec.distributed import REPLICATED_JOB
 
@@ -67,19 +67,23 @@ def _node_container(view: ComponentView) -> dict[str, Any]:
     return node
 
 
+JOBSET_OWNS_JOBS = (
+    "kube-linter",
+    "job-ttl-seconds-after-finished",
+    "JobSet creates and deletes these Jobs with the TrainJob that owns them; a TTL would not apply",
+)
+
+
 def build_training_runtime(view: ComponentView) -> Manifest | None:
     c = view.component
     if c.kind != "TrainJob" or c.distributed is None:
         return None
     pod = pod_spec(view, restart_policy="Never")
     pod["containers"] = [_node_container(view)]
-    meta = metadata(
-        view.spec,
-        view.name,
-        c.role,
-        view.namespace,
-        extra_labels={FRAMEWORK_LABEL: FRAMEWORK},
-    )
+    # The runtime holds the pod template, so it carries the component's policy waivers (the
+    # gates check the Job that JobSet makes from it, tests/security/test_derived_pods.py).
+    meta = workload_metadata(view, extra_exceptions=[JOBSET_OWNS_JOBS])
+    meta["labels"] = {**meta["labels"], FRAMEWORK_LABEL: FRAMEWORK}
     return {
         "apiVersion": API_VERSION,
         "kind": "TrainingRuntime",

@@ -586,6 +586,8 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
         override=ComponentOverride.model_construct(None, **scalars),
     )
     original = {identity(m): m for m in _templated(build_component(plain))}
+    carriers = _exception_carriers(plain)
+    own = {(tool, check) for tool, check, _ in workload_exceptions(plain)}
     objects = copy.deepcopy(original)
     conditions: dict[tuple[str, str, str, str], str] = {}
     for knob in OPTIONAL_TUNABLES:
@@ -634,9 +636,21 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
                     if fixed:
                         args += f' "fixed" (fromJsonArray {_go_string(_json(fixed))})'
                     d["env"] = t.block(f'include "{chart}.env" (dict {args})')
-        if m["kind"] == view.component.kind and kind_traits.workload:
-            exceptions = f'include "{chart}.policyExceptions" {c}.policyExceptions'
-            _, fixed_annotations = split_exception_annotations(m["metadata"].get("annotations", {}))
+        if key in carriers:
+            found, fixed_annotations = split_exception_annotations(
+                m["metadata"].get("annotations", {})
+            )
+            extra: dict[str, dict[str, str]] = {}
+            for tool, check, reason in found:
+                if (tool, check) not in own:
+                    extra.setdefault(tool, {})[check] = reason
+            waived = f"{c}.policyExceptions"
+            if extra:
+                waived = (
+                    f"(merge ({c}.policyExceptions | default dict | deepCopy)"
+                    f" (fromJson {_go_string(_json(extra))}))"
+                )
+            exceptions = f'include "{chart}.policyExceptions" {waived}'
             if fixed_annotations:
                 m["metadata"]["annotations"] = {**fixed_annotations, t.splice(exceptions): "splice"}
             else:
@@ -645,6 +659,27 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
         preamble = "{{- $c := " + values + " }}\n"
         files[f"templates/{stem}.yaml"] = t.text(m, preamble, conditions.get(key))
     return files
+
+
+PROBE_EXCEPTION = ("checkov", "CKV_PLATFORMGEN_PROBE", "probe")
+"""A waiver no spec declares: built into a view to find which objects carry its waivers."""
+
+
+def _exception_carriers(view: ComponentView) -> set[tuple[str, str, str, str]]:
+    """Objects that carry the component's policy waivers (its workload, and e.g. a Trainer
+    TrainingRuntime that holds the pod template): those a waiver added to the view reaches.
+    Their annotations come from the `policyExceptions` helper; the waivers only the object
+    has (not the workload) are fixed data merged under the values'."""
+    probed = dataclasses.replace(
+        view, environment_exceptions=(*view.environment_exceptions, PROBE_EXCEPTION)
+    )
+    before = {identity(m): m for m in build_component(view)}
+    return {
+        identity(m)
+        for m in build_component(probed)
+        if identity(m) in before
+        and m["metadata"].get("annotations") != before[identity(m)]["metadata"].get("annotations")
+    }
 
 
 def _templated(objects: list[Manifest]) -> list[Manifest]:
