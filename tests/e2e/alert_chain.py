@@ -83,6 +83,8 @@ def chain_spec(spec: dict[str, Any]) -> dict[str, Any]:
     scraped = {name for name, c in copy["components"].items() if c.get("metrics")}
     copy["components"] = {n: c for n, c in copy["components"].items() if n in scraped}
     copy.pop("pipelines", None)
+    for environment in copy.get("environments", {}).values():
+        environment.pop("pipelines", None)  # per-environment step pins go with the pipelines
     for env in copy.get("environments", {}).values():
         for key in ("components", "images"):
             if key in env:

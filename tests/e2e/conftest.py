@@ -86,3 +86,9 @@ def applied(cluster: Cluster, rendered: str) -> Applied:
     crds = install_crds(cluster, documents)
     warnings = apply(cluster, rendered)
     return Applied(documents=documents, warnings=warnings, crds=crds)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Argo CD takes over what it syncs (field manager argocd-controller, self-heal in dev),
+    so its test runs after every other test that applies to the same clusters."""
+    items.sort(key=lambda item: "test_argocd.py" in item.nodeid)

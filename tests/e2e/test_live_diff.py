@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -62,27 +61,29 @@ def test_in_sync_right_after_apply(cluster: Cluster, applied: Applied, env: str)
     assert result.stdout.splitlines()[-1].startswith("in sync: 0 created, 0 changed")
 
 
-def scalable(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """A Deployment whose replica count the repo sets (not left to an autoscaler)."""
-    for doc in documents:
-        if doc["kind"] == "Deployment" and "replicas" in doc["spec"]:
-            return doc
-    pytest.fail("no rendered Deployment sets spec.replicas")
-
-
-def test_manual_scale_is_reported_as_drift(
+def test_manual_change_is_reported_as_drift(
     cluster: Cluster, applied: Applied, env: str, restore: None
 ) -> None:
-    deployment = scalable(applied.documents)
+    """`kubectl scale` where the repo sets the replica count; where an autoscaler owns it
+    (prod), a hand edit of a field the repo sets (`kubectl patch` of revisionHistoryLimit)."""
+    deployments = [d for d in applied.documents if d["kind"] == "Deployment"]
+    assert deployments, "no rendered Deployment"
+    scalable = [d for d in deployments if "replicas" in d["spec"]]
+    deployment = (scalable or deployments)[0]
     meta = deployment["metadata"]
-    replicas = deployment["spec"]["replicas"] + 3
-    cluster.kubectl(
-        "scale", "deployment", meta["name"], "-n", meta["namespace"], f"--replicas={replicas}"
-    )
+    where = ["-n", meta["namespace"]]
+    if scalable:
+        replicas = deployment["spec"]["replicas"] + 3
+        cluster.kubectl("scale", "deployment", meta["name"], *where, f"--replicas={replicas}")
+        field = "spec.replicas"
+    else:
+        patch = '{"spec": {"revisionHistoryLimit": 9}}'
+        cluster.kubectl("patch", "deployment", meta["name"], *where, "--type=merge", "-p", patch)
+        field = "spec.revisionHistoryLimit"
     result = platformgen_diff(cluster, env)
     assert result.returncode == 1, result.stdout + result.stderr
     changed = lines(result, "changed  ")
-    assert changed == [f"changed    Deployment {meta['namespace']}/{meta['name']}: spec.replicas"]
+    assert changed == [f"changed    Deployment {meta['namespace']}/{meta['name']}: {field}"]
     assert result.stdout.splitlines()[-1].startswith("out of sync: 0 created, 1 changed")
 
 
