@@ -21,12 +21,16 @@ class FakeModel:
     delay: float = 0.0
     fail: bool = False
     calls: list[int] = field(default_factory=list)
+    shapes: list[int] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)
 
     @property
     def predict(self) -> Callable[[np.ndarray], np.ndarray]:
         def predict(x: np.ndarray) -> np.ndarray:
-            self.calls.append(len(x))
+            # Rows the requests sent: the batcher pads each call with zero rows to one shape
+            # (normal draws are never all zero).
+            self.calls.append(int(np.any(x != 0, axis=1).sum()))
+            self.shapes.append(len(x))
             self.threads.add(threading.current_thread().name)
             if self.delay:
                 time.sleep(self.delay)
@@ -164,3 +168,15 @@ def test_run_batch_splits_the_answer_back_per_request() -> None:
 def test_settings_reject_nonsense(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         BatchSettings(**settings)  # type: ignore[arg-type]
+
+
+def test_every_call_has_one_shape_so_answers_do_not_depend_on_the_batch() -> None:
+    """Padding: TensorFlow's kernels choose their blocking by batch size, so every call is
+    max_batch_size rows (or a multiple, for an oversized request)."""
+    parts = [rows(1, 2), rows(2, 1)]
+    model = FakeModel()
+    answers = run_batch(model.predict, parts, 8)
+    assert model.shapes == [8] and model.calls == [3]
+    assert [len(a) for a in answers] == [2, 1]
+    run_batch(model.predict, [rows(3, 11)], 8)
+    assert model.shapes[-1] == 16 and model.calls[-1] == 11
