@@ -42,6 +42,7 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
         *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
         *_check_environments(spec),
         *(p for name, t in spec.tenancy.tenants.items() for p in _check_tenant(spec, name, t)),
+        *_check_artifact_root("tenancy.artifactRoot", spec.tenancy.artifact_root),
         *(
             (f"gitops.clusters.{name}", f"unknown environment {name!r} (not in environments)")
             for name in (spec.gitops.clusters if spec.gitops else {})
@@ -139,14 +140,8 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         where = f"{path}.dependsOn[{i}]"
         if target == name:
             yield (where, "a component cannot depend on itself")
-        elif target in spec.components:
-            if not spec.components[target].ports:
-                yield (where, f"{target!r} has no ports to connect to")
-        elif target in spec.endpoints:
-            if not spec.endpoints[target].ports:
-                yield (where, f"endpoint {target!r} has no ports to connect to")
         else:
-            yield (where, f"unknown component or endpoint {target!r}")
+            yield from _check_peer(spec, where, target)
     yield from _duplicates(f"{path}.dependsOn", list(c.depends_on), "entry")
     for i, source in enumerate(c.exposed_to):
         if source not in spec.endpoints:
@@ -274,20 +269,27 @@ def _check_tenant(spec: PlatformSpec, name: str, t: Tenant) -> Iterator[Problem]
         yield from _duplicates(f"{path}.{role}.groups", list(subjects.groups), "group")
     yield from _duplicates(f"{path}.uses", list(t.uses), "entry")
     for i, target in enumerate(t.uses):
-        where = f"{path}.uses[{i}]"
-        if target in spec.components:
-            if not spec.components[target].ports:
-                yield (where, f"{target!r} has no ports to connect to")
-        elif target in spec.endpoints:
-            if not spec.endpoints[target].ports:
-                yield (where, f"endpoint {target!r} has no ports to connect to")
-        else:
-            yield (where, f"unknown component or endpoint {target!r}")
-    for key, root in (("pipelineRoot", t.pipeline_root), ("", spec.tenancy.artifact_root)):
-        if root is not None and not (root.startswith(ARTIFACT_SCHEMES) and "/" in root[6:]):
-            where = f"{path}.{key}" if key else "tenancy.artifactRoot"
-            yield (where, f"{root!r}: must be an object-store URI ({', '.join(ARTIFACT_SCHEMES)})")
+        yield from _check_peer(spec, f"{path}.uses[{i}]", target)
+    if t.pipeline_root is not None:
+        yield from _check_artifact_root(f"{path}.pipelineRoot", t.pipeline_root)
     yield from _check_limits(path, t)
+
+
+def _check_artifact_root(where: str, root: str) -> Iterator[Problem]:
+    if not (root.startswith(ARTIFACT_SCHEMES) and "/" in root[6:]):
+        yield (where, f"{root!r}: must be an object-store URI ({', '.join(ARTIFACT_SCHEMES)})")
+
+
+def _check_peer(spec: PlatformSpec, where: str, target: str) -> Iterator[Problem]:
+    """`target` names a component or an endpoint that has ports to connect to."""
+    if target in spec.components:
+        if not spec.components[target].ports:
+            yield (where, f"{target!r} has no ports to connect to")
+    elif target in spec.endpoints:
+        if not spec.endpoints[target].ports:
+            yield (where, f"endpoint {target!r} has no ports to connect to")
+    else:
+        yield (where, f"unknown component or endpoint {target!r}")
 
 
 def _check_limits(path: str, t: Tenant) -> Iterator[Problem]:
