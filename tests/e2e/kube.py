@@ -149,12 +149,15 @@ def apply(
     *,
     applyset: str | None = APPLYSET,
     field_manager: str = FIELD_MANAGER,
+    force_conflicts: bool = False,
 ) -> list[str]:
     """Server-side apply as the GitOps controller would, with ApplySet pruning.
 
     Returns the warnings. Fails on any error (strict validation: unknown fields are errors).
     """
     args = ["apply", "--server-side", f"--field-manager={field_manager}", "--validate=strict"]
+    if force_conflicts:  # take back fields a hand edit (kubectl scale, say) took over
+        args.append("--force-conflicts")
     if applyset:
         args += [f"--applyset={applyset}", "--prune"]
     args += ["-f", "-"]

@@ -49,8 +49,9 @@ def lines(result: subprocess.CompletedProcess[str], status: str) -> list[str]:
 
 @pytest.fixture
 def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]:
+    """Undo the hand edit as a GitOps controller would: apply, taking the fields back."""
     yield
-    apply(cluster, rendered)
+    apply(cluster, rendered, force_conflicts=True)
 
 
 def test_in_sync_right_after_apply(cluster: Cluster, applied: Applied, env: str) -> None:
