@@ -16,8 +16,11 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 export UV_PROJECT_ENVIRONMENT="$root/.venv"
 cd "$root"
+# --compile-bytecode: the tests start TensorFlow in dozens of subprocesses; without .pyc files
+# (uv writes none, and PYTHONDONTWRITEBYTECODE=1 stops Python writing them) each import
+# recompiles TensorFlow: 12.5 s instead of 4.9 s here.
 if [[ -f uv.lock ]]; then
-    "$uv_home/bin/uv" sync --locked --all-groups --python "$python" --quiet
+    "$uv_home/bin/uv" sync --locked --all-groups --compile-bytecode --python "$python" --quiet
 else
-    "$uv_home/bin/uv" sync --all-groups --python "$python" --quiet
+    "$uv_home/bin/uv" sync --all-groups --compile-bytecode --python "$python" --quiet
 fi

@@ -94,7 +94,27 @@ def metrics_ports() -> set[str]:
     return {c["metrics"]["port"] for c in spec["components"].values() if c.get("metrics")}
 
 
-def relabelling_problems(series: str, ports: set[str]) -> list[str]:
+def scraped_services() -> set[tuple[str, str]]:
+    """(namespace, name) of every rendered Service a rendered ServiceMonitor selects: the
+    values the `namespace` and `service` (and, the operator's default, `job`) target labels
+    can take."""
+    docs = [
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "base").glob("*/*.yaml"))
+        if path.name != "kustomization.yaml"
+    ]
+    monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    return {
+        (svc["metadata"]["namespace"], svc["metadata"]["name"])
+        for svc in docs
+        if svc["kind"] == "Service"
+        for m in monitors
+        if svc["metadata"]["namespace"] in m["spec"]["namespaceSelector"]["matchNames"]
+        and m["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    }
+
+
+def relabelling_problems(series: str, ports: set[str], services: set[tuple[str, str]]) -> list[str]:
     """Why `series` is not labelled as Prometheus stores it (empty when it is)."""
     _, labels = series_labels(series)
     problems = []
@@ -107,6 +127,16 @@ def relabelling_problems(series: str, ports: set[str]) -> list[str]:
                 f'endpoint="{endpoint}" is not a ServiceMonitor port ({", ".join(sorted(ports))}):'
                 " the application's label is stored as exported_endpoint"
             )
+        service = (labels.get("namespace"), labels.get("service"))
+        if None not in service and service not in services:
+            problems.append(
+                f'service="{service[1]}" in namespace "{service[0]}" is no Service a '
+                "ServiceMonitor selects ("
+                + ", ".join(f"{n}/{s}" for n, s in sorted(services))
+                + ")"
+            )
+        if "job" in labels and "service" in labels and labels["job"] != labels["service"]:
+            problems.append(f'job="{labels["job"]}" is not the Service\'s name')
     if missing:
         problems.append(f"no {', '.join(sorted(missing))}")
     return [f"{series}: {'; '.join(problems)}"] if problems else []
@@ -117,6 +147,7 @@ def promtool_proofs(files: list[Path]) -> tuple[set[str], list[str]]:
     proven: set[str] = set()
     rejected: list[str] = []
     ports = metrics_ports()
+    services = scraped_services()
     for path in files:
         suite = yaml.safe_load(path.read_text(encoding="utf-8"))
         for case in suite["tests"]:
@@ -128,7 +159,7 @@ def promtool_proofs(files: list[Path]) -> tuple[set[str], list[str]]:
             problems = [
                 p
                 for s in case.get("input_series", [])
-                for p in relabelling_problems(s["series"], ports)
+                for p in relabelling_problems(s["series"], ports, services)
             ]
             if problems:
                 rejected.append(f"{path.name}: {case['name']}: " + "; ".join(problems))
@@ -185,5 +216,6 @@ def test_a_proof_on_pre_relabelling_series_does_not_count(tmp_path: Path) -> Non
     assert rejected, "the pre-relabelling case was accepted"
     assert 'endpoint="v2_infer" is not a ServiceMonitor port' in rejected[0], rejected
     assert "no instance, job, pod" in rejected[0], rejected
+    assert 'service="model-server" in namespace "ml-serving" is no Service' in rejected[0], rejected
     chain_without_error_ratio = set(FAULTS) - {"HighErrorRatio"}
     assert "ModelServerHighErrorRatio" in unproven(alerts, chain_without_error_ratio, proven)

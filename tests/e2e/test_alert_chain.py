@@ -95,7 +95,10 @@ class Chain:
     address: str
     ports: dict[str, int]
     pods: dict[str, str]
-    """Service -> the Pod its EndpointSlice names."""
+    """Component -> the Pod its Service's EndpointSlice names."""
+    services: dict[str, str]
+    """Component -> the name of the Service Prometheus scrapes it through: the `service` and
+    `job` labels it stores (`model-server-metrics` for a Serverless InferenceService)."""
 
     def promote(self, version: str) -> None:
         from mlp_common.registry import ModelRegistry
@@ -103,7 +106,8 @@ class Chain:
         ModelRegistry(self.registry).promote(MODEL, self.versions[version], reason="alert chain")
 
     def served_version(self) -> int | None:
-        found = self.prometheus.query('mlp_model_version{service="model-server"}')
+        service = self.services["model-server"]
+        found = self.prometheus.query(f'mlp_model_version{{service="{service}"}}')
         return int(float(found[0]["value"][1])) if found else None
 
 
@@ -232,11 +236,13 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         for rule in group["rules"]
         if "alert" in rule
     }
-    services = {
-        doc["metadata"]["name"]: doc
+    services = {  # component -> its Service, which its ServiceMonitor selects by these labels
+        doc["metadata"]["labels"]["app.kubernetes.io/name"]: doc
         for doc in documents
-        if doc["kind"] == "Service" and doc["metadata"]["name"] in spec["components"]
+        if doc["kind"] == "Service"
+        and doc["metadata"]["labels"].get("app.kubernetes.io/name") in spec["components"]
     }
+    assert set(services) == {"model-server", "drift-monitor"}, sorted(services)
     try:
         with control_plane(work / "cluster") as cluster:
             _install_monitoring_crds(cluster, documents)
@@ -372,6 +378,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                     address=address,
                     ports=ports,
                     pods=pods,
+                    services={n: s["metadata"]["name"] for n, s in services.items()},
                 )
             finally:
                 traffic.stop()
@@ -445,14 +452,15 @@ def test_targets_are_up_with_the_operators_labels(chain: Chain) -> None:
     """Prometheus discovered our Services through the API server and scrapes them, with the
     target labels the operator's relabelling sets (job, namespace, service, pod, endpoint)."""
     want = {}
-    for service, port_name in (("model-server", "http"), ("drift-monitor", "metrics")):
+    for component, port_name in (("model-server", "http"), ("drift-monitor", "metrics")):
+        service = chain.services[component]
         want[service] = {
             "job": service,
             "namespace": "ml-serving",
             "service": service,
-            "pod": chain.pods[service],
+            "pod": chain.pods[component],
             "endpoint": port_name,
-            "instance": f"{chain.address}:{chain.ports[service]}",
+            "instance": f"{chain.address}:{chain.ports[component]}",
         }
 
     def all_up() -> str | None:
@@ -474,22 +482,24 @@ def test_targets_are_up_with_the_operators_labels(chain: Chain) -> None:
 
     wait_until("every target up with the operator's labels", all_up, timeout=120)
     pool = {t["labels"]["service"]: t["scrapePool"] for t in chain.prometheus.targets()}
-    assert pool["model-server"] == "serviceMonitor/ml-serving/model-server/0"
+    assert pool[chain.services["model-server"]] == "serviceMonitor/ml-serving/model-server/0"
 
 
 def test_the_application_endpoint_label_is_stored_as_exported_endpoint(chain: Chain) -> None:
     """The fact the serving rules depend on: `endpoint` is the port name, and the model
     server's own `endpoint` label survives only as `exported_endpoint`."""
 
+    requests = f'mlp_requests_total{{service="{chain.services["model-server"]}"}}'
+
     def stored() -> str | None:
-        series = chain.prometheus.query('mlp_requests_total{service="model-server"}')
+        series = chain.prometheus.query(requests)
         inference = [s for s in series if s["metric"].get("exported_endpoint") == "v1_predict"]
         if not inference:
             return f"no v1_predict series yet: {[s['metric'] for s in series][:3]}"
         return None
 
     wait_until("stored request counters", stored, timeout=120)
-    for s in chain.prometheus.query('mlp_requests_total{service="model-server"}'):
+    for s in chain.prometheus.query(requests):
         assert s["metric"]["endpoint"] == "http", s["metric"]
 
 

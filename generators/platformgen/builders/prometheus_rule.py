@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platformgen.builders.service import service_name
 from platformgen.builders.service_monitor import stored_label
 from platformgen.naming import Manifest, camel, metadata
 from platformgen.resolve import ComponentView
@@ -78,7 +79,7 @@ def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
     a = view.component.alerts
     if a is None or (a.error_ratio is None and a.latency_p99_seconds is None):
         return []
-    scope = f'namespace="{view.namespace}", service="{view.name}"'
+    scope = f'namespace="{view.namespace}", service="{service_name(view)}"'
     endpoint = stored_label("endpoint")
     inference = f'{scope}, {endpoint}=~"{INFERENCE_ENDPOINTS}"'
     rate, ratio, p99 = recorded_names(a.window)
@@ -105,7 +106,7 @@ def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
 
 def _rules(view: ComponentView) -> list[dict[str, Any]]:
     c, ns, name = view.component, view.namespace, view.name
-    scope = f'namespace="{ns}", service="{name}"'
+    scope = f'namespace="{ns}", service="{service_name(view)}"'
     pods = f'namespace="{ns}", pod=~"{name}-.*"'
     rules: list[dict[str, Any]] = _recording_rules(view)
     if c.kind in {"Deployment", "InferenceService"}:

@@ -8,6 +8,13 @@ from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
 
+def service_name(view: ComponentView) -> str:
+    """The name of the component's own Service, which is also the `service` (and `job`) label
+    Prometheus stores on what it scrapes through it: the component's name, or
+    `<name>-metrics` where KServe takes the name (Serverless)."""
+    return view.name if has_own_service_name(view.component) else f"{view.name}-metrics"
+
+
 def build_service(view: ComponentView) -> Manifest | None:
     """The component's Service. For a Serverless InferenceService, KServe itself creates the
     Service named after it (and Knative the ones in front of the queue-proxy), so ours is
@@ -20,7 +27,7 @@ def build_service(view: ComponentView) -> Manifest | None:
     if not has_own_service_name(c):
         if c.metrics is None:
             return None
-        metadata["name"] = f"{view.name}-metrics"
+        metadata["name"] = service_name(view)
         ports = [p for p in c.ports if p.name == c.metrics.port]
     return {
         "apiVersion": "v1",
