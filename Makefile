@@ -11,6 +11,10 @@ VENV := $(ROOT)/.venv
 VENV_STAMP := $(VENV)/.synced
 PLATFORMGEN := $(VENV)/bin/platformgen
 PYTEST := $(VENV)/bin/pytest
+# pytest-xdist workers for `make test`. Most of the suite waits on control planes, Prometheus
+# and Argo CD rather than computing, so 3 workers finish sooner than 2 even on 2 cores; each
+# environment's control plane, each test file, stays on one worker (tests/conftest.py).
+TEST_WORKERS ?= 3
 
 export GOTOOLCHAIN := local
 export PATH := $(TOOLS_DIR)/bin:$(VENV)/bin:$(PATH)
@@ -66,7 +70,7 @@ demo: $(VENV_STAMP) tools ## The main job: render + validate the platform, run t
 .PHONY: test
 test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
 	$(MAKE) lint
-	$(PYTEST)
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff and mypy --strict on the generator

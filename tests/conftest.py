@@ -28,6 +28,34 @@ def env(request: pytest.FixtureRequest) -> str:
     return name
 
 
+def xdist_group(item: pytest.Item) -> str:
+    """The unit `make test` schedules on one pytest-xdist worker (--dist loadgroup): every test
+    on an environment's control plane (tests/e2e, session-scoped per environment, Argo CD last),
+    else the test's file, so module-scoped fixtures (the alert chain, the pipeline runs) are
+    built once."""
+    if "cluster" in getattr(item, "fixturenames", ()):
+        return f"cluster-{item.callspec.params['env']}"  # type: ignore[attr-defined]
+    return item.path.relative_to(ROOT).as_posix()
+
+
+SLOWEST_FIRST = ("cluster-", "tests/e2e/", "pipelines/", "components/train/")
+"""Groups handed out first (they are the longest), so no worker starts one at the end."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: xdist_group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+
+    def rank(item: pytest.Item) -> int:
+        group = groups[item.nodeid]
+        starts = [i for i, prefix in enumerate(SLOWEST_FIRST) if group.startswith(prefix)]
+        return starts[0] if starts else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: each group keeps pytest's order
+
+
 @pytest.fixture
 def spec_copy(tmp_path: Path) -> Callable[[str], Path]:
     """Copy a fixture spec into tmp_path as platform.yaml and return its path."""
