@@ -253,14 +253,17 @@ def test_request_log_is_what_drift_reads(served: tuple[Server, Path]) -> None:
     server, log = served
     marker = [[9.5, 8.5, 7.5, 6.5]]
     assert post_json(server.url(V1), {"instances": marker})[0] == 200
-    columns = wait_until(
-        lambda: (
-            (c := request_log_columns(log, FEATURES, window=1)) and c["sepal_length"].size and c
-        ),
-        "the request log writer",
-        timeout=30,
-    )
-    assert [float(columns[name][0]) for name in FEATURES] == marker[0]
+
+    def newest_row() -> list[float] | None:
+        # Earlier tests' requests are in the same log, and the writer is asynchronous: wait for
+        # the newest row to be this request's, so an old row read early is not the answer.
+        columns = request_log_columns(log, FEATURES, window=1)
+        if not columns or not columns[FEATURES[0]].size:
+            return None
+        row = [float(columns[name][0]) for name in FEATURES]
+        return row if row == marker[0] else None
+
+    assert wait_until(newest_row, "the request log writer to log the marker", timeout=30)
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["model"] == MODEL and last["version"] == 1
     assert last["features"] == FEATURES
