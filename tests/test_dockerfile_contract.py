@@ -15,11 +15,11 @@ SPEC = load_spec(ROOT / "platform.yaml")
 
 
 def dockerfile_for(image: str) -> Path:
-    """.../serve-python -> components/serve/Dockerfile; .../pipeline-python -> pipelines/."""
-    name = image.rsplit("/", 1)[-1].removesuffix("-python")
-    if name == "pipeline":
-        return ROOT / "pipelines" / "Dockerfile"
-    return ROOT / "components" / name / "Dockerfile"
+    """The Dockerfile of the build whose repository is `image` (builds.images in the spec)."""
+    assert SPEC.builds is not None, "platform.yaml declares no builds"
+    folders = [f for f, build in SPEC.builds.images.items() if build.repository == image]
+    assert len(folders) == 1, f"{image}: built by {folders or 'no builds.images entry'}"
+    return ROOT / folders[0] / "Dockerfile"
 
 
 def instructions(path: Path, keyword: str) -> list[str]:

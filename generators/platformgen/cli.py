@@ -11,11 +11,10 @@ from pathlib import Path
 from platformgen import __version__
 from platformgen.builders import Documents
 from platformgen.errors import PlatformgenError, SpecError, StaleOutputError
-from platformgen.files import compare_tree, marked_files, write_tree
+from platformgen.files import compare_tree, owned_files, write_tree
 from platformgen.render import (
-    GENERATED_MARKER,
     GENERATED_ROOTS,
-    SCATTERED_NAMES,
+    SCATTERED,
     generated_roots,
     render,
 )
@@ -117,8 +116,9 @@ def _out(args: argparse.Namespace) -> Path:
 
 def _roots(out: Path, files: Mapping[str, str]) -> tuple[str, ...]:
     """The generated roots plus generated files beside hand-written ones: those rendered and
-    those on disk (by their header) that the spec no longer renders."""
-    orphans = marked_files(out, SCATTERED_NAMES, GENERATED_MARKER, GENERATED_ROOTS)
+    those on disk (by their header) that the spec no longer renders, so check reports them and
+    render removes them."""
+    orphans = owned_files(out, SCATTERED, GENERATED_ROOTS)
     return generated_roots(files, orphans)
 
 

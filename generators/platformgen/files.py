@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,20 +39,23 @@ def _on_disk(out: Path, roots: Sequence[str]) -> set[str]:
     return found
 
 
-def marked_files(
-    out: Path, names: Sequence[str], marker: str, skip: Sequence[str] = ()
+def owned_files(
+    out: Path, owners: Mapping[str, Callable[[str, str], bool]], skip: Sequence[str] = ()
 ) -> list[str]:
-    """Files under `out` named one of `names` whose first 512 bytes hold `marker`, outside
-    hidden folders and the top-level folders `skip`: generated files found on disk."""
+    """Generated files found on disk outside the roots: files under `out` (not in hidden folders
+    or the top-level folders `skip`) whose name is a key of `owners` and for which that
+    predicate, given the relative path and the first 512 bytes as text, says so."""
     found = []
     for folder, dirs, filenames in os.walk(out):
         top = Path(folder) == out
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (top and d in skip))
-        for name in set(names) & set(filenames):
+        for name in sorted(set(owners) & set(filenames)):
             path = Path(folder) / name
             with path.open("rb") as handle:
-                if marker.encode() in handle.read(512):
-                    found.append(path.relative_to(out).as_posix())
+                head = handle.read(512).decode("utf-8", errors="replace")
+            relative = path.relative_to(out).as_posix()
+            if owners[name](relative, head):
+                found.append(relative)
     return sorted(found)
 
 

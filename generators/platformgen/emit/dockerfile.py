@@ -56,6 +56,19 @@ def dockerfile_path(folder: str) -> str:
     return f"{folder}/Dockerfile"
 
 
+def source_line(folder: str) -> str:
+    """The header line naming the spec entry a Dockerfile is rendered from."""
+    return f"# Source: builds.images.{folder} in platform.yaml"
+
+
+def rendered_here(path: str, head: str) -> bool:
+    """Whether the file at `path` (relative to the repo root), beginning with `head`, is a
+    Dockerfile platformgen rendered for that folder: an orphan once its entry is gone. A
+    rendered Dockerfile copied elsewhere (a golden tree, a fixture) names another folder."""
+    folder, _, name = path.rpartition("/")
+    return name == "Dockerfile" and head.startswith(HEADER) and source_line(folder) in head
+
+
 def image_ports(spec: PlatformSpec, repository: str) -> list[tuple[int, str]]:
     """`(port, protocol)` of every component that runs `repository`, sorted and unique."""
     return sorted(
@@ -94,6 +107,7 @@ def render_dockerfile(spec: PlatformSpec, builds: Builds, folder: str, image: Im
     return _template().render(
         header=HEADER.rstrip("\n"),
         folder=folder,
+        source=source_line(folder),
         repository=image.repository,
         description=image.description,
         shared=bool(builds.shared_packages),
