@@ -587,6 +587,14 @@ def _base_image(value: str) -> str:
     return value
 
 
+def _single_line(value: str) -> str:
+    if any(ch in value for ch in "\n\r\x00"):
+        raise ValueError("must be one line (it is written into a Dockerfile)")
+    return value
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+"""Text written into a generated Dockerfile: one line, so it cannot start an instruction."""
 BuildFolder = Annotated[str, AfterValidator(_build_folder)]
 """A folder relative to the repository root (a key of `builds.images`)."""
 PythonPackage = Annotated[str, AfterValidator(_python_package)]
@@ -598,7 +606,7 @@ class ImageBuild(Strict):
 
     repository: ImageRepository
     """The image repository it is pushed to; components and pipeline steps name it as `image`."""
-    description: str = Field(min_length=1)
+    description: Annotated[SingleLine, Field(min_length=1)]
     """What the image runs, for the Dockerfile's header comment."""
     package: PythonPackage
     """The code package in the folder; the entrypoint is `python -m <package>`."""
@@ -606,12 +614,12 @@ class ImageBuild(Strict):
     """Other builds whose packages this image carries too (the pipeline CLI imports the steps)."""
     args: tuple[str, ...] = ()
     """Default arguments of the entrypoint (CMD)."""
-    env: dict[EnvName, str] = {}
+    env: dict[EnvName, SingleLine] = {}
     """Image defaults for the package's settings (the pod's env and config override them)."""
     port_env: EnvName | None = None
     """Variable set to the image's one port (from the components that run it), so the port
     the program listens on is the port the spec declares."""
-    notes: tuple[str, ...] = ()
+    notes: tuple[SingleLine, ...] = ()
     """Comment lines above USER: where the program finds its data at run time."""
 
 
