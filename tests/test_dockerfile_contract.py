@@ -54,3 +54,18 @@ def test_pipeline_step_images_have_dockerfiles(pipeline: str, step: str) -> None
     assert dockerfile.is_file(), f"{pipeline}.{step}: no {dockerfile.relative_to(ROOT)}"
     assert not instructions(dockerfile, "EXPOSE"), f"{dockerfile}: a batch step serves nothing"
     assert instructions(dockerfile, "USER")[-1].split(":")[0] == str(SPEC.defaults.run_as_user)
+
+
+@pytest.mark.parametrize("folder", sorted(SPEC.builds.images) if SPEC.builds else [])
+def test_every_build_folder_holds_what_its_dockerfile_copies(folder: str) -> None:
+    assert SPEC.builds is not None
+    build = SPEC.builds.images[folder]
+    assert (ROOT / folder / "requirements.txt").is_file(), f"{folder}: no requirements.txt"
+    packages = [
+        *SPEC.builds.shared_packages,
+        *(f"{other}/{SPEC.builds.images[other].package}" for other in build.includes),
+        f"{folder}/{build.package}",
+    ]
+    for package in packages:
+        assert (ROOT / package / "__init__.py").is_file(), f"{folder}: {package} is no package"
+    assert (ROOT / folder / build.package / "__main__.py").is_file(), f"{folder}: no entrypoint"

@@ -12,12 +12,7 @@ from platformgen import __version__
 from platformgen.builders import Documents
 from platformgen.errors import PlatformgenError, SpecError, StaleOutputError
 from platformgen.files import compare_tree, owned_files, write_tree
-from platformgen.render import (
-    GENERATED_ROOTS,
-    SCATTERED,
-    generated_roots,
-    render,
-)
+from platformgen.render import GENERATED_ROOTS, SCATTERED, generated_roots, render
 from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import PlatformSpec
 

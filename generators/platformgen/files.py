@@ -150,7 +150,7 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
             if fresh.exists():
                 current.parent.mkdir(parents=True, exist_ok=True)
                 fresh.rename(current)
-            log.info("wrote %s/", root)
+            log.info("wrote %s%s", root, "/" if current.is_dir() else "")
         (staging / COMMITTED).touch()
     except BaseException as err:
         recover(out)
