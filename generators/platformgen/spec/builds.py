@@ -47,3 +47,17 @@ def _check_builds(spec: PlatformSpec) -> Iterator[Problem]:
                 )
         if folder in spec.builds.shared_packages:
             yield where, "is also one of builds.sharedPackages"
+        known = [o for o in image.includes if o in spec.builds.images and o != folder]
+        names = [
+            *(path.rsplit("/", 1)[-1] for path in spec.builds.shared_packages),
+            *(spec.builds.images[o].package for o in known),
+            image.package,
+        ]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            yield f"{where}.package", f"two packages named {name!r} would both be /app/{name}"
+        for port, protocol in image_ports(spec, image.repository):
+            if protocol not in {"TCP", "UDP"}:
+                yield (
+                    f"{where}.repository",
+                    f"port {port}/{protocol} of a component running it: EXPOSE takes TCP or UDP",
+                )
