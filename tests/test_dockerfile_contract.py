@@ -69,3 +69,13 @@ def test_every_build_folder_holds_what_its_dockerfile_copies(folder: str) -> Non
     for package in packages:
         assert (ROOT / package / "__init__.py").is_file(), f"{folder}: {package} is no package"
     assert (ROOT / folder / build.package / "__main__.py").is_file(), f"{folder}: no entrypoint"
+
+
+def test_make_requirements_exports_for_the_builds_the_spec_declares() -> None:
+    """mlp_pipeline.requirements.IMAGES (what `make requirements` exports) agrees with builds."""
+    from mlp_pipeline.requirements import IMAGES
+
+    assert SPEC.builds is not None
+    for folder, distribution in IMAGES.items():
+        assert folder in SPEC.builds.images, f"{folder}: exported, but no builds.images entry"
+        assert distribution == SPEC.builds.images[folder].package.replace("_", "-"), folder
