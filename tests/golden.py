@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from platformgen.files import write_tree
-from platformgen.render import GENERATED_ROOTS, render
+from platformgen.render import generated_roots, render
 from platformgen.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,8 @@ def main() -> int:
         out = ROOT / "tests" / "golden" / spec_path.stem
         if out.exists():
             shutil.rmtree(out)
-        write_tree(out, render(load_spec(spec_path)), GENERATED_ROOTS)
+        files = render(load_spec(spec_path))
+        write_tree(out, files, generated_roots(files))
         print(f"refreshed {out.relative_to(ROOT)}")
     return 0
 

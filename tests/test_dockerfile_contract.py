@@ -15,11 +15,11 @@ SPEC = load_spec(ROOT / "platform.yaml")
 
 
 def dockerfile_for(image: str) -> Path:
-    """.../serve-python -> components/serve/Dockerfile; .../pipeline-python -> pipelines/."""
-    name = image.rsplit("/", 1)[-1].removesuffix("-python")
-    if name == "pipeline":
-        return ROOT / "pipelines" / "Dockerfile"
-    return ROOT / "components" / name / "Dockerfile"
+    """The Dockerfile of the build whose repository is `image` (builds.images in the spec)."""
+    assert SPEC.builds is not None, "platform.yaml declares no builds"
+    folders = [f for f, build in SPEC.builds.images.items() if build.repository == image]
+    assert len(folders) == 1, f"{image}: built by {folders or 'no builds.images entry'}"
+    return ROOT / folders[0] / "Dockerfile"
 
 
 def instructions(path: Path, keyword: str) -> list[str]:
@@ -54,3 +54,28 @@ def test_pipeline_step_images_have_dockerfiles(pipeline: str, step: str) -> None
     assert dockerfile.is_file(), f"{pipeline}.{step}: no {dockerfile.relative_to(ROOT)}"
     assert not instructions(dockerfile, "EXPOSE"), f"{dockerfile}: a batch step serves nothing"
     assert instructions(dockerfile, "USER")[-1].split(":")[0] == str(SPEC.defaults.run_as_user)
+
+
+@pytest.mark.parametrize("folder", sorted(SPEC.builds.images) if SPEC.builds else [])
+def test_every_build_folder_holds_what_its_dockerfile_copies(folder: str) -> None:
+    assert SPEC.builds is not None
+    build = SPEC.builds.images[folder]
+    assert (ROOT / folder / "requirements.txt").is_file(), f"{folder}: no requirements.txt"
+    packages = [
+        *SPEC.builds.shared_packages,
+        *(f"{other}/{SPEC.builds.images[other].package}" for other in build.includes),
+        f"{folder}/{build.package}",
+    ]
+    for package in packages:
+        assert (ROOT / package / "__init__.py").is_file(), f"{folder}: {package} is no package"
+    assert (ROOT / folder / build.package / "__main__.py").is_file(), f"{folder}: no entrypoint"
+
+
+def test_make_requirements_exports_for_the_builds_the_spec_declares() -> None:
+    """mlp_pipeline.requirements.IMAGES (what `make requirements` exports) agrees with builds."""
+    from mlp_pipeline.requirements import IMAGES
+
+    assert SPEC.builds is not None
+    for folder, distribution in IMAGES.items():
+        assert folder in SPEC.builds.images, f"{folder}: exported, but no builds.images entry"
+        assert distribution == SPEC.builds.images[folder].package.replace("_", "-"), folder

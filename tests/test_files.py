@@ -126,3 +126,39 @@ def test_a_kill_before_the_first_rename_leaves_the_old_tree(tmp_path: Path) -> N
 
 def test_repository_render_leaves_no_staging_folder() -> None:
     assert staging_folders(ROOT) == []
+
+
+FILE_ROOTS = ("base", "app/Dockerfile", "old/Dockerfile")
+"""Generated files beside hand-written ones (a component's Dockerfile) are roots of their own."""
+OLD_FILES = {"base/a.yaml": "old a\n", "app/Dockerfile": "old app\n", "old/Dockerfile": "orphan\n"}
+NEW_FILES = {"base/a.yaml": "new a\n", "app/Dockerfile": "new app\n", "new/Dockerfile": "new\n"}
+
+
+def test_single_file_roots_are_swapped_and_hand_written_neighbours_kept(tmp_path: Path) -> None:
+    write_tree(tmp_path, OLD_FILES, FILE_ROOTS)
+    (tmp_path / "app" / "main.py").write_text("hand-written\n")
+    write_tree(tmp_path, NEW_FILES, (*FILE_ROOTS, "new/Dockerfile"))
+    got = {p: b.decode() for p, b in snapshot(tmp_path).items()}
+    assert got == {**NEW_FILES, "app/main.py": "hand-written\n"}  # the orphan is gone
+    with pytest.raises(ValueError, match="outside the generated roots"):
+        write_tree(tmp_path, {"app/main.py": "x\n"}, FILE_ROOTS)
+
+
+@pytest.mark.parametrize("fail_at", range(1, 7))
+def test_a_fault_while_swapping_single_files_restores_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    """Six renames: base out and in, app/Dockerfile out and in, the orphan out, new in."""
+    write_tree(tmp_path, OLD_FILES, FILE_ROOTS)
+    (tmp_path / "app" / "main.py").write_text("hand-written\n")
+    before = snapshot(tmp_path)
+
+    def boom() -> None:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(Path, "rename", failing_rename(fail_at, boom))
+    with pytest.raises(RuntimeError, match="injected fault"):
+        write_tree(tmp_path, NEW_FILES, (*FILE_ROOTS, "new/Dockerfile"))
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == before
+    assert staging_folders(tmp_path) == []

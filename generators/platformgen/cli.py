@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from platformgen import __version__
 from platformgen.builders import Documents
 from platformgen.errors import PlatformgenError, SpecError, StaleOutputError
-from platformgen.files import compare_tree, write_tree
-from platformgen.render import GENERATED_ROOTS, render
+from platformgen.files import compare_tree, owned_files, write_tree
+from platformgen.render import GENERATED_ROOTS, SCATTERED, generated_roots, render
 from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import PlatformSpec
 
@@ -109,6 +109,14 @@ def _out(args: argparse.Namespace) -> Path:
     return out
 
 
+def _roots(out: Path, files: Mapping[str, str]) -> tuple[str, ...]:
+    """The generated roots plus generated files beside hand-written ones: those rendered and
+    those on disk (by their header) that the spec no longer renders, so check reports them and
+    render removes them."""
+    orphans = owned_files(out, SCATTERED, GENERATED_ROOTS)
+    return generated_roots(files, orphans)
+
+
 def _load(args: argparse.Namespace) -> tuple[PlatformSpec, Documents]:
     spec = load_spec(args.spec)
     return spec, load_pipelines(spec, args.spec.resolve().parent, args.spec.name)
@@ -118,7 +126,7 @@ def _render(args: argparse.Namespace) -> int:
     spec, pipelines = _load(args)
     files = render(spec, pipelines)
     out = _out(args)
-    write_tree(out, files, GENERATED_ROOTS)
+    write_tree(out, files, _roots(out, files))
     for path in files:
         print(path)
     log.info("rendered %d files into %s", len(files), out)
@@ -128,7 +136,7 @@ def _render(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     spec, pipelines = _load(args)
     files = render(spec, pipelines)
-    drift = compare_tree(_out(args), files, GENERATED_ROOTS)
+    drift = compare_tree(_out(args), files, _roots(_out(args), files))
     if drift:
         lines = [f"generated files are stale ({args.spec.name} renders differently):"]
         lines += [f"  changed: {p}" for p in drift.changed]
@@ -146,7 +154,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     spec, pipelines = _load(args)
     out = _out(args)
-    drift = compare_tree(out, render(spec, pipelines), GENERATED_ROOTS)
+    files = render(spec, pipelines)
+    drift = compare_tree(out, files, _roots(out, files))
     if drift:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
@@ -223,8 +232,9 @@ def _release(args: argparse.Namespace) -> int:
     pipelines = load_pipelines(new_spec, args.spec.resolve().parent, args.spec.name)
     files = render(new_spec, pipelines)
     out = _out(args)
-    drift = compare_tree(out, files, GENERATED_ROOTS)
-    write_tree(out, files, GENERATED_ROOTS)
+    roots = _roots(out, files)
+    drift = compare_tree(out, files, roots)
+    write_tree(out, files, roots)
     write_file(args.spec, edited)
     print(args.spec.name)
     for path in [*drift.changed, *drift.missing, *drift.extra]:
@@ -241,7 +251,8 @@ def _diff(args: argparse.Namespace) -> int:
     if args.env not in spec.environments:
         raise PlatformgenError(f"{args.spec.name}: environments.{args.env}: no such environment")
     out = _out(args)
-    if compare_tree(out, render(spec, pipelines), GENERATED_ROOTS):
+    files = render(spec, pipelines)
+    if compare_tree(out, files, _roots(out, files)):
         raise StaleOutputError("generated files are stale: run `make render` first")
     documents = kustomize_documents(out, f"overlays/{args.env}", args.tools_dir.absolute())
     report = live_diff(documents, str(args.kubeconfig), spec.platform.part_of, args.field_manager)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,36 @@ def _on_disk(out: Path, roots: Sequence[str]) -> set[str]:
         base = out / root
         if base.is_dir():
             found.update(p.relative_to(out).as_posix() for p in base.rglob("*") if p.is_file())
+        elif base.is_file():
+            found.add(root)
     return found
+
+
+def owned_files(
+    out: Path, owners: Mapping[str, Callable[[str, str], bool]], skip: Sequence[str] = ()
+) -> list[str]:
+    """Generated files found on disk outside the roots: files under `out` (not in hidden folders
+    or the top-level folders `skip`) whose name is a key of `owners` and for which that
+    predicate, given the relative path and the first 512 bytes as text, says so."""
+    found = []
+    for folder, dirs, filenames in os.walk(out):
+        top = Path(folder) == out
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (top and d in skip))
+        for name in sorted(set(owners) & set(filenames)):
+            path = Path(folder) / name
+            with path.open("rb") as handle:
+                head = handle.read(512).decode("utf-8", errors="replace")
+            relative = path.relative_to(out).as_posix()
+            if owners[name](relative, head):
+                found.append(relative)
+    return sorted(found)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def compare_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Drift:
@@ -71,12 +101,12 @@ def recover(out: Path) -> list[str]:
             for root, existed in entries.items():
                 if (trash / root).exists():
                     if (out / root).exists():
-                        shutil.rmtree(out / root)
+                        _remove(out / root)
                     (trash / root).rename(out / root)
                     restored.append(root)
                 elif not existed and (out / root).exists() and not (staging / root).exists():
                     # The new root was renamed in, and there was no old one: remove it.
-                    shutil.rmtree(out / root)
+                    _remove(out / root)
                     restored.append(root)
         log.info("removing leftover staging folder %s", staging.name)
         shutil.rmtree(staging)
@@ -84,7 +114,7 @@ def recover(out: Path) -> list[str]:
 
 
 def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> None:
-    """Replace `roots` under `out` with `files`, all or nothing.
+    """Replace `roots` (folders, or single files) under `out` with `files`, all or nothing.
 
     Everything is written to a staging folder next to the roots first; only when every file
     is written are the old roots moved aside and the new ones renamed into place. An
@@ -93,7 +123,7 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
     be written.
     """
     for path in files:
-        if path.split("/", 1)[0] not in roots:
+        if not any(path == root or path.startswith(f"{root}/") for root in roots):
             raise ValueError(f"{path} is outside the generated roots {roots}")
     try:
         recover(out)
@@ -114,11 +144,13 @@ def write_tree(out: Path, files: Mapping[str, str], roots: Sequence[str]) -> Non
         for root in roots:
             current = out / root
             if current.exists():
+                (trash / root).parent.mkdir(parents=True, exist_ok=True)
                 current.rename(trash / root)
             fresh = staging / root
             if fresh.exists():
+                current.parent.mkdir(parents=True, exist_ok=True)
                 fresh.rename(current)
-            log.info("wrote %s/", root)
+            log.info("wrote %s%s", root, "/" if current.is_dir() else "")
         (staging / COMMITTED).touch()
     except BaseException as err:
         recover(out)

@@ -11,7 +11,7 @@ import yaml
 
 from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, SYNC_WAVES, emit_argocd
 from platformgen.files import write_tree
-from platformgen.render import GENERATED_ROOTS, render
+from platformgen.render import generated_roots, render
 from platformgen.spec.load import load_spec, parse_spec
 from platformgen.validate_argocd import check_schemas, check_sources
 
@@ -26,7 +26,8 @@ def _load(files: dict[str, str], path: str) -> Any:
 
 
 def _rendered(tmp_path: Path, spec_path: Path = SPECS / "full.yaml") -> Path:
-    write_tree(tmp_path, render(load_spec(spec_path)), GENERATED_ROOTS)
+    files = render(load_spec(spec_path))
+    write_tree(tmp_path, files, generated_roots(files))
     return tmp_path
 
 

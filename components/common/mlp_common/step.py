@@ -1,10 +1,17 @@
 """The thin shell around every step's pure core: errors become one readable line and an exit code.
 
-A step CLI looks like::
+A step CLI declares only its own arguments and its core call; ``StepCli`` does the rest::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data", required=True, help="...")
+
+    def run(args: argparse.Namespace) -> None:
+        train(args.data, ...)
+
+    STEP = StepCli("train", "Train a Keras classifier ...", add_arguments, run)
 
     def main(argv: Sequence[str] | None = None) -> int:
-        args = build_parser().parse_args(argv)
-        return run_step("train", lambda: _run(args))
+        return STEP.main(argv)
 
 ``StepError`` (and its subclass ``DataError``) is a message for the user: it is printed as
 ``<step>: <message>`` on stderr and the step exits 1. Bad usage exits 2 (argparse). Anything
@@ -13,17 +20,23 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 # When set, every step appends one JSON line per attempt to this file:
 # {"step", "status": "ok"|"failed"|"error", "seconds", "message"}. The local pipeline runner uses
 # it for its summary (durations, retries); nothing else reads it.
 STEP_LOG_ENV = "MLP_STEP_LOG"
+
+TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+"""``StepCli.environment`` for steps that import TensorFlow: quiet C++ logs, and oneDNN off so
+results are bit-stable across CPUs."""
 
 
 class StepError(Exception):
@@ -76,3 +89,32 @@ def run_step(name: str, body: Callable[[], int | None]) -> int:
     code = 0 if code is None else code
     record_attempt(name, "ok" if code == 0 else "failed", time.perf_counter() - start)
     return code
+
+
+@dataclass(frozen=True)
+class StepCli:
+    """A step's command line: ``mlp-<name>``, its own arguments and its core call.
+
+    ``main`` parses ``argv`` (``-v/--verbose`` follows the step's own arguments), configures
+    logging, sets the ``environment`` defaults the process has not set, and runs ``body`` under
+    ``run_step``: a ``StepError`` prints ``<name>: <message>`` and exits 1, bad usage exits 2.
+    """
+
+    name: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    body: Callable[[argparse.Namespace], int | None]
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=f"mlp-{self.name}", description=self.description)
+        self.arguments(parser)
+        parser.add_argument("-v", "--verbose", action="count", default=0)
+        return parser
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        args = self.parser().parse_args(argv)
+        configure_logging(args.verbose)
+        for key, value in self.environment.items():
+            os.environ.setdefault(key, value)
+        return run_step(self.name, lambda: self.body(args))

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
 from mlp_common.files import dumps_json, write_text_atomic
-from mlp_common.step import StepError, configure_logging, run_step
+from mlp_common.step import StepCli, StepError
 
 from mlp_ingest.core import DEFAULT_SOURCE, default_name, ingest, parse_source
 
+DESCRIPTION = (
+    "Read a table and write a versioned dataset directory "
+    "(data.parquet + dataset.json with a content hash)."
+)
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlp-ingest",
-        description="Read a table and write a versioned dataset directory "
-        "(data.parquet + dataset.json with a content hash).",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default=DEFAULT_SOURCE,
@@ -40,25 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
         "(path or s3:// URI); an existing snapshot of the same data is reused",
     )
     parser.add_argument("--uri-file", help="write the snapshot URI to this file")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+def run(args: argparse.Namespace) -> None:
+    source = parse_source(args.source, query=args.query, fmt=args.format)
+    name = args.name or default_name(source)
+    info = ingest(
+        source, args.output, name=name, target=args.target, snapshot_root=args.snapshot_root
+    )
+    if args.uri_file:
+        if info.uri is None:
+            raise StepError("--uri-file needs --snapshot-root")
+        write_text_atomic(args.uri_file, info.uri)
+    print(dumps_json(info.to_dict()), end="")
 
-    def body() -> int:
-        source = parse_source(args.source, query=args.query, fmt=args.format)
-        name = args.name or default_name(source)
-        info = ingest(
-            source, args.output, name=name, target=args.target, snapshot_root=args.snapshot_root
-        )
-        if args.uri_file:
-            if info.uri is None:
-                raise StepError("--uri-file needs --snapshot-root")
-            write_text_atomic(args.uri_file, info.uri)
-        print(dumps_json(info.to_dict()), end="")
-        return 0
 
-    return run_step("ingest", body)
+main = StepCli("ingest", DESCRIPTION, add_arguments, run).main
+"""`mlp-ingest`: `main(argv) -> int`, the exit status."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from mlp_common.dataset import read_dataset
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
-from mlp_common.step import configure_logging, run_step
+from mlp_common.step import StepCli
 from mlp_common.storage import is_remote, localize_directory, upload_directory
 
 from mlp_preprocess.core import split
@@ -19,12 +18,13 @@ from mlp_preprocess.core import split
 FEATURES_FILE = "features.json"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlp-preprocess",
-        description="Split a dataset into stratified train/val/test Parquet files "
-        "and write features.json (feature order, classes, training mean/variance).",
-    )
+DESCRIPTION = (
+    "Split a dataset into stratified train/val/test Parquet files "
+    "and write features.json (feature order, classes, training mean/variance)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, help="dataset directory written by mlp-ingest")
     parser.add_argument(
         "--output",
@@ -36,31 +36,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-size", type=float, default=0.2, help="validation share (default 0.2)"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed (default 42)")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+def run(args: argparse.Namespace) -> None:
+    set_global_seed(args.seed)
+    frame, info = read_dataset(localize_directory(args.dataset))
+    tables, description = split(
+        frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
+    )
+    description["dataset"] = info.to_dict()
+    remote = is_remote(args.output)
+    with contextlib.ExitStack() as stack:
+        local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output
+        with atomic_directory(Path(local) / "out" if remote else local) as tmp:
+            for name, table in tables.items():
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            write_json_atomic(tmp / FEATURES_FILE, description)
+        if remote:  # e.g. the --data of Katib trials
+            upload_directory(Path(local) / "out", args.output, marker=FEATURES_FILE)
+    print(dumps_json(description["splits"]), end="")
 
-    def body() -> int:
-        set_global_seed(args.seed)
-        frame, info = read_dataset(localize_directory(args.dataset))
-        tables, description = split(
-            frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
-        )
-        description["dataset"] = info.to_dict()
-        remote = is_remote(args.output)
-        with contextlib.ExitStack() as stack:
-            local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output
-            with atomic_directory(Path(local) / "out" if remote else local) as tmp:
-                for name, table in tables.items():
-                    table.to_parquet(tmp / f"{name}.parquet", index=False)
-                write_json_atomic(tmp / FEATURES_FILE, description)
-            if remote:  # e.g. the --data of Katib trials
-                upload_directory(Path(local) / "out", args.output, marker=FEATURES_FILE)
-        print(dumps_json(description["splits"]), end="")
-        return 0
 
-    return run_step("preprocess", body)
+main = StepCli("preprocess", DESCRIPTION, add_arguments, run).main
+"""`mlp-preprocess`: `main(argv) -> int`, the exit status."""

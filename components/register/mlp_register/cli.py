@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 
 from mlp_common.files import dumps_json, write_text_atomic
-from mlp_common.step import configure_logging, run_step
+from mlp_common.step import StepCli
 
 from mlp_register.core import register
 
@@ -22,12 +21,13 @@ def _images(text: str) -> dict[str, str]:
     return {str(k): v for k, v in document.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlp-register",
-        description="Register a model directory and its evaluation as the next version of a "
-        "model (atomic; the new version becomes 'latest'). Prints the version's metadata.",
-    )
+DESCRIPTION = (
+    "Register a model directory and its evaluation as the next version of a "
+    "model (atomic; the new version becomes 'latest'). Prints the version's metadata."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", required=True, help="registry root (path or file:// URI)")
     parser.add_argument("--name", required=True, help="model name (DNS-1123)")
     parser.add_argument("--model", required=True, help="model directory (mlp-train)")
@@ -56,32 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="also promote to production when the evaluation's gate decision is 'promote'",
     )
     parser.add_argument("--version-file", help="also write the new version number to this file")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+def run(args: argparse.Namespace) -> None:
+    version = register(
+        args.registry,
+        args.name,
+        args.model,
+        args.evaluation,
+        args.dataset,
+        run_id=args.run_id,
+        statistics=args.statistics,
+        apply_gate=args.apply_gate,
+        source=args.source,
+        query=args.query,
+        images=args.images,
+        training_key=args.training_key,
+    )
+    if args.version_file:
+        write_text_atomic(args.version_file, f"{version.version}\n")
+    print(dumps_json(version.metadata), end="")
 
-    def body() -> int:
-        version = register(
-            args.registry,
-            args.name,
-            args.model,
-            args.evaluation,
-            args.dataset,
-            run_id=args.run_id,
-            statistics=args.statistics,
-            apply_gate=args.apply_gate,
-            source=args.source,
-            query=args.query,
-            images=args.images,
-            training_key=args.training_key,
-        )
-        if args.version_file:
-            write_text_atomic(args.version_file, f"{version.version}\n")
-        print(dumps_json(version.metadata), end="")
-        return 0
 
-    return run_step("register", body)
+main = StepCli("register", DESCRIPTION, add_arguments, run).main
+"""`mlp-register`: `main(argv) -> int`, the exit status."""

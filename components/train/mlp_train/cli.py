@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 import yaml
 from mlp_common.metrics import katib_lines
-from mlp_common.step import StepError, configure_logging, run_step
+from mlp_common.step import TENSORFLOW_ENVIRONMENT, StepCli, StepError
 from mlp_common.storage import localize_directory
 
 from mlp_train import distributed
@@ -20,14 +18,15 @@ from mlp_train.core import HyperParameters, train
 PARAMS = {f.name: f for f in fields(HyperParameters)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+DESCRIPTION = (
+    "Train a Keras classifier on a preprocess output directory and write a model "
+    "directory (model.keras, saved_model/, metrics.json). The final objective is printed on "
+    "stdout as name=value lines (Katib StdOut metrics collector format)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = HyperParameters()
-    parser = argparse.ArgumentParser(
-        prog="mlp-train",
-        description="Train a Keras classifier on a preprocess output directory and write a model "
-        "directory (model.keras, saved_model/, metrics.json). The final objective is printed on "
-        "stdout as name=value lines (Katib StdOut metrics collector format).",
-    )
     parser.add_argument(
         "--data", required=True, help="preprocess output directory (path or s3:// URI)"
     )
@@ -53,8 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-worker runs only (TF_CONFIG set): BackupAndRestore directory that every "
         "worker reads; default <output>.backup",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    return parser
 
 
 def resolve_params(args: argparse.Namespace) -> HyperParameters:
@@ -83,30 +80,25 @@ def resolve_params(args: argparse.Namespace) -> HyperParameters:
         raise StepError(str(exc)) from exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-stable results across CPUs
-
-    def body() -> int:
-        params = resolve_params(args)
-        cluster = distributed.cluster_from_environment()
-        if cluster is None:  # no TF_CONFIG: the default strategy, in this process
-            metrics = train(localize_directory(args.data), args.output, params)
-        else:
-            metrics = distributed.train_distributed(
-                localize_directory(args.data), args.output, params, cluster, args.backup_dir
-            )
-        print(
-            f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "
-            f"{metrics['baseline_val_accuracy']:.4f}, {metrics['epochs_run']} epochs, "
-            f"{metrics['examples_per_second']:.0f} examples/s",
-            file=sys.stderr,
+def run(args: argparse.Namespace) -> None:
+    params = resolve_params(args)
+    cluster = distributed.cluster_from_environment()
+    if cluster is None:  # no TF_CONFIG: the default strategy, in this process
+        metrics = train(localize_directory(args.data), args.output, params)
+    else:
+        metrics = distributed.train_distributed(
+            localize_directory(args.data), args.output, params, cluster, args.backup_dir
         )
-        sys.stdout.write(
-            katib_lines({"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]})
-        )
-        return 0
+    print(
+        f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "
+        f"{metrics['baseline_val_accuracy']:.4f}, {metrics['epochs_run']} epochs, "
+        f"{metrics['examples_per_second']:.0f} examples/s",
+        file=sys.stderr,
+    )
+    sys.stdout.write(
+        katib_lines({"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]})
+    )
 
-    return run_step("train", body)
+
+main = StepCli("train", DESCRIPTION, add_arguments, run, environment=TENSORFLOW_ENVIRONMENT).main
+"""`mlp-train`: `main(argv) -> int`, the exit status."""

@@ -1,1 +1,1 @@
-"""Emitters: map manifests and patches to `{relative path: file text}`."""
+"""Emitters: map manifests and patches (and the image builds) to `{relative path: file text}`."""

@@ -486,7 +486,7 @@ class Defaults(Strict):
     """Container defaults every component starts from."""
 
     run_as_user: int = Field(default=10001, ge=1000, le=2147483647)
-    """Non-root UID for every container; Dockerfiles use the same."""
+    """Non-root UID (and GID) for every container; the rendered Dockerfiles' USER."""
     image_tag: ImageTag = "latest"
     """Tag in base; environments pin tags or digests."""
     resources: Resources = Resources(
@@ -551,6 +551,89 @@ class Pipeline(Strict):
     """Endpoints the run pods connect to; renders an egress NetworkPolicy `<name>-runs`."""
     run_pod_labels: Labels = {"pipelines.kubeflow.org/v2_component": "true"}
     """Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector)."""
+
+
+BUILD_FOLDER = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
+PYTHON_PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
+BASE_IMAGE = re.compile(
+    rf"^(?:{_DOMAIN}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def _build_folder(value: str) -> str:
+    if not BUILD_FOLDER.match(value):
+        raise ValueError(
+            f"{value!r}: must be a folder relative to the repository root, e.g. components/serve "
+            "(lowercase letters, digits, '-' and '_'; no '..', no leading '/' or '.')"
+        )
+    return value
+
+
+def _python_package(value: str) -> str:
+    if not PYTHON_PACKAGE.match(value):
+        raise ValueError(f"{value!r}: must be a Python package name such as mlp_serve")
+    return value
+
+
+def _base_image(value: str) -> str:
+    if not BASE_IMAGE.match(value) or not (":" in value.rsplit("/", 1)[-1] or "@" in value):
+        raise ValueError(
+            f"{value!r}: must be an image pinned by tag or digest, e.g. python:3.11-slim-bookworm"
+            " or python:3.11-slim-bookworm@sha256:<64 hex characters>"
+        )
+    if value.split("@")[0].endswith(":latest"):
+        raise ValueError(f"{value!r}: the base image must not float on latest")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if any(ch in value for ch in "\n\r\x00"):
+        raise ValueError("must be one line (it is written into a Dockerfile)")
+    return value
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+"""Text written into a generated Dockerfile: one line, so it cannot start an instruction."""
+BuildFolder = Annotated[str, AfterValidator(_build_folder)]
+"""A folder relative to the repository root (a key of `builds.images`)."""
+PythonPackage = Annotated[str, AfterValidator(_python_package)]
+
+
+class ImageBuild(Strict):
+    """One container image built from this repository. Its folder (the key) holds the code
+    package, the pinned `requirements.txt` and the Dockerfile `platformgen render` writes."""
+
+    repository: ImageRepository
+    """The image repository it is pushed to; components and pipeline steps name it as `image`."""
+    description: Annotated[SingleLine, Field(min_length=1)]
+    """What the image runs, for the Dockerfile's header comment."""
+    package: PythonPackage
+    """The code package in the folder; the entrypoint is `python -m <package>`."""
+    includes: tuple[BuildFolder, ...] = ()
+    """Other builds whose packages this image carries too (the pipeline CLI imports the steps)."""
+    args: tuple[str, ...] = ()
+    """Default arguments of the entrypoint (CMD)."""
+    env: dict[EnvName, SingleLine] = {}
+    """Image defaults for the package's settings (the pod's env and config override them)."""
+    port_env: EnvName | None = None
+    """Variable set to the image's one port (from the components that run it), so the port
+    the program listens on is the port the spec declares."""
+    notes: tuple[SingleLine, ...] = ()
+    """Comment lines above USER: where the program finds its data at run time."""
+
+
+class Builds(Strict):
+    """The images built from this repository, one Dockerfile each from one template."""
+
+    base_image: Annotated[str, AfterValidator(_base_image)]
+    """Base of every image (build and final stage), pinned by tag or digest: written once here,
+    so a base bump or a digest pin is one edit that re-renders every Dockerfile."""
+    shared_packages: tuple[BuildFolder, ...] = ()
+    """Package folders every image carries (the shared helper package)."""
+    images: dict[BuildFolder, ImageBuild] = {}
+    """Images by folder: `<folder>/Dockerfile` is rendered, `<folder>/requirements.txt` is
+    installed."""
 
 
 GitopsSource = Literal["kustomize", "helm"]
@@ -699,3 +782,5 @@ class PlatformSpec(Strict):
     """Argo CD applications for every environment; absent: no `argocd/` folder."""
     tenancy: Tenancy = Tenancy()
     """Teams with their own namespaces, quotas, RBAC and network isolation."""
+    builds: Builds | None = None
+    """Container images built from this repository; absent: no Dockerfiles are rendered."""

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from platformgen.kinds import tunables
 from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
+from platformgen.spec.builds import check_builds
 from platformgen.spec.credentials import check_credentials
 from platformgen.spec.distributed import check_distributed
 from platformgen.spec.model import (
@@ -41,6 +42,7 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
         *(p for name, c in spec.components.items() for p in _check_component(spec, name, c)),
         *(p for name, e in spec.endpoints.items() for p in _check_endpoint(name, e)),
         *_check_environments(spec),
+        *check_builds(spec),
         *(p for name, t in spec.tenancy.tenants.items() for p in _check_tenant(spec, name, t)),
         *_check_artifact_root("tenancy.artifactRoot", spec.tenancy.artifact_root),
         *(
