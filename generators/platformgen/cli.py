@@ -1,4 +1,5 @@
-"""Command line: `platformgen render | check | validate`. The thin shell around the pure core."""
+"""Command line: `platformgen render | check | validate | set-image | promote | promote-model |
+diff`. The thin shell around the pure core."""
 
 from __future__ import annotations
 
@@ -83,6 +84,22 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--dry-run", action="store_true", help="print the spec diff only; change nothing"
     )
+    promote_model = command(
+        "promote-model",
+        "serve one registry version of a model in an environment: check the registry (gate "
+        "passed, metric floors), edit the spec, re-render",
+    )
+    promote_model.add_argument("model", help="model name in the registry (e.g. digits)")
+    promote_model.add_argument("version", type=_version, help="registry version number")
+    promote_model.add_argument("--env", required=True, help="environment to serve it in")
+    promote_model.add_argument(
+        "--registry",
+        default=None,
+        help="registry root (path or s3:// URI; default: the serving component's --registry=)",
+    )
+    promote_model.add_argument(
+        "--dry-run", action="store_true", help="print the spec diff only; change nothing"
+    )
     diff = command(
         "diff",
         "server-side dry-run apply an environment to a live cluster: created, changed (with "
@@ -102,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where `make tools` installed kustomize (default: ./.tools)",
     )
     return parser
+
+
+def _version(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a registry version number (1, 2, ...)")
+    return int(text)
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -197,7 +220,8 @@ def _print_summary(results: Sequence[object]) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    """set-image and promote: one value of the spec changes, then the trees are re-rendered."""
+    """set-image, promote and promote-model: one value of the spec changes, then the trees are
+    re-rendered."""
     import difflib
 
     from platformgen.files import write_file
@@ -208,6 +232,8 @@ def _release(args: argparse.Namespace) -> int:
     spec = parse_spec(text, source=args.spec.name)
     if args.command == "set-image":
         edited = set_image(text, spec, args.component, args.reference, args.env, args.spec.name)
+    elif args.command == "promote-model":
+        edited = _promote_model(args, text, spec)
     else:
         edited = promote(
             text, spec, args.component, args.source_env, args.target_env, args.spec.name
@@ -230,6 +256,46 @@ def _release(args: argparse.Namespace) -> int:
     for path in [*drift.changed, *drift.missing, *drift.extra]:
         print(path)
     return 0
+
+
+def _promote_model(args: argparse.Namespace, text: str, spec: PlatformSpec) -> str:
+    """Check the version in the registry (the registry's own promotion check, plus the
+    environment's metric floors), then pin it in the spec text."""
+    from platformgen.release import pin_model_version, served_model
+
+    source = args.spec.name
+    if args.env not in spec.environments:
+        raise PlatformgenError(f"{source}: environments.{args.env}: no such environment")
+    served = served_model(spec, args.model, source)
+    root = args.registry or served.registry
+    if not root:
+        raise PlatformgenError(
+            f"{source}: components.{served.component}: no --registry= argument or MLP_REGISTRY "
+            "says where the registry is; pass --registry"
+        )
+    try:
+        from mlp_common.registry import ModelRegistry, RegistryError, promotion_problems
+    except ImportError as err:
+        raise PlatformgenError(
+            "promote-model reads the model registry with mlp_common (components/common); "
+            "install the ML packages with `make venv`"
+        ) from err
+    floors = spec.environments[args.env].min_model_metrics
+    where = f"{source}: environments.{args.env}"
+    try:
+        version = ModelRegistry(root).get(args.model, args.version)
+    except RegistryError as err:
+        raise PlatformgenError(f"{where}: cannot serve it: registry {root}: {err}") from err
+    problems = promotion_problems(version, floors)
+    if problems:
+        floors_from = f" (floors: environments.{args.env}.minModelMetrics)" if floors else ""
+        raise PlatformgenError(
+            f"{where}: {args.model} version {args.version} may not be served: "
+            + "; ".join(problems)
+            + floors_from
+        )
+    log.info("%s version %s: gate passed, floors met: %s", args.model, args.version, floors)
+    return pin_model_version(text, spec, served, args.version, args.env, source)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -258,6 +324,7 @@ COMMANDS = {
     "validate": _validate,
     "set-image": _release,
     "promote": _release,
+    "promote-model": _release,
 }
 
 
