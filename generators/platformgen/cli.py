@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platformgen import __version__
 from platformgen.builders import Documents
@@ -16,6 +17,9 @@ from platformgen.files import compare_tree, write_tree
 from platformgen.render import GENERATED_ROOTS, render
 from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import PlatformSpec
+
+if TYPE_CHECKING:
+    from platformgen.validate import TargetResult
 
 log = logging.getLogger("platformgen")
 
@@ -56,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--summary", action="store_true", help="also print objects per kind per environment"
+    )
+    validate.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="also write the results as JSON to this file (per target: objects per kind, counts)",
     )
     validate.add_argument(
         "--tools-dir",
@@ -192,6 +202,8 @@ def _validate(args: argparse.Namespace) -> int:
             for message in r.messages:
                 print(f"       {message}")
     argocd_summary, argocd_problems = validate_argocd(out, args.tools_dir.absolute())
+    if args.report is not None:
+        _write_report(args.report, results, argocd_summary, argocd_problems)
     print(f"{'FAILED' if argocd_problems else 'ok':6} {argocd_summary}")
     for message in argocd_problems:
         print(f"       {message}")
@@ -201,6 +213,23 @@ def _validate(args: argparse.Namespace) -> int:
             + (f" and {len(argocd_problems)} Argo CD checks" if argocd_problems else "")
         )
     return 0
+
+
+def _write_report(
+    path: Path, results: Sequence[TargetResult], argocd: str, argocd_problems: list[str]
+) -> None:
+    """`validate --report`: every target's result and the Argo CD checks, as JSON."""
+    import dataclasses
+    import json
+
+    from platformgen.files import write_file
+
+    document = {
+        "targets": [dataclasses.asdict(r) | {"ok": r.ok} for r in results],
+        "argocd": {"summary": argocd, "problems": argocd_problems, "ok": not argocd_problems},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def _print_summary(results: Sequence[object]) -> None:
