@@ -40,7 +40,8 @@ TAIL_LINES = 25
 SILENCE = (30.0, 60.0, 120.0)
 """Seconds of silence after which a "still running" line is printed when not on a terminal:
 the first after 30 s without output, the next 60 s later, then every 120 s."""
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 TASK_START = re.compile(r"Executing task '([^']+)'")
 TASK_DONE = re.compile(r"Task '([^']+)' finished with status (\w+)")
 KUSTOMIZE_TARGET = re.compile(r"^(base|overlays/(?P<env>[\w-]+))$")
@@ -372,7 +373,7 @@ def _last_line(path: Path | None) -> str:
         return ""
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - 4096))
-        lines = [ANSI.sub("", raw.decode(errors="replace")).strip() for raw in handle]
+        lines = [_plain(raw.decode(errors="replace")) for raw in handle]
     return next((line for line in reversed(lines) if line), "")
 
 
@@ -384,11 +385,17 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def _plain(line: str) -> str:
+    """A log line as a terminal would leave it: colours dropped, only the text after the last
+    carriage return (progress bars), no control characters."""
+    return CONTROL.sub("", ANSI.sub("", line.rstrip("\r\n")).split("\r")[-1]).strip()
+
+
 def tail(path: Path, count: int = TAIL_LINES) -> list[str]:
     if not path.is_file():
         return []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [ANSI.sub("", line) for line in lines[-count:]]
+    return [_plain(line) for line in lines[-count:]]
 
 
 def run_step(
