@@ -536,7 +536,7 @@ def demo_steps(run: Path, make: str) -> list[Step]:
             detail=validated,
         ),
         Step(
-            "pipeline",
+            "ml",
             "pipeline",
             [
                 str(venv / "mlp-pipeline"),
