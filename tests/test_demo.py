@@ -149,3 +149,21 @@ def test_demo_main_fails_with_the_step_named(
     assert lines[1].split()[:3] == ["setup", "venv", "FAILED"]
     assert "no python" in out.getvalue()
     assert lines[-1].startswith("FAILED in ") and "venv.log" in lines[-1]
+
+
+def test_a_failing_pipeline_task_is_named_with_the_tail_of_its_own_log(tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = demo.Console(out, verbose=False, tty=False)
+    fake_kfp = f"import sys; sys.stdout.write({KFP_OUTPUT!r}); sys.exit(1)"
+    step = demo.Step(
+        "ml", "pipeline", python(fake_kfp), watcher=lambda d, c: demo.PipelineTasks(d, c)
+    )
+    [result] = demo.run_steps([step], tmp_path, console)
+    assert (result.group, result.name, result.ok) == ("pipeline", "train", False)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines[:2]] == [
+        ["pipeline", "ingest", "ok"],
+        ["pipeline", "train", "FAILED"],
+    ]
+    assert f"FAILED: pipeline train; the end of {tmp_path / 'pipeline' / 'train.log'}:" in lines
+    assert lines[-1] == "    Epoch 1/30 again"
