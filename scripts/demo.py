@@ -309,6 +309,8 @@ class PipelineTasks(LineWatcher):
         self.group = group
         self.task: str | None = None
         """The task running now (None between tasks)."""
+        self.said = ""
+        """The task's own one-line result, from its last `<task>: ...` line (steps print one)."""
         self.started = 0.0
         self.attempts: dict[str, int] = {}
         self.handle: TextIO | None = None
@@ -324,7 +326,10 @@ class PipelineTasks(LineWatcher):
             return None
         task, self.task = self.task, None
         retries = self.attempts[task] - 1
-        detail = f"{retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+        notes = [f"{retries} retr{'y' if retries == 1 else 'ies'}"] if retries else []
+        if ok and self.said:
+            notes.append(self.said)
+        detail = "; ".join(notes)
         seconds = time.monotonic() - self.started
         result = StepResult(self.group, task, ok, seconds, self._log(task), detail)
         if ok:
@@ -341,7 +346,7 @@ class PipelineTasks(LineWatcher):
                 self._done(False)  # kfp moved on without reporting success
             if self.task != name:
                 self.started = time.monotonic()
-            self.task = name
+            self.task, self.said = name, ""
             self.attempts[name] = self.attempts.get(name, 0) + 1
             if self.handle is not None:
                 self.handle.close()
@@ -349,6 +354,9 @@ class PipelineTasks(LineWatcher):
         if self.handle is not None:
             self.handle.write(plain)
             self.handle.flush()
+        said = plain.strip()
+        if self.task is not None and said.startswith(f"{self.task}: "):
+            self.said = said.removeprefix(f"{self.task}: ")
         done = TASK_DONE.search(plain)
         if done and done.group(1) == self.task and done.group(2) == "SUCCESS":
             self._done(True)
@@ -564,8 +572,16 @@ def serve_step(run: Path, pipeline: dict[str, Any]) -> Step:
             str(ROOT / ".venv" / "bin" / "python"), "-m", "mlp_serve.smoke",
             "--registry", str(ROOT / ".run" / "registry"), "--version", str(version),
         ],
-        detail=lambda log: "one v1 and one v2 request answered",
+        detail=_smoke_detail,
     )  # fmt: skip
+
+
+def _smoke_detail(log: Path) -> str:
+    served = _served(log) or {}
+    return (
+        f"v1 and v2 both predict {served.get('v1_prediction')}, "
+        f"v1 request {served.get('v1_latency_ms')} ms"
+    )
 
 
 def _served(log: Path) -> dict[str, Any] | None:

@@ -43,6 +43,9 @@ def test_summary_shape_is_pinned() -> None:
     expected = (DEMO_FIXTURES / "summary.txt").read_text(encoding="utf-8").splitlines()
     assert lines == expected, "\n".join(lines)
     assert max(len(line) for line in lines) <= demo.WIDTH
+    # the whole demo within 60 lines: first line, 4 setup and platform steps, 9 pipeline tasks,
+    # the serve step, a blank line, the last line, and room for 3 "still running" lines
+    assert len(lines) + 1 + 4 + 9 + 1 + 1 + 1 + 3 <= 60
     labels = [line.split()[0] for line in lines if line.startswith("  ") and line[2] != " "]
     for label in ("objects", "total", "validation", "model", "metrics", "gate", "registered"):
         assert label in labels
@@ -61,6 +64,7 @@ KFP_OUTPUT = """\
 \x1b[96m'ingest'\x1b[0m
 08:00:00.000 - INFO - Executing task \x1b[96m'ingest'\x1b[0m
     ingest: 1797 rows
+    ingest: done, 1797 rows
 08:00:01.000 - INFO - Task \x1b[96m'ingest'\x1b[0m finished with status \x1b[92mSUCCESS\x1b[0m
 08:00:01.100 - INFO - Executing task \x1b[96m'train'\x1b[0m
     Epoch 1/30
@@ -79,11 +83,13 @@ def test_pipeline_output_is_split_per_task_with_a_line_each(tmp_path: Path) -> N
     assert (tmp_path / "pipeline" / "ingest.log").read_text().splitlines() == [
         "08:00:00.000 - INFO - Executing task 'ingest'",
         "    ingest: 1797 rows",
+        "    ingest: done, 1797 rows",
         "08:00:01.000 - INFO - Task 'ingest' finished with status SUCCESS",
     ]
     assert "Epoch 1/30 again" in (tmp_path / "pipeline" / "train.log").read_text()
     [line] = out.getvalue().splitlines()
     assert line.split()[:3] == ["pipeline", "ingest", "ok"]
+    assert line.endswith("s  done, 1797 rows")
 
 
 def python(code: str) -> list[str]:
