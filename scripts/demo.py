@@ -294,8 +294,8 @@ class LineWatcher:
         """Called once when the process ended; returns the failing sub-step, if any."""
         return None
 
-    def current_log(self) -> Path | None:
-        """Where the running sub-step logs (for the "still running" line)."""
+    def current(self) -> tuple[Path, float] | None:
+        """The running sub-step's log and start time (for the "still running" line)."""
         return None
 
 
@@ -367,8 +367,8 @@ class PipelineTasks(LineWatcher):
             self.handle = None
         return self._done(False)
 
-    def current_log(self) -> Path | None:
-        return self._log(self.task) if self.task else None
+    def current(self) -> tuple[Path, float] | None:
+        return (self._log(self.task), self.started) if self.task else None
 
 
 def _elapsed(seconds: float) -> str:
@@ -480,8 +480,8 @@ def _watch(
             continue
         if console.printed_at != last_tick:
             quiet = 0
-        running = watcher.current_log() or log
-        elapsed = _elapsed(time.monotonic() - started)
+        running, since = watcher.current() or (log, started)
+        elapsed = _elapsed(time.monotonic() - since)
         note = f"  {step.group:<9} {running.stem:<11} still running, {elapsed}"
         last = _last_line(running)
         text = _clip(f"{note}: {last}" if last else note)
