@@ -606,8 +606,8 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
     )
     os.environ.setdefault("GOTOOLCHAIN", "local")
     console.line(
-        f"make demo: set up, render, validate, train, serve. Logs: {shown(run)}/"
-        + ("" if args.verbose else " (VERBOSE=1 prints them)")
+        f"make demo: full logs in {shown(run)}/"
+        + ("" if args.verbose else " (VERBOSE=1 prints them too)")
     )
     started = time.monotonic()
     results = Results()

@@ -151,7 +151,7 @@ def test_demo_main_fails_with_the_step_named(
     out = io.StringIO()
     assert demo.main([], stream=out) == 1
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("make demo: ") and "Logs: .run/demo/" in lines[0]
+    assert lines[0].startswith("make demo: ") and "full logs in .run/demo/" in lines[0]
     assert lines[1].split()[:3] == ["setup", "venv", "FAILED"]
     assert "no python" in out.getvalue()
     assert lines[-1].startswith("FAILED in ") and "venv.log" in lines[-1]
