@@ -601,10 +601,12 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run = ROOT / ".run" / "demo" / stamp
     run.mkdir(parents=True, exist_ok=True)
-    os.environ["PATH"] = os.pathsep.join(
-        [str(ROOT / ".tools" / "bin"), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]
-    )
-    os.environ.setdefault("GOTOOLCHAIN", "local")
+    env = {  # what the Makefile exports, for a run without make
+        "PATH": os.pathsep.join(
+            [str(ROOT / ".tools" / "bin"), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]
+        ),
+        "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
+    }
     console.line(
         f"make demo: full logs in {shown(run)}/"
         + ("" if args.verbose else " (VERBOSE=1 prints them too)")
@@ -621,9 +623,14 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
             results.served = _served(result.log)
 
     try:
-        results.steps = run_steps(demo_steps(run, args.make), run, console, after)
+        steps = [*demo_steps(run, args.make)]
+        for step in steps:
+            step.env = {**env, **step.env}
+        results.steps = run_steps(steps, run, console, after)
         if results.steps[-1].ok and results.pipeline is not None:
-            results.steps += run_steps([serve_step(run, results.pipeline)], run, console, after)
+            serve = serve_step(run, results.pipeline)
+            serve.env = {**env, **serve.env}
+            results.steps += run_steps([serve], run, console, after)
     except KeyboardInterrupt:
         console.line("interrupted")
         return 130
