@@ -382,7 +382,7 @@ def _last_line(path: Path | None) -> str:
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - 4096))
         lines = [_plain(raw.decode(errors="replace")) for raw in handle]
-    return next((line for line in reversed(lines) if line), "")
+    return next((line for line in reversed(lines) if line and not line.startswith("$ ")), "")
 
 
 def shown(path: Path) -> str:
