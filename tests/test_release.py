@@ -321,3 +321,26 @@ def test_cli_promote_model_dry_run_and_floors_per_environment(
         assert err.startswith("error: platform.yaml: ") and "Traceback" not in err
     assert main(["promote-model", "digits", "0", "--env", "prod", "--spec", str(spec)]) == 2
     assert snapshot(repo) == before
+
+
+def test_cli_promote_model_reads_the_serving_components_registry(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --registry: the model server's --registry= (s3:// here); no credentials is a
+    message, not a traceback."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(repo / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(repo / "no-config"))
+    monkeypatch.setenv("MLP_CACHE_DIR", str(repo / "cache"))
+    spec = repo / "platform.yaml"
+    before = snapshot(repo)
+    capsys.readouterr()
+    assert main(["promote-model", "digits", "1", "--env", "prod", "--spec", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: platform.yaml: environments.prod: cannot read the registry s3://mlp-models/registry"
+    )
+    assert "Traceback" not in err
+    assert snapshot(repo) == before

@@ -315,6 +315,11 @@ def _promote_model(args: argparse.Namespace, text: str, spec: PlatformSpec) -> s
         version = ModelRegistry(root).get(args.model, args.version)
     except RegistryError as err:
         raise PlatformgenError(f"{where}: cannot serve it: registry {root}: {err}") from err
+    except Exception as err:  # the store's own errors (network, credentials): not our bug
+        raise PlatformgenError(
+            f"{where}: cannot read the registry {root}: {type(err).__name__}: {err} "
+            "(pass --registry, or give the object store's AWS_* settings)"
+        ) from err
     problems = promotion_problems(version, floors)
     if problems:
         floors_from = f" (floors: environments.{args.env}.minModelMetrics)" if floors else ""
