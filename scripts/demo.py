@@ -5,8 +5,9 @@ The terminal gets one line per step (group, name, status, wall seconds, a short 
 "still running" line on long steps (on a terminal, one line updated in place instead), and a
 summary at the end: objects per kind and environment, validation, the model's metrics, the gate
 decision, the registered version and a served prediction with its latency. Each step's full
-output goes to ``.run/demo/<UTC time>/<step>.log``; the pipeline's tasks each get
-``pipeline/<task>.log`` as well. ``-v`` (``make demo VERBOSE=1``) prints the full logs too.
+output goes to ``.run/demo/<UTC time>/<step>.log`` (``.run/demo/latest`` links the newest); the
+pipeline's tasks each get ``pipeline/<task>.log`` as well. ``-v`` (``make demo VERBOSE=1``)
+prints the full logs too.
 
 On failure: exit 1, the failing step named, and the tail of its log.
 
@@ -601,6 +602,9 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run = ROOT / ".run" / "demo" / stamp
     run.mkdir(parents=True, exist_ok=True)
+    latest = run.parent / "latest"  # .run/demo/latest: the newest run's logs
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(stamp, target_is_directory=True)
     env = {  # what the Makefile exports, for a run without make
         "PATH": os.pathsep.join(
             [str(ROOT / ".tools" / "bin"), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]

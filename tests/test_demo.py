@@ -155,6 +155,7 @@ def test_demo_main_fails_with_the_step_named(
     assert lines[1].split()[:3] == ["setup", "venv", "FAILED"]
     assert "no python" in out.getvalue()
     assert lines[-1].startswith("FAILED in ") and "venv.log" in lines[-1]
+    assert (tmp_path / ".run" / "demo" / "latest" / "venv.log").is_file()
 
 
 def test_a_failing_pipeline_task_is_named_with_the_tail_of_its_own_log(tmp_path: Path) -> None:
