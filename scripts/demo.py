@@ -176,11 +176,12 @@ def model_lines(pipeline: dict[str, Any]) -> list[str]:
     if not version:
         return _wrap("model", f"no version: {pipeline.get('error') or 'the run registered none'}")
     model, number = version["model"], version["version"]
+    run_id = version.get("pipeline_run_id")
     if pipeline.get("reused"):
-        how = f"reused: trained earlier by {version.get('pipeline_run_id')} on the same data"
-        how += ", params and code; nothing was trained"
+        how = f"reused: trained earlier by pipeline run {run_id} on the same data, params and "
+        how += "code; nothing was trained"
     else:
-        how = f"trained now by {version.get('pipeline_run_id')}"
+        how = f"trained now by pipeline run {run_id}"
     metrics = version.get("metrics", {})
     gate = version.get("gate", {})
     gate_text = f"{gate.get('verdict', gate.get('decision', '-'))}: {gate.get('reason', '')}"
@@ -202,9 +203,7 @@ def model_lines(pipeline: dict[str, Any]) -> list[str]:
 def served_lines(served: dict[str, Any]) -> list[str]:
     probabilities = served.get("probabilities") or []
     label = served.get("v1_prediction")
-    confidence = ""
-    if isinstance(label, int) and 0 <= label < len(probabilities):
-        confidence = f" (probability {probabilities[label]:.3f})"
+    confidence = f" (probability {max(probabilities):.3f})" if probabilities else ""
     agree = "v2 agrees" if served.get("v2_prediction") == label else "v2 DISAGREES"
     return _wrap(
         "served",

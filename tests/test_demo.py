@@ -56,7 +56,7 @@ def test_summary_of_a_reused_version_says_so() -> None:
     results = fixture_results()
     results.pipeline["reused"] = True
     text = "\n".join(demo.summary_lines(results))
-    assert "reused: trained earlier by run-20261129T190000Z" in text
+    assert "reused: trained earlier by pipeline run 57211886" in text
     assert "(decided when version 1 was trained)" in text
 
 
