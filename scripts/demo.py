@@ -327,7 +327,7 @@ class PipelineTasks(LineWatcher):
         task, self.task = self.task, None
         retries = self.attempts[task] - 1
         notes = [f"{retries} retr{'y' if retries == 1 else 'ies'}"] if retries else []
-        if ok and self.said:
+        if self.said:  # the task's result, or on failure its error message
             notes.append(self.said)
         detail = "; ".join(notes)
         seconds = time.monotonic() - self.started

@@ -70,6 +70,7 @@ KFP_OUTPUT = """\
     Epoch 1/30
 08:00:02.000 - INFO - Executing task \x1b[96m'train'\x1b[0m
     Epoch 1/30 again
+    train: out of memory
 """
 
 
@@ -79,7 +80,7 @@ def test_pipeline_output_is_split_per_task_with_a_line_each(tmp_path: Path) -> N
     for line in KFP_OUTPUT.splitlines(True):
         tasks.feed(line)
     failed = tasks.finish(False)
-    assert (failed.name, failed.ok, failed.detail) == ("train", False, "1 retry")
+    assert (failed.name, failed.ok, failed.detail) == ("train", False, "1 retry; out of memory")
     assert (tmp_path / "pipeline" / "ingest.log").read_text().splitlines() == [
         "08:00:00.000 - INFO - Executing task 'ingest'",
         "    ingest: 1797 rows",
@@ -173,4 +174,5 @@ def test_a_failing_pipeline_task_is_named_with_the_tail_of_its_own_log(tmp_path:
         ["pipeline", "train", "FAILED"],
     ]
     assert f"FAILED: pipeline train; the end of {tmp_path / 'pipeline' / 'train.log'}:" in lines
-    assert lines[-1] == "    Epoch 1/30 again"
+    assert lines[1].endswith("s  1 retry; out of memory")
+    assert lines[-1] == "    train: out of memory"
