@@ -55,15 +55,8 @@ validate: $(VENV_STAMP) tools ## kustomize build every overlay, helm lint + temp
 	$(PLATFORMGEN) validate
 
 .PHONY: demo
-demo: $(VENV_STAMP) tools ## The main job: render + validate the platform, run the ML pipeline locally, serve the model
-	@echo "== render: platform.yaml -> base/ overlays/"
-	@$(PLATFORMGEN) render | awk '{n++} END {print "   " n " generated files"}'
-	@echo "== validate: kustomize build and helm template (Helm 3, 4) | kubeconform -strict (Kubernetes 1.35, 1.36)"
-	@$(PLATFORMGEN) validate --summary
-	@echo "== pipeline: ingest -> validate -> preprocess -> train -> evaluate -> gate -> register (kfp.local)"
-	@$(MAKE) pipeline
-	@echo "== serve: KServe model server on the newest registered version, one v1 and one v2 request"
-	@$(MAKE) serve-smoke
+demo: ## The main job: set up, render + validate the platform, train locally, serve (VERBOSE=1: full logs)
+	@$(PYTHON) scripts/demo.py --make "$(MAKE)" $(if $(filter-out 0 no false,$(VERBOSE)),-v)
 
 ##@ Development
 

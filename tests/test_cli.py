@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,13 +137,21 @@ def test_validate_every_overlay_with_real_kustomize_and_kubeconform(
     assert render(spec, tmp_path) == 0
     capsys.readouterr()
     tools = ["--tools-dir", str(ROOT / ".tools")]
-    assert main(["validate", "--summary", "--spec", str(spec), "--out", str(tmp_path), *tools]) == 0
+    report = tmp_path / "report" / "validate.json"
+    argv = ["validate", "--summary", "--spec", str(spec), "--out", str(tmp_path), *tools]
+    assert main([*argv, "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "FAILED" not in out
     assert out.count("ok     overlays/") == 2 * (len(load_spec(spec).environments))
     assert "0 invalid, 0 errors, 0 skipped" in out
     if load_spec(spec).gitops is not None:
         assert "ok     argocd/: 3 Argo CD objects, 0 schema errors" in out
+    # --report: the same results as data (make demo's summary reads it)
+    document = json.loads(report.read_text(encoding="utf-8"))
+    overlays = [t for t in document["targets"] if t["target"].startswith("overlays/")]
+    assert len(overlays) == 2 * len(load_spec(spec).environments)
+    assert all(t["ok"] and t["kinds"] and t["invalid"] == 0 for t in document["targets"])
+    assert document["argocd"]["ok"] is True
 
 
 @pytest.mark.tools

@@ -1,5 +1,6 @@
-"""Releases as spec edits: `set-image` and `promote` change exactly one value of the spec,
-keeping every comment, blank line, key order and quote, and re-render the trees."""
+"""Releases as spec edits: `set-image`, `promote` and `promote-model` change exactly one value
+of the spec, keeping every comment, blank line, key order and quote, and re-render the trees;
+`promote-model` first checks the registry (gate passed, the environment's metric floors)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mlp_common.registry import ModelRegistry
 
 from platformgen.cli import main
-from platformgen.release import ReleaseError, parse_reference, promote, set_image
+from platformgen.release import (
+    ReleaseError,
+    parse_reference,
+    promote,
+    served_model,
+    set_image,
+    set_value,
+)
 from platformgen.spec.load import parse_spec
 
 from support import FIXTURES, ROOT, snapshot
@@ -177,4 +186,161 @@ def test_cli_dry_run_and_errors_change_nothing(
         assert main(["set-image", *bad, "--env", "prod", "--spec", str(spec)]) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "Traceback" not in err
+    assert snapshot(repo) == before
+
+
+# --- promote-model -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # an existing scalar: replaced in its own (single-quoted) style, the comment stays
+        (("environments", "dev", "images", "web", "tag"),
+         ["-        tag: 'web-1'     # block pin, single quotes",
+          "+        tag: 'new'     # block pin, single quotes"]),
+        # a missing tail of the path: one line in a block mapping, in its siblings' indentation
+        (("environments", "dev", "components", "web", "env", "X"),
+         ['+    components: {web: {env: {X: new}}}']),
+        # a missing key in a flow mapping: one more item, the others' text kept
+        (("environments", "prod", "images", "web", "tag"),
+         ["-    images: {api: {digest: 'sha256:" + "1" * 64 + "'}}",
+          "+    images: {api: {digest: 'sha256:" + "1" * 64 + "'}, web: {tag: new}}"]),
+        (("environments", "staging", "logLevel"),
+         ["-  staging: {}", "+  staging: {logLevel: new}"]),
+    ],
+)  # fmt: skip
+def test_set_value_changes_exactly_the_value(path: tuple[str, ...], expected: list[str]) -> None:
+    text = ODD.read_text(encoding="utf-8")
+    assert changed_lines(text, set_value(text, path, "new")) == expected
+
+
+def test_set_value_refuses_to_descend_into_a_scalar() -> None:
+    text = ODD.read_text(encoding="utf-8")
+    with pytest.raises(ReleaseError, match=r"environments.dev.imageTag: is not a mapping"):
+        set_value(text, ("environments", "dev", "imageTag", "x"), "1")
+
+
+def test_served_model_is_found_from_the_serving_arguments() -> None:
+    spec = parse_spec((ROOT / "platform.yaml").read_text(encoding="utf-8"))
+    served = served_model(spec, "digits", "platform.yaml")
+    assert (served.component, served.registry) == ("model-server", "s3://mlp-models/registry")
+    with pytest.raises(ReleaseError, match="platform.yaml: no InferenceService .* 'wine'"):
+        served_model(spec, "wine", "platform.yaml")
+
+
+def _version(registry: Path, accuracy: float, decision: str, reason: str) -> None:
+    source = registry.parent / "model-source"
+    source.mkdir(exist_ok=True)
+    (source / "model.keras").write_bytes(b"keras")
+    gate = {"decision": decision, "verdict": f"{decision} (test)", "reason": reason}
+    metadata = {"metrics": {"test_accuracy": accuracy}, "gate": gate}
+    ModelRegistry(registry).register("digits", source, metadata)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    """Versions 1 (passed), 2 (gate refused), 3 (passed, accuracy below prod's floor of 0.95)."""
+    root = tmp_path / "registry"
+    _version(root, 0.98, "promote", "no production model yet")
+    _version(root, 0.97, "refused", "accuracy 0.9700 vs production v1 0.9800; worse")
+    _version(root, 0.90, "promote", "clears the margin")
+    return root
+
+
+def test_cli_promote_model_edits_one_line_and_rerenders(
+    repo: Path, registry: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = repo / "platform.yaml"
+    before = spec.read_text(encoding="utf-8")
+    capsys.readouterr()
+    argv = ["promote-model", "digits", "1", "--env", "prod", "--spec", str(spec)]
+    assert main([*argv, "--registry", str(registry)]) == 0
+    printed = capsys.readouterr().out.split()
+    after = spec.read_text(encoding="utf-8")
+    assert changed_lines(before, after) == ['+        env: {MLP_MODEL_VERSION: "1"}']
+    # byte-identical except the one inserted line
+    assert after.replace('        env: {MLP_MODEL_VERSION: "1"}\n', "", 1) == before
+    patch = "overlays/prod/model-server/patches/model-server.inference-service.yaml"
+    assert printed == ["platform.yaml", "charts/mlp/values-prod.yaml", patch]
+    assert "MLP_MODEL_VERSION" in (repo / patch).read_text(encoding="utf-8")
+    assert main(["check", "--spec", str(spec)]) == 0
+    # promoting the next version replaces only the value, in its quoting style
+    _version(registry, 0.99, "promote", "better")
+    assert main([*argv[:2], "4", *argv[3:], "--registry", str(registry)]) == 0
+    assert changed_lines(after, spec.read_text(encoding="utf-8")) == [
+        '-        env: {MLP_MODEL_VERSION: "1"}',
+        '+        env: {MLP_MODEL_VERSION: "4"}',
+    ]
+    assert main(["check", "--spec", str(spec)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("2", "platform.yaml: environments.prod: digits version 2 may not be served: its gate did "
+              "not pass: refused (test) (accuracy 0.9700 vs production v1 0.9800; worse)"),
+        ("3", "platform.yaml: environments.prod: digits version 3 may not be served: "
+              "test_accuracy 0.9000 is below the floor 0.9500 "
+              "(floors: environments.prod.minModelMetrics)"),
+        ("9", "platform.yaml: environments.prod: cannot serve it: registry "),
+    ],
+)  # fmt: skip
+def test_cli_promote_model_refuses_and_writes_nothing(
+    repo: Path, registry: Path, version: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = repo / "platform.yaml"
+    before = snapshot(repo)
+    capsys.readouterr()
+    argv = ["promote-model", "digits", version, "--env", "prod", "--spec", str(spec)]
+    assert main([*argv, "--registry", str(registry)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: " + message), captured.err
+    assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
+    assert snapshot(repo) == before
+
+
+def test_cli_promote_model_dry_run_and_floors_per_environment(
+    repo: Path, registry: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = repo / "platform.yaml"
+    before = snapshot(repo)
+    capsys.readouterr()
+    # dev declares no floors: version 3 (gate passed, 0.90) may serve there
+    argv = ["promote-model", "digits", "3", "--env", "dev", "--spec", str(spec), "--dry-run"]
+    assert main([*argv, "--registry", str(registry)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- a/platform.yaml\n+++ b/platform.yaml\n")
+    assert '+        env: {MLP_MODEL_VERSION: "3"}' in out
+    assert snapshot(repo) == before
+    # without --registry it reads the component's --registry= (an s3:// URI here, unreachable)
+    for bad in (["digits", "1", "--env", "qa"], ["wine", "1", "--env", "prod"]):
+        assert main(["promote-model", *bad, "--spec", str(spec), "--registry", str(registry)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: platform.yaml: ") and "Traceback" not in err
+    assert main(["promote-model", "digits", "0", "--env", "prod", "--spec", str(spec)]) == 2
+    assert snapshot(repo) == before
+
+
+def test_cli_promote_model_reads_the_serving_components_registry(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --registry: the model server's --registry= (s3:// here); no credentials is a
+    message, not a traceback."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(repo / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(repo / "no-config"))
+    monkeypatch.setenv("MLP_CACHE_DIR", str(repo / "cache"))
+    spec = repo / "platform.yaml"
+    before = snapshot(repo)
+    capsys.readouterr()
+    assert main(["promote-model", "digits", "1", "--env", "prod", "--spec", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: platform.yaml: environments.prod: cannot read the registry s3://mlp-models/registry"
+    )
+    assert "Traceback" not in err
     assert snapshot(repo) == before

@@ -1,4 +1,5 @@
-"""Command line: `platformgen render | check | validate`. The thin shell around the pure core."""
+"""Command line: `platformgen render | check | validate | set-image | promote | promote-model |
+diff`. The thin shell around the pure core."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platformgen import __version__
 from platformgen.builders import Documents
@@ -15,6 +17,9 @@ from platformgen.files import compare_tree, owned_files, write_tree
 from platformgen.render import GENERATED_ROOTS, SCATTERED, generated_roots, render
 from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import PlatformSpec
+
+if TYPE_CHECKING:
+    from platformgen.validate import TargetResult
 
 log = logging.getLogger("platformgen")
 
@@ -57,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         "--summary", action="store_true", help="also print objects per kind per environment"
     )
     validate.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="also write the results as JSON to this file (per target: objects per kind, counts)",
+    )
+    validate.add_argument(
         "--tools-dir",
         type=Path,
         default=Path(".tools"),
@@ -83,6 +94,22 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--dry-run", action="store_true", help="print the spec diff only; change nothing"
     )
+    promote_model = command(
+        "promote-model",
+        "serve one registry version of a model in an environment: check the registry (gate "
+        "passed, metric floors), edit the spec, re-render",
+    )
+    promote_model.add_argument("model", help="model name in the registry (e.g. digits)")
+    promote_model.add_argument("version", type=_version, help="registry version number")
+    promote_model.add_argument("--env", required=True, help="environment to serve it in")
+    promote_model.add_argument(
+        "--registry",
+        default=None,
+        help="registry root (path or s3:// URI; default: the serving component's --registry=)",
+    )
+    promote_model.add_argument(
+        "--dry-run", action="store_true", help="print the spec diff only; change nothing"
+    )
     diff = command(
         "diff",
         "server-side dry-run apply an environment to a live cluster: created, changed (with "
@@ -102,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where `make tools` installed kustomize (default: ./.tools)",
     )
     return parser
+
+
+def _version(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a registry version number (1, 2, ...)")
+    return int(text)
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -178,6 +211,8 @@ def _validate(args: argparse.Namespace) -> int:
             for message in r.messages:
                 print(f"       {message}")
     argocd_summary, argocd_problems = validate_argocd(out, args.tools_dir.absolute())
+    if args.report is not None:
+        _write_report(args.report, results, argocd_summary, argocd_problems)
     print(f"{'FAILED' if argocd_problems else 'ok':6} {argocd_summary}")
     for message in argocd_problems:
         print(f"       {message}")
@@ -187,6 +222,23 @@ def _validate(args: argparse.Namespace) -> int:
             + (f" and {len(argocd_problems)} Argo CD checks" if argocd_problems else "")
         )
     return 0
+
+
+def _write_report(
+    path: Path, results: Sequence[TargetResult], argocd: str, argocd_problems: list[str]
+) -> None:
+    """`validate --report`: every target's result and the Argo CD checks, as JSON."""
+    import dataclasses
+    import json
+
+    from platformgen.files import write_file
+
+    document = {
+        "targets": [dataclasses.asdict(r) | {"ok": r.ok} for r in results],
+        "argocd": {"summary": argocd, "problems": argocd_problems, "ok": not argocd_problems},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def _print_summary(results: Sequence[object]) -> None:
@@ -206,7 +258,8 @@ def _print_summary(results: Sequence[object]) -> None:
 
 
 def _release(args: argparse.Namespace) -> int:
-    """set-image and promote: one value of the spec changes, then the trees are re-rendered."""
+    """set-image, promote and promote-model: one value of the spec changes, then the trees are
+    re-rendered."""
     import difflib
 
     from platformgen.files import write_file
@@ -217,6 +270,8 @@ def _release(args: argparse.Namespace) -> int:
     spec = parse_spec(text, source=args.spec.name)
     if args.command == "set-image":
         edited = set_image(text, spec, args.component, args.reference, args.env, args.spec.name)
+    elif args.command == "promote-model":
+        edited = _promote_model(args, text, spec)
     else:
         edited = promote(
             text, spec, args.component, args.source_env, args.target_env, args.spec.name
@@ -240,6 +295,51 @@ def _release(args: argparse.Namespace) -> int:
     for path in [*drift.changed, *drift.missing, *drift.extra]:
         print(path)
     return 0
+
+
+def _promote_model(args: argparse.Namespace, text: str, spec: PlatformSpec) -> str:
+    """Check the version in the registry (the registry's own promotion check, plus the
+    environment's metric floors), then pin it in the spec text."""
+    from platformgen.release import pin_model_version, served_model
+
+    source = args.spec.name
+    if args.env not in spec.environments:
+        raise PlatformgenError(f"{source}: environments.{args.env}: no such environment")
+    served = served_model(spec, args.model, source)
+    root = args.registry or served.registry
+    if not root:
+        raise PlatformgenError(
+            f"{source}: components.{served.component}: no --registry= argument or MLP_REGISTRY "
+            "says where the registry is; pass --registry"
+        )
+    try:
+        from mlp_common.registry import ModelRegistry, RegistryError, promotion_problems
+    except ImportError as err:
+        raise PlatformgenError(
+            "promote-model reads the model registry with mlp_common (components/common); "
+            "install the ML packages with `make venv`"
+        ) from err
+    floors = spec.environments[args.env].min_model_metrics
+    where = f"{source}: environments.{args.env}"
+    try:
+        version = ModelRegistry(root).get(args.model, args.version)
+    except RegistryError as err:
+        raise PlatformgenError(f"{where}: cannot serve it: registry {root}: {err}") from err
+    except Exception as err:  # the store's own errors (network, credentials): not our bug
+        raise PlatformgenError(
+            f"{where}: cannot read the registry {root}: {type(err).__name__}: {err} "
+            "(pass --registry, or give the object store's AWS_* settings)"
+        ) from err
+    problems = promotion_problems(version, floors)
+    if problems:
+        floors_from = f" (floors: environments.{args.env}.minModelMetrics)" if floors else ""
+        raise PlatformgenError(
+            f"{where}: {args.model} version {args.version} may not be served: "
+            + "; ".join(problems)
+            + floors_from
+        )
+    log.info("%s version %s: gate passed, floors met: %s", args.model, args.version, floors)
+    return pin_model_version(text, spec, served, args.version, args.env, source)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -269,6 +369,7 @@ COMMANDS = {
     "validate": _validate,
     "set-image": _release,
     "promote": _release,
+    "promote-model": _release,
 }
 
 

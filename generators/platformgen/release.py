@@ -311,3 +311,121 @@ def promote(
             f"--env {source_env})"
         )
     return set_image(text, spec, component, str(ref), target_env, source)
+
+
+# --- model versions ----------------------------------------------------------------------------
+
+MODEL_VERSION_ENV = "MLP_MODEL_VERSION"
+"""The serving component's setting for the registry version it serves (components/serve: every
+option of `mlp_serve` has an environment variable; unset, it follows the production pointer)."""
+_MODEL_FLAGS = ("--model-name", "--model")
+_REGISTRY_FLAGS = ("--registry",)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model as the spec serves it: the InferenceService component and its registry."""
+
+    model: str
+    component: str
+    registry: str | None
+    """The registry root the component reads (`--registry=` or MLP_REGISTRY), if the spec says."""
+
+
+def _option(args: tuple[str, ...], flags: tuple[str, ...]) -> str | None:
+    """The value of the last of `flags` in `args` (`--flag=value` or `--flag value`)."""
+    found = None
+    for index, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name in flags and equals:
+            found = value
+        elif arg in flags and index + 1 < len(args):
+            found = args[index + 1]
+    return found
+
+
+def served_model(spec: PlatformSpec, model: str, source: str) -> ServedModel:
+    """The InferenceService component that serves `model`: the one whose arguments
+    (`--model-name=`) or environment (MLP_MODEL) name it, as the serving component reads them."""
+    found = []
+    for name, component in sorted(spec.components.items()):
+        if component.kind != "InferenceService":
+            continue
+        settings = {**component.config, **component.env}
+        serves = _option(component.args, _MODEL_FLAGS) or settings.get("MLP_MODEL")
+        if serves == model:
+            registry = _option(component.args, _REGISTRY_FLAGS) or settings.get("MLP_REGISTRY")
+            found.append(ServedModel(model=model, component=name, registry=registry))
+    if not found:
+        raise ReleaseError(
+            f"{source}: no InferenceService component serves model {model!r} "
+            "(components.<name>.args --model-name or env MLP_MODEL)"
+        )
+    if len(found) > 1:
+        names = ", ".join(f"components.{s.component}" for s in found)
+        raise ReleaseError(f"{source}: model {model!r} is served by several components: {names}")
+    served = found[0]
+    if _option(spec.components[served.component].args, ("--version",)) is not None:
+        raise ReleaseError(
+            f"{source}: components.{served.component}.args: --version fixes the model version in "
+            f"every environment; remove it so each environment can pin its own"
+        )
+    return served
+
+
+def pin_model_version(
+    text: str,
+    spec: PlatformSpec,
+    served: ServedModel,
+    version: int,
+    environment: str,
+    source: str,
+) -> str:
+    """The spec text with `environment` serving `version` of `served.model`:
+    `environments.<env>.components.<component>.env.MLP_MODEL_VERSION`, every other byte kept.
+    The registry checks (gate, metric floors) come first and are the caller's."""
+    if environment not in spec.environments:
+        raise ReleaseError(f"{source}: environments.{environment}: no such environment")
+    if version < 1:
+        raise ReleaseError(f"model version {version}: registry versions count from 1")
+    path = ("environments", environment, "components", served.component, "env", MODEL_VERSION_ENV)
+    edited = set_value(text, path, str(version))
+    try:
+        new_spec = parse_spec(edited, source=source)
+    except SpecError as err:  # pragma: no cover - a bug in the edit, not in the request
+        raise AssertionError(f"the edited spec does not load: {err.problems}") from err
+    override = new_spec.environments[environment].components.get(served.component)
+    got = (override.env or {}).get(MODEL_VERSION_ENV) if override else None
+    if got != str(version):
+        raise AssertionError(f"the edit set {MODEL_VERSION_ENV}={got!r}, not {version}")
+    return edited
+
+
+def set_value(text: str, path: tuple[str, ...], value: str) -> str:
+    """`text` with the string at the mapping path `path` set to `value`, every other byte kept.
+
+    An existing scalar is replaced in its own quoting style. Where the path stops early, one
+    entry goes into the deepest mapping that exists, holding the rest of the path as flow
+    mappings: a new line in the indentation of its siblings (block) or one more item (flow)."""
+    node: Node = _compose(text)
+    for depth, key in enumerate(path):
+        where = ".".join(path[:depth]) or "the spec"
+        if not isinstance(node, MappingNode):
+            raise ReleaseError(f"{where}: is not a mapping")
+        found = _entry(node, key)
+        if found is None:
+            inner = _scalar(value, None)
+            for name in reversed(path[depth + 1 :]):
+                inner = f"{{{name}: {inner}}}"
+            entry = f"{key}: {inner}"
+            if node.flow_style or not node.value:
+                return _apply(text, [_flow_with(text, node, set(), [entry])])
+            at = _block_insert_at(text, node)
+            indent = _child_indent(node, 0)
+            return _apply(text, [_Edit(at, at, f"{indent}{entry}\n")])
+        node = found[1]
+    if not isinstance(node, ScalarNode):
+        raise ReleaseError(f"{'.'.join(path)}: is not a scalar")
+    return _apply(
+        text, [_Edit(node.start_mark.index, node.end_mark.index, _scalar(value, node.style))]
+    )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlp_common.files import write_json_atomic
 from mlp_common.step import StepError, configure_logging, run_step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline argument"
+    )
+    run.add_argument(
+        "--summary-json", help="also write the run summary as JSON to this file (make demo)"
     )
 
     submit = commands.add_parser("submit", help="compile and submit one run to a KFP API")
@@ -93,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 new_run_dir(args.runs), args.registry, arguments, datasets=args.datasets
             )
             print(summary.render())
+            if args.summary_json:
+                write_json_atomic(args.summary_json, summary.to_json())
             return 0 if summary.succeeded else 1
         from mlp_pipeline.schedule import build_submission, submit
 

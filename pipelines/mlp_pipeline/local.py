@@ -111,6 +111,45 @@ class RunSummary:
         lines.append("result: " + ("succeeded" if self.succeeded else f"FAILED: {self.error}"))
         return "\n".join(lines)
 
+    def to_json(self) -> dict[str, Any]:
+        """The summary as data (``mlp-pipeline run --summary-json``; ``make demo`` reads it):
+        steps with status and seconds, the version with its metrics and gate, production."""
+        steps = []
+        for step in STEP_ORDER:
+            attempts = self.step_attempts(step)
+            if attempts:
+                steps.append(
+                    {
+                        "step": "promote" if step == "registry" else step,
+                        "status": attempts[-1]["status"],
+                        "seconds": round(sum(a["seconds"] for a in attempts), 3),
+                        "attempts": len(attempts),
+                        "message": attempts[-1].get("message", ""),
+                    }
+                )
+        version = None
+        if self.version is not None:
+            meta = self.version.metadata
+            version = {
+                "model": self.version.model,
+                "version": self.version.version,
+                "parent": self.version.parent,
+                "path": str(self.version.path),
+                "metrics": meta.get("metrics", {}),
+                "gate": meta.get("gate", {}),
+                "snapshot_uri": meta.get("dataset", {}).get("snapshot_uri"),
+                "pipeline_run_id": meta.get("pipeline_run_id"),
+            }
+        return {
+            "run_dir": str(self.run_dir),
+            "succeeded": self.succeeded,
+            "reused": self.reused,
+            "error": self.error,
+            "steps": steps,
+            "version": version,
+            "production": self.production,
+        }
+
 
 @contextlib.contextmanager
 def _environment(values: Mapping[str, str]) -> Iterator[None]:

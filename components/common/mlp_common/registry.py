@@ -43,6 +43,11 @@ Stable read API (used by the serving component)::
 
 Write API (used by ``register``): ``register(model, source_dir, metadata, promote=False)`` and
 ``promote(model, version, reason, expected=<production version compared with>)``.
+
+Promotion policy: :func:`promotion_problems` is the one check of whether a version may serve
+production (its gate decided ``promote``, and its metrics meet any floors the caller sets). The
+register step's ``--apply-gate``, ``mlp-registry promote`` and ``platformgen promote-model``
+(which pins the version an environment serves in ``platform.yaml``) all call it.
 """
 
 from __future__ import annotations
@@ -82,6 +87,10 @@ class PromotionConflict(RegistryError):
     """Production is not the version the promotion expected: another promotion came first."""
 
 
+class PromotionRefused(RegistryError):
+    """The version may not be promoted: its gate did not pass, or a metric is below a floor."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One registered version. ``metadata`` is the parsed ``metadata.json``."""
@@ -105,6 +114,45 @@ class ModelVersion:
     def parent(self) -> int | None:
         parent = self.metadata.get("parent")
         return int(parent) if parent is not None else None
+
+
+GATE_PASSED = "promote"
+"""The gate decision (``metadata.json`` ``gate.decision``) that lets a version serve production."""
+
+
+def promotion_problems(
+    version: ModelVersion, min_metrics: Mapping[str, float] | None = None
+) -> list[str]:
+    """Why ``version`` may not serve production; empty when it may.
+
+    A version qualifies when its gate decided ``promote`` (the problem quotes the gate's verdict
+    and reason otherwise) and every metric in ``min_metrics`` (names of ``metadata.json``
+    ``metrics``, e.g. ``test_accuracy``) is present and at least its floor."""
+    gate = version.metadata.get("gate") or {}
+    problems = []
+    decision = gate.get("decision")
+    if decision != GATE_PASSED:
+        verdict = gate.get("verdict") or decision or "no gate decision recorded"
+        reason = gate.get("reason")
+        problems.append(f"its gate did not pass: {verdict}" + (f" ({reason})" if reason else ""))
+    metrics = version.metadata.get("metrics") or {}
+    for name, floor in sorted((min_metrics or {}).items()):
+        value = metrics.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            problems.append(f"metric {name!r} is not recorded (floor {floor:g})")
+        elif value < floor:
+            problems.append(f"{name} {value:.4f} is below the floor {floor:.4f}")
+    return problems
+
+
+def check_promotion(version: ModelVersion, min_metrics: Mapping[str, float] | None = None) -> None:
+    """Raise :class:`PromotionRefused` naming every :func:`promotion_problems` of ``version``."""
+    problems = promotion_problems(version, min_metrics)
+    if problems:
+        raise PromotionRefused(
+            f"model {version.model!r} version {version.version} may not be promoted: "
+            + "; ".join(problems)
+        )
 
 
 def training_key(content_hash: str, params: dict[str, Any], code_version: str) -> str:

@@ -3,7 +3,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from mlp_common.registry import ModelRegistry, RegistryError
+from mlp_common.registry import (
+    ModelRegistry,
+    ModelVersion,
+    PromotionRefused,
+    RegistryError,
+    check_promotion,
+    promotion_problems,
+)
 
 
 def model_dir(tmp_path: Path, name: str = "src") -> Path:
@@ -116,3 +123,26 @@ def test_object_store_version_without_metadata_is_invisible(tmp_path: Path, s3: 
     fs.pipe_file("models/registry/models/wine/versions/2/model.keras", b"half upload")
     assert registry.list_versions("wine") == [1]
     assert registry.register("wine", model_dir(tmp_path), {}).version == 2
+
+
+def gated(tmp_path: Path, decision: str, **metrics: float) -> ModelVersion:
+    gate = {"decision": decision, "verdict": f"{decision} (test)", "reason": "the numbers"}
+    return ModelRegistry(tmp_path / "registry").register(
+        "wine", model_dir(tmp_path), {"gate": gate, "metrics": metrics}
+    )
+
+
+def test_promotion_check_needs_a_passed_gate_and_the_floors(tmp_path: Path) -> None:
+    passed = gated(tmp_path, "promote", test_accuracy=0.96)
+    assert promotion_problems(passed) == []
+    assert promotion_problems(passed, {"test_accuracy": 0.95}) == []
+    assert promotion_problems(passed, {"test_accuracy": 0.97, "test_f1_macro": 0.9}) == [
+        "test_accuracy 0.9600 is below the floor 0.9700",
+        "metric 'test_f1_macro' is not recorded (floor 0.9)",
+    ]
+    refused = gated(tmp_path, "refused", test_accuracy=0.99)
+    assert promotion_problems(refused) == ["its gate did not pass: refused (test) (the numbers)"]
+    with pytest.raises(PromotionRefused, match=r"'wine' version 2 may not be promoted: its gate"):
+        check_promotion(refused)
+    ungated = ModelRegistry(tmp_path / "registry").register("wine", model_dir(tmp_path), {})
+    assert promotion_problems(ungated) == ["its gate did not pass: no gate decision recorded"]

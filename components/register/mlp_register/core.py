@@ -22,7 +22,7 @@ from typing import Any
 from mlp_common.dataset import META_FILE as DATASET_META
 from mlp_common.files import read_json
 from mlp_common.provenance import cluster_images, recorded_code_version, redact_credentials
-from mlp_common.registry import ModelRegistry, ModelVersion
+from mlp_common.registry import ModelRegistry, ModelVersion, promotion_problems
 from mlp_common.step import StepError
 
 from mlp_register.card import CARD_FILE, model_card
@@ -106,7 +106,8 @@ def register(
     images: dict[str, str] | None = None,
     training_key: str | None = None,
 ) -> ModelVersion:
-    """Register a new version. With ``apply_gate`` a ``promote`` gate decision also moves
+    """Register a new version. With ``apply_gate`` a version that passes the promotion check
+    (:func:`mlp_common.registry.promotion_problems`: its gate decided ``promote``) also moves
     ``production`` (compare-and-swap against the production version the gate compared with);
     otherwise promotion is a separate step (the pipeline's ``dsl.If``)."""
     model_dir, evaluation_dir = Path(model_dir), Path(evaluation_dir)
@@ -133,7 +134,7 @@ def register(
                 _require(Path(statistics), "no statistics file"), bundle / "statistics.json"
             )
         version = registry.register(model_name, bundle, metadata, render={CARD_FILE: model_card})
-    if apply_gate and metadata["gate"]["decision"] == "promote":
+    if apply_gate and not promotion_problems(version):
         registry.promote(
             model_name,
             version.version,

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 
 from mlp_common.files import dumps_json
-from mlp_common.registry import CURRENT, ModelRegistry
+from mlp_common.registry import CURRENT, ModelRegistry, check_promotion
 from mlp_common.step import configure_logging, run_step
 
 from mlp_register.card import CARD_FILE, model_card
@@ -47,10 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     find.add_argument("model")
     find.add_argument("--training-key", required=True)
-    promote = commands.add_parser("promote", help="point production at a version")
+    promote = commands.add_parser("promote", help="point production at a version whose gate passed")
     promote.add_argument("model")
     promote.add_argument("version", help="number or latest")
     promote.add_argument("--reason", default="manual promotion", help="recorded in the log")
+    promote.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if the version's gate did not pass (an emergency; the log says so)",
+    )
     promote.add_argument(
         "--expect",
         type=_expected,
@@ -121,8 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if found is not None:
                 print(found.version)
         else:
+            reason = args.reason
+            if args.force:
+                reason = f"{reason} (forced past the promotion check)"
+            else:
+                check_promotion(registry.get(args.model, args.version))
             version = registry.promote(
-                args.model, args.version, reason=args.reason, expected=args.expect
+                args.model, args.version, reason=reason, expected=args.expect
             )
             print(f"{args.model}: production -> version {version.version}")
         return 0

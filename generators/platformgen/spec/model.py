@@ -529,6 +529,9 @@ class Environment(Strict):
     """Every image (components and pipeline steps) must be pinned by digest here (prod)."""
     pipelines: dict[Name, EnvironmentPipeline] = {}
     """Per-pipeline step image pins in this environment."""
+    min_model_metrics: dict[str, Annotated[float, Field(ge=0)]] = {}
+    """Floors a model version's registry metrics must meet before `platformgen promote-model`
+    pins it here, e.g. {test_accuracy: 0.95}; its gate must have passed regardless."""
 
 
 class PipelineStep(Strict):
