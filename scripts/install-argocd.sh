@@ -127,8 +127,16 @@ install_argocd() {
 }
 
 # install_redis: Debian's redis-server (Argo CD's cache). Idempotent: apt only when absent.
+# system_redis: redis-server on PATH outside .tools/bin (the Makefile puts .tools/bin first, and
+# linking our own link would make it point at itself).
+system_redis() {
+    local dirs
+    dirs="$(tr ':' '\n' <<<"$PATH" | grep -vxF "$TOOLS_BIN" | paste -sd:)"
+    PATH="$dirs" command -v redis-server
+}
+
 install_redis() {
-    if ! command -v redis-server >/dev/null; then
+    if ! system_redis >/dev/null; then
         log "installing redis-server (Debian package)"
         local sudo=()
         [[ "$(id -u)" == 0 ]] || sudo=(sudo)
@@ -136,7 +144,7 @@ install_redis() {
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
             redis-server >/dev/null
     fi
-    link_tool redis-server "$(command -v redis-server)"
+    link_tool redis-server "$(system_redis)"
     printf '%-12s %-8s %s\n' redis-server "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')" \
         "$TOOLS_BIN/redis-server"
 }
