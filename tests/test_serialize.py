@@ -82,3 +82,18 @@ def test_random_scalars_match_pyyaml() -> None:
             direct += 1
             assert fast == reference, repr(value)
     assert direct > 1000  # most documents take the direct path
+
+
+@pytest.mark.parametrize("key", [False, True])
+def test_the_plain_word_shortcut_agrees_with_pyyaml(key: bool) -> None:
+    rng = random.Random(11)
+    words = [*serialize._YAML11_WORDS, "Null", "tRue", "v1", "e5", "inf", "NaN", "a" * 130]
+    words += [
+        "".join(rng.choice("aZ09_./-") for _ in range(rng.randint(1, 9))) for _ in range(2000)
+    ]
+    for word in words:
+        try:
+            expected = serialize._style_scalar(word, key)
+        except serialize._Unsupported:
+            continue
+        assert serialize._scalar(str, word, key) == expected, word

@@ -120,7 +120,22 @@ def _scalar(kind: type, value: Any, key: bool) -> tuple[int, str]:
     (_INLINE, text) or (_LITERAL, block header), or _Unsupported."""
     if kind is float:  # 0.0 == -0.0 (and nan != nan): not a cache key
         return _style_scalar(value, key)
+    if kind is str and _SIMPLE_WORD.match(value) and value not in _YAML11_WORDS:
+        if not key or len(value) < 128:
+            return _INLINE, value
     return _cached_scalar(kind, value, key)
+
+
+_SIMPLE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*\Z")
+"""A string PyYAML writes plain, as a key or a value, unless it is one of `_YAML11_WORDS`: it
+starts with a letter (no indicator, number or timestamp) and has no space, quote or colon."""
+_YAML11_WORDS = frozenset(
+    f"{w}{rest}"
+    for word in ("yes", "no", "true", "false", "on", "off", "null")
+    for w, rest in ((word, ""), (word[0].upper(), word[1:]), (word.upper(), ""))
+) | {"y", "Y", "n", "N"}
+"""Words YAML 1.1 reads as booleans or null: quoted (the resolver decides; these never reach
+the shortcut, including y/n, which PyYAML's resolver does not take but a 1.1 reader may)."""
 
 
 @lru_cache(maxsize=1 << 16)
