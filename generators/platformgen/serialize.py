@@ -118,12 +118,27 @@ _PROBE = _Dumper(io.StringIO(), **_DUMP_OPTIONS)
 def _scalar(kind: type, value: Any, key: bool) -> tuple[int, str]:
     """How PyYAML writes scalar `value` (of type `kind`) as a mapping key or as a value:
     (_INLINE, text) or (_LITERAL, block header), or _Unsupported."""
+    if kind is str:
+        memo = _KEYS if key else _VALUES
+        found = memo.get(value)
+        if found is None:
+            if _SIMPLE_WORD.match(value) and value not in _YAML11_WORDS and len(value) < 128:
+                found = (_INLINE, value)
+            else:
+                found = _cached_scalar(kind, value, key)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[value] = found
+        return found
     if kind is float:  # 0.0 == -0.0 (and nan != nan): not a cache key
         return _style_scalar(value, key)
-    if kind is str and _SIMPLE_WORD.match(value) and value not in _YAML11_WORDS:
-        if not key or len(value) < 128:
-            return _INLINE, value
     return _cached_scalar(kind, value, key)
+
+
+_MEMO_SIZE = 1 << 16
+_KEYS: dict[str, tuple[int, str]] = {}
+_VALUES: dict[str, tuple[int, str]] = {}
+"""Strings already styled, as keys and as values: the common case is one dict lookup."""
 
 
 _SIMPLE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*\Z")
@@ -241,12 +256,22 @@ def _mapping(out: list[str], items: list[tuple[Any, Any]], indent: int, inline: 
     pad = " " * indent
     open_ended = False
     for n, (k, v) in enumerate(items):
-        style, key = _scalar(type(k), k, True)
+        found = _KEYS.get(k) if type(k) is str else None
+        key = (found or _scalar(type(k), k, True))[1]
         if n == 0 and inline:
             out.append(" " + key + ":")
         else:
             out.append(pad + key + ":")
-        if isinstance(v, dict):
+        if type(v) is str:
+            style, text = _VALUES.get(v) or _scalar(str, v, False)
+            if style == _INLINE:
+                if indent + len(key) + 2 + len(text) > WIDTH:
+                    raise _Unsupported("long scalar")
+                out.append(" " + text + "\n")
+                open_ended = False
+            else:
+                open_ended = _literal(out, v, text, indent + 2)
+        elif isinstance(v, dict):
             child = _items(v, False)
             if child:
                 out.append("\n")
@@ -254,7 +279,7 @@ def _mapping(out: list[str], items: list[tuple[Any, Any]], indent: int, inline: 
             else:
                 out.append(" {}\n")
                 open_ended = False
-        elif isinstance(v, list | tuple):
+        elif isinstance(v, (list, tuple)):
             if v:
                 out.append("\n")
                 open_ended = _sequence(out, v, indent + 2)
@@ -287,7 +312,7 @@ def _sequence(out: list[str], values: Any, indent: int, inline: bool = False) ->
             else:
                 out.append(" {}\n")
                 open_ended = False
-        elif isinstance(v, list | tuple):
+        elif isinstance(v, (list, tuple)):
             if v:
                 open_ended = _sequence(out, v, indent + 2, True)
             else:
