@@ -45,3 +45,21 @@ def test_dependents_lists_each_dependent_once_sorted() -> None:
             assert target in spec.components[name].depends_on
     expected = {(target, name) for name, c in spec.components.items() for target in c.depends_on}
     assert {(t, n) for t, names in found.items() for n in names} == expected
+
+
+def test_collector_paused_restores_the_collector() -> None:
+    import gc
+
+    from platformgen.resolve import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -163,6 +164,22 @@ T = TypeVar("T")
 _MEMO: ContextVar[dict[Hashable, tuple[tuple[object, ...], Any]] | None] = ContextVar(
     "platformgen_memo", default=None
 )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (a render, a spec parse): they
+    allocate hundreds of thousands of small dicts and lists, freed by reference counting, and
+    the collector's repeated passes over the live ones grow with the platform's size. Whatever
+    cycles the block leaves are collected once it is back on."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from platformgen.errors import SpecError
+from platformgen.resolve import collector_paused
 from platformgen.spec.model import PlatformSpec
 from platformgen.spec.references import check_references
 
@@ -106,11 +107,14 @@ def _parse_yaml(text: str, source: str) -> Any:
 def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
     loader = loader_class(text)
     try:
-        node = loader.get_single_node()
-        duplicates = list(_duplicate_keys(node, ""))
-        if duplicates:
-            raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
-        return None if node is None else loader.construct_document(node)
+        with collector_paused():
+            node = loader.get_single_node()
+            duplicates = list(_duplicate_keys(node, ""))
+            if duplicates:
+                raise SpecError(
+                    [f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates]
+                )
+            return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 
