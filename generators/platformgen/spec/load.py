@@ -111,9 +111,7 @@ def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
             node = loader.get_single_node()
             duplicates = list(_duplicate_keys(node, ""))
             if duplicates:
-                raise SpecError(
-                    [f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates]
-                )
+                raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
             return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
