@@ -7,7 +7,9 @@ committed) and for the real ``platform.yaml``:
   before comparing), objects/s where objects = the Kubernetes objects under ``base/``;
 - ``platformgen render`` and ``platformgen check`` as CLIs (import time included);
 - ``kustomize build overlays/<env>`` for every environment and ``kubeconform`` on its output
-  (same flags as ``platformgen validate``), up to ``--kustomize-max`` components;
+  (same flags as ``platformgen validate``), and ``helm template`` of the chart with each
+  environment's values, up to ``--kustomize-max`` components;
+- ``kustomize build`` of one Argo CD Application (the largest group, ``platform``) at every size;
 - growth t(1000)/t(100) of the in-process render.
 
 Every figure is recorded twice: wall seconds and CPU seconds (user + system, of this process
@@ -256,6 +258,7 @@ def run(options: Options) -> Result:
     platformgen = str(Path(sys.executable).parent / "platformgen")
     kustomize = tool_path("kustomize")
     kubeconform = tool_path("kubeconform")
+    helm = tool_path("helm")
     from platformgen.validate import KUBERNETES_VERSIONS
 
     result = Result(
@@ -274,6 +277,7 @@ def run(options: Options) -> Result:
         tools={
             "kustomize": tool_version([kustomize, "version"]) if kustomize else "unavailable",
             "kubeconform": tool_version([kubeconform, "-v"]) if kubeconform else "unavailable",
+            "helm": tool_version([helm, "version", "--short"]) if helm else "unavailable",
         },
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp_name:
@@ -344,6 +348,21 @@ def run(options: Options) -> Result:
                 )
                 _record(result, "scaling", "kustomize build of one Application (platform)",
                         size, app)  # fmt: skip
+            charts = sorted((spec_path.parent / "charts").glob("*/Chart.yaml"))
+            if helm and charts and size <= options.kustomize_max:
+                chart = charts[0].parent.relative_to(spec_path.parent).as_posix()
+                environments = sorted(p.name for p in (spec_path.parent / "overlays").iterdir())
+                templates: list[Timing] = []
+                for _ in range(options.repeat):
+                    total = Timing(0, 0)
+                    for env in environments:
+                        timing, _ = run_command(
+                            [helm, "template", "bench", chart, "-f",
+                             f"{chart}/values-{env}.yaml"], spec_path.parent,
+                        )  # fmt: skip
+                        total = Timing(total.wall + timing.wall, total.cpu + timing.cpu)
+                    templates.append(total)
+                _record(result, "scaling", "helm template (all environments)", size, templates)
             if kustomize and size <= options.kustomize_max:
                 environments = sorted(p.name for p in (spec_path.parent / "overlays").iterdir())
                 builds: list[Timing] = []
