@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from platformgen.spec.model import (
@@ -80,7 +81,7 @@ class ComponentView:
             found.setdefault((tool, check), reason)
         return sorted((tool, check, reason) for (tool, check), reason in found.items())
 
-    @property
+    @cached_property
     def resources(self) -> Resources:
         """defaults <- component <- environment, field by field."""
         layers = [self.spec.defaults.resources, self.component.resources, self.override.resources]
