@@ -11,12 +11,12 @@ from typing import Any
 from platformgen.kinds import traits
 from platformgen.naming import metadata, standard_labels, volume_name
 from platformgen.quantity import canonical_bytes, canonical_cpu
+from platformgen.resolve import ComponentView
+from platformgen.spec.model import Probe, ResourceList
 
 _canonical_cpu = lru_cache(maxsize=1024)(canonical_cpu)
 _canonical_bytes = lru_cache(maxsize=1024)(canonical_bytes)
 """The same few quantities recur in every component: each is canonicalised once."""
-from platformgen.resolve import ComponentView
-from platformgen.spec.model import Probe, ResourceList
 
 
 def container_security_context(view: ComponentView) -> dict[str, Any]:
