@@ -6,8 +6,8 @@
 BENCH ?= render validate pipeline serving
 BENCH_REPEAT ?= 5
 BENCH_DURATION ?= 10
-# Largest synthetic size that gets a whole-overlay kustomize build and kubeconform: their time
-# grows faster than the components (see docs/benchmarks.md), 1000 would take hours.
+# Largest synthetic size that gets a whole-overlay kustomize build, helm template and kubeconform
+# (5 repetitions each); 1000 adds minutes to a run (see docs/benchmarks.md, "Not measured yet").
 BENCH_KUSTOMIZE_MAX ?= 100
 
 .PHONY: bench-tools
