@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate")
+NAMES = ("serving", "render", "validate", "pipeline")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -53,10 +53,28 @@ def _validate(args: argparse.Namespace) -> Result:
     return validate.run(validate.Options(spec=args.spec, repeat=1 if args.smoke else args.repeat))
 
 
+def _pipeline(args: argparse.Namespace) -> Result:
+    from bench import pipeline
+
+    smoke = args.smoke
+    return pipeline.run(
+        pipeline.Options(
+            repeat=1 if smoke else args.repeat,
+            epochs=2 if smoke else 0,
+            fit_epochs=1 if smoke else 5,
+            scaling_epochs=1 if smoke else 20,
+            scaling_factor=2 if smoke else 10,
+            scaling_workers=(1,) if smoke else (1, 2),
+            scaling_repeat=1 if smoke else args.scaling_repeat,
+        )
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
     "validate": _validate,
+    "pipeline": _pipeline,
 }
 
 
@@ -90,8 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kustomize-max",
         type=int,
-        default=1000,
-        help="largest synthetic size to run kustomize/kubeconform on (default 1000)",
+        default=100,
+        help="largest synthetic size to run kustomize/kubeconform on (default 100)",
+    )
+    run.add_argument(
+        "--scaling-repeat",
+        type=int,
+        default=1,
+        help="pipeline: runs per training-scaling row (default 1; each trains 20 epochs)",
     )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)

@@ -7,7 +7,9 @@ committed) and for the real ``platform.yaml``:
   before comparing), objects/s where objects = the Kubernetes objects under ``base/``;
 - ``platformgen render`` and ``platformgen check`` as CLIs (import time included);
 - ``kustomize build overlays/<env>`` for every environment and ``kubeconform`` on its output
-  (same flags as ``platformgen validate``), up to ``--kustomize-max`` components;
+  (same flags as ``platformgen validate``), and ``helm template`` of the chart with each
+  environment's values, up to ``--kustomize-max`` components;
+- ``kustomize build`` of one Argo CD Application (the largest group, ``platform``) at every size;
 - growth t(1000)/t(100) of the in-process render.
 
 Every figure is recorded twice: wall seconds and CPU seconds (user + system, of this process
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -95,46 +98,114 @@ def count_objects(files: dict[str, str]) -> int:
     return count
 
 
-def dumper_experiment(files: dict[str, str]) -> tuple[Timing, Timing, int, int]:
-    """Serialize the rendered documents again with platformgen's dumper and with libyaml's
-    CSafeDumper (same representers): (time current, time C, files that differ, files)."""
+def _timed(work: Callable[[], Any]) -> tuple[Timing, Any]:
+    cpu, start = time.process_time(), time.perf_counter()
+    value = work()
+    return Timing(time.perf_counter() - start, time.process_time() - cpu), value
+
+
+def rendered_documents(spec_path: Path) -> list[Any]:
+    """Every document the emitters hand to ``serialize.to_yaml`` in one render of the spec."""
+    import platformgen.emit.argocd
+    import platformgen.emit.helm
+    import platformgen.emit.kustomize
     from platformgen import serialize
+
+    documents: list[Any] = []
+
+    def recording(document: Any, header: bool = True) -> str:
+        documents.append(document)
+        return serialize.to_yaml(document, header)
+
+    modules = (platformgen.emit.kustomize, platformgen.emit.helm, platformgen.emit.argocd)
+    saved = [m.to_yaml for m in modules]
+    for m in modules:
+        m.to_yaml = recording  # type: ignore[assignment]
+    try:
+        in_process(spec_path)
+    finally:
+        for m, original in zip(modules, saved, strict=True):
+            m.to_yaml = original  # type: ignore[assignment]
+    return documents
+
+
+def change_experiments(result: Result, spec_path: Path, size: int) -> None:
+    """Each render change against what it replaced, in this run, at ``size`` components:
+    YAML emission (PyYAML's pure-Python emitter, which defined the bytes and still does, against
+    the direct writer, and libyaml's CSafeDumper for reference), spec parsing (PyYAML's
+    pure-Python compose plus a second full parse, against one libyaml parse) and the
+    per-render memo (every emitter rebuilding every environment, and one dependsOn index per
+    NetworkPolicy, against one build per environment)."""
+    import contextlib
+
+    import platformgen.render
+    from platformgen import serialize
+    from platformgen.spec import load
+
+    documents = rendered_documents(spec_path)
+    before, reference = _timed(lambda: [serialize._pyyaml_dump(d) for d in documents])
+    serialize._cached_scalar.cache_clear()  # as cold as in a fresh `platformgen render`
+    serialize._KEYS.clear()
+    serialize._VALUES.clear()
+    after, ours = _timed(lambda: [serialize.to_yaml(d, header=False) for d in documents])
 
     class CDumper(yaml.CSafeDumper):  # type: ignore[misc,name-defined]
         pass
 
-    CDumper.add_representer(str, serialize._represent_str)  # noqa: SLF001
-    documents = [
-        yaml.load(text, Loader=_Loader)
-        for path, text in files.items()
-        if path.endswith(".yaml") and text.count("\n---") == 0 and "/templates/" not in path
-    ]  # Helm templates are Go templates, YAML only once rendered
-
-    def current() -> list[str]:
-        return [serialize.to_yaml(d) for d in documents]
-
-    def libyaml() -> list[str]:
-        return [
-            serialize.HEADER
-            + yaml.dump(
-                serialize.ordered(d),
-                Dumper=CDumper,
-                sort_keys=False,
-                default_flow_style=False,
-                allow_unicode=True,
-                width=1000,
-            )  # fmt: skip
+    CDumper.add_representer(str, serialize._represent_str)
+    libyaml, theirs = _timed(
+        lambda: [
+            yaml.dump(serialize.ordered(d), Dumper=CDumper, sort_keys=False,
+                      default_flow_style=False, allow_unicode=True, width=1000)
             for d in documents
         ]
+    )  # fmt: skip
+    identical = sum(a == b for a, b in zip(reference, ours, strict=True))
+    differ = sum(a != b for a, b in zip(reference, theirs, strict=True))
+    group = "changes"
+    _record(result, group, "emit: PyYAML pure-Python _Dumper (before)", size, [before])
+    _record(result, group, "emit: platformgen direct writer (after)", size, [after])
+    _record(result, group, "emit: libyaml CSafeDumper (not byte-identical)", size, [libyaml])
+    result.notes.append(
+        f"YAML emission of the {len(documents):,} documents one render writes at {size} "
+        f"components: PyYAML's pure-Python emitter {before.cpu:.2f} CPU-s, platformgen's direct "
+        f"writer {after.cpu:.2f} CPU-s ({before.cpu / max(after.cpu, 1e-9):.1f}x less), "
+        f"identical bytes in {identical} of {len(documents)} documents; libyaml's CSafeDumper "
+        f"{libyaml.cpu:.2f} CPU-s, but its output differs in {differ} of them (it writes a "
+        "list under a key with its `- ` at the key's indent and has no setting for that)."
+    )
+    if identical != len(documents):
+        raise RuntimeError(f"direct writer differs from PyYAML in {len(documents) - identical}")
 
-    timings = []
-    outputs = []
-    for emit in (current, libyaml):
-        cpu, start = time.process_time(), time.perf_counter()
-        outputs.append(emit())
-        timings.append(Timing(time.perf_counter() - start, time.process_time() - cpu))
-    differ = sum(a != b for a, b in zip(*outputs, strict=True))
-    return timings[0], timings[1], differ, len(documents)
+    text = spec_path.read_text(encoding="utf-8")
+
+    def pure_python_parse() -> Any:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        list(load._duplicate_keys(node, ""))
+        return yaml.safe_load(text)
+
+    parse_before, data_before = _timed(pure_python_parse)
+    parse_after, data_after = _timed(lambda: load._parse_yaml(text, spec_path.name))
+    if data_before != data_after:
+        raise RuntimeError("libyaml and PyYAML read the spec differently")
+    _record(result, group, "parse spec: PyYAML pure Python, twice (before)", size, [parse_before])
+    _record(result, group, "parse spec: libyaml, once (after)", size, [parse_after])
+
+    memo_on, _ = _timed(lambda: in_process(spec_path))
+    saved = platformgen.render.memoized
+    platformgen.render.memoized = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        memo_off, _ = _timed(lambda: in_process(spec_path))
+    finally:
+        platformgen.render.memoized = saved
+    _record(result, group, "render without the per-render memo (before)", size, [memo_off])
+    _record(result, group, "render with the per-render memo (after)", size, [memo_on])
+    result.notes.append(
+        f"Spec parsing at {size} components ({len(text) / 1e6:.1f} MB of YAML): PyYAML's "
+        f"pure-Python compose plus a second parse {parse_before.cpu:.2f} CPU-s, one libyaml parse "
+        f"{parse_after.cpu:.2f} CPU-s (same data). The whole in-process render without the "
+        f"per-render memo {memo_off.cpu:.2f} CPU-s, with it {memo_on.cpu:.2f} CPU-s."
+    )
 
 
 def _repeat(times: int, measure: Callable[[], Timing]) -> list[Timing]:
@@ -187,6 +258,7 @@ def run(options: Options) -> Result:
     platformgen = str(Path(sys.executable).parent / "platformgen")
     kustomize = tool_path("kustomize")
     kubeconform = tool_path("kubeconform")
+    helm = tool_path("helm")
     from platformgen.validate import KUBERNETES_VERSIONS
 
     result = Result(
@@ -205,6 +277,7 @@ def run(options: Options) -> Result:
         tools={
             "kustomize": tool_version([kustomize, "version"]) if kustomize else "unavailable",
             "kubeconform": tool_version([kubeconform, "-v"]) if kubeconform else "unavailable",
+            "helm": tool_version([helm, "version", "--short"]) if helm else "unavailable",
         },
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp_name:
@@ -216,6 +289,11 @@ def run(options: Options) -> Result:
             lambda: run_command([platformgen, "check", "--spec", str(real)], real.parent)[0],
         )
         _record(result, "platform.yaml", "platformgen check (CLI)", 0, check)
+        startup = _repeat(
+            options.repeat,
+            lambda: run_command([sys.executable, "-c", "import platformgen.cli"], real.parent)[0],
+        )
+        _record(result, "platform.yaml", "import platformgen.cli (start-up floor)", 0, startup)
         if kustomize:
             build = _repeat(
                 options.repeat,
@@ -258,6 +336,33 @@ def run(options: Options) -> Result:
                 )[0],
             )
             _record(result, "scaling", "platformgen render (CLI)", size, cli)
+            if kustomize:
+                # One Argo CD Application: the largest group's overlay (`platform`: namespaces
+                # and their policies) of the last environment, at every size.
+                env = sorted(p.name for p in (spec_path.parent / "overlays").iterdir())[-1]
+                app = _repeat(
+                    options.repeat,
+                    lambda p=spec_path, e=env: run_command(
+                        [kustomize, "build", f"overlays/{e}/platform"], p.parent
+                    )[0],
+                )
+                _record(result, "scaling", "kustomize build of one Application (platform)",
+                        size, app)  # fmt: skip
+            charts = sorted((spec_path.parent / "charts").glob("*/Chart.yaml"))
+            if helm and charts and size <= options.kustomize_max:
+                chart = charts[0].parent.relative_to(spec_path.parent).as_posix()
+                environments = sorted(p.name for p in (spec_path.parent / "overlays").iterdir())
+                templates: list[Timing] = []
+                for _ in range(options.repeat):
+                    total = Timing(0, 0)
+                    for env in environments:
+                        timing, _ = run_command(
+                            [helm, "template", "bench", chart, "-f",
+                             f"{chart}/values-{env}.yaml"], spec_path.parent,
+                        )  # fmt: skip
+                        total = Timing(total.wall + timing.wall, total.cpu + timing.cpu)
+                    templates.append(total)
+                _record(result, "scaling", "helm template (all environments)", size, templates)
             if kustomize and size <= options.kustomize_max:
                 environments = sorted(p.name for p in (spec_path.parent / "overlays").iterdir())
                 builds: list[Timing] = []
@@ -312,32 +417,10 @@ def run(options: Options) -> Result:
             )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp_name:
         spec_path = synthetic.write(largest, Path(tmp_name))
-        _, files = in_process(spec_path)
-        current, libyaml, differ, total = dumper_experiment(files)
-        _record(result, "serialize", "platformgen _Dumper (pure Python)", largest, [current])
-        _record(result, "serialize", "libyaml CSafeDumper", largest, [libyaml])
-        result.notes.append(
-            f"YAML emission at {largest} components: platformgen's pure-Python dumper "
-            f"{current.cpu:.2f} CPU-s, libyaml's CSafeDumper {libyaml.cpu:.2f} CPU-s "
-            f"({current.cpu / max(libyaml.cpu, 1e-9):.1f}x faster), but its output differs in "
-            f"{differ} of {total} files: libyaml writes a list under a key with its `- ` at the "
-            "key's indent, platformgen indents it two spaces deeper like kubectl, and libyaml's "
-            "emitter has no setting for that. The switch would rewrite every generated file, "
-            "so it is not made here."
-        )
+        change_experiments(result, spec_path, largest)
         if options.profile:
             result.notes.extend(profile_render(spec_path))
-    result.settings["pyyaml_dumper"] = _dumper_name()
     return result
-
-
-def _dumper_name() -> str:
-    from platformgen import serialize
-
-    dumper = getattr(serialize, "_Dumper", None)
-    if dumper is None:
-        return "unknown"
-    return " < ".join(c.__name__ for c in dumper.__mro__[:3])
 
 
 def objects_at(result: Result, size: int) -> int:

@@ -3,9 +3,12 @@
 
 ##@ Benchmarks
 
-BENCH ?= serving render validate
+BENCH ?= render validate pipeline serving
 BENCH_REPEAT ?= 5
 BENCH_DURATION ?= 10
+# Largest synthetic size that gets a whole-overlay kustomize build, helm template and kubeconform
+# (5 repetitions each); 1000 adds minutes to a run (see docs/benchmarks.md, "Not measured yet").
+BENCH_KUSTOMIZE_MAX ?= 100
 
 .PHONY: bench-tools
 bench-tools: ## Install wrk and taskset (Debian packages) when missing; idempotent
@@ -13,7 +16,8 @@ bench-tools: ## Install wrk and taskset (Debian packages) when missing; idempote
 
 .PHONY: bench
 bench: $(VENV_STAMP) tools bench-tools ## Run the benchmarks (BENCH=...), write bench/results/*.json and docs/benchmarks.md
-	$(VENV)/bin/python -m bench run $(BENCH) --repeat $(BENCH_REPEAT) --duration $(BENCH_DURATION)
+	$(VENV)/bin/python -m bench run $(BENCH) --repeat $(BENCH_REPEAT) --duration $(BENCH_DURATION) \
+	  --kustomize-max $(BENCH_KUSTOMIZE_MAX)
 	$(VENV)/bin/python -m bench report
 
 .PHONY: bench-report

@@ -9,6 +9,7 @@ from platformgen.emit.argocd import emit_argocd
 from platformgen.emit.dockerfile import emit_dockerfiles, rendered_here
 from platformgen.emit.helm import emit_helm
 from platformgen.emit.kustomize import emit_kustomize
+from platformgen.resolve import collector_paused, memoized
 from platformgen.spec.model import PlatformSpec
 
 GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays", "charts", "argocd")
@@ -23,10 +24,11 @@ def render(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, 
 
     `pipelines` holds the compiled KFP objects of `spec.pipelines` (spec.load.load_pipelines).
     """
-    files = emit_kustomize(spec, pipelines)
-    files.update(emit_helm(spec, pipelines))
-    files.update(emit_argocd(spec, pipelines))
-    files.update(emit_dockerfiles(spec))
+    with collector_paused(), memoized():
+        files = emit_kustomize(spec, pipelines)
+        files.update(emit_helm(spec, pipelines))
+        files.update(emit_argocd(spec, pipelines))
+        files.update(emit_dockerfiles(spec))
     return dict(sorted(files.items()))
 
 

@@ -1,4 +1,4 @@
-"""A one-repetition smoke of the render and validate benchmarks, the report, and the parts.
+"""One-repetition smokes of the render, validate and pipeline benchmarks, the report, the parts.
 
 The speed targets are measured by `make bench`, never asserted here; these tests prove the
 benchmark code runs end to end and writes what the doc is generated from.
@@ -80,3 +80,26 @@ def test_render_and_validate_benchmarks_write_results_and_the_report(tmp_path: P
     for name in ("render", "validate"):
         png = docs.parent / "benchmarks" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pipeline_benchmark_smoke_writes_steps_feeds_and_scaling(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = _bench("run", "pipeline", "--smoke", "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((results / "pipeline.json").read_text())
+    got = {(m["group"], m["series"], m["metric"]): m for m in result["measurements"]}
+    assert got[("end to end", "local pipeline (make pipeline)", "wall_s")]["median"] > 0
+    steps = {m["series"] for m in result["measurements"] if m["group"] == "steps"}
+    assert {"ingest", "validate", "preprocess", "train", "evaluate", "register"} <= steps
+    for feed in ("fit from tf.data (the train step)", "fit from NumPy arrays"):
+        assert got[("input pipeline", feed, "examples_per_s")]["median"] > 0
+    scaling = {m["series"] for m in result["measurements"] if m["group"] == "training scaling"}
+    assert scaling == {"default data, 1 worker", "2x data, 1 worker"}
+    assert got[("training scaling", "2x data, 1 worker", "peak_rss_mib_total")]["median"] > 0
+
+    docs = tmp_path / "docs" / "benchmarks.md"
+    done = _bench("report", "--results", str(results), "--docs", str(docs))
+    assert done.returncode == 0, done.stderr
+    text = docs.read_text()
+    assert "## The ML pipeline" in text and "fit from NumPy arrays" in text
+    assert (docs.parent / "benchmarks" / "pipeline.png").read_bytes()[:4] == b"\x89PNG"

@@ -31,7 +31,7 @@ from platformgen.builders.service_monitor import build_service_monitor
 from platformgen.builders.tenant import build_tenant
 from platformgen.builders.train_job import build_train_job, build_training_runtime
 from platformgen.naming import Manifest
-from platformgen.resolve import ComponentView, resolve
+from platformgen.resolve import ComponentView, remember, resolve
 from platformgen.spec.model import PlatformSpec
 
 ComponentBuilder = Callable[[ComponentView], Manifest | list[Manifest] | None]
@@ -79,7 +79,19 @@ def build_platform(
     spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
 ) -> dict[str, list[Manifest]]:
     """Every object for `environment` (None: base), grouped by folder: `platform`, then each
-    component and pipeline."""
+    component and pipeline. Inside `resolve.memoized` (a render), built once per environment:
+    callers get their own dict and lists over the same (never mutated) manifests."""
+    groups = remember(
+        f"build_platform:{environment}",
+        (spec, pipelines),
+        lambda: _build_platform(spec, environment, pipelines),
+    )
+    return {group: list(objects) for group, objects in groups.items()}
+
+
+def _build_platform(
+    spec: PlatformSpec, environment: str | None, pipelines: Documents | None
+) -> dict[str, list[Manifest]]:
     groups: dict[str, list[Manifest]] = {
         PLATFORM_GROUP: [
             m

@@ -24,7 +24,7 @@ from platformgen.naming import (
     metadata,
     selector_labels,
 )
-from platformgen.resolve import ComponentView
+from platformgen.resolve import ComponentView, dependents
 from platformgen.spec.model import Component, Endpoint, PlatformSpec, ServicePort
 
 
@@ -117,15 +117,14 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
     """Ingress from dependents, exposedTo endpoints and Prometheus; egress to dependencies."""
     spec, c = view.spec, view.component
     ingress: list[dict[str, Any]] = []
-    for name in sorted(spec.components):
+    for name in dependents(spec).get(view.name, ()):
         other = spec.components[name]
-        if view.name in other.depends_on:
-            ingress.append(
-                {
-                    "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
-                    "ports": _serving_ports(c),
-                }
-            )
+        ingress.append(
+            {
+                "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
+                "ports": _serving_ports(c),
+            }
+        )
     for tenant in tenants_using(spec, view.name):
         ingress.append({"from": [_namespace_peer(tenant)], "ports": _ports(c.ports)})
     for source in c.exposed_to:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from platformgen.kinds import traits
@@ -12,6 +13,10 @@ from platformgen.naming import metadata, standard_labels, volume_name
 from platformgen.quantity import canonical_bytes, canonical_cpu
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import Probe, ResourceList
+
+_canonical_cpu = lru_cache(maxsize=1024)(canonical_cpu)
+_canonical_bytes = lru_cache(maxsize=1024)(canonical_bytes)
+"""The same few quantities recur in every component: each is canonicalised once."""
 
 
 def container_security_context(view: ComponentView) -> dict[str, Any]:
@@ -43,11 +48,11 @@ def pod_security_context(view: ComponentView) -> dict[str, Any]:
 def resource_list(resources: ResourceList) -> dict[str, str]:
     out = {}
     if resources.cpu is not None:
-        out["cpu"] = canonical_cpu(str(resources.cpu))
+        out["cpu"] = _canonical_cpu(str(resources.cpu))
     if resources.memory is not None:
-        out["memory"] = canonical_bytes(str(resources.memory))
+        out["memory"] = _canonical_bytes(str(resources.memory))
     if resources.ephemeral_storage is not None:
-        out["ephemeral-storage"] = canonical_bytes(str(resources.ephemeral_storage))
+        out["ephemeral-storage"] = _canonical_bytes(str(resources.ephemeral_storage))
     return out
 
 

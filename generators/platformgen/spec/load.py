@@ -9,8 +9,12 @@ import yaml
 from pydantic import ValidationError
 
 from platformgen.errors import SpecError
+from platformgen.resolve import collector_paused
 from platformgen.spec.model import PlatformSpec
 from platformgen.spec.references import check_references
+
+_FastLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser with PyYAML's safe constructor, when PyYAML was built with libyaml."""
 
 
 def read_spec_text(path: Path) -> str:
@@ -44,7 +48,7 @@ def load_pipelines(
         where = f"{source}: pipelines.{name}.compiled"
         path = base_dir / pipeline.compiled
         try:
-            documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+            documents = [d for d in _safe_load_all(path.read_text(encoding="utf-8")) if d]
         except OSError as err:
             problems.append(f"{where}: cannot read {pipeline.compiled}: {err.strerror or err}")
             continue
@@ -87,14 +91,38 @@ def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    """The spec's data, parsed once: libyaml composes the nodes (with their lines, for the
+    duplicate-key check) and the safe constructor builds the data from those same nodes. On
+    a YAML error the pure-Python parser runs again, so the message is always PyYAML's."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return _compose_and_construct(text, source, _FastLoader)
+    except yaml.YAMLError:
+        pass
+    try:
+        return _compose_and_construct(text, source, yaml.SafeLoader)
     except yaml.YAMLError as err:
         raise SpecError([f"{source}: invalid YAML: {_yaml_message(err)}"]) from None
-    duplicates = list(_duplicate_keys(node, ""))
-    if duplicates:
-        raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
-    return yaml.safe_load(text)
+
+
+def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
+    loader = loader_class(text)
+    try:
+        with collector_paused():
+            node = loader.get_single_node()
+            duplicates = list(_duplicate_keys(node, ""))
+            if duplicates:
+                raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
+            return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _safe_load_all(text: str) -> list[Any]:
+    """Every document of `text` (libyaml when it can; PyYAML's messages on errors)."""
+    try:
+        return list(yaml.load_all(text, Loader=_FastLoader))
+    except yaml.YAMLError:
+        return list(yaml.safe_load_all(text))
 
 
 def _yaml_message(err: yaml.YAMLError) -> str:
