@@ -62,6 +62,15 @@ def synthesize(spec: dict[str, Any], size: int) -> dict[str, Any]:
         logger = component.get("payloadLogger")
         if isinstance(logger, dict) and logger.get("sink") not in known:
             del component["payloadLogger"]
+    # An image that takes its port from the components running it (portEnv) is not built when
+    # no component runs it (a small size may keep no drift monitor).
+    images = (out.get("builds") or {}).get("images") or {}
+    used = {c.get("image") for c in out["components"].values()}
+    for folder in [f for f, b in images.items() if "portEnv" in b and b["repository"] not in used]:
+        del images[folder]
+        for other in images.values():
+            if folder in other.get("includes", []):
+                other["includes"] = [i for i in other["includes"] if i != folder]
     # Tenants use the first copy of each service they named.
     for tenant in ((out.get("tenancy") or {}).get("tenants") or {}).values():
         if "uses" in tenant:
