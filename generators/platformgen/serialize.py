@@ -262,16 +262,7 @@ def _mapping(out: list[str], items: list[tuple[Any, Any]], indent: int, inline: 
             out.append(" " + key + ":")
         else:
             out.append(pad + key + ":")
-        if type(v) is str:
-            style, text = _VALUES.get(v) or _scalar(str, v, False)
-            if style == _INLINE:
-                if indent + len(key) + 2 + len(text) > WIDTH:
-                    raise _Unsupported("long scalar")
-                out.append(" " + text + "\n")
-                open_ended = False
-            else:
-                open_ended = _literal(out, v, text, indent + 2)
-        elif isinstance(v, dict):
+        if isinstance(v, dict):
             child = _items(v, False)
             if child:
                 out.append("\n")
@@ -287,7 +278,10 @@ def _mapping(out: list[str], items: list[tuple[Any, Any]], indent: int, inline: 
                 out.append(" []\n")
                 open_ended = False
         else:
-            style, text = _scalar(type(v), v, False)
+            if type(v) is str:
+                style, text = _VALUES.get(v) or _scalar(str, v, False)
+            else:
+                style, text = _scalar(type(v), v, False)
             if style == _INLINE:
                 if indent + len(key) + 2 + len(text) > WIDTH:
                     raise _Unsupported("long scalar")
