@@ -27,6 +27,17 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _git(where: Path, *args: str, timeout: float = 10) -> bytes:
+    """`git ARGS` run in `where`: its standard output (raises OSError/SubprocessError)."""
+    return subprocess.run(
+        ["git", *args], cwd=where, capture_output=True, check=True, timeout=timeout
+    ).stdout
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
 def code_version(start: str | os.PathLike[str] | None = None) -> str:
     """The code version: ``$MLP_CODE_VERSION`` if set (container builds bake it in), else the
     git sha of the checkout containing ``start`` (default: this file), with ``-dirty`` appended
@@ -36,30 +47,10 @@ def code_version(start: str | os.PathLike[str] | None = None) -> str:
         return baked
     where = Path(start) if start is not None else Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        sha = _git(where, "rev-parse", "HEAD").decode().strip()
+        dirty = _git(where, "status", "--porcelain", "--untracked-files=no").strip()
         if dirty:
-            diff = subprocess.run(
-                ["git", "diff", "HEAD", "--binary"],
-                cwd=where,
-                capture_output=True,
-                check=True,
-                timeout=30,
-            ).stdout
+            diff = _git(where, "diff", "HEAD", "--binary", timeout=30)
     except (OSError, subprocess.SubprocessError):
         return UNKNOWN
     # A dirty tree names its changes too, so two different uncommitted edits never share a version.
@@ -85,30 +76,15 @@ def training_code_version(start: str | os.PathLike[str] | None = None) -> str:
         return baked
     where = Path(start) if start is not None else Path(__file__).resolve().parent
     try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        trees, diff = (
-            subprocess.run(
-                [*command, "--", *TRAINING_CODE],
-                cwd=top,
-                capture_output=True,
-                check=True,
-                timeout=30,
-            ).stdout
-            for command in (["git", "ls-tree", "HEAD"], ["git", "diff", "HEAD", "--binary"])
-        )
+        top = Path(_git(where, "rev-parse", "--show-toplevel").decode().strip())
+        trees = _git(top, "ls-tree", "HEAD", "--", *TRAINING_CODE, timeout=30)
+        diff = _git(top, "diff", "HEAD", "--binary", "--", *TRAINING_CODE, timeout=30)
     except (OSError, subprocess.SubprocessError):
         version = UNKNOWN
     else:
         digest = hashlib.sha256(trees + b"\0" + diff).hexdigest()
         version = f"tree:{digest[:16]}"
-    if version == UNKNOWN and os.environ.get("CI", "").lower() not in ("", "0", "false"):
+    if version == UNKNOWN and _ci():
         raise StepError(
             f"training code version unknown (no ${CODE_VERSION_ENV}, no git checkout); "
             "CI is set, so refusing to plan a run without it"
@@ -120,7 +96,7 @@ def recorded_code_version(start: str | os.PathLike[str] | None = None) -> str:
     """:func:`code_version`, refusing ``unknown`` when ``$CI`` is set: a CI build must record
     which code produced a model (bake ``MLP_CODE_VERSION`` into the image or build from git)."""
     version = code_version(start)
-    if version == UNKNOWN and os.environ.get("CI", "").lower() not in ("", "0", "false"):
+    if version == UNKNOWN and _ci():
         raise StepError(
             f"code version unknown (no ${CODE_VERSION_ENV}, no git checkout); "
             "CI is set, so refusing to record a model without its code version"
