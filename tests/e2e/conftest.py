@@ -7,21 +7,18 @@ The state lives in a pytest temp dir, so a developer's `make cluster-up` cluster
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from .kube import (
     CONTROL_PLANE,
     ROOT,
-    TOOLS_BIN,
     Cluster,
     Manifest,
     apply,
+    control_plane,
     create_applyset_parent,
     install_crds,
     kustomize_build,
@@ -30,39 +27,13 @@ from .kube import (
 )
 
 
-def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / "scripts" / "cluster.sh"), command],
-        env={
-            **os.environ,
-            "CLUSTER_DIR": str(state),
-            "CLUSTER_BIN": str(TOOLS_BIN),
-            "CLUSTER_OWNER_PID": str(os.getpid()),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def cluster(env: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A fresh control plane per environment, stopped (by PID) when that environment is done."""
     require_tools(*CONTROL_PLANE)
     state = tmp_path_factory.mktemp(f"cluster-{env}")
-    up = _cluster_script(state, "up")
-    if up.returncode != 0:
-        logs = "".join(
-            f"\n--- {log.name} (tail)\n" + "\n".join(log.read_text().splitlines()[-20:])
-            for log in sorted((state / "logs").glob("*.log"))
-        )
-        _cluster_script(state, "down")
-        pytest.fail(f"scripts/cluster.sh up failed:\n{up.stderr}{logs}")
-    try:
-        yield Cluster(kubeconfig=Path(up.stdout.strip().splitlines()[-1]), state=state)
-    finally:
-        down = _cluster_script(state, "down")
-        assert down.returncode == 0, down.stderr
+    with control_plane(state) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

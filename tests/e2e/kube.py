@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -10,11 +11,12 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import support
@@ -535,3 +537,37 @@ def changed_objects(
                     f"{new['metadata']['resourceVersion']}"
                 )
     return changed
+
+
+def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "cluster.sh"), command],
+        env={
+            **os.environ,
+            "CLUSTER_DIR": str(state),
+            "CLUSTER_BIN": str(TOOLS_BIN),
+            "CLUSTER_OWNER_PID": str(os.getpid()),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def control_plane(state: Path) -> Iterator[Cluster]:
+    """A control plane of its own (scripts/cluster.sh, state in `state`), stopped afterwards.
+    A failed start fails the test with the tail of every component's log."""
+    up = _cluster_script(state, "up")
+    if up.returncode != 0:
+        logs = "".join(
+            f"\n--- {log.name} (tail)\n" + "\n".join(log.read_text().splitlines()[-20:])
+            for log in sorted((state / "logs").glob("*.log"))
+        )
+        _cluster_script(state, "down")
+        pytest.fail(f"scripts/cluster.sh up failed:\n{up.stderr}{logs}")
+    try:
+        yield Cluster(kubeconfig=Path(up.stdout.strip().splitlines()[-1]), state=state)
+    finally:
+        down = _cluster_script(state, "down")
+        assert down.returncode == 0, down.stderr

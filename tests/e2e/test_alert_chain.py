@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -65,6 +64,7 @@ from .kube import (
     Cluster,
     Manifest,
     apply,
+    control_plane,
     derived_workloads,
     install_crds,
     load_documents,
@@ -112,34 +112,6 @@ class Chain:
 
 
 # -- the chain, once per module ----------------------------------------------------------------
-
-
-def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / "scripts" / "cluster.sh"), command],
-        env={
-            **os.environ,
-            "CLUSTER_DIR": str(state),
-            "CLUSTER_BIN": str(TOOLS_BIN),
-            "CLUSTER_OWNER_PID": str(os.getpid()),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-@contextlib.contextmanager
-def control_plane(state: Path) -> Iterator[Cluster]:
-    """A control plane of its own: the chain's objects never meet test_apply's."""
-    up = _cluster_script(state, "up")
-    if up.returncode != 0:
-        _cluster_script(state, "down")
-        pytest.fail(f"scripts/cluster.sh up failed:\n{up.stderr}")
-    try:
-        yield Cluster(kubeconfig=Path(up.stdout.strip().splitlines()[-1]), state=state)
-    finally:
-        _cluster_script(state, "down")
 
 
 def _write_reference(path: Path) -> None:
