@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -298,17 +297,6 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.stop(name)
-
-
-def wait_until(what: str, condition: Callable[[], str | None], timeout: float) -> None:
-    """Poll `condition` (None = done, else the reason it is not) every second."""
-    deadline = time.monotonic() + timeout
-    reason = condition()
-    while reason is not None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {reason}")
-        time.sleep(1.0)
-        reason = condition()
 
 
 def http_json(url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:

@@ -76,6 +76,17 @@ def identity(obj: Manifest) -> Identity:
     return (group, obj["kind"], meta.get("namespace", ""), meta["name"])
 
 
+def wait_until(what: str, condition: Callable[[], str | None], timeout: float) -> None:
+    """Poll `condition` (None = done, else the reason it is not) every second."""
+    deadline = time.monotonic() + timeout
+    reason = condition()
+    while reason is not None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {reason}")
+        time.sleep(1.0)
+        reason = condition()
+
+
 @dataclass(frozen=True)
 class Cluster:
     """A running control plane and a kubectl bound to it."""
@@ -108,13 +119,7 @@ class Cluster:
         self, what: str, condition: Callable[[], str | None], timeout: float = 90.0
     ) -> None:
         """Poll `condition` (None = done, else a reason) until done or timeout."""
-        deadline = time.monotonic() + timeout
-        reason = condition()
-        while reason is not None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {reason}")
-            time.sleep(1.0)
-            reason = condition()
+        wait_until(what, condition, timeout)
 
 
 def find_crds(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Manifest]:

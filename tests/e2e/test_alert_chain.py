@@ -54,7 +54,6 @@ from .alert_chain import (
     prometheus_object,
     render,
     traffic_mode,
-    wait_until,
 )
 from .kube import (
     CONTROL_PLANE,
@@ -68,6 +67,7 @@ from .kube import (
     derived_workloads,
     install_crds,
     load_documents,
+    wait_until,
 )
 
 pytestmark = pytest.mark.tools
