@@ -109,9 +109,9 @@ def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
     try:
         with collector_paused():
             node = loader.get_single_node()
-            duplicates = list(_duplicate_keys(node, ""))
-            if duplicates:
-                raise SpecError([f"{source}: {p}: duplicate key (line {n})" for p, n in duplicates])
+            problems = _node_problems(node)
+            if problems:
+                raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
             return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
@@ -133,20 +133,65 @@ def _yaml_message(err: yaml.YAMLError) -> str:
     return str(problem)
 
 
-def _duplicate_keys(node: yaml.Node | None, path: str) -> Any:
-    """Yield `(spec path, line)` for every key given twice in one mapping."""
+MAX_DEPTH = 64
+"""Deepest nesting a spec may use; the real spec nests about 10 levels."""
+MAX_NODES = 200_000
+"""Most YAML nodes a spec may expand to, aliases counted at every use (about 5,000 today)."""
+
+
+def _node_problems(root: yaml.Node | None) -> list[tuple[str, str]]:
+    """`(spec path, message)` for what makes a document unfit to be a spec, before it is built:
+    a key given twice in one mapping, an alias that contains itself, nesting deeper than
+    MAX_DEPTH, or aliases that expand to more than MAX_NODES nodes (a "billion laughs" file).
+    Iterative, and every node's subtree size is counted once, so hostile input stays cheap."""
+    problems: list[tuple[str, str]] = []
+    size: dict[int, int] = {}  # expanded size of each finished node
+    # Each frame: (node, spec path, depth, children pushed?)
+    stack: list[tuple[yaml.Node, str, int, bool]] = [] if root is None else [(root, "", 0, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, path, depth, expanded = stack.pop()
+        if expanded:
+            open_nodes.discard(id(node))
+            size[id(node)] = 1 + sum(size.get(id(c), 1) for c in _children(node))
+            if size[id(node)] > MAX_NODES:
+                return [
+                    (
+                        path or "(document)",
+                        f"expands to more than {MAX_NODES} YAML nodes (aliases count at every use)",
+                    )
+                ]
+            continue
+        if id(node) in open_nodes:
+            return [(path, "an alias refers to a node that contains it (recursive alias)")]
+        if id(node) in size:
+            continue  # an alias of a finished node: counted, checked
+        if depth > MAX_DEPTH:
+            return [(path, f"nested deeper than {MAX_DEPTH} levels")]
+        open_nodes.add(id(node))
+        stack.append((node, path, depth, True))
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = f"{path}.{key}" if path else key
+                if key in seen:
+                    problems.append((child, f"duplicate key (line {key_node.start_mark.line + 1})"))
+                seen.add(key)
+                children += [(key_node, child), (value_node, child)]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        stack += [(child, where, depth + 1, False) for child, where in reversed(children)]
+    return problems
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            child = f"{path}.{key}" if path else key
-            if key in seen:
-                yield child, key_node.start_mark.line + 1
-            seen.add(key)
-            yield from _duplicate_keys(value_node, child)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, f"{path}[{i}]")
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
