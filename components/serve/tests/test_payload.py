@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +15,8 @@ FEATURES = ("a", "b")
 class Tensor:
     """A stand-in with the four members of KServe's InferInput that parse_v2 uses."""
 
-    data: list[float]
-    shape: list[int] = field(default_factory=lambda: [1, 2])
+    data: list[Any]
+    shape: list[Any] = field(default_factory=lambda: [1, 2])
     datatype: str = "FP32"
     name: str = "x"
 
@@ -40,8 +42,13 @@ def test_v1_rows_as_lists_or_objects() -> None:
         ({"instances": [[1, 2], [3]]}, "instances[1]: 1 values, expected 2"),
         ({"instances": [{"a": 1}]}, "instances[0]: missing features: b"),
         ({"instances": [{"a": 1, "b": 2}, [1, 2]]}, "instances[1]: mix of objects and lists"),
-        ({"instances": [[1, "x"]]}, "values must be numbers"),
-        ({"instances": [[1, None]]}, "finite numbers"),
+        ({"instances": [[1, "x"]]}, "instances[0][1]: a string is not a number"),
+        ({"instances": [[1, 2], [1, "2"]]}, "instances[1][1]: a string is not a number"),
+        ({"instances": [[True, 2]]}, "instances[0][0]: a boolean is not a number"),
+        ({"instances": [[1, None]]}, "instances[0][1]: null is not a number"),
+        ({"instances": [[1, [2]]]}, "instances[0][1]: an array is not a number"),
+        ({"instances": [{"a": 1, "b": False}]}, "instances[0].b: a boolean is not a number"),
+        ({"instances": [{"a": "1", "b": 2}]}, "instances[0].a: a string is not a number"),
         ({"instances": [[1, float("nan")]]}, "finite numbers"),
     ],
 )
@@ -61,6 +68,30 @@ def test_v2_single_numeric_tensor() -> None:
         parse_v2([Tensor([1, 2, 3])], 2)
     with pytest.raises(BadRequest, match=r"expected shape \[rows, 3\], got \[1, 2\]"):
         parse_v2([Tensor([1, 2])], 3)
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (
+            Tensor([1, 2], shape=[-1, 2]),
+            "shape must be a list of non-negative integers, got [-1, 2]",
+        ),
+        (Tensor([1, 2], shape=["1", "2"]), "shape must be a list of non-negative integers"),
+        (Tensor([1, 2], shape=[True, 2]), "shape must be a list of non-negative integers"),
+        (Tensor(["1", 2]), "data holds a string, not a number"),
+        (Tensor([True, 2]), "data holds a boolean, not a number"),
+        (Tensor([[1, None]]), "data holds null, not a number"),
+    ],
+)
+def test_v2_rejects_shapes_and_values_numpy_would_coerce(tensor: Tensor, message: str) -> None:
+    with pytest.raises(BadRequest, match=re.escape(f"input 'x': {message}")):
+        parse_v2([tensor], 2)
+
+
+def test_v2_data_may_be_nested_as_the_protocol_allows() -> None:
+    matrix = parse_v2([Tensor([[1, 2], [3, 4]], shape=[2, 2])], 2)
+    np.testing.assert_array_equal(matrix, [[1, 2], [3, 4]])
 
 
 def test_v1_response_labels_by_highest_probability() -> None:
