@@ -181,7 +181,7 @@ def change_experiments(result: Result, spec_path: Path, size: int) -> None:
 
     def pure_python_parse() -> Any:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        list(load._duplicate_keys(node, ""))
+        load._node_problems(node)
         return yaml.safe_load(text)
 
     parse_before, data_before = _timed(pure_python_parse)
