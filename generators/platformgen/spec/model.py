@@ -413,7 +413,8 @@ class ComponentOverride(Strict):
     model: ModelPin | None = None
     """The registry version this environment serves (InferenceServices with `model` only)."""
     canary: Canary | None = None
-    """Sends part of the traffic to the newest revision (InferenceServices only)."""
+    """Sends part of the traffic to the newest revision, which serves `canary.version`
+    (InferenceServices only; `platformgen promote-model --canary` writes it)."""
     suspend: bool | None = None
     """Suspends a CronJob in this environment."""
     policy_exceptions: PolicyExceptions = {}
