@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from mlp_common.registry import ModelRegistry
 
 from platformgen.cli import main
@@ -16,6 +17,7 @@ from platformgen.release import (
     ReleaseError,
     parse_reference,
     promote,
+    remove_value,
     served_model,
     set_image,
     set_value,
@@ -221,10 +223,32 @@ def test_set_value_refuses_to_descend_into_a_scalar() -> None:
         set_value(text, ("environments", "dev", "imageTag", "x"), "1")
 
 
-def test_served_model_is_found_from_the_serving_arguments() -> None:
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # a block entry: its line goes, the comment above the next key stays
+        (("environments", "dev", "logLevel"), ["-    logLevel: debug"]),
+        # a block entry whose value is a block mapping: all of its lines
+        (("environments", "dev", "images", "web"),
+         ["-      web:", "-        tag: 'web-1'     # block pin, single quotes"]),
+        # a flow entry: the item goes, the others' text stays
+        (("environments", "prod", "images", "api"),
+         ["-    images: {api: {digest: 'sha256:" + "1" * 64 + "'}}", "+    images: {}"]),
+        # the only entry of a block mapping: the mapping is left empty, in flow style
+        (("environments", "dev", "images", "web", "tag"),
+         ["-      web:", "-        tag: 'web-1'     # block pin, single quotes", "+      web: {}"]),
+    ],
+)  # fmt: skip
+def test_remove_value_removes_exactly_the_entry(path: tuple[str, ...], expected: list[str]) -> None:
+    text = ODD.read_text(encoding="utf-8")
+    assert changed_lines(text, remove_value(text, path)) == expected
+
+
+def test_served_model_is_found_from_the_typed_model() -> None:
     spec = parse_spec((ROOT / "platform.yaml").read_text(encoding="utf-8"))
     served = served_model(spec, "digits", "platform.yaml")
     assert (served.component, served.registry) == ("model-server", "s3://mlp-models/registry")
+    assert served.production_environment == "prod"
     with pytest.raises(ReleaseError, match="platform.yaml: no InferenceService .* 'wine'"):
         served_model(spec, "wine", "platform.yaml")
 
@@ -240,87 +264,214 @@ def _version(registry: Path, accuracy: float, decision: str, reason: str) -> Non
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Path:
-    """Versions 1 (passed), 2 (gate refused), 3 (passed, accuracy below prod's floor of 0.95)."""
+    """Versions 1 (passed, production), 2 (gate refused), 3 (passed, accuracy below prod's
+    floor of 0.95), 4 and 5 (passed)."""
     root = tmp_path / "registry"
     _version(root, 0.98, "promote", "no production model yet")
     _version(root, 0.97, "refused", "accuracy 0.9700 vs production v1 0.9800; worse")
     _version(root, 0.90, "promote", "clears the margin")
+    _version(root, 0.99, "promote", "better than v1")
+    _version(root, 0.99, "promote", "better than v1")
+    ModelRegistry(root).promote("digits", 1, expected=None)
     return root
 
 
-def test_cli_promote_model_edits_one_line_and_rerenders(
+PATCH = "overlays/prod/model-server/patches/model-server.inference-service.yaml"
+
+
+def _served(repo: Path) -> dict[str, object]:
+    """What the rendered prod InferenceService says it serves."""
+    patch = yaml.safe_load((repo / PATCH).read_text(encoding="utf-8"))
+    predictor = patch["spec"]["predictor"]
+    (container,) = predictor["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    return {
+        "version": env["MLP_MODEL_VERSION"],
+        "canaryTrafficPercent": predictor.get("canaryTrafficPercent"),
+        "annotations": {k: v for k, v in patch["metadata"]["annotations"].items() if "model" in k},
+    }
+
+
+def _production(registry: Path) -> int | None:
+    return ModelRegistry(registry).pointer("digits", "production")
+
+
+def test_cli_promotion_path_candidate_canary_production(
     repo: Path, registry: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """candidate -> canary -> production, then a rollback, each one edit of platform.yaml and a
+    re-render; the registry's production pointer moves only on the full promotion."""
     spec = repo / "platform.yaml"
-    before = spec.read_text(encoding="utf-8")
-    capsys.readouterr()
-    argv = ["promote-model", "digits", "1", "--env", "prod", "--spec", str(spec)]
-    assert main([*argv, "--registry", str(registry)]) == 0
-    printed = capsys.readouterr().out.split()
-    after = spec.read_text(encoding="utf-8")
-    assert changed_lines(before, after) == ['+        env: {MLP_MODEL_VERSION: "1"}']
-    # byte-identical except the one inserted line
-    assert after.replace('        env: {MLP_MODEL_VERSION: "1"}\n', "", 1) == before
-    patch = "overlays/prod/model-server/patches/model-server.inference-service.yaml"
-    assert printed == ["platform.yaml", "charts/mlp/values-prod.yaml", patch]
-    assert "MLP_MODEL_VERSION" in (repo / patch).read_text(encoding="utf-8")
+    prod = ["--env", "prod", "--spec", str(spec), "--registry", str(registry)]
+    stable = spec.read_text(encoding="utf-8")
+    assert _served(repo) == {
+        "version": "1",
+        "canaryTrafficPercent": None,
+        "annotations": {"platformgen.io/stable-model": "digits version 1"},
+    }
+
+    # 1. canary: version 4 takes 10% (the default); the previous revision (version 1) the rest
+    assert main(["promote-model", "digits", "4", "--canary", *prod]) == 0
+    canary = spec.read_text(encoding="utf-8")
+    assert changed_lines(stable, canary) == ["+        canary: {trafficPercent: 10, version: 4}"]
+    assert _served(repo) == {
+        "version": "4",
+        "canaryTrafficPercent": 10,
+        "annotations": {
+            "platformgen.io/stable-model": "digits version 1",
+            "platformgen.io/canary-model": "digits version 4 takes 10% of requests",
+        },
+    }
+    assert _production(registry) == 1
     assert main(["check", "--spec", str(spec)]) == 0
-    # promoting the next version replaces only the value, in its quoting style
-    _version(registry, 0.99, "promote", "better")
-    assert main([*argv[:2], "4", *argv[3:], "--registry", str(registry)]) == 0
-    assert changed_lines(after, spec.read_text(encoding="utf-8")) == [
-        '-        env: {MLP_MODEL_VERSION: "1"}',
-        '+        env: {MLP_MODEL_VERSION: "4"}',
+
+    # 2. more traffic to the same canary: one number changes
+    assert main(["promote-model", "digits", "4", "--canary", "--traffic", "50", *prod]) == 0
+    ramped = spec.read_text(encoding="utf-8")
+    assert changed_lines(canary, ramped) == [
+        "-        canary: {trafficPercent: 10, version: 4}",
+        "+        canary: {trafficPercent: 50, version: 4}",
     ]
+    assert _production(registry) == 1
+
+    # 3. full promotion: the stable version becomes 4, the canary goes, and the registry's
+    # production pointer moves 1 -> 4 (compare-and-swap), so servers following it follow
+    assert main(["promote-model", "digits", "4", *prod]) == 0
+    promoted = spec.read_text(encoding="utf-8")
+    assert changed_lines(ramped, promoted) == [
+        "-        model: {version: 1}",
+        "+        model: {version: 4}",
+        "-        canary: {trafficPercent: 50, version: 4}",
+    ]
+    assert _served(repo) == {
+        "version": "4",
+        "canaryTrafficPercent": None,
+        "annotations": {"platformgen.io/stable-model": "digits version 4"},
+    }
+    assert _production(registry) == 4
+    last = ModelRegistry(registry).promotions("digits")[-1]
+    assert (last["from"], last["to"]) == (1, 4)
     assert main(["check", "--spec", str(spec)]) == 0
+
+    # 4. rollback: promote the old version again (gate-checked, pointer 4 -> 1)
+    assert main(["promote-model", "digits", "1", *prod]) == 0
+    assert spec.read_text(encoding="utf-8") == stable
+    assert _production(registry) == 1
+
+    # 5. a canary aborted: the spec is byte-for-byte what it was, the registry untouched
+    assert main(["promote-model", "digits", "5", "--canary", *prod]) == 0
+    assert main(["promote-model", "digits", "--abort-canary", *prod]) == 0
+    assert spec.read_text(encoding="utf-8") == stable
+    assert _production(registry) == 1
+    assert main(["check", "--spec", str(spec)]) == 0
+
+
+def test_cli_promotion_outside_the_production_environment_keeps_the_pointer(
+    repo: Path, registry: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dev declares no floors and is not `model.productionEnvironment`: version 3 may serve
+    there, pinned in dev only; dry runs change nothing."""
+    spec = repo / "platform.yaml"
+    before = snapshot(repo)
+    dev = ["--env", "dev", "--spec", str(spec), "--registry", str(registry)]
+    capsys.readouterr()
+    assert main(["promote-model", "digits", "3", *dev, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- a/platform.yaml\n+++ b/platform.yaml\n")
+    assert "+        model: {version: 3}\n" in out
+    assert snapshot(repo) == before
+    assert main(["promote-model", "digits", "4", "--canary", *dev[:-2], "--dry-run"]) == 1
+    assert "a canary needs the stable version pinned" in capsys.readouterr().err
+    assert main(["promote-model", "digits", "3", *dev]) == 0
+    assert _production(registry) == 1
+    assert main(["promote-model", "digits", "0", "--env", "prod", "--spec", str(spec)]) == 2
 
 
 @pytest.mark.parametrize(
-    ("version", "message"),
+    ("setup", "argv", "message"),
     [
-        ("2", "platform.yaml: environments.prod: digits version 2 may not be served: its gate did "
-              "not pass: refused (test) (accuracy 0.9700 vs production v1 0.9800; worse)"),
-        ("3", "platform.yaml: environments.prod: digits version 3 may not be served: "
-              "test_accuracy 0.9000 is below the floor 0.9500 "
-              "(floors: environments.prod.minModelMetrics)"),
-        ("9", "platform.yaml: environments.prod: cannot serve it: registry "),
+        ([], ["2", "--canary"],
+         "platform.yaml: environments.prod: digits version 2 may not be served: its gate did "
+         "not pass: refused (test) (accuracy 0.9700 vs production v1 0.9800; worse)"),
+        ([], ["3"],
+         "platform.yaml: environments.prod: digits version 3 may not be served: test_accuracy "
+         "0.9000 is below the floor 0.9500 (floors: environments.prod.minModelMetrics)"),
+        ([], ["9", "--canary"],
+         "platform.yaml: environments.prod: cannot serve it: registry "),
+        ([], ["1", "--canary"],
+         "platform.yaml: environments.prod.components.model-server: version 1 is the stable "
+         "version already"),
+        ([], ["1"],
+         "platform.yaml: environments.prod.components.model-server: already serves digits "
+         "version 1"),
+        ([], ["--abort-canary"],
+         "platform.yaml: environments.prod.components.model-server: no canary in flight to "
+         "abort (serving version 1)"),
+        ([], ["4", "--canary", "--traffic", "100"],
+         "--traffic 100: a canary gets 1-99 percent of the traffic"),
+        ([], ["4", "--traffic", "20"], "promote-model: --traffic sets the canary's share"),
+        ([], [], "promote-model: give the version to promote (or --abort-canary)"),
+        (["4", "--canary"], ["5", "--canary"],
+         "platform.yaml: environments.prod.components.model-server: canary version 4 is in "
+         "flight: promote it (platformgen promote-model digits 4 --env prod) or abort it "
+         "(--abort-canary) before starting version 5"),
+        (["4", "--canary"], ["5"],
+         "platform.yaml: environments.prod.components.model-server: canary version 4 is in "
+         "flight"),
+        (["4", "--canary"], ["5", "--abort-canary"],
+         "platform.yaml: environments.prod.components.model-server: the canary in flight serves "
+         "version 4, not 5"),
     ],
 )  # fmt: skip
 def test_cli_promote_model_refuses_and_writes_nothing(
-    repo: Path, registry: Path, version: str, message: str, capsys: pytest.CaptureFixture[str]
+    repo: Path,
+    registry: Path,
+    setup: list[str],
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = repo / "platform.yaml"
+    prod = ["--env", "prod", "--spec", str(spec), "--registry", str(registry)]
+    if setup:
+        assert main(["promote-model", "digits", *setup, *prod]) == 0
     before = snapshot(repo)
+    promotions = ModelRegistry(registry).promotions("digits")
     capsys.readouterr()
-    argv = ["promote-model", "digits", version, "--env", "prod", "--spec", str(spec)]
-    assert main([*argv, "--registry", str(registry)]) == 1
+    assert main(["promote-model", "digits", *argv, *prod]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: " + message), captured.err
     assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
     assert snapshot(repo) == before
+    assert ModelRegistry(registry).promotions("digits") == promotions
 
 
-def test_cli_promote_model_dry_run_and_floors_per_environment(
-    repo: Path, registry: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_full_promotion_loses_a_race_and_writes_nothing(
+    repo: Path, registry: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Another promotion moves the registry's production pointer after promote-model read it:
+    the compare-and-swap refuses, and neither the registry nor platform.yaml changes."""
+    from platformgen import release
+
+    real = release.check_registry
+
+    def then_someone_else_promotes(*args: object, **kwargs: object) -> release.RegistryCheck:
+        check = real(*args, **kwargs)  # type: ignore[arg-type]
+        ModelRegistry(registry).promote("digits", 5, expected=1, reason="the other run")
+        return check
+
+    monkeypatch.setattr(release, "check_registry", then_someone_else_promotes)
     spec = repo / "platform.yaml"
     before = snapshot(repo)
     capsys.readouterr()
-    # dev declares no floors: version 3 (gate passed, 0.90) may serve there
-    argv = ["promote-model", "digits", "3", "--env", "dev", "--spec", str(spec), "--dry-run"]
-    assert main([*argv, "--registry", str(registry)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("--- a/platform.yaml\n+++ b/platform.yaml\n")
-    assert '+        env: {MLP_MODEL_VERSION: "3"}' in out
+    argv = ["promote-model", "digits", "4", "--env", "prod", "--spec", str(spec)]
+    assert main([*argv, "--registry", str(registry)]) == 1
+    err = capsys.readouterr().err
+    assert "production moved: expected version 1, found version 5" in err, err
+    assert "platform.yaml was not changed" in err and "Traceback" not in err
     assert snapshot(repo) == before
-    # without --registry it reads the component's --registry= (an s3:// URI here, unreachable)
-    for bad in (["digits", "1", "--env", "qa"], ["wine", "1", "--env", "prod"]):
-        assert main(["promote-model", *bad, "--spec", str(spec), "--registry", str(registry)]) == 1
-        err = capsys.readouterr().err
-        assert err.startswith("error: platform.yaml: ") and "Traceback" not in err
-    assert main(["promote-model", "digits", "0", "--env", "prod", "--spec", str(spec)]) == 2
-    assert snapshot(repo) == before
+    assert _production(registry) == 5
 
 
 def test_cli_promote_model_reads_the_serving_components_registry(
@@ -337,7 +488,7 @@ def test_cli_promote_model_reads_the_serving_components_registry(
     spec = repo / "platform.yaml"
     before = snapshot(repo)
     capsys.readouterr()
-    assert main(["promote-model", "digits", "1", "--env", "prod", "--spec", str(spec)]) == 1
+    assert main(["promote-model", "digits", "2", "--env", "prod", "--spec", str(spec)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(
         "error: platform.yaml: environments.prod: cannot read the registry s3://mlp-models/registry"

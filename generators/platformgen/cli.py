@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,8 +100,17 @@ def _parser() -> argparse.ArgumentParser:
         "passed, metric floors), edit the spec, re-render",
     )
     promote_model.add_argument("model", help="model name in the registry (e.g. digits)")
-    promote_model.add_argument("version", type=_version, help="registry version number")
+    promote_model.add_argument("version", type=_version, nargs="?", help="registry version number")
     promote_model.add_argument("--env", required=True, help="environment to serve it in")
+    promote_model.add_argument(
+        "--canary", action="store_true", help="serve it as the canary beside the stable version"
+    )
+    promote_model.add_argument(
+        "--traffic", type=int, default=None, help="the canary's share in percent (1-99)"
+    )
+    promote_model.add_argument(
+        "--abort-canary", action="store_true", help="drop the canary; the stable version serves"
+    )
     promote_model.add_argument(
         "--registry",
         default=None,
@@ -268,10 +277,11 @@ def _release(args: argparse.Namespace) -> int:
 
     text = read_spec_text(args.spec)
     spec = parse_spec(text, source=args.spec.name)
+    before_write: Callable[[], None] | None = None
     if args.command == "set-image":
         edited = set_image(text, spec, args.component, args.reference, args.env, args.spec.name)
     elif args.command == "promote-model":
-        edited = _promote_model(args, text, spec)
+        edited, before_write = _promote_model(args, text, spec)
     else:
         edited = promote(
             text, spec, args.component, args.source_env, args.target_env, args.spec.name
@@ -289,6 +299,8 @@ def _release(args: argparse.Namespace) -> int:
     out = _out(args)
     roots = _roots(out, files)
     drift = compare_tree(out, files, roots)
+    if before_write is not None:
+        before_write()
     write_tree(out, files, roots)
     write_file(args.spec, edited)
     print(args.spec.name)
@@ -297,49 +309,33 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
-def _promote_model(args: argparse.Namespace, text: str, spec: PlatformSpec) -> str:
-    """Check the version in the registry (the registry's own promotion check, plus the
-    environment's metric floors), then pin it in the spec text."""
-    from platformgen.release import pin_model_version, served_model
+def _promote_model(
+    args: argparse.Namespace, text: str, spec: PlatformSpec
+) -> tuple[str, Callable[[], None] | None]:
+    """The edited spec text, and the registry step to take before anything is written."""
+    from platformgen import release
 
-    source = args.spec.name
-    if args.env not in spec.environments:
-        raise PlatformgenError(f"{source}: environments.{args.env}: no such environment")
-    served = served_model(spec, args.model, source)
-    root = args.registry or served.registry
-    if not root:
-        raise PlatformgenError(
-            f"{source}: components.{served.component}: no --registry= argument or MLP_REGISTRY "
-            "says where the registry is; pass --registry"
-        )
-    try:
-        from mlp_common.registry import ModelRegistry, RegistryError, promotion_problems
-    except ImportError as err:
-        raise PlatformgenError(
-            "promote-model reads the model registry with mlp_common (components/common); "
-            "install the ML packages with `make venv`"
-        ) from err
-    floors = spec.environments[args.env].min_model_metrics
-    where = f"{source}: environments.{args.env}"
-    try:
-        version = ModelRegistry(root).get(args.model, args.version)
-    except RegistryError as err:
-        raise PlatformgenError(f"{where}: cannot serve it: registry {root}: {err}") from err
-    except Exception as err:  # the store's own errors (network, credentials): not our bug
-        raise PlatformgenError(
-            f"{where}: cannot read the registry {root}: {type(err).__name__}: {err} "
-            "(pass --registry, or give the object store's AWS_* settings)"
-        ) from err
-    problems = promotion_problems(version, floors)
-    if problems:
-        floors_from = f" (floors: environments.{args.env}.minModelMetrics)" if floors else ""
-        raise PlatformgenError(
-            f"{where}: {args.model} version {args.version} may not be served: "
-            + "; ".join(problems)
-            + floors_from
-        )
-    log.info("%s version %s: gate passed, floors met: %s", args.model, args.version, floors)
-    return pin_model_version(text, spec, served, args.version, args.env, source)
+    served = release.served_model(spec, args.model, args.spec.name)
+    wanted = release.plan_rollout(
+        spec,
+        served,
+        args.env,
+        args.version,
+        canary=args.canary,
+        traffic_percent=args.traffic,
+        abort=args.abort_canary,
+        source=args.spec.name,
+    )
+    edited = release.edit_rollout(text, spec, served, args.env, wanted, args.spec.name)
+    if args.abort_canary:
+        return edited, None
+    check = release.check_registry(
+        spec, served, args.version, args.env, args.registry, args.spec.name
+    )
+    log.info("%s version %s: gate passed, floors met", args.model, args.version)
+    if args.canary or args.env != served.production_environment:
+        return edited, None
+    return edited, lambda: release.move_production_pointer(check, served, args.version, args.env)
 
 
 def _diff(args: argparse.Namespace) -> int:

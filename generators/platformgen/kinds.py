@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 COMMON_TUNABLES: frozenset[str] = frozenset({"resources", "env", "policyExceptions"})
 """ComponentOverride fields (YAML names) an environment may set for a component of any kind."""
 
-OPTIONAL_TUNABLES: tuple[str, ...] = ("autoscaling", "disruptionBudget", "topologySpread", "canary")
+OPTIONAL_TUNABLES: tuple[str, ...] = (
+    "autoscaling",
+    "disruptionBudget",
+    "topologySpread",
+    "model",
+    "canary",
+)
 """Tunables that add fields or objects only when set (a HorizontalPodAutoscaler, say)."""
 
 
@@ -49,7 +55,7 @@ KINDS: Mapping[str, KindTraits] = {
     "InferenceService": KindTraits(
         workload=True,
         pods_created_by="KServe creates these pods from the InferenceService",
-        tunables=frozenset({"replicas", "disruptionBudget", "canary"}),
+        tunables=frozenset({"replicas", "disruptionBudget", "model", "canary"}),
     ),
     "Experiment": KindTraits(
         workload=True,

@@ -314,11 +314,23 @@ def promote(
 
 
 # --- model versions ----------------------------------------------------------------------------
+#
+# What an environment serves is `components.<c>.model` (name, default version) and, per
+# environment, `model.version` (the stable revision) and `canary` ({trafficPercent, version}).
+# The path of a new version is candidate -> canary -> production:
+#
+#   promote-model digits M --env prod --canary   canary: {trafficPercent, version: M}; KServe
+#                                                 gives the revision pinned to M that share, the
+#                                                 previously rolled-out revision (N) the rest
+#   promote-model digits M --env prod             model.version: M, no canary: KServe moves all
+#                                                 traffic to the revision serving M; the registry's
+#                                                 production pointer moves N -> M (compare-and-swap)
+#   promote-model digits --env prod --abort-canary  no canary: a new revision serving N takes all
+#
+# Every step re-checks the registry (gate passed, the environment's floors) except the abort.
 
-MODEL_VERSION_ENV = "MLP_MODEL_VERSION"
-"""The serving component's setting for the registry version it serves (components/serve: every
-option of `mlp_serve` has an environment variable; unset, it follows the production pointer)."""
-_MODEL_FLAGS = ("--model-name", "--model")
+DEFAULT_CANARY_PERCENT = 10
+"""Share a new canary gets unless `--traffic` says otherwise."""
 _REGISTRY_FLAGS = ("--registry",)
 
 
@@ -330,6 +342,25 @@ class ServedModel:
     component: str
     registry: str | None
     """The registry root the component reads (`--registry=` or MLP_REGISTRY), if the spec says."""
+    production_environment: str | None = None
+    """`model.productionEnvironment`: where a full promotion moves the registry's pointer."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What one environment serves: the stable version, and the canary if one is in flight."""
+
+    stable: int | str
+    pinned: bool
+    """The environment pins `stable` (`environments.<env>.components.<c>.model.version`)."""
+    canary: int | None = None
+    traffic_percent: int | None = None
+
+    def __str__(self) -> str:
+        text = f"version {self.stable}"
+        if self.canary is not None:
+            text += f", canary version {self.canary} at {self.traffic_percent}%"
+        return text
 
 
 def _option(args: tuple[str, ...], flags: tuple[str, ...]) -> str | None:
@@ -345,64 +376,244 @@ def _option(args: tuple[str, ...], flags: tuple[str, ...]) -> str | None:
 
 
 def served_model(spec: PlatformSpec, model: str, source: str) -> ServedModel:
-    """The InferenceService component that serves `model`: the one whose arguments
-    (`--model-name=`) or environment (MLP_MODEL) name it, as the serving component reads them."""
+    """The InferenceService component whose `model.name` is `model`."""
     found = []
     for name, component in sorted(spec.components.items()):
-        if component.kind != "InferenceService":
+        if component.model is None or component.model.name != model:
             continue
         settings = {**component.config, **component.env}
-        serves = _option(component.args, _MODEL_FLAGS) or settings.get("MLP_MODEL")
-        if serves == model:
-            registry = _option(component.args, _REGISTRY_FLAGS) or settings.get("MLP_REGISTRY")
-            found.append(ServedModel(model=model, component=name, registry=registry))
+        registry = _option(component.args, _REGISTRY_FLAGS) or settings.get("MLP_REGISTRY")
+        found.append(ServedModel(model, name, registry, component.model.production_environment))
     if not found:
         raise ReleaseError(
             f"{source}: no InferenceService component serves model {model!r} "
-            "(components.<name>.args --model-name or env MLP_MODEL)"
+            "(components.<name>.model.name)"
         )
     if len(found) > 1:
         names = ", ".join(f"components.{s.component}" for s in found)
         raise ReleaseError(f"{source}: model {model!r} is served by several components: {names}")
-    served = found[0]
-    if _option(spec.components[served.component].args, ("--version",)) is not None:
+    return found[0]
+
+
+def rollout(spec: PlatformSpec, served: ServedModel, environment: str) -> Rollout:
+    """What `environment` serves of `served.model`, as the spec says."""
+    component = spec.components[served.component]
+    assert component.model is not None
+    override = spec.environments[environment].components.get(served.component)
+    pin = override.model if override is not None else None
+    canary = override.canary if override is not None else None
+    return Rollout(
+        stable=pin.version if pin is not None else component.model.version,
+        pinned=pin is not None,
+        canary=canary.version if canary is not None else None,
+        traffic_percent=canary.traffic_percent if canary is not None else None,
+    )
+
+
+def plan_rollout(
+    spec: PlatformSpec,
+    served: ServedModel,
+    environment: str,
+    version: int | None,
+    *,
+    canary: bool = False,
+    traffic_percent: int | None = None,
+    abort: bool = False,
+    source: str = "platform.yaml",
+) -> Rollout:
+    """The rollout `environment` moves to: a canary of `version`, `version` in full, or (abort)
+    the stable version alone. Refuses requests that would lose track of what serves."""
+    if environment not in spec.environments:
+        raise ReleaseError(f"{source}: environments.{environment}: no such environment")
+    where = f"{source}: environments.{environment}.components.{served.component}"
+    now = rollout(spec, served, environment)
+    if traffic_percent is not None and not canary:
+        raise ReleaseError("promote-model: --traffic sets the canary's share; add --canary")
+    if abort and canary:
+        raise ReleaseError("promote-model: --canary and --abort-canary: choose one")
+    if abort:
+        if now.canary is None:
+            raise ReleaseError(f"{where}: no canary in flight to abort (serving {now})")
+        if version is not None and version != now.canary:
+            raise ReleaseError(
+                f"{where}: the canary in flight serves version {now.canary}, not {version}"
+            )
+        return Rollout(stable=now.stable, pinned=now.pinned)
+    if version is None:
+        raise ReleaseError("promote-model: give the version to promote (or --abort-canary)")
+    if now.canary is not None and now.canary != version:
         raise ReleaseError(
-            f"{source}: components.{served.component}.args: --version fixes the model version in "
-            f"every environment; remove it so each environment can pin its own"
+            f"{where}: canary version {now.canary} is in flight: promote it "
+            f"(platformgen promote-model {served.model} {now.canary} --env {environment}) or "
+            f"abort it (--abort-canary) before starting version {version}"
         )
-    return served
+    if not canary:
+        if now.canary is None and now.pinned and now.stable == version:
+            raise ReleaseError(f"{where}: already serves {served.model} version {version}")
+        return Rollout(stable=version, pinned=True)
+    if not now.pinned:
+        raise ReleaseError(
+            f"{where}: a canary needs the stable version pinned (model.version), so the spec "
+            f"names what the rest of the traffic gets; serving {now.stable} now: pin it first "
+            f"(platformgen promote-model {served.model} <stable version> --env {environment})"
+        )
+    if now.stable == version:
+        raise ReleaseError(f"{where}: version {version} is the stable version already")
+    share = traffic_percent or now.traffic_percent or DEFAULT_CANARY_PERCENT
+    if not 1 <= share <= 99:
+        raise ReleaseError(f"--traffic {share}: a canary gets 1-99 percent of the traffic")
+    return Rollout(stable=now.stable, pinned=True, canary=version, traffic_percent=share)
 
 
-def pin_model_version(
+def edit_rollout(
     text: str,
     spec: PlatformSpec,
     served: ServedModel,
-    version: int,
     environment: str,
+    wanted: Rollout,
     source: str,
 ) -> str:
-    """The spec text with `environment` serving `version` of `served.model`:
-    `environments.<env>.components.<component>.env.MLP_MODEL_VERSION`, every other byte kept.
-    The registry checks (gate, metric floors) come first and are the caller's."""
-    if environment not in spec.environments:
-        raise ReleaseError(f"{source}: environments.{environment}: no such environment")
-    if version < 1:
-        raise ReleaseError(f"model version {version}: registry versions count from 1")
-    path = ("environments", environment, "components", served.component, "env", MODEL_VERSION_ENV)
-    edited = set_value(text, path, str(version))
+    """The spec text with `environment` serving `wanted`, every other byte kept: only
+    `model.version` and `canary` of the component's environment entry change."""
+    base = ("environments", environment, "components", served.component)
+    now = rollout(spec, served, environment)
+    edited = text
+    if wanted.stable != now.stable or wanted.pinned != now.pinned:
+        edited = set_value(edited, (*base, "model", "version"), str(wanted.stable), plain=True)
+    if wanted.canary is None:
+        if now.canary is not None:
+            edited = remove_value(edited, (*base, "canary"))
+    else:
+        edited = set_value(
+            edited, (*base, "canary", "trafficPercent"), str(wanted.traffic_percent), plain=True
+        )
+        edited = set_value(edited, (*base, "canary", "version"), str(wanted.canary), plain=True)
     try:
         new_spec = parse_spec(edited, source=source)
     except SpecError as err:  # pragma: no cover - a bug in the edit, not in the request
         raise AssertionError(f"the edited spec does not load: {err.problems}") from err
-    override = new_spec.environments[environment].components.get(served.component)
-    got = (override.env or {}).get(MODEL_VERSION_ENV) if override else None
-    if got != str(version):
-        raise AssertionError(f"the edit set {MODEL_VERSION_ENV}={got!r}, not {version}")
+    got = rollout(new_spec, served, environment)
+    if got != wanted:
+        raise AssertionError(f"the edit gives {got}, not {wanted}")
     return edited
 
 
-def set_value(text: str, path: tuple[str, ...], value: str) -> str:
-    """`text` with the string at the mapping path `path` set to `value`, every other byte kept.
+@dataclass(frozen=True)
+class RegistryCheck:
+    """The registry as `promote-model` read it: the version passed the checks."""
+
+    root: str
+    production: int | None
+    """The production pointer when read: the compare-and-swap's expected value."""
+
+
+def check_registry(
+    spec: PlatformSpec,
+    served: ServedModel,
+    version: int,
+    environment: str,
+    registry: str | None,
+    source: str,
+) -> RegistryCheck:
+    """Refuse `version` unless the registry holds it, its gate passed and its metrics meet the
+    environment's floors (`environments.<env>.minModelMetrics`)."""
+    root = registry or served.registry
+    if not root:
+        raise ReleaseError(
+            f"{source}: components.{served.component}: no --registry= argument or MLP_REGISTRY "
+            "says where the registry is; pass --registry"
+        )
+    try:
+        from mlp_common.registry import ModelRegistry, RegistryError, promotion_problems
+    except ImportError as err:
+        raise ReleaseError(
+            "promote-model reads the model registry with mlp_common (components/common); "
+            "install the ML packages with `make venv`"
+        ) from err
+    floors = spec.environments[environment].min_model_metrics
+    where = f"{source}: environments.{environment}"
+    try:
+        registry_ = ModelRegistry(root)
+        entry = registry_.get(served.model, version)
+        production = registry_.pointer(served.model, "production")
+    except RegistryError as err:
+        raise ReleaseError(f"{where}: cannot serve it: registry {root}: {err}") from err
+    except Exception as err:  # the store's own errors (network, credentials): not our bug
+        raise ReleaseError(
+            f"{where}: cannot read the registry {root}: {type(err).__name__}: {err} "
+            "(pass --registry, or give the object store's AWS_* settings)"
+        ) from err
+    problems = promotion_problems(entry, floors)
+    if problems:
+        floors_from = f" (floors: environments.{environment}.minModelMetrics)" if floors else ""
+        raise ReleaseError(
+            f"{where}: {served.model} version {version} may not be served: "
+            + "; ".join(problems)
+            + floors_from
+        )
+    return RegistryCheck(root=root, production=production)
+
+
+def move_production_pointer(
+    check: RegistryCheck, served: ServedModel, version: int, environment: str
+) -> None:
+    """Point the registry's `production` at `version`, by compare-and-swap against the pointer
+    `check` read: refused (nothing changes) if another promotion moved it meanwhile."""
+    from mlp_common.registry import ModelRegistry, RegistryError
+
+    if check.production == version:
+        return
+    try:
+        ModelRegistry(check.root).promote(
+            served.model,
+            version,
+            reason=f"platformgen promote-model --env {environment}",
+            expected=check.production,
+        )
+    except RegistryError as err:
+        raise ReleaseError(f"registry {check.root}: {err}; platform.yaml was not changed") from err
+
+
+def _path_text(path: tuple[str, ...]) -> str:
+    return ".".join(path) or "the spec"
+
+
+def remove_value(text: str, path: tuple[str, ...]) -> str:
+    """`text` without the entry at the mapping path `path` (its lines in a block mapping, its
+    item in a flow mapping), every other byte kept; comments above it stay."""
+    node: Node = _compose(text)
+    parent_key: ScalarNode | None = None
+    for depth, key in enumerate(path):
+        if not isinstance(node, MappingNode):
+            raise ReleaseError(f"{_path_text(path[:depth])}: is not a mapping")
+        found = _entry(node, key)
+        if found is None:
+            raise ReleaseError(f"{_path_text(path[: depth + 1])}: not in the spec")
+        if depth == len(path) - 1:
+            k, v = found
+            if node.flow_style:
+                return _apply(text, [_flow_with(text, node, {key}, [])])
+            last: Node = v
+            while (
+                isinstance(last, MappingNode | SequenceNode) and not last.flow_style and last.value
+            ):
+                item = last.value[-1]
+                last = item[1] if isinstance(last, MappingNode) else item
+            start = _line_start(text, k.start_mark.index)
+            edits = [_Edit(start, _line_end(text, last.end_mark.index), "")]
+            if len(node.value) == 1:  # the mapping would be empty: say so in flow style
+                assert parent_key is not None
+                at = parent_key.end_mark.index + 1  # after the key's colon
+                edits.append(_Edit(at, at, " {}"))
+            return _apply(text, edits)
+        parent_key = found[0]
+        node = found[1]
+    raise ReleaseError("remove_value: empty path")
+
+
+def set_value(text: str, path: tuple[str, ...], value: str, plain: bool = False) -> str:
+    """`text` with the string at the mapping path `path` set to `value`, every other byte kept;
+    `plain`: `value` is written as is (a number), never quoted.
 
     An existing scalar is replaced in its own quoting style. Where the path stops early, one
     entry goes into the deepest mapping that exists, holding the rest of the path as flow
@@ -414,7 +625,7 @@ def set_value(text: str, path: tuple[str, ...], value: str) -> str:
             raise ReleaseError(f"{where}: is not a mapping")
         found = _entry(node, key)
         if found is None:
-            inner = _scalar(value, None)
+            inner = value if plain else _scalar(value, None)
             for name in reversed(path[depth + 1 :]):
                 inner = f"{{{name}: {inner}}}"
             entry = f"{key}: {inner}"
@@ -426,6 +637,5 @@ def set_value(text: str, path: tuple[str, ...], value: str) -> str:
         node = found[1]
     if not isinstance(node, ScalarNode):
         raise ReleaseError(f"{'.'.join(path)}: is not a scalar")
-    return _apply(
-        text, [_Edit(node.start_mark.index, node.end_mark.index, _scalar(value, node.style))]
-    )
+    written = value if plain else _scalar(value, node.style)
+    return _apply(text, [_Edit(node.start_mark.index, node.end_mark.index, written)])

@@ -91,11 +91,34 @@ class ComponentView:
         )
 
     @property
+    def stable_model_version(self) -> int | str | None:
+        """The registry version the stable revision serves (`model.version`, the environment's
+        pin first), or None when the component declares no `model`."""
+        if self.component.model is None:
+            return None
+        if self.override.model is not None:
+            return self.override.model.version
+        return self.component.model.version
+
+    @property
+    def model_env(self) -> dict[str, str]:
+        """MLP_MODEL and MLP_MODEL_VERSION of a component that declares `model`: the version the
+        revision rendered from this spec serves, which is the canary's while a canary is set."""
+        model = self.component.model
+        if model is None:
+            return {}
+        canary = self.override.canary
+        served = canary.version if canary is not None and canary.version else None
+        version = served or self.stable_model_version
+        return {"MLP_MODEL": model.name, "MLP_MODEL_VERSION": str(version)}
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             "LOG_LEVEL": self.log_level.upper(),
             **self.component.env,
             **(self.override.env or {}),
+            **self.model_env,
         }
 
 

@@ -7,7 +7,7 @@ option                     environment                 default
 =========================  ==========================  =====================================
 --registry                 MLP_REGISTRY                .run/registry
 --model                    MLP_MODEL                   the registry's only model
---version                  MLP_MODEL_VERSION           production (a number, latest, production)
+--model-version            MLP_MODEL_VERSION           production (followed); a number is pinned
 --host                     MLP_SERVE_HOST              127.0.0.1 (use 0.0.0.0 in a pod)
 --port                     MLP_SERVE_PORT              8080
 --max-body-bytes           MLP_MAX_BODY_BYTES          1048576 (larger bodies get 413)
@@ -83,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
+        "--model-version",
         default=_env("MLP_MODEL_VERSION", "production"),
-        help="version to serve: N, latest or production (env MLP_MODEL_VERSION; "
-        "default production); pointers are followed on every poll",
+        help="version to serve: N, latest or production (env MLP_MODEL_VERSION; default "
+        "production). A number pins it: the server never switches. A pointer is followed: "
+        "each poll reloads when that pointer, and only that one, names another version",
     )
     parser.add_argument(
         "--host",
@@ -204,7 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
     # lives for the whole process: move it out of the collector's reach, so a full collection
     # does not stall the event loop for tens of milliseconds (seen as p99 spikes under load).
     gc.freeze()
-    if args.poll_interval > 0:
+    if args.poll_interval > 0 and not model.pinned:
         model.watch(args.poll_interval)
     server = BoundModelServer(
         host=args.host,

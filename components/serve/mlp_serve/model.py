@@ -138,7 +138,13 @@ def load_version(entry: ModelVersion) -> LoadedVersion:
 
 
 class RegistryModel(Model):  # type: ignore[misc]
-    """Serve ``ref`` (a version number, ``latest`` or ``production``) of a registry model."""
+    """Serve ``ref`` (a version number, ``latest`` or ``production``) of a registry model.
+
+    A number pins the version: the server never switches, whatever the registry's pointers do
+    (a canary revision pinned to its candidate, the stable one to the production version). A
+    pointer is followed: :meth:`refresh` reloads when *that* pointer names another version, so
+    a server following ``production`` ignores new ``latest`` versions, and a promotion reaches
+    pinned servers only through the spec (``platformgen promote-model``)."""
 
     def __init__(
         self,
@@ -156,6 +162,11 @@ class RegistryModel(Model):  # type: ignore[misc]
         self.current: LoadedVersion | None = None
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
+
+    @property
+    def pinned(self) -> bool:
+        """``ref`` is a version number: nothing to follow, so nothing to poll."""
+        return str(self.ref).isdigit()
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> bool:

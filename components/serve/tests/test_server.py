@@ -442,3 +442,60 @@ def test_a_third_party_v2_client_discovers_and_calls_the_model(
             assert labels == [CLASSES[i] for i in expected.argmax(axis=1)]
     finally:
         client.close()
+
+
+def _served_versions(server: Server) -> tuple[str, str]:
+    """The version each protocol's response says served the request (v1 body, v2 body)."""
+    status, v1 = post_json(server.url(V1), {"instances": ROWS[:1]})
+    assert status == 200, v1
+    v2_request = {"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32",
+                              "data": ROWS[0]}]}  # fmt: skip
+    status, v2 = post_json(server.url(V2), v2_request)
+    assert status == 200, v2
+    return str(v1["model_version"]), str(v2["model_version"])
+
+
+def _reloads(server: Server) -> float:
+    samples = metric_samples(request(server.url("/metrics"))[1])
+    return samples.get(("mlp_model_reloads_total", (("model", MODEL), ("outcome", "ok"))), 0.0)
+
+
+def test_hot_reload_follows_only_its_own_pointer(
+    tmp_path: Path, model_dirs: dict[int, Path]
+) -> None:
+    """The canary's premise: a server pinned to a version (the stable or the canary revision)
+    never switches when the registry's production pointer moves, so a promotion cannot bypass
+    the canary; a server following `production` (dev) reloads when that pointer moves, and not
+    when only `latest` does. Every response names the version that served it."""
+    registry = ModelRegistry(tmp_path / "registry")
+    assert register(registry, model_dirs[1]) == 1  # production -> 1
+    poll = ("--poll-interval", "0.2")
+    pinned = launch_server(
+        tmp_path, "--registry", str(registry.root), "--model-version", "1", *poll
+    )
+    following = launch_server(
+        tmp_path, "--registry", str(registry.root), "--model-version", "production", *poll
+    )
+    try:
+        assert _served_versions(pinned) == ("1", "1")
+        assert _served_versions(following) == ("1", "1")
+
+        # a new candidate: `latest` moves, `production` does not; neither server reloads
+        assert register(registry, model_dirs[2], promote=False) == 2
+        assert registry.pointer(MODEL, "latest") == 2
+        time.sleep(2.0)  # ten polls
+        assert _served_versions(following) == ("1", "1") and _reloads(following) == 0
+
+        # the production pointer moves (what `mlp-registry promote` or a full promote-model
+        # does): the follower reloads; the pinned server keeps serving 1 and never reloads
+        registry.promote(MODEL, 2, expected=1, reason="test")
+        wait_until(lambda: _served_versions(following) == ("2", "2"), "the follower on 2", 90)
+        assert _reloads(following) == 1
+        time.sleep(1.0)
+        assert _served_versions(pinned) == ("1", "1")
+        assert _reloads(pinned) == 0
+        metadata = request(pinned.url(f"/v2/models/{MODEL}"))[1]
+        assert metadata["versions"] == ["1"]
+    finally:
+        codes = [stop_server(pinned), stop_server(following)]
+    assert codes == [0, 0], pinned.stderr() + following.stderr()

@@ -44,6 +44,11 @@ QUEUE_PROXY_PROBES = (
 )
 KSERVE_CONTAINER = "kserve-container"
 """KServe requires this name for the predictor's main container."""
+STABLE_MODEL_ANNOTATION = "platformgen.io/stable-model"
+"""InferenceService annotation: the registry version the environment pins for the stable share
+(`environments.<env>.components.<name>.model.version`)."""
+CANARY_MODEL_ANNOTATION = "platformgen.io/canary-model"
+"""InferenceService annotation: the registry version the canary serves, and its share."""
 
 
 def serving_ports(c: Component) -> list[tuple[int, str]]:
@@ -58,6 +63,25 @@ def serving_ports(c: Component) -> list[tuple[int, str]]:
 def has_own_service_name(c: Component) -> bool:
     """False where KServe creates a Service with the component's name (Serverless)."""
     return not (c.kind == "InferenceService" and c.deployment_mode == "Serverless")
+
+
+def model_annotations(view: ComponentView) -> dict[str, str]:
+    """What `kubectl get isvc -o yaml` and Argo CD show of the rollout. The predictor itself
+    pins the version the newest revision serves (MLP_MODEL_VERSION: the canary's while a canary
+    is set); with `canaryTrafficPercent`, KServe keeps the previously rolled-out revision, which
+    serves the stable version, for the rest of the traffic."""
+    model = view.component.model
+    if model is None:
+        return {}
+    out = {}
+    if view.override.model is not None:
+        out[STABLE_MODEL_ANNOTATION] = f"{model.name} version {view.override.model.version}"
+    canary = view.override.canary
+    if canary is not None and canary.version is not None:
+        out[CANARY_MODEL_ANNOTATION] = (
+            f"{model.name} version {canary.version} takes {canary.traffic_percent}% of requests"
+        )
+    return out
 
 
 def build_inference_service(view: ComponentView) -> Manifest | None:
@@ -93,6 +117,7 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
     implied = [QUEUE_PROXY_PROBES] if c.deployment_mode == "Serverless" else []
     metadata = workload_metadata(view, extra_exceptions=implied)
     metadata.setdefault("annotations", {})[DEPLOYMENT_MODE] = c.deployment_mode
+    metadata["annotations"].update(model_annotations(view))
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

@@ -72,6 +72,7 @@ from platformgen.spec.model import (
     Defaults,
     DisruptionBudget,
     ImagePin,
+    ModelPin,
     PlatformSpec,
     ResourceList,
     Resources,
@@ -86,6 +87,7 @@ KNOB_MODELS: dict[str, type[BaseModel]] = {
     "autoscaling": Autoscaling,
     "disruptionBudget": DisruptionBudget,
     "topologySpread": TopologySpread,
+    "model": ModelPin,
     "canary": Canary,
 }
 """The optional tunables' spec models: values, sentinels and schema all come from these."""
@@ -237,7 +239,7 @@ def component_values(view: ComponentView, pins: dict[str, dict[str, str]]) -> di
     if "replicas" in kind_tunables:
         out["replicas"] = o.replicas if o.replicas is not None else c.replicas
     out["resources"] = resources(view)
-    out["env"] = {**c.env, **(o.env or {})}
+    out["env"] = {**c.env, **(o.env or {}), **view.model_env}
     for knob in OPTIONAL_TUNABLES:
         if knob in kind_tunables:
             out[knob] = _dump(getattr(o, _field(ComponentOverride, knob)))
@@ -557,6 +559,16 @@ def _changes(a: Any, b: Any, path: tuple[Any, ...], where: str) -> Iterator[Chan
         )
 
 
+def _without_env(m: Manifest, image: str) -> Manifest:
+    """`m` without the env of the component's container, which the template renders from the
+    `env` value whole (a tunable such as `model` or `canary` may change it)."""
+    m = copy.deepcopy(m)
+    for d in _walk_dicts(m):
+        if d.get("image") == image:
+            d.pop("env", None)
+    return m
+
+
 def _get(value: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
         value = value[part]
@@ -612,7 +624,8 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
             if key in conditions:
                 continue
             where = f"{view.name}: {knob} in {m['kind']}"
-            for path, change in sorted(_changes(original[key], m, (), where), key=str):
+            before, after = (_without_env(x, view.image) for x in (original[key], m))
+            for path, change in sorted(_changes(before, after, (), where), key=str):
                 parent = _get(objects[key], path[:-1])
                 if change == "added":
                     parent[t.marked(path[-1], f"{c}.{knob}")] = _get(m, path)

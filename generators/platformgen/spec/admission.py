@@ -17,6 +17,7 @@ from platformgen.resolve import resolve
 from platformgen.spec.model import (
     DNS1123_LABEL,
     Component,
+    ComponentOverride,
     PlatformSpec,
 )
 
@@ -211,6 +212,7 @@ def _component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem]
         )
     if c.kind != "InferenceService" and c.deployment_mode is not None:
         yield (f"{path}.deploymentMode", f"does not apply to kind {c.kind}")
+    yield from _served_model(path, c, set(spec.environments))
 
 
 def _duration(value: str) -> bool:
@@ -264,6 +266,71 @@ def _resources_and_budgets(spec: PlatformSpec) -> Iterator[Problem]:
                 yield (where, "a disruption budget for 0 replicas selects no pods")
 
 
+MODEL_SETTINGS = ("MLP_MODEL", "MLP_MODEL_VERSION")
+"""The server's settings that `model` renders: set nowhere else, so the spec says it once."""
+MODEL_FLAGS = ("--model", "--model-name", "--version", "--model-version")
+
+
+def _served_model(path: str, c: Component, environments: set[str]) -> Iterator[Problem]:
+    model = c.model
+    if model is None:
+        return
+    if c.kind != "InferenceService":
+        yield (f"{path}.model", f"does not apply to kind {c.kind}")
+    for i, arg in enumerate(c.args):
+        if arg.partition("=")[0] in MODEL_FLAGS:
+            yield (
+                f"{path}.args[{i}]",
+                f"{arg!r}: the served model comes from {path}.model; remove the flag",
+            )
+    for where, settings in (("env", c.env), ("config", c.config)):
+        for key in MODEL_SETTINGS:
+            if key in settings:
+                yield (f"{path}.{where}.{key}", f"rendered from {path}.model; remove it here")
+    target = model.production_environment
+    if target is not None and target not in environments:
+        yield (f"{path}.model.productionEnvironment", f"unknown environment {target!r}")
+
+
+def _served_model_override(
+    where: str, name: str, c: Component, override: ComponentOverride
+) -> Iterator[Problem]:
+    """The canary rules: what the stable and the canary revisions serve must be named."""
+    for key in MODEL_SETTINGS:
+        if c.model is not None and key in (override.env or {}):
+            yield (f"{where}.env.{key}", f"rendered from the typed {where}.model; remove it")
+    if c.model is None:
+        if override.model is not None:
+            yield (f"{where}.model", f"components.{name} declares no model")
+        if override.canary is not None and override.canary.version is not None:
+            yield (f"{where}.canary.version", f"components.{name} declares no model")
+    canary = override.canary
+    if canary is None:
+        return
+    if not 1 <= canary.traffic_percent <= 99:
+        yield (
+            f"{where}.canary.trafficPercent",
+            "must be 1-99: 0 sends the canary nothing (abort it instead), 100 is a full "
+            "rollout (promote instead)",
+        )
+    if c.model is None:
+        return
+    if canary.version is None:
+        yield (f"{where}.canary.version", "required: the registry version the canary serves")
+    if override.model is None:
+        yield (
+            f"{where}.canary",
+            f"needs the stable version pinned in {where}.model.version: KServe's previously "
+            "rolled-out revision serves the rest of the traffic, and the spec must say what it "
+            "serves",
+        )
+    elif canary.version == override.model.version:
+        yield (
+            f"{where}.canary.version",
+            f"version {canary.version} is the stable version ({where}.model.version) already",
+        )
+
+
 def _resources_path(spec: PlatformSpec, environment: str | None, name: str, field: str) -> str:
     key = {"ephemeral_storage": "ephemeralStorage"}.get(field, field)
     if environment is not None:
@@ -308,6 +375,7 @@ def _environments(spec: PlatformSpec) -> Iterator[Problem]:
                     f"{where}.canary",
                     "KServe supports canary traffic only in deploymentMode Serverless",
                 )
+            yield from _served_model_override(where, name, c, override)
         if env.require_digests:
             for name in spec.components:
                 image_pin = env.images.get(name)

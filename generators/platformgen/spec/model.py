@@ -282,9 +282,41 @@ class TopologySpread(Strict):
     """What the scheduler does when it cannot spread."""
 
 
+ModelVersion = Annotated[int, Field(ge=1)] | Literal["production"]
+"""A registry version number, or `production`: follow the registry's production pointer."""
+
+
+class ServedModel(Strict):
+    """What an InferenceService serves: one model of the registry, at a version."""
+
+    name: Name
+    """Model name in the registry (the server's MLP_MODEL)."""
+    version: ModelVersion = "production"
+    """Version the predictor serves (MLP_MODEL_VERSION): a number pins it and the server never
+    switches; `production` follows the registry's pointer (hot reload). Environments pin it with
+    `environments.<env>.components.<name>.model.version`."""
+    production_environment: Name | None = None
+    """The environment whose full `platformgen promote-model` also moves the registry's
+    production pointer (compare-and-swap), so servers following `production` serve what it
+    serves; absent: promotions never move the pointer."""
+
+
+class ModelPin(Strict):
+    """The registry version an environment serves (its stable revision)."""
+
+    version: PositiveInt
+    """Registry version number; replaces `components.<name>.model.version` here."""
+
+
 class Canary(Strict):
+    """A KServe canary rollout: the revision rendered from the current spec serves `version`
+    to `trafficPercent` of the requests; KServe's previously rolled-out revision (the stable
+    `model.version`) keeps the rest."""
+
     traffic_percent: Percent
-    """Share of traffic the newest revision receives (KServe canaryTrafficPercent)."""
+    """Share of traffic the newest revision receives (KServe canaryTrafficPercent), 1-99."""
+    version: PositiveInt | None = None
+    """Registry version the canary serves (required when the component declares `model`)."""
 
 
 class SearchParameter(Strict):
@@ -378,8 +410,11 @@ class ComponentOverride(Strict):
     """Adds a PodDisruptionBudget (Deployments and InferenceServices)."""
     topology_spread: TopologySpread | None = None
     """Adds topologySpreadConstraints to the pod template (Deployments only)."""
+    model: ModelPin | None = None
+    """The registry version this environment serves (InferenceServices with `model` only)."""
     canary: Canary | None = None
-    """Sends part of the traffic to the newest revision (InferenceServices only)."""
+    """Sends part of the traffic to the newest revision, which serves `canary.version`
+    (InferenceServices only; `platformgen promote-model --canary` writes it)."""
     suspend: bool | None = None
     """Suspends a CronJob in this environment."""
     policy_exceptions: PolicyExceptions = {}
@@ -445,6 +480,9 @@ class Component(Strict):
     """Worker count and port of a distributed training component (kind TrainJob only)."""
     payload_logger: PayloadLogger | None = None
     """Send inference payloads to another component (kind InferenceService only)."""
+    model: ServedModel | None = None
+    """The registry model and version the server loads (kind InferenceService only), rendered
+    as the container's MLP_MODEL and MLP_MODEL_VERSION."""
     policy_exceptions: PolicyExceptions = {}
     """Policy checks (checkov, kube-linter, kube-score) waived for the workload, with reasons."""
     writable_paths: tuple[HttpPath, ...] = ("/tmp",)

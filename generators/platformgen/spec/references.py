@@ -226,6 +226,7 @@ def _check_override(path: str, c: Component, o: ComponentOverride) -> Iterator[P
         "autoscaling": o.autoscaling,
         "topologySpread": o.topology_spread,
         "disruptionBudget": o.disruption_budget,
+        "model": o.model,
         "canary": o.canary,
         "suspend": o.suspend,
         "replicas": o.replicas,
