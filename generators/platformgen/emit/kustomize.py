@@ -111,11 +111,17 @@ def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
 
 def _image_names(value: Any) -> set[str]:
     """Every string in `value` (the objects of one group), for matching `images:` entries."""
-    if isinstance(value, dict):
-        return set().union(*(_image_names(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_image_names(v) for v in value))
-    return {value} if isinstance(value, str) else set()
+    strings: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            strings.add(item)
+    return strings
 
 
 def _uses_image(strings: set[str], image: str) -> bool:
