@@ -235,8 +235,11 @@ def _dump(model: BaseModel | None) -> dict[str, Any] | None:
     return None if model is None else model.model_dump(by_alias=True, exclude_none=True)
 
 
-def component_values(view: ComponentView, pins: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """The chart values of one component in one environment (or base), from its view."""
+def component_values(
+    view: ComponentView, pins: dict[str, dict[str, str]], built: list[Manifest] | None = None
+) -> dict[str, Any]:
+    """The chart values of one component in one environment (or base), from its view
+    (`built`: its objects in that environment, when the caller has them)."""
     c, o, kind_tunables = view.component, view.override, tunables(view.component.kind)
     image: dict[str, Any] = {"repository": c.image, "tag": view.spec.defaults.image_tag}
     pin = pins.get(c.image, {})
@@ -255,26 +258,31 @@ def component_values(view: ComponentView, pins: dict[str, dict[str, str]]) -> di
     if "suspend" in kind_tunables:
         out["suspend"] = bool(o.suspend)
     exceptions: dict[str, dict[str, str]] = {}
-    for tool, check, reason in workload_exceptions(view):
+    for tool, check, reason in workload_exceptions(view, built):
         exceptions.setdefault(tool, {})[check] = reason
     out["policyExceptions"] = exceptions
     return out
 
 
-def workload(view: ComponentView) -> Manifest:
-    """The object that runs the component's container, as the builders make it in `view`."""
-    built = build_component(dataclasses.replace(view, is_base=False))
+def workload(view: ComponentView, built: list[Manifest] | None = None) -> Manifest:
+    """The object that runs the component's container, as the builders make it in `view`
+    (`built`: the component's objects, when the caller has built them for that view)."""
+    if built is None:
+        built = build_component(dataclasses.replace(view, is_base=False))
     (found,) = [m for m in built if m["kind"] == view.component.kind]
     return found
 
 
-def workload_exceptions(view: ComponentView) -> list[tuple[str, str, str]]:
+def workload_exceptions(
+    view: ComponentView, built: list[Manifest] | None = None
+) -> list[tuple[str, str, str]]:
     """Every policy exception on the component's workload: the spec's and the environment's
     (view.policy_exceptions) and those the builder derives (a Serverless InferenceService
     waives the queue-proxy's liveness probe, say), read back from the built object, so one
     list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
     builder's."""
-    exceptions, _ = split_exception_annotations(workload(view)["metadata"].get("annotations", {}))
+    annotations = workload(view, built)["metadata"].get("annotations", {})
+    exceptions, _ = split_exception_annotations(annotations)
     return exceptions
 
 
@@ -284,15 +292,26 @@ def charted(view: ComponentView) -> bool:
     return not traits(view.component.kind).content_named
 
 
-def chart_values(spec: PlatformSpec, environment: str | None) -> dict[str, Any]:
-    """Every value of the chart in `environment` (None: the chart's defaults, i.e. base)."""
+def chart_values(
+    spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
+) -> dict[str, Any]:
+    """Every value of the chart in `environment` (None: the chart's defaults, i.e. base).
+
+    An environment's workloads are read from build_platform (`pipelines` as the render's, so
+    inside resolve.memoized they are the objects the overlays were made from, not a rebuild);
+    base's are built as in an environment (`workload`)."""
     views = resolve(spec, environment)
     pins = image_pins(spec, environment) if environment is not None else {}
     log_level = views[0].log_level if views else spec.defaults.log_level
+    groups = build_platform(spec, environment, pipelines) if environment is not None else {}
     return {
         "environment": environment,
         "logLevel": log_level,
-        "components": {view.name: component_values(view, pins) for view in views if charted(view)},
+        "components": {
+            view.name: component_values(view, pins, groups.get(view.name))
+            for view in views
+            if charted(view)
+        },
     }
 
 
@@ -605,9 +624,10 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
         environment_exceptions=(),
         override=ComponentOverride.model_construct(None, **scalars),
     )
-    original = {identity(m): m for m in _templated(build_component(plain))}
-    carriers = _exception_carriers(plain)
-    own = {(tool, check) for tool, check, _ in workload_exceptions(plain)}
+    built_plain = build_component(plain)
+    original = {identity(m): m for m in _templated(built_plain)}
+    carriers = _exception_carriers(plain, built_plain)
+    own = {(tool, check) for tool, check, _ in workload_exceptions(plain, built_plain)}
     objects = _copy(original)
     conditions: dict[tuple[str, str, str, str], str] = {}
     for knob in OPTIONAL_TUNABLES:
@@ -685,15 +705,18 @@ PROBE_EXCEPTION = ("checkov", "CKV_PLATFORMGEN_PROBE", "probe")
 """A waiver no spec declares: built into a view to find which objects carry its waivers."""
 
 
-def _exception_carriers(view: ComponentView) -> set[tuple[str, str, str, str]]:
+def _exception_carriers(
+    view: ComponentView, built: list[Manifest]
+) -> set[tuple[str, str, str, str]]:
     """Objects that carry the component's policy waivers (its workload, and e.g. a Trainer
     TrainingRuntime that holds the pod template): those a waiver added to the view reaches.
+    `built`: build_component(view).
     Their annotations come from the `policyExceptions` helper; the waivers only the object
     has (not the workload) are fixed data merged under the values'."""
     probed = dataclasses.replace(
         view, environment_exceptions=(*view.environment_exceptions, PROBE_EXCEPTION)
     )
-    before = {identity(m): m for m in build_component(view)}
+    before = {identity(m): m for m in built}
     return {
         identity(m)
         for m in build_component(probed)
@@ -923,10 +946,10 @@ def emit_helm(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[st
     files[f"{root}/templates/NOTES.txt"] = notes(
         spec, [m for objects in groups.values() for m in objects]
     )
-    defaults = chart_values(spec, None)
+    defaults = chart_values(spec, None, pipelines)
     files[f"{root}/values.yaml"] = values_yaml(defaults, spec)
     for environment in sorted(spec.environments):
-        difference = values_difference(defaults, chart_values(spec, environment))
+        difference = values_difference(defaults, chart_values(spec, environment, pipelines))
         files[f"{root}/values-{environment}.yaml"] = to_yaml(difference)
     files[f"{root}/values.schema.json"] = to_json(values_schema(spec))
     return files
