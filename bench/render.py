@@ -217,15 +217,11 @@ def _record(result: Result, group: str, series: str, x: float, timings: list[Tim
     result.add(group, series, x, "cpu_s", "s", [t.cpu for t in timings])
 
 
-def _kubeconform_argv(kubeconform: str, version: str) -> list[str]:
-    from platformgen.validate import CORE_SCHEMA_LOCATION, CRD_SCHEMA_LOCATION
+def _kubeconform_argv(kubeconform: str, version: str, inputs: Sequence[str] = ("-",)) -> list[str]:
+    """The command `platformgen validate` runs (validate.kubeconform_command), on `inputs`."""
+    from platformgen.validate import kubeconform_command
 
-    schemas = ROOT / ".tools" / "schemas"
-    return [
-        kubeconform, "-strict", "-summary", "-kubernetes-version", version,
-        "-schema-location", str(schemas / CORE_SCHEMA_LOCATION),
-        "-schema-location", str(schemas / CRD_SCHEMA_LOCATION), "-",
-    ]  # fmt: skip
+    return kubeconform_command(kubeconform, ROOT / ".tools" / "schemas", version, inputs)
 
 
 def profile_render(spec_path: Path, top: int = 12) -> list[str]:

@@ -101,6 +101,23 @@ def test_type_errors_and_unknown_fields_fail_naming_the_object(
 
 
 @pytest.mark.tools
+def test_messages_follow_the_build_order(
+    results: dict[tuple[str, str], TargetResult],
+) -> None:
+    # kubeconform runs with one worker over every build at once (validate.py): its messages
+    # come in the order of the kustomize output (Deployment, Application, ServiceMonitor),
+    # every time, for every version, where parallel workers reported them in any order.
+    for result in each_version(results, "invalid-field"):
+        subjects = [m.split(" (", 1)[0] for m in result.messages]
+        firsts = list(dict.fromkeys(subjects))
+        assert firsts == [
+            "Deployment training-api",
+            "Application ml-platform-dev",
+            "ServiceMonitor drift-monitor",
+        ]
+
+
+@pytest.mark.tools
 def test_kind_without_schema_is_an_error_never_skipped(
     results: dict[tuple[str, str], TargetResult],
 ) -> None:

@@ -191,7 +191,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from platformgen.validate import validate_chart, validate_targets
+    from concurrent.futures import ThreadPoolExecutor
+
+    from platformgen.validate import validate_platform
     from platformgen.validate_argocd import validate_argocd
 
     spec, pipelines = _load(args)
@@ -201,25 +203,28 @@ def _validate(args: argparse.Namespace) -> int:
     if drift:
         raise StaleOutputError("generated files are stale: run `make render` first")
     targets = ["base", *(f"overlays/{env}" for env in sorted(spec.environments))]
-    results = validate_targets(out, targets, tools_dir=args.tools_dir.absolute())
     chart = f"charts/{spec.platform.name}"
-    results += validate_chart(
-        out, chart, sorted(spec.environments), tools_dir=args.tools_dir.absolute()
-    )
-    failed = [r for r in results if not r.ok]
-    if args.summary:
-        _print_summary(results)
-    width = max([16, *(len(r.target) for r in results)])
-    for r in results:
-        status = "ok" if r.ok else "FAILED"
-        print(
-            f"{status:6} {r.target:{width}} k8s {r.kubernetes_version}: {r.resources} resources, "
-            f"{r.valid} valid, {r.invalid} invalid, {r.errors} errors, {r.skipped} skipped"
-        )
-        if not r.ok:
-            for message in r.messages:
-                print(f"       {message}")
-    argocd_summary, argocd_problems = validate_argocd(out, args.tools_dir.absolute())
+    tools = args.tools_dir.absolute()
+    # The Argo CD checks are independent of the targets: they run beside them (their own
+    # processes); their report, or a tool error of theirs, comes after the targets' as before.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        argocd = beside.submit(validate_argocd, out, tools)
+        results = validate_platform(out, targets, chart, sorted(spec.environments), tools_dir=tools)
+        failed = [r for r in results if not r.ok]
+        if args.summary:
+            _print_summary(results)
+        width = max([16, *(len(r.target) for r in results)])
+        for r in results:
+            status = "ok" if r.ok else "FAILED"
+            print(
+                f"{status:6} {r.target:{width}} k8s {r.kubernetes_version}: "
+                f"{r.resources} resources, {r.valid} valid, {r.invalid} invalid, "
+                f"{r.errors} errors, {r.skipped} skipped"
+            )
+            if not r.ok:
+                for message in r.messages:
+                    print(f"       {message}")
+        argocd_summary, argocd_problems = argocd.result()
     if args.report is not None:
         _write_report(args.report, results, argocd_summary, argocd_problems)
     print(f"{'FAILED' if argocd_problems else 'ok':6} {argocd_summary}")

@@ -16,6 +16,15 @@ free-form, is also checked against KFP's protobuf definitions (platformgen.kfp_o
 The chart (`charts/<platform.name>/`) is linted with `helm lint --strict` on Helm 3 and Helm 4
 for values.yaml and each values-<env>.yaml, and `helm template -f values-<env>.yaml` goes
 through the same kubeconform step as `kustomize build`.
+
+Cost (docs/benchmarks.md, bench/notes.md): most of a kubeconform run is loading and compiling
+the schemas, so every build is written to a file and kubeconform runs once per Kubernetes
+version over all of them (`-verbose` lists each object with its file, which gives the
+per-target counts). One worker (`-n 1`): kubeconform caches a compiled schema per kind, but
+its parallel workers miss that cache together and compile the same schema several times
+(about 3x the CPU on our builds). The builds, lints and templates are independent processes
+and run on a bounded thread pool (WORKERS); results and messages keep the order of the
+sequential loop.
 """
 
 from __future__ import annotations
@@ -25,11 +34,14 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -63,6 +75,12 @@ _SCHEMA_FAILURE_PREFIX = re.compile(
     r"^problem validating schema\. Check JSON formatting: "
     r"jsonschema validation failed with '[^']*'\s*-\s*"
 )
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+WORKERS = min(4, os.cpu_count() or 1)
+"""Tool processes run at once (builds, lints, templates, kubeconform): one per CPU, at most 4."""
+
 _CAUSE_SEPARATOR = re.compile(r"\s+-\s+(?=at ')")
 _WRAPPER_CAUSE = re.compile(r"^at '[^']*': (validation failed|allOf failed)$")
 
@@ -99,6 +117,25 @@ class TargetResult:
         )
 
 
+@dataclass(frozen=True)
+class _Build:
+    """One target's rendered objects, before kubeconform: `kustomize build` or `helm template`."""
+
+    target: str
+    manifests: str
+    messages: tuple[str, ...]
+    built: bool
+
+
+def _map(work: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+    """`work` over `items` on the bounded pool, results in the items' order."""
+    listed = list(items)
+    if len(listed) <= 1:
+        return [work(item) for item in listed]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return list(pool.map(work, listed))
+
+
 def validate_targets(
     root: Path,
     targets: Sequence[str],
@@ -110,23 +147,7 @@ def validate_targets(
     Returns one result per (target, version), in that order. Raises ToolError when a tool or
     the schemas for a requested version are not installed, or when a tool misbehaves.
     """
-    root = root.absolute()
-    tools = (tools_dir if tools_dir is not None else root / ".tools").absolute()
-    kustomize = _tool(tools, "kustomize", root)
-    kubeconform = _tool(tools, "kubeconform", root)
-    schemas = _schemas(tools, kubernetes_versions, root)
-
-    results: list[TargetResult] = []
-    for target in targets:
-        manifests, build_messages, built = _kustomize_build(kustomize, root, target)
-        kinds = _kinds(manifests)
-        kfp_problems = _kfp_problems(manifests)
-        for version in kubernetes_versions:
-            result = _kubeconform(
-                kubeconform, schemas, target, version, manifests, build_messages, built, kinds
-            )
-            results.append(_with_kfp(result, kfp_problems))
-    return results
+    return validate_platform(root, targets, None, (), kubernetes_versions, tools_dir)
 
 
 HELM_BINARIES: tuple[str, ...] = ("helm", "helm4")
@@ -145,27 +166,67 @@ def validate_chart(
     values-<env>.yaml, then `helm template -f values-<env>.yaml` validated like a kustomize
     target. One result per (Helm, environment, Kubernetes version); lint problems count as
     build problems of every target of that Helm."""
+    return validate_platform(root, (), chart, environments, kubernetes_versions, tools_dir)
+
+
+def validate_platform(
+    root: Path,
+    targets: Sequence[str],
+    chart: str | None,
+    environments: Sequence[str],
+    kubernetes_versions: Sequence[str] = KUBERNETES_VERSIONS,
+    tools_dir: Path | None = None,
+) -> list[TargetResult]:
+    """validate_targets(targets) followed by validate_chart(chart), the results in that order,
+    with every build, lint and template on the pool and one kubeconform per Kubernetes version
+    for all of them."""
     root = root.absolute()
     tools = (tools_dir if tools_dir is not None else root / ".tools").absolute()
+    steps: list[Callable[[], Any]] = []
+    if targets:
+        kustomize = _tool(tools, "kustomize", root)
+        steps += [partial(_kustomize_build, kustomize, root, target) for target in targets]
     kubeconform = _tool(tools, "kubeconform", root)
     schemas = _schemas(tools, kubernetes_versions, root)
-    results: list[TargetResult] = []
-    for name in HELM_BINARIES:
-        helm = _tool(tools, name, root)
-        defaults = _helm_lint(helm, root, chart, None)
-        for environment in environments:
-            target = f"{chart} {environment}, {HELM_MAJOR[name]}"
-            messages = defaults + _helm_lint(helm, root, chart, environment)
-            manifests, template_messages = _helm_template(helm, root, chart, environment)
-            messages += template_messages
-            kinds = _kinds(manifests)
-            kfp_problems = _kfp_problems(manifests)
-            for version in kubernetes_versions:
-                result = _kubeconform(
-                    kubeconform, schemas, target, version, manifests, messages, not messages, kinds
-                )
-                results.append(_with_kfp(result, kfp_problems))
-    return results
+    helms = [_tool(tools, name, root) for name in HELM_BINARIES] if chart is not None else []
+    for helm in helms:
+        assert chart is not None
+        steps += [partial(_helm_lint, helm, root, chart, env) for env in [None, *environments]]
+        steps += [partial(_helm_template, helm, root, chart, env) for env in environments]
+    done = iter(_map(lambda step: step(), steps))
+
+    builds: list[_Build] = []
+    for target in targets:
+        manifests, build_messages, built = next(done)
+        builds.append(_Build(target, manifests, tuple(build_messages), built))
+    for helm in helms:
+        defaults, *lints = (next(done) for _ in [None, *environments])
+        for environment, lint in zip(environments, lints, strict=True):
+            manifests, template_messages = next(done)
+            messages = tuple(defaults + lint + template_messages)
+            target = f"{chart} {environment}, {HELM_MAJOR[helm.name]}"
+            builds.append(_Build(target, manifests, messages, not messages))
+    return _validate_builds(kubeconform, schemas, builds, kubernetes_versions)
+
+
+def _validate_builds(
+    kubeconform: Path, schemas: Path, builds: list[_Build], versions: Sequence[str]
+) -> list[TargetResult]:
+    """One result per (build, version), in that order: kubeconform once per version."""
+    parsed = [_documents(b.manifests) for b in builds]
+    kinds = [_kinds(documents) for documents in parsed]
+    kfp = [_kfp_problems(documents) for documents in parsed]
+    with tempfile.TemporaryDirectory(prefix="platformgen-validate-") as temp:
+        files: dict[int, Path] = {}
+        for i, build in enumerate(builds):
+            if build.manifests.strip():
+                files[i] = Path(temp, f"{i}.yaml")
+                files[i].write_text(build.manifests, encoding="utf-8")
+        checked = _map(
+            lambda version: _kubeconform(kubeconform, schemas, version, builds, kinds, files),
+            versions,
+        )
+    return [_with_kfp(by_version[i], kfp[i]) for i in range(len(builds)) for by_version in checked]
 
 
 def _values_args(chart: str, environment: str | None) -> list[str]:
@@ -207,11 +268,15 @@ def _helm_template(helm: Path, root: Path, chart: str, environment: str) -> tupl
     return (process.stdout if process.returncode == 0 else ""), messages
 
 
-def _kfp_problems(manifests: str) -> list[str]:
-    """Problems in the pipeline IR of the KFP objects in `manifests` (kubeconform validates
+def _documents(manifests: str) -> list[Any]:
+    """The YAML documents of a build, parsed once for the kinds and the KFP checks."""
+    return list(yaml.load_all(manifests, Loader=_Loader))
+
+
+def _kfp_problems(documents: list[Any]) -> list[str]:
+    """Problems in the pipeline IR of the KFP objects in `documents` (kubeconform validates
     the objects against the vendored upstream CRDs; the IR inside is free-form there)."""
-    documents = [d for d in yaml.load_all(manifests, Loader=_Loader) if d]
-    return [p for d in documents if is_kfp_object(d) for p in check_kfp_object(d)]
+    return [p for d in documents if d and is_kfp_object(d) for p in check_kfp_object(d)]
 
 
 def _with_kfp(result: TargetResult, problems: list[str]) -> TargetResult:
@@ -296,9 +361,9 @@ def _kustomize_build(kustomize: Path, root: Path, target: str) -> tuple[str, lis
     return (process.stdout if process.returncode == 0 else ""), messages, built
 
 
-def _kinds(manifests: str) -> dict[str, int]:
+def _kinds(documents: list[Any]) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for document in yaml.load_all(manifests, Loader=_Loader):
+    for document in documents:
         if isinstance(document, dict):
             counts[str(document.get("kind", "<no kind>"))] += 1
     return dict(sorted(counts.items()))
@@ -307,59 +372,106 @@ def _kinds(manifests: str) -> dict[str, int]:
 def _kubeconform(
     kubeconform: Path,
     schemas: Path,
-    target: str,
     version: str,
-    manifests: str,
-    build_messages: list[str],
-    built: bool,
-    kinds: dict[str, int],
-) -> TargetResult:
-    messages = list(build_messages)
-    if not manifests.strip():
-        if built:
-            messages.append(f"kustomize build {target}: rendered no objects")
-        return TargetResult(target, version, 0, 0, 0, 0, 0, tuple(messages), kinds, built)
-
-    logger.info("kubeconform %s for Kubernetes %s", target, version)
-    process = _run(
-        [
-            str(kubeconform),
-            "-strict",
-            "-summary",
-            "-output",
-            "json",
-            "-kubernetes-version",
+    builds: list[_Build],
+    kinds: list[dict[str, int]],
+    files: dict[int, Path],
+) -> list[TargetResult]:
+    """One result per build for `version`: one kubeconform process over every build's file
+    (`files`: build index -> its manifests; a build without objects has none)."""
+    found: dict[str, list[dict[str, Any]]] = {str(path): [] for path in files.values()}
+    stderr: list[str] = []
+    if files:
+        logger.info(
+            "kubeconform %s for Kubernetes %s",
+            ", ".join(builds[i].target for i in files),
             version,
-            "-schema-location",
-            str(schemas / CORE_SCHEMA_LOCATION),
-            "-schema-location",
-            str(schemas / CRD_SCHEMA_LOCATION),
-            "-",
-        ],
-        cwd=schemas,
-        stdin=manifests,
-    )
-    report = _report(process)
-    summary = report["summary"]
-    for resource in report.get("resources") or []:
-        messages.extend(_resource_messages(resource, schemas))
-    for line in process.stderr.splitlines():
-        if line.strip():
-            messages.append(f"kubeconform: {line.strip()}")
-    valid, invalid = int(summary["valid"]), int(summary["invalid"])
-    errors, skipped = int(summary["errors"]), int(summary["skipped"])
-    return TargetResult(
-        target=target,
-        kubernetes_version=version,
-        resources=valid + invalid + errors + skipped,
-        valid=valid,
-        invalid=invalid,
-        errors=errors,
-        skipped=skipped,
-        messages=tuple(messages),
-        kinds=kinds,
-        built=built,
-    )
+        )
+        process = _run(
+            kubeconform_command(kubeconform, schemas, version, [str(p) for p in files.values()]),
+            cwd=schemas,
+        )
+        report = _report(process)
+        for resource in report.get("resources") or []:
+            filename = str(resource.get("filename", ""))
+            if filename not in found:
+                raise ToolError(f"kubeconform reported a resource of an unknown file {filename!r}")
+            found[filename].append(resource)
+        counted = Counter(str(r.get("status")) for entries in found.values() for r in entries)
+        summary = report["summary"]
+        if any(counted[status] != int(summary[key]) for key, status in _STATUS.items()):
+            raise ToolError(f"kubeconform's summary {summary} does not match its listed resources")
+        stderr = [f"kubeconform: {line.strip()}" for line in process.stderr.splitlines()]
+        stderr = [line for line in stderr if line != "kubeconform: "]
+    results: list[TargetResult] = []
+    for i, build in enumerate(builds):
+        messages = list(build.messages)
+        if i not in files:
+            if build.built:
+                messages.append(f"kustomize build {build.target}: rendered no objects")
+            results.append(
+                TargetResult(
+                    build.target, version, 0, 0, 0, 0, 0, tuple(messages), kinds[i], build.built
+                )
+            )
+            continue
+        entries = found[str(files[i])]
+        for resource in entries:
+            if resource.get("status") in ("statusInvalid", "statusError"):
+                messages.extend(_resource_messages(resource, schemas))
+        messages.extend(stderr)
+        count = Counter(str(r.get("status")) for r in entries)
+        valid, invalid = count["statusValid"], count["statusInvalid"]
+        errors, skipped = count["statusError"], count["statusSkipped"]
+        results.append(
+            TargetResult(
+                target=build.target,
+                kubernetes_version=version,
+                resources=valid + invalid + errors + skipped,
+                valid=valid,
+                invalid=invalid,
+                errors=errors,
+                skipped=skipped,
+                messages=tuple(messages),
+                kinds=kinds[i],
+                built=build.built,
+            )
+        )
+    return results
+
+
+def kubeconform_command(
+    kubeconform: Path | str, schemas: Path, version: str, inputs: Sequence[str]
+) -> list[str]:
+    """kubeconform over `inputs` (files, or "-" for stdin) for one Kubernetes version: strict,
+    offline schemas only, every object listed with its file (`-verbose`), one worker (see the
+    module doc). bench/ runs the same command."""
+    return [
+        str(kubeconform),
+        "-strict",
+        "-summary",
+        "-verbose",
+        "-n",
+        "1",
+        "-output",
+        "json",
+        "-kubernetes-version",
+        version,
+        "-schema-location",
+        str(schemas / CORE_SCHEMA_LOCATION),
+        "-schema-location",
+        str(schemas / CRD_SCHEMA_LOCATION),
+        *inputs,
+    ]
+
+
+_STATUS = {
+    "valid": "statusValid",
+    "invalid": "statusInvalid",
+    "errors": "statusError",
+    "skipped": "statusSkipped",
+}
+"""kubeconform's summary keys and the status each resource of that count carries."""
 
 
 def _report(process: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -110,16 +110,24 @@ def _images(spec: PlatformSpec, environment: str) -> list[dict[str, str]]:
 
 
 def _image_names(value: Any) -> set[str]:
-    """Every string in `value` (the objects of one group), for matching `images:` entries."""
-    if isinstance(value, dict):
-        return set().union(*(_image_names(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_image_names(v) for v in value))
-    return {value} if isinstance(value, str) else set()
-
-
-def _uses_image(strings: set[str], image: str) -> bool:
-    return any(s == image or s.startswith((f"{image}:", f"{image}@")) for s in strings)
+    """Every image name a string in `value` (the objects of one group) may refer to, for
+    matching `images:` entries: each string whole, and each of its prefixes that a `:` or `@`
+    follows (`repo:tag`, `repo@sha256:...` give `repo`). An entry named N is used when N is in
+    this set: a string equal to N or starting with `N:` or `N@`."""
+    strings: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and item not in strings:
+            strings.add(item)
+            for i, ch in enumerate(item):
+                if ch == ":" or ch == "@":
+                    strings.add(item[:i])
+    return strings
 
 
 def emit_overlay(
@@ -159,7 +167,7 @@ def emit_overlay(
         if patches:
             kustomization["patches"] = sorted(patches, key=lambda p: p["path"])
         strings = _image_names(env_objects)
-        used = [entry for entry in images if _uses_image(strings, entry["name"])]
+        used = [entry for entry in images if entry["name"] in strings]
         if used:
             kustomization["images"] = used
         files[f"{folder}/kustomization.yaml"] = to_yaml(kustomization)
