@@ -608,7 +608,7 @@ def _changes(a: Any, b: Any, path: tuple[Any, ...], where: str) -> Iterator[Chan
 def _without_env(m: Manifest, image: str) -> Manifest:
     """`m` without the env of the component's container, which the template renders from the
     `env` value whole (a tunable such as `model` or `canary` may change it)."""
-    m = copy.deepcopy(m)
+    m = _copy(m)
     for d in _walk_dicts(m):
         if d.get("image") == image:
             d.pop("env", None)
