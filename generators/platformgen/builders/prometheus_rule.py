@@ -127,7 +127,7 @@ def _drift_recording_rules(view: ComponentView) -> list[dict[str, Any]]:
         {"record": names["rows"], "expr": f"sum by ({DRIFT_BY}) ({names['counts']})"},
         {
             "record": names["current"],
-            "expr": f"{names['counts']}\n  / ignoring (bin) group_left ({names['rows']} > 0)",
+            "expr": f"{names['counts']}\n  / ignoring (bin) group_left () ({names['rows']} > 0)",
         },
         {
             "record": names["reference"],
