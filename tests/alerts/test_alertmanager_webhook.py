@@ -51,7 +51,7 @@ def alertmanager_yaml(config: dict[str, Any], local_url: str) -> dict[str, Any]:
             hooks.append({"url": local_url + path, "send_resolved": hook["sendResolved"]})
         receivers.append({"name": qualified(receiver["name"]), "webhook_configs": hooks})
     matchers = [f'namespace="{namespace}"'] + [
-        f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in route["matchers"]
+        f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"' for m in route["matchers"]
     ]
     return {
         "route": {

@@ -28,8 +28,10 @@ def build_alertmanager_config(view: ComponentView) -> Manifest | None:
     port = next(p.port for p in c.ports if p.name == hook.port)
     url = f"http://{service_name(view)}.{view.namespace}.svc.cluster.local:{port}{hook.path}"
     alerts = sorted(f"{camel(view.name)}{suffix}" for suffix in hook.alerts)
+    # One alert: an equality matcher, whose matchType the CRD defaults to "=" (left out: a bare
+    # `=` in YAML 1.1 is the `!!value` tag, which PyYAML-based tools refuse to load).
     matcher = (
-        {"matchType": "=", "name": "alertname", "value": alerts[0]}
+        {"name": "alertname", "value": alerts[0]}
         if len(alerts) == 1
         else {"matchType": "=~", "name": "alertname", "value": "|".join(alerts)}
     )
