@@ -123,7 +123,11 @@ class DriftExporter:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.monitor.refresh()
+            try:
+                self.monitor.refresh()
+            except Exception:  # a bug, or a store error not mapped to OSError: keep polling
+                log.exception("drift reference refresh failed")
+                self.monitor.metrics.reference_errors.inc()
             self._stop.wait(self.interval)
 
     def start(self) -> None:
