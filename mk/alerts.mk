@@ -4,7 +4,7 @@
 ##@ Alerts
 
 .PHONY: prometheus-tools
-prometheus-tools: ## Build the pinned Prometheus server (3.16.0) and Prometheus Operator (v0.93.0)
+prometheus-tools: ## Build the pinned Prometheus server (3.16.0), Prometheus Operator (v0.93.0) and Alertmanager (0.28.1)
 	scripts/install-prometheus.sh
 
 .PHONY: alerts

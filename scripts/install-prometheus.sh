@@ -11,12 +11,17 @@
 #               its go.mod has replace directives that `go install pkg@version` refuses. The
 #               version is stamped with -ldflags, or the default config-reloader image the
 #               operator derives from it has an empty tag.
+#   alertmanager  `go install github.com/prometheus/alertmanager/cmd/alertmanager@v0.28.1`, for
+#               the drift monitor's webhook test (components/drift/tests/test_alertmanager.py).
+#               Built in 156s on 2 busy cores (2026-11-29). v0.35.0 does not build this way: its
+#               ui/web.go embeds app/dist, which the module does not ship.
 source "$(dirname "$0")/lib.sh"
 
 PROMETHEUS_MODULE_VERSION="v0.316.0"
 PROMETHEUS_VERSION="3.16.0"
 OPERATOR_VERSION="v0.93.0"
 OPERATOR_MODULE="github.com/prometheus-operator/prometheus-operator"
+ALERTMANAGER_VERSION="v0.28.1"
 
 # The machine is shared: cap parallel compile jobs.
 export GOFLAGS="${GOFLAGS:-} -p=${MLP_BUILD_JOBS:-2}"
@@ -27,6 +32,12 @@ cached_prometheus="$TOOLS_CACHE/prometheus@$PROMETHEUS_MODULE_VERSION/prometheus
 go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_MODULE_VERSION" \
     "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
 [[ -z "$started" ]] || log "prometheus $PROMETHEUS_VERSION ready after $((SECONDS - started))s"
+
+started=$SECONDS
+[[ -x "$TOOLS_CACHE/alertmanager@$ALERTMANAGER_VERSION/alertmanager" ]] && started=""
+go_install alertmanager github.com/prometheus/alertmanager/cmd/alertmanager "$ALERTMANAGER_VERSION" \
+    "-s -w -X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}"
+[[ -z "$started" ]] || log "alertmanager $ALERTMANAGER_VERSION ready after $((SECONDS - started))s"
 
 _operator_build() {
     local dest="$TOOLS_CACHE/prometheus-operator@$OPERATOR_VERSION"

@@ -44,6 +44,7 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("kubeflow.org/v1beta1", "Experiment"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("pipelines.kubeflow.org/v2beta1", "Pipeline"),
     ("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),

@@ -62,6 +62,11 @@ SCRAPE_INTERVAL = "3s"
 scrape marks every series of the target stale, which resets a pending alert."""
 WINDOW = "20s"
 """Rate window of the test copy: six or seven scrapes, so a missed one never empties it."""
+DRIFT_WINDOW = "60s"
+"""Drift window of the test copy: a few hundred rows of the test traffic, so the clean stream's
+PSI (biased upwards by about (bins - 1) / rows) stays well under the threshold."""
+DRIFT_MIN_SAMPLES = 100
+"""Production asks 200 rows an hour; the test window is a minute."""
 FOR = "20s"
 """As long as WINDOW: one request stalled by a busy machine lifts the p99 for one window at
 most, which is barely enough to fire; a slow model lifts it for as long as it serves."""
@@ -96,6 +101,9 @@ def chain_spec(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         alerts["for"] = FOR
         alerts["window"] = WINDOW
+        if "driftPsi" in alerts:
+            alerts["driftWindow"] = DRIFT_WINDOW
+            alerts["driftMinSamples"] = DRIFT_MIN_SAMPLES
     return copy
 
 

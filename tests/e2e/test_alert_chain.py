@@ -15,8 +15,9 @@ Faults are real causes, no hooks:
     fails and the server answers 500;
   - HighLatency: a slow (convolutional) model is promoted and hot-reloaded;
   - ModelStale: production is rolled back to a version registered 30 days ago;
-  - FeatureDrift: the traffic's f1 shifts by four standard deviations, and the drift monitor
-    hears of it through its payload-logger endpoint.
+  - FeatureDrift: the traffic's f1 shifts by four standard deviations; the drift monitor hears
+    of it through its payload-logger endpoint and counts it per reference bin, and the recording
+    rules turn those counters into PSI.
 
 kube-state-metrics alerts (restarts, unavailable replicas, failed Jobs) cannot be driven
 without a kubelet: tests/alerts/ proves them with promtool on series labelled as
@@ -268,7 +269,6 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                     str(PYTHON), "-m", "mlp_drift", "serve", "--reference", str(reference),
                     "--target", "label", "--host", address,
                     "--port", str(ports["drift-monitor"]), "--interval", "1",
-                    "--window", "150", "--min-samples", "100",
                 ],
             )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""``drift check`` (one-shot) and ``drift serve`` (long-running /metrics exporter).
+"""``drift check`` (one-shot report) and ``drift serve`` (the long-running monitor).
 
 Exit codes: 0 done (no drift, or drift without --fail-on-drift), 1 bad input, 2 bad usage,
 3 drift detected with --fail-on-drift.
@@ -10,32 +10,29 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from mlp_common.files import write_bytes_atomic
 from mlp_common.step import configure_logging, run_step
 
-from mlp_drift.core import DriftError, DriftReport, FloatArray, Thresholds, compare
+from mlp_drift.core import DriftError, DriftReport, Thresholds, compare
 from mlp_drift.inputs import (
     Columns,
     feature_names,
-    matrix_columns,
-    payload_rows,
     read_reference,
     request_log_columns,
-    rows_to_matrix,
     table_columns,
 )
-from mlp_drift.metrics import DriftMetrics
-from mlp_drift.server import DriftExporter
+from mlp_drift.metrics import DriftMetrics, ObservationMetrics
+from mlp_drift.reference import LOCAL_VERSION, RegistryReference, reference_from_table
+from mlp_drift.retrain import DRIFT_ALERT, KfpSubmitter, LocalSubmitter, RetrainTrigger
+from mlp_drift.server import DriftExporter, Monitor, ReferenceSource
 
 log = logging.getLogger("drift")
 
@@ -61,54 +58,69 @@ def _port(value: str) -> int:
     return number
 
 
+def _param(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    return name, text
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {value}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlp-drift",
-        description="Feature drift (PSI and KS per feature) of recent data against the training "
-        "reference, as a report or as Prometheus gauges.",
+        description="Feature drift of served data against the training reference: a one-shot "
+        "report (PSI and KS per feature), or the long-running monitor that exports per-bin "
+        "counters for Prometheus and turns drift alerts into pipeline runs.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    features = argparse.ArgumentParser(add_help=False)
+    features.add_argument(
+        "--features", type=_csv_list, help="comma-separated features (default: all but --target)"
+    )
+    features.add_argument(
+        "--target",
+        help="label column to leave out (default: the dataset's target, else 'target')",
+    )
+
+    check = sub.add_parser(
+        "check", parents=[features], help="compare once, print a JSON report on stdout"
+    )
+    check.add_argument(
         "--reference",
         default=os.environ.get("MLP_DRIFT_REFERENCE"),
         help="training reference: a dataset directory, or a .csv/.parquet path or s3:// URI "
         "(env MLP_DRIFT_REFERENCE)",
     )
-    common.add_argument(
-        "--features", type=_csv_list, help="comma-separated features (default: all but --target)"
-    )
-    common.add_argument(
-        "--target",
-        help="label column to leave out (default: the dataset's target, else 'target')",
-    )
-    common.add_argument(
+    check.add_argument(
         "--psi-threshold",
         type=float,
         default=Thresholds.psi,
         help="flag a feature at PSI >= this (0.2)",
     )
-    common.add_argument(
+    check.add_argument(
         "--ks-alpha",
         type=float,
         default=Thresholds.ks_alpha,
         help="family-wise KS significance, Bonferroni-split over features (0.05)",
     )
-    common.add_argument("--bins", type=int, default=Thresholds.bins, help="PSI quantile bins (10)")
-    common.add_argument(
+    check.add_argument("--bins", type=int, default=Thresholds.bins, help="PSI quantile bins (10)")
+    check.add_argument(
         "--min-samples",
         type=_positive_int,
         default=Thresholds.min_samples,
         help="fewest current rows to judge (100)",
     )
-    common.add_argument(
+    check.add_argument(
         "--window", type=_positive_int, default=5000, help="newest request-log rows to use (5000)"
-    )
-
-    check = sub.add_parser(
-        "check", parents=[common], help="compare once, print a JSON report on stdout"
     )
     check.add_argument(
         "--current",
@@ -126,21 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser(
-        "serve", parents=[common], help="re-evaluate the request log periodically, serve /metrics"
+        "serve",
+        parents=[features],
+        help="count served rows per reference bin for Prometheus; follow the production "
+        "model's training statistics; receive Alertmanager webhooks",
     )
     serve.add_argument(
-        "--request-log",
-        type=Path,
-        default=os.environ.get("MLP_REQUEST_LOG") or None,
-        help="request log written by mlp-serve --request-log (env MLP_REQUEST_LOG); without "
-        "it, rows arrive by POST /log from KServe's payload logger and the newest --window rows "
-        "are kept in memory",
+        "--registry",
+        default=os.environ.get("MLP_REGISTRY") or None,
+        help="model registry root (path or s3:// URI; env MLP_REGISTRY): the reference is the "
+        "training statistics of --model's production version, re-read every --interval",
+    )
+    serve.add_argument("--model", help="registered model name (with --registry)")
+    serve.add_argument(
+        "--reference",
+        help="local override instead of --registry: a dataset directory or a .csv/.parquet "
+        "table whose histograms are the reference",
     )
     serve.add_argument(
         "--max-body-bytes",
         type=_positive_int,
         default=1 << 20,
-        help="POST /log bodies over this get 413 (default 1 MiB)",
+        help="POST bodies over this get 413 (default 1 MiB)",
     )
     serve.add_argument(
         "--host",
@@ -151,11 +170,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=_port,
         default=os.environ.get("MLP_DRIFT_PORT") or "8000",
-        help="HTTP port for /metrics, /log and the probes (env MLP_DRIFT_PORT; default 8000)",
+        help="HTTP port for /metrics, /log, /alerts and the probes (env MLP_DRIFT_PORT; 8000)",
     )
     serve.add_argument(
-        "--interval", type=float, default=60.0, help="seconds between evaluations (default 60)"
+        "--interval",
+        type=float,
+        default=60.0,
+        help="seconds between reads of the production pointer (default 60)",
     )
+    retrain = serve.add_argument_group("retraining on a drift alert (POST /alerts)")
+    retrain.add_argument(
+        "--retrain",
+        choices=("off", "local", "kfp"),
+        default="off",
+        help="what a firing drift alert starts: nothing (default), --retrain-command as a local "
+        "process, or a run of the deployed pipeline through the KFP API",
+    )
+    retrain.add_argument(
+        "--alert-name",
+        default=DRIFT_ALERT,
+        help="the drift alert: FeatureDrift, or <Component>FeatureDrift (default FeatureDrift)",
+    )
+    retrain.add_argument(
+        "--retrain-cooldown",
+        type=_seconds,
+        default=6 * 3600.0,
+        help="seconds after a submission during which notifications submit nothing (6h)",
+    )
+    retrain.add_argument(
+        "--retrain-param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pipeline argument of the run (repeatable)",
+    )
+    retrain.add_argument(
+        "--retrain-command",
+        default="mlp-pipeline run",
+        help="--retrain local: the command (shell words, run without a shell; "
+        "default 'mlp-pipeline run'); each --retrain-param is added as --param=NAME=VALUE",
+    )
+    retrain.add_argument(
+        "--kfp-host", help="--retrain kfp: the KFP API, e.g. http://ml-pipeline.kubeflow:8888"
+    )
+    retrain.add_argument("--kfp-pipeline", help="--retrain kfp: the Pipeline's name")
+    retrain.add_argument("--kfp-namespace", help="--retrain kfp: the Pipeline's namespace")
+    retrain.add_argument("--kfp-experiment-id", help="--retrain kfp: experiment of the runs")
     return parser
 
 
@@ -166,6 +227,8 @@ def _thresholds(args: argparse.Namespace) -> Thresholds:
 
 
 def _load_reference(args: argparse.Namespace) -> tuple[Columns, list[str]]:
+    if not args.reference:
+        raise DriftError("--reference (or MLP_DRIFT_REFERENCE) is required")
     frame, dataset_target = read_reference(args.reference)
     names = feature_names(frame, args.features, args.target or dataset_target or "target")
     return table_columns(frame, names, args.reference), names
@@ -212,39 +275,44 @@ def _log_summary(report: DriftReport) -> None:
         log.warning("drift detected in: %s", ", ".join(report.drifted_features))
 
 
+def _source(args: argparse.Namespace) -> ReferenceSource:
+    if args.reference:
+        local = reference_from_table(args.reference, args.features, args.target)
+        return ReferenceSource(lambda: LOCAL_VERSION, lambda _version: local)
+    registry = RegistryReference(args.registry, args.model)
+    return ReferenceSource(
+        lambda: str(registry.production_version()), lambda v: registry.load(int(v))
+    )
+
+
+def _trigger(args: argparse.Namespace) -> RetrainTrigger | None:
+    params = dict(args.retrain_param)
+    submitter: LocalSubmitter | KfpSubmitter
+    if args.retrain == "off":
+        return None
+    if args.retrain == "local":
+        command = shlex.split(args.retrain_command)
+        if not command:
+            raise DriftError("--retrain-command is empty")
+        submitter = LocalSubmitter(command, params)
+    else:
+        submitter = KfpSubmitter(
+            args.kfp_host, args.kfp_pipeline, args.kfp_namespace, params, args.kfp_experiment_id
+        )
+    return RetrainTrigger(submitter, args.retrain_cooldown, args.alert_name)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    thresholds = _thresholds(args)
-    reference, names = _load_reference(args)  # a bad reference fails at start, not per interval
-
-    pushed: deque[FloatArray] = deque(maxlen=args.window)  # rows from POST /log
-    pushed_lock = threading.Lock()
-
-    def receive(document: Any) -> None:
-        rows = payload_rows(document)
-        matrix = rows_to_matrix((("request", row) for row in rows), names)
-        with pushed_lock:
-            pushed.extend(matrix)
-
-    def evaluate() -> DriftReport:
-        if args.request_log is not None:
-            if args.request_log.is_file():
-                current = request_log_columns(args.request_log, names, args.window)
-            else:
-                current = {name: reference[name][:0] for name in names}
-        else:
-            with pushed_lock:
-                rows = list(pushed)
-            matrix = np.array(rows) if rows else np.empty((0, len(names)))
-            current = matrix_columns(matrix, names)
-        return compare(reference, current, thresholds)
-
+    source = _source(args)  # a bad local reference fails at start
+    trigger = _trigger(args)
+    monitor = Monitor(source, ObservationMetrics())
     try:
         exporter = DriftExporter(
-            evaluate,
+            monitor,
             args.host,
             args.port,
             args.interval,
-            sink=receive if args.request_log is None else None,
+            trigger=trigger,
             max_body_bytes=args.max_body_bytes,
         )
     except OSError as exc:
@@ -254,16 +322,37 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     exporter.start()
     host, port = exporter.address
-    log.warning("drift exporter on http://%s:%d/metrics (every %gs)", host, port, args.interval)
+    log.warning(
+        "drift monitor on http://%s:%d/metrics (reference re-read every %gs, retrain %s)",
+        host,
+        port,
+        args.interval,
+        args.retrain,
+    )
     stop.wait()
     exporter.stop()
+    if trigger is not None and isinstance(trigger.submitter, LocalSubmitter):
+        trigger.submitter.stop()
     return 0
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.command == "check":
+        return None if args.reference else "--reference (or MLP_DRIFT_REFERENCE) is required"
+    if args.reference and (args.registry or args.model):
+        return "--reference is a local override: give it or --registry/--model, not both"
+    if not args.reference and not (args.registry and args.model):
+        return "--registry (or MLP_REGISTRY) and --model are required (or --reference)"
+    if args.retrain == "kfp" and not (args.kfp_host and args.kfp_pipeline):
+        return "--retrain kfp needs --kfp-host and --kfp-pipeline"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.reference:
-        parser.error("--reference (or MLP_DRIFT_REFERENCE) is required")
+    problem = _usage_problem(args)
+    if problem:
+        parser.error(problem)
     configure_logging(args.verbose)
     return run_step("drift", lambda: _check(args) if args.command == "check" else _serve(args))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from mlp_common.statistics import bin_counts, bin_edges
 from mlp_common.step import DataError
 from scipy import stats
 
@@ -90,23 +91,33 @@ class DriftReport:
 
 
 def quantile_edges(reference: FloatArray, bins: int) -> FloatArray:
-    """Inner bin edges at the reference quantiles, deduplicated for discrete features."""
-    qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    return np.unique(np.quantile(reference, qs))
+    """Inner bin edges at the reference quantiles, deduplicated for discrete features (the
+    edges ``statistics.json`` histograms record: :func:`mlp_common.statistics.bin_edges`)."""
+    return bin_edges(reference, bins)
+
+
+def psi_from_counts(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
+    """PSI = sum((c - r) * ln(c / r)) over bins, from counts per bin (same bins on both sides).
+
+    Proportions are floored at :data:`PSI_EPSILON`. The recording rules of the drift
+    PrometheusRule compute exactly this from the exported counters (the alert tests check that
+    both agree)."""
+    ref = np.asarray(reference_counts, dtype=np.float64)
+    cur = np.asarray(current_counts, dtype=np.float64)
+    if ref.shape != cur.shape or ref.ndim != 1:
+        raise DriftError(f"PSI needs counts for the same bins, got {ref.shape} and {cur.shape}")
+    if ref.sum() <= 0 or cur.sum() <= 0:
+        raise DriftError("PSI needs at least one count on each side")
+    ref_p = np.maximum(ref / ref.sum(), PSI_EPSILON)
+    cur_p = np.maximum(cur / cur.sum(), PSI_EPSILON)
+    return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
 def population_stability_index(reference: FloatArray, current: FloatArray, bins: int) -> float:
-    """PSI = sum((c - r) * ln(c / r)) over reference-quantile bins with open outer bins."""
+    """PSI over reference-quantile bins with open outer bins (right-closed, see
+    :func:`mlp_common.statistics.bin_counts`)."""
     edges = quantile_edges(reference, bins)
-    # Right-closed bins (side="left"): a value equal to an edge falls in the lower bin, so a
-    # constant reference still gets a bin of its own and any new value lands outside it.
-    ref_counts = np.bincount(
-        np.searchsorted(edges, reference, side="left"), minlength=edges.size + 1
-    )
-    cur_counts = np.bincount(np.searchsorted(edges, current, side="left"), minlength=edges.size + 1)
-    ref_p = np.maximum(ref_counts / reference.size, PSI_EPSILON)
-    cur_p = np.maximum(cur_counts / current.size, PSI_EPSILON)
-    return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
+    return psi_from_counts(bin_counts(edges, reference), bin_counts(edges, current))
 
 
 def _column(

@@ -1,10 +1,14 @@
-"""Prometheus gauges for a drift report, on a private registry (no process-global state)."""
+"""Prometheus metrics on private registries (no process-global state): gauges for a one-shot
+drift report (``check --metrics-file``) and the long-running monitor's observation counters."""
 
 from __future__ import annotations
 
+import numpy as np
+from mlp_common.statistics import bin_counts
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from mlp_drift.core import DriftReport
+from mlp_drift.core import DriftReport, FloatArray
+from mlp_drift.reference import Reference
 
 
 class DriftMetrics:
@@ -80,6 +84,73 @@ class DriftMetrics:
     def failed(self, now: float) -> None:
         self.last_evaluation.set(now)
         self.evaluations.labels(outcome="error").inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class ObservationMetrics:
+    """The long-running monitor's families: what each replica saw, binned by the reference.
+
+    Drift itself is computed by Prometheus recording rules from these, summed over replicas
+    (components/drift/README.md), so no replica's share of the traffic matters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        labels = ["feature", "bin", "reference_version"]
+        self.observations = Counter(
+            "mlp_drift_feature_observations",
+            "Served feature values per reference bin (bins of the reference's histogram)",
+            labels,
+            registry=r,
+        )
+        self.reference_ratio = Gauge(
+            "mlp_drift_reference_ratio",
+            "Share of the reference's training values in each bin",
+            labels,
+            registry=r,
+        )
+        self.reference_version = Gauge(
+            "mlp_drift_reference_version",
+            "Registry version whose training statistics are the reference (0: a local file)",
+            registry=r,
+        )
+        self.rows = Counter("mlp_drift_rows", "Feature rows received", registry=r)
+        self.reference_errors = Counter(
+            "mlp_drift_reference_errors",
+            "Failed reads of the registry's production pointer or statistics",
+            registry=r,
+        )
+        self.retrain = Counter(
+            "mlp_drift_retrain_notifications",
+            "Alertmanager notifications by what they led to",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("submitted", "cooldown", "ignored", "rejected", "failed"):
+            self.retrain.labels(outcome=outcome)
+
+    def set_reference(self, reference: Reference) -> None:
+        """Switch to ``reference``: the old version's series go, the new ones start at 0."""
+        self.observations.clear()
+        self.reference_ratio.clear()
+        version = reference.version
+        for name, bins in reference.features.items():
+            for index, ratio in enumerate(bins.ratios):
+                self.reference_ratio.labels(name, str(index), version).set(ratio)
+                self.observations.labels(name, str(index), version)
+        self.reference_version.set(int(version) if version.isdigit() else 0)
+
+    def observe(self, reference: Reference, matrix: FloatArray) -> None:
+        """Count each feature column of ``matrix`` (rows in ``reference.names`` order)."""
+        for j, (name, bins) in enumerate(reference.features.items()):
+            counts = bin_counts(bins.edges, matrix[:, j])
+            for index in np.flatnonzero(counts):
+                self.observations.labels(name, str(index), reference.version).inc(
+                    float(counts[index])
+                )
+        self.rows.inc(matrix.shape[0])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

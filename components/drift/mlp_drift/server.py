@@ -1,12 +1,21 @@
-"""The long-running drift exporter: re-evaluates recent traffic on an interval, serves /metrics.
+"""The long-running drift monitor: counts served feature values per reference bin, follows the
+registry's production pointer, serves /metrics, and turns drift alerts into pipeline runs.
 
-Probes: ``/healthz`` (liveness, always 200 while the process serves) and ``/readyz`` (200 once
-the reference is loaded and one evaluation has run).
+Endpoints:
 
-``POST /log`` is a sink for KServe's payload logger (InferenceService
-``spec.predictor.logger: {mode: request, url: http://<drift>:8000/log}``): each CloudEvent body is
-the inference request (v1 or v2 JSON); its rows go into the in-memory window. Response events
-are accepted and ignored. Bodies are limited (413); bad JSON gets 400. Any other path is 404.
+- ``GET /metrics``: :class:`mlp_drift.metrics.ObservationMetrics` (drift itself is computed
+  from them by the PrometheusRule's recording rules, over every replica);
+- ``GET /healthz`` (liveness, 200 while the process serves) and ``GET /readyz`` (200 once a
+  reference is loaded; a not-ready probe also re-reads the registry, so readiness does not wait
+  for the next poll; the 503 body says why, e.g. no production version);
+- ``POST /log``: a sink for KServe's payload logger (InferenceService
+  ``spec.predictor.logger: {mode: request, url: http://<drift>:8000/log}``): each CloudEvent
+  body is the inference request (v1 or v2 JSON). Response events are accepted and ignored. 503
+  before a reference is loaded, 400 on bad rows;
+- ``POST /alerts``: the Alertmanager webhook receiver (:mod:`mlp_drift.retrain`), 404 when
+  retraining is off.
+
+Bodies are limited (413); bad JSON gets 400. Any other path is 404.
 """
 
 from __future__ import annotations
@@ -14,41 +23,95 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from mlp_drift.core import DriftError, DriftReport
-from mlp_drift.metrics import DriftMetrics
+from mlp_drift.core import DriftError
+from mlp_drift.inputs import payload_rows, rows_to_matrix
+from mlp_drift.metrics import ObservationMetrics
+from mlp_drift.reference import Reference
+from mlp_drift.retrain import RetrainTrigger
 
 log = logging.getLogger(__name__)
 
 DRAIN_LIMIT = 16 << 20  # an oversized body up to this size is read and dropped before the 413
 
 
+class ReferenceSource:
+    """Where the reference comes from: ``version()`` is cheap (the production pointer),
+    ``load(version)`` reads the statistics of that version."""
+
+    def __init__(self, version: Callable[[], str], load: Callable[[str], Reference]) -> None:
+        self.version = version
+        self.load = load
+
+
+class Monitor:
+    """The reference in use and the counters it bins served rows into (thread-safe)."""
+
+    def __init__(self, source: ReferenceSource, metrics: ObservationMetrics) -> None:
+        self.source = source
+        self.metrics = metrics
+        self.reference: Reference | None = None
+        self.problem = "no reference loaded yet"
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Re-read the pointer; load and switch to its version when it moved."""
+        with self._refresh_lock:
+            try:
+                version = self.source.version()
+                if self.reference is not None and self.reference.version == version:
+                    return
+                reference = self.source.load(version)
+            except DriftError as exc:
+                self.metrics.reference_errors.inc()
+                self.problem = str(exc)
+                log.error("drift reference: %s", exc)
+                return
+            with self._lock:
+                before = self.reference
+                self.reference = reference
+                self.metrics.set_reference(reference)
+            log.warning(
+                "drift reference: version %s (%d features) from %s%s",
+                reference.version,
+                len(reference.features),
+                reference.source,
+                f", was version {before.version}" if before else "",
+            )
+
+    def observe(self, document: Any) -> None:
+        rows = payload_rows(document)
+        with self._lock:
+            reference = self.reference
+            if reference is None:
+                raise LookupError(self.problem)
+            matrix = rows_to_matrix((("request", row) for row in rows), reference.names)
+            self.metrics.observe(reference, matrix)
+
+
 class DriftExporter:
-    """Evaluate ``evaluate()`` every ``interval`` seconds and serve the result on host:port."""
+    """Serve ``monitor`` on host:port; re-read the reference every ``interval`` seconds."""
 
     def __init__(
         self,
-        evaluate: Callable[[], DriftReport],
+        monitor: Monitor,
         host: str,
         port: int,
         interval: float,
-        sink: Callable[[Any], None] | None = None,
+        trigger: RetrainTrigger | None = None,
         max_body_bytes: int = 1 << 20,
     ) -> None:
-        self.evaluate = evaluate
-        self.sink = sink
+        self.monitor = monitor
+        self.trigger = trigger
         self.max_body_bytes = max_body_bytes
         self.interval = interval
-        self.metrics = DriftMetrics()
-        self.ready = threading.Event()
         self._stop = threading.Event()
-        self.last_report: DriftReport | None = None
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
@@ -58,25 +121,13 @@ class DriftExporter:
         host, port = self.httpd.server_address[:2]
         return str(host), int(port)
 
-    def evaluate_once(self) -> None:
-        try:
-            report = self.evaluate()
-        except DriftError as exc:
-            log.error("drift evaluation failed: %s", exc)
-            self.metrics.failed(time.time())
-        else:
-            self.last_report = report
-            self.metrics.update(report, time.time())
-            log.info(
-                "drift evaluated: detected=%s samples=%s",
-                report.drift_detected,
-                report.current_samples,
-            )
-        self.ready.set()
-
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.evaluate_once()
+            try:
+                self.monitor.refresh()
+            except Exception:  # a bug, or a store error not mapped to OSError: keep polling
+                log.exception("drift reference refresh failed")
+                self.monitor.metrics.reference_errors.inc()
             self._stop.wait(self.interval)
 
     def start(self) -> None:
@@ -95,28 +146,69 @@ class DriftExporter:
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         exporter = self
+        monitor = self.monitor
+        metrics = monitor.metrics
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(200, exporter.metrics.exposition(), CONTENT_TYPE_LATEST)
+                    self._send(200, metrics.exposition(), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
                     self._send(200, b"ok\n")
                 elif path == "/readyz":
-                    ready = exporter.ready.is_set()
-                    self._send(200 if ready else 503, b"ok\n" if ready else b"not evaluated yet\n")
+                    if monitor.reference is None:
+                        monitor.refresh()
+                    reference = monitor.reference
+                    if reference is None:
+                        self._send(503, f"not ready: {monitor.problem}\n".encode())
+                    else:
+                        self._send(200, f"ok: reference version {reference.version}\n".encode())
                 else:
                     self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                if self.path.split("?", 1)[0] != "/log" or exporter.sink is None:
-                    self._send(404, b"not found: POST /log takes KServe logger events\n")
+                path = self.path.split("?", 1)[0]
+                if path == "/alerts" and exporter.trigger is None:
+                    self._send(404, b"not found: retraining is off (--retrain)\n")
                     return
+                if path not in ("/log", "/alerts"):
+                    self._send(404, b"not found: POST /log (KServe logger) or /alerts\n")
+                    return
+                body = self._body()
+                if body is None:
+                    return
+                if path == "/log" and self.headers.get("Ce-Type", "").endswith(".response"):
+                    self._send(202, b"ignored: response event\n")
+                    return
+                try:
+                    document = json.loads(body)
+                except ValueError as exc:
+                    if path == "/alerts":
+                        metrics.retrain.labels(outcome="rejected").inc()
+                    self._send(400, f"body is not JSON: {exc}\n".encode())
+                    return
+                if path == "/alerts":
+                    assert exporter.trigger is not None
+                    outcome = exporter.trigger.notify(document)
+                    metrics.retrain.labels(outcome=outcome.outcome).inc()
+                    self._send(outcome.status, f"{outcome.message}\n".encode())
+                    return
+                try:
+                    monitor.observe(document)
+                except LookupError as exc:
+                    self._send(503, f"not ready: {exc}\n".encode())
+                    return
+                except DriftError as exc:
+                    self._send(400, f"{exc}\n".encode())
+                    return
+                self._send(202, b"accepted\n")
+
+            def _body(self) -> bytes | None:
                 length = self.headers.get("Content-Length")
                 if length is None or not length.isdigit():
                     self._send(411, b"Content-Length required\n")
-                    return
+                    return None
                 if int(length) > exporter.max_body_bytes:
                     self.close_connection = True
                     if int(length) <= DRAIN_LIMIT:  # let the client finish sending, then answer
@@ -127,17 +219,8 @@ class DriftExporter:
                                 break
                             remaining -= len(chunk)
                     self._send(413, f"body over {exporter.max_body_bytes} bytes\n".encode())
-                    return
-                body = self.rfile.read(int(length))
-                if self.headers.get("Ce-Type", "").endswith(".response"):
-                    self._send(202, b"ignored: response event\n")
-                    return
-                try:
-                    exporter.sink(json.loads(body))
-                except (ValueError, DriftError) as exc:
-                    self._send(400, f"{exc}\n".encode())
-                    return
-                self._send(202, b"accepted\n")
+                    return None
+                return self.rfile.read(int(length))
 
             def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
                 self.send_response(status)

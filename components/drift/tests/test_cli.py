@@ -246,18 +246,27 @@ def test_reference_is_required_from_the_flag_or_the_environment(
     assert code == 0 and json.loads(out)["drift_detected"] is True
 
 
-def test_alert_rules_query_gauges_this_exporter_writes(
-    cancer_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The generated PrometheusRule (platformgen) and these gauges agree on names and labels."""
+def test_alert_rules_query_series_the_monitor_exports(cancer_files: dict[str, Path]) -> None:
+    """The generated PrometheusRule (platformgen) and the monitor agree on names and labels."""
+    import numpy as np
+    from mlp_drift import core
+    from mlp_drift.metrics import ObservationMetrics
+    from mlp_drift.reference import reference_from_table
+
     from platformgen.builders import prometheus_rule
 
-    metrics_path = tmp_path / "drift.prom"
-    ref, cur = str(cancer_files["reference"]), str(cancer_files["shifted"])
-    _run(capsys, "check", "--reference", ref, "--current", cur, "--metrics-file", str(metrics_path))
-    families = {f.name: f for f in text_string_to_metric_families(metrics_path.read_text())}
-    psi = families[prometheus_rule.DRIFT_PSI]
-    assert all("feature" in sample.labels for sample in psi.samples)
+    reference = reference_from_table(str(cancer_files["reference"]), None, None)
+    metrics = ObservationMetrics()
+    metrics.set_reference(reference)
+    metrics.observe(reference, np.zeros((3, len(reference.names))))
+    samples = {
+        s.name: s.labels
+        for f in text_string_to_metric_families(metrics.exposition().decode())
+        for s in f.samples
+    }
+    for name in (prometheus_rule.DRIFT_OBSERVATIONS, prometheus_rule.DRIFT_REFERENCE_RATIO):
+        assert set(samples[name]) == {"feature", "bin", "reference_version"}, name
+    assert prometheus_rule.PSI_EPSILON == core.PSI_EPSILON
 
 
 def test_named_request_log_rows_match_the_reference_by_name(

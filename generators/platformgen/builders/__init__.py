@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from platformgen.builders.alertmanager_config import build_alertmanager_config
 from platformgen.builders.config_map import build_config_map
 from platformgen.builders.cron_job import build_cron_job
 from platformgen.builders.deployment import build_deployment
@@ -51,6 +52,7 @@ COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
     build_network_policy,
     build_service_monitor,
     build_prometheus_rule,
+    build_alertmanager_config,
     build_pod_disruption_budget,
     build_horizontal_pod_autoscaler,
 )

@@ -114,6 +114,10 @@ def container(view: ComponentView, name: str | None = None) -> dict[str, Any]:
             {"mountPath": path, "name": volume_name(path)} for path in sorted(c.writable_paths)
         ],
     }
+    if calls_kfp_api(view):
+        out["volumeMounts"].append(
+            {"mountPath": KFP_TOKEN_DIR, "name": KFP_TOKEN_VOLUME, "readOnly": True}
+        )
     if c.command:
         out["command"] = list(c.command)
     if c.args:
@@ -138,11 +142,36 @@ SCRATCH_SIZE_LIMIT = "1Gi"
 """Bound on each emptyDir behind a writable path, so a runaway writer cannot fill the node."""
 
 
+KFP_API_GROUP = "pipelines.kubeflow.org"
+KFP_TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
+"""Where kfp.Client (and the drift monitor) read the KFP API token: the default of
+KF_PIPELINES_SA_TOKEN_PATH is <this>/token."""
+KFP_TOKEN_VOLUME = "kfp-token"
+KFP_TOKEN_SECONDS = 7200
+"""Lifetime of the projected token; the kubelet refreshes it at 80%."""
+
+
+def calls_kfp_api(view: ComponentView) -> bool:
+    """A component with RBAC on pipelines.kubeflow.org calls the KFP API, which authenticates
+    it by a projected ServiceAccount token with the audience `pipelines.kubeflow.org`."""
+    return any(KFP_API_GROUP in rule.api_groups for rule in view.component.rbac)
+
+
 def volumes(view: ComponentView) -> list[dict[str, Any]]:
-    return [
+    out: list[dict[str, Any]] = [
         {"emptyDir": {"sizeLimit": SCRATCH_SIZE_LIMIT}, "name": volume_name(path)}
         for path in sorted(view.component.writable_paths)
     ]
+    if calls_kfp_api(view):
+        token = {
+            "audience": KFP_API_GROUP,
+            "expirationSeconds": KFP_TOKEN_SECONDS,
+            "path": "token",
+        }
+        out.append(
+            {"name": KFP_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}
+        )
+    return out
 
 
 def pod_labels(view: ComponentView) -> dict[str, str]:

@@ -17,6 +17,21 @@ that both alerts and dashboards read, so each is computed once per evaluation:
 - `namespace_service:mlp_requests_errors:ratio_rate<window>`: 5xx share of inference requests
   (0, not absent, when there were no errors);
 - `namespace_service:mlp_request_duration_seconds:p99_rate<window>`: p99 inference latency.
+
+Drift (components/drift/README.md) is computed here, not in the drift monitor, so it does not
+depend on which replica got which request: each replica counts served values per bin of the
+reference (`mlp_drift_feature_observations_total{feature, bin, reference_version}`) and exports
+the reference's share of each bin (`mlp_drift_reference_ratio`). Over `driftWindow`:
+
+- `..._bin:mlp_drift_observations:increase<w>`: the counts of every replica, summed;
+- `namespace_service_feature:mlp_drift_observations:increase<w>`: rows per feature;
+- `..._bin:mlp_drift_current:ratio_increase<w>` and `..._bin:mlp_drift_reference:ratio`: the
+  proportions p (served) and q (reference) per bin;
+- `namespace_service_feature:mlp_drift_psi:increase<w>`: PSI = sum over bins of
+  (p - q) * ln(p / q), both floored at `PSI_EPSILON` (mlp_drift.core computes the same).
+
+Every drift series keeps `reference_version`: after production moves, the old version's counts
+age out of the window on their own series instead of being compared with the new bins.
 """
 
 from __future__ import annotations
@@ -36,8 +51,12 @@ MODEL_CREATED = "mlp_model_created_timestamp_seconds"
 """Gauge: creation time of the model version being served (components/serve)."""
 INFERENCE_ENDPOINTS = "v1_predict|v2_infer"
 """Only inference traffic counts towards error ratio and latency, not probes or scrapes."""
-DRIFT_PSI = "mlp_feature_drift_psi"
-"""Gauge per `feature`: population stability index against training (components/drift)."""
+DRIFT_OBSERVATIONS = "mlp_drift_feature_observations_total"
+"""Counter per `feature`, `bin`, `reference_version`: served values in each reference bin."""
+DRIFT_REFERENCE_RATIO = "mlp_drift_reference_ratio"
+"""Gauge per `feature`, `bin`, `reference_version`: the reference's share of each bin."""
+PSI_EPSILON = 1e-4
+"""Floor of both proportions before the PSI logarithm (mlp_drift.core.PSI_EPSILON)."""
 JOB_FAILED_FOR = "15m"
 """kube-prometheus' KubeJobFailed waits this long: a failed Job is a state, not an event."""
 
@@ -75,6 +94,53 @@ def recorded_names(window: str) -> tuple[str, str, str]:
     )
 
 
+def drift_recorded_names(window: str) -> dict[str, str]:
+    """Drift recording rule names for a `driftWindow` (see the module docstring)."""
+    return {
+        "counts": f"namespace_service_feature_bin:mlp_drift_observations:increase{window}",
+        "rows": f"namespace_service_feature:mlp_drift_observations:increase{window}",
+        "current": f"namespace_service_feature_bin:mlp_drift_current:ratio_increase{window}",
+        "reference": "namespace_service_feature_bin:mlp_drift_reference:ratio",
+        "psi": f"namespace_service_feature:mlp_drift_psi:increase{window}",
+    }
+
+
+DRIFT_BY = "namespace, service, feature, reference_version"
+
+
+def _drift_recording_rules(view: ComponentView) -> list[dict[str, Any]]:
+    a = view.component.alerts
+    if a is None or a.drift_psi is None:
+        return []
+    scope = f'namespace="{view.namespace}", service="{service_name(view)}"'
+    names = drift_recorded_names(a.drift_window)
+    by_bin = f"{DRIFT_BY}, bin"
+    current, reference = (
+        f"clamp_min({names[k]}, {PSI_EPSILON:g})" for k in ("current", "reference")
+    )
+    return [
+        {
+            "record": names["counts"],
+            "expr": f"sum by ({by_bin}) (increase({DRIFT_OBSERVATIONS}{{{scope}}}"
+            f"[{a.drift_window}]))",
+        },
+        {"record": names["rows"], "expr": f"sum by ({DRIFT_BY}) ({names['counts']})"},
+        {
+            "record": names["current"],
+            "expr": f"{names['counts']}\n  / ignoring (bin) group_left () ({names['rows']} > 0)",
+        },
+        {
+            "record": names["reference"],
+            "expr": f"max by ({by_bin}) ({DRIFT_REFERENCE_RATIO}{{{scope}}})",
+        },
+        {
+            "record": names["psi"],
+            "expr": f"sum by ({DRIFT_BY}) (\n  ({current} - {reference})\n"
+            f"  * ln({current} / {reference})\n)",
+        },
+    ]
+
+
 def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
     a = view.component.alerts
     if a is None or (a.error_ratio is None and a.latency_p99_seconds is None):
@@ -108,7 +174,7 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
     c, ns, name = view.component, view.namespace, view.name
     scope = f'namespace="{ns}", service="{service_name(view)}"'
     pods = f'namespace="{ns}", pod=~"{name}-.*"'
-    rules: list[dict[str, Any]] = _recording_rules(view)
+    rules: list[dict[str, Any]] = _recording_rules(view) + _drift_recording_rules(view)
     if c.kind in {"Deployment", "InferenceService"}:
         rules.append(
             _alert(
@@ -192,15 +258,19 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
             )
         )
     if a.drift_psi is not None:
+        names = drift_recorded_names(a.drift_window)
         rules.append(
             _alert(
                 view,
                 "FeatureDrift",
-                f"max by (namespace, service, feature) ({DRIFT_PSI}{{{scope}}}) > {a.drift_psi}",
+                f"(\n  {names['psi']}{{{scope}}}\n  unless on ({DRIFT_BY})\n"
+                f"  {names['rows']}{{{scope}}} < {a.drift_min_samples}\n) > {a.drift_psi}",
                 "warning",
                 "Feature {{ $labels.feature }} has drifted",
-                f"Population stability index above {a.drift_psi} against the training data; "
-                "consider retraining.",
+                f"Population stability index above {a.drift_psi} over {a.drift_window} "
+                "(all replicas, at least "
+                f"{a.drift_min_samples} rows) against the training data of model version "
+                "{{ $labels.reference_version }}; consider retraining.",
             )
         )
     return rules

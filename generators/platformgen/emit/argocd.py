@@ -70,6 +70,7 @@ SYNC_WAVES: dict[str, int] = {
     "Service": -1,
     "ServiceMonitor": 0,
     "PrometheusRule": 0,
+    "AlertmanagerConfig": 0,
     "Pipeline": 0,
     "PipelineVersion": 0,
     "TrainingRuntime": 0,

@@ -239,11 +239,32 @@ class AlertThresholds(Strict):
     """Serving: alert when the loaded model is older than this (retraining stalled)."""
     drift_psi: float | None = Field(default=None, gt=0)
     """Drift: alert when any feature's population stability index exceeds this."""
+    drift_window: Duration = "1h"
+    """Drift: served values counted by every replica over this range (`increase(...[w])`) are
+    compared with the reference (the recording rules' window)."""
+    drift_min_samples: PositiveInt = 200
+    """Drift: fewest rows (all replicas) in `driftWindow` before FeatureDrift may fire; PSI is
+    biased upwards by about (bins - 1) / rows on small samples, and an idle service stays quiet."""
     for_: Duration = Field(default="10m", alias="for")
     """How long a condition must hold before an alert fires."""
     window: Duration = "5m"
     """Range the error ratio and p99 latency are computed over (`rate(...[window])`): at
     least four scrape intervals, so a missed scrape does not empty it."""
+
+
+class AlertWebhook(Strict):
+    """Alertmanager sends some of this component's own alerts to it: an AlertmanagerConfig in
+    the component's namespace routes them to `http://<service>.<namespace>.svc:<port><path>`."""
+
+    alerts: tuple[Literal["FeatureDrift"], ...] = Field(min_length=1)
+    """Alerts (by suffix; the rule names them <Component><Suffix>) routed to the receiver."""
+    port: Name
+    """Name of the component port that receives the webhook."""
+    path: HttpPath = "/alerts"
+    """HTTP path of the receiver."""
+    alertmanager: Name
+    """The endpoint (in `endpoints`) of the Alertmanager pods; listed in `exposedTo`, so the
+    NetworkPolicy lets them connect."""
 
 
 class RbacRule(Strict):
@@ -483,6 +504,8 @@ class Component(Strict):
     model: ServedModel | None = None
     """The registry model and version the server loads (kind InferenceService only), rendered
     as the container's MLP_MODEL and MLP_MODEL_VERSION."""
+    alert_webhook: AlertWebhook | None = None
+    """Receive some of its own alerts from Alertmanager (renders an AlertmanagerConfig)."""
     policy_exceptions: PolicyExceptions = {}
     """Policy checks (checkov, kube-linter, kube-score) waived for the workload, with reasons."""
     writable_paths: tuple[HttpPath, ...] = ("/tmp",)

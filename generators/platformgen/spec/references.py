@@ -138,6 +138,12 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         )
         if any(v is not None for v in needs_metrics) and c.metrics is None:
             yield (f"{path}.alerts", "metric-based alerts need `metrics` on the component")
+        drift_fields = {"drift_window": "driftWindow", "drift_min_samples": "driftMinSamples"}
+        for field, alias in drift_fields.items():
+            if field in c.alerts.model_fields_set and c.alerts.drift_psi is None:
+                yield (f"{path}.alerts.{alias}", "only applies with alerts.driftPsi")
+    if c.alert_webhook is not None:
+        yield from _check_alert_webhook(spec, path, c)
     for i, target in enumerate(c.depends_on):
         where = f"{path}.dependsOn[{i}]"
         if target == name:
@@ -156,6 +162,37 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
                 f"{path}.rbac[{i}].namespace",
                 f"unknown namespace {rule.namespace!r} (not in namespaces)",
             )
+
+
+WEBHOOK_ALERT_THRESHOLDS = {"FeatureDrift": "driftPsi"}
+"""Alert suffix an alertWebhook may route -> the alerts threshold that renders that alert."""
+
+
+def _check_alert_webhook(spec: PlatformSpec, path: str, c: Component) -> Iterator[Problem]:
+    hook = c.alert_webhook
+    assert hook is not None
+    where = f"{path}.alertWebhook"
+    if c.kind != "Deployment":
+        yield (where, f"does not apply to kind {c.kind} (a Deployment receives webhooks)")
+    if hook.port not in {p.name for p in c.ports}:
+        yield (f"{where}.port", f"no port named {hook.port!r} on the component")
+    for i, alert in enumerate(hook.alerts):
+        threshold = WEBHOOK_ALERT_THRESHOLDS[alert]
+        alerts = c.alerts.model_dump(by_alias=True) if c.alerts is not None else {}
+        if alerts.get(threshold) is None:
+            yield (f"{where}.alerts[{i}]", f"{alert} is not rendered: set alerts.{threshold}")
+    yield from _duplicates(f"{where}.alerts", list(hook.alerts), "alert")
+    endpoint = spec.endpoints.get(hook.alertmanager)
+    if endpoint is None or endpoint.namespace is None:
+        yield (
+            f"{where}.alertmanager",
+            f"{hook.alertmanager!r} must be an in-cluster endpoint (namespace and podLabels)",
+        )
+    elif hook.alertmanager not in c.exposed_to:
+        yield (
+            f"{where}.alertmanager",
+            f"{hook.alertmanager!r} must be listed in exposedTo (so Alertmanager may connect)",
+        )
 
 
 def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
