@@ -127,7 +127,7 @@ class _Build:
     built: bool
 
 
-def _map(work: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+def bounded_map(work: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     """`work` over `items` on the bounded pool, results in the items' order."""
     listed = list(items)
     if len(listed) <= 1:
@@ -193,7 +193,7 @@ def validate_platform(
         assert chart is not None
         steps += [partial(_helm_lint, helm, root, chart, env) for env in [None, *environments]]
         steps += [partial(_helm_template, helm, root, chart, env) for env in environments]
-    done = iter(_map(lambda step: step(), steps))
+    done = iter(bounded_map(lambda step: step(), steps))
 
     builds: list[_Build] = []
     for target in targets:
@@ -222,7 +222,7 @@ def _validate_builds(
             if build.manifests.strip():
                 files[i] = Path(temp, f"{i}.yaml")
                 files[i].write_text(build.manifests, encoding="utf-8")
-        checked = _map(
+        checked = bounded_map(
             lambda version: _kubeconform(kubeconform, schemas, version, builds, kinds, files),
             versions,
         )

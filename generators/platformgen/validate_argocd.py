@@ -15,6 +15,7 @@ ApplicationSet templates are expanded for this only as far as our emitter writes
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ import yaml
 
 from platformgen.errors import ToolError
 from platformgen.render import GENERATED_ROOTS
+from platformgen.validate import bounded_map
 
 ARGOCD_GROUP = "argoproj.io"
 TIMEOUT_SECONDS = 300
@@ -80,6 +82,8 @@ def check_schemas(root: Path, tools: Path) -> tuple[int, list[str]]:
             str(_tool(tools, "kubeconform")),
             "-strict",
             "-summary",
+            "-n",
+            "1",  # one worker: a few dozen objects, and several workers compile one schema each
             "-output",
             "json",
             "-schema-location",
@@ -139,8 +143,6 @@ def applications(root: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def check_sources(root: Path, tools: Path) -> tuple[int, list[str]]:
     """Every Application source path exists and builds: (sources checked, problems)."""
-    problems: list[str] = []
-    checked = 0
     with tempfile.TemporaryDirectory(prefix="platformgen-argocd-") as temp:
         copy = Path(temp) / "repo"
         copy.mkdir()
@@ -152,12 +154,27 @@ def check_sources(root: Path, tools: Path) -> tuple[int, list[str]]:
             apps = list(applications(root))
         except ValueError as error:
             return 0, [str(error)]
-        for file, name, spec in apps:
-            for source in spec.get("sources") or [spec.get("source") or {}]:
-                checked += 1
-                problem = _check_source(copy, tools, source)
-                if problem:
-                    problems.append(f"{file}: Application {name}: {problem}")
+        sources = [
+            (f"{file}: Application {name}", source)
+            for file, name, spec in apps
+            for source in spec.get("sources") or [spec.get("source") or {}]
+        ]
+        # `kustomize edit add component` changes the source's folder in the copy, so the sources
+        # of one folder run one after another; different folders run in parallel.
+        by_folder: dict[str, list[int]] = {}
+        for i, (_, source) in enumerate(sources):
+            by_folder.setdefault(os.path.normpath(str(source.get("path", ""))), []).append(i)
+
+        def check_folder(indexes: list[int]) -> list[tuple[int, str]]:
+            return [
+                (i, f"{sources[i][0]}: {problem}")
+                for i in indexes
+                if (problem := _check_source(copy, tools, sources[i][1]))
+            ]
+
+        found = bounded_map(check_folder, list(by_folder.values()))
+        checked = len(sources)
+        problems = [problem for _, problem in sorted(p for group in found for p in group)]
     return checked, problems
 
 

@@ -189,3 +189,20 @@ def test_source_check_fails(tmp_path: Path, damage: str, expected: str) -> None:
         p.startswith("argocd/dev/application-set.yaml") for p in problems
     )
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.tools
+def test_source_problems_come_in_the_applications_order(tmp_path: Path) -> None:
+    """Sources are built in parallel (one folder per worker); the report keeps the order of the
+    Applications, so the same damage gives the same output every time."""
+    require_tools("kustomize")
+    root = _rendered(tmp_path)
+    elements = yaml.safe_load((root / "argocd/dev/application-set.yaml").read_text())["spec"][
+        "generators"
+    ][0]["list"]["elements"]
+    folders = [str(e["path"]) for e in elements]
+    assert len(folders) >= 3
+    for folder in folders:
+        (root / folder / "kustomization.yaml").write_text("resources: [missing]\n")
+    _, problems = check_sources(root, TOOLS)
+    assert [p.split("kustomize build ", 1)[1].split(":", 1)[0] for p in problems] == folders
