@@ -66,7 +66,7 @@ test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff and mypy --strict on the generator
+lint: $(VENV_STAMP) ## ruff, and mypy --strict on the generator, the shared step library, the model server and the drift monitor
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check generators tests
 	$(VENV)/bin/mypy

@@ -14,7 +14,7 @@ import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -124,9 +124,10 @@ def payload_rows(document: Any) -> list[Any]:
         if not (isinstance(shape, list) and len(shape) == 2 and isinstance(data, list)):
             raise DriftError("v2 request: input needs a [rows, features] shape and a data list")
         try:
-            return np.asarray(data, dtype=np.float64).reshape(shape).tolist()  # type: ignore[no-any-return]
+            rows = cast(list[Any], np.asarray(data, dtype=np.float64).reshape(shape).tolist())
         except (TypeError, ValueError) as exc:
             raise DriftError(f"v2 request: data does not fit shape {shape}") from exc
+        return rows
     raise DriftError('request body has neither "instances" (v1) nor "inputs" (v2)')
 
 

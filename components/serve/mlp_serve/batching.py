@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ class MicroBatcher:
                 [item.rows for item in batch],
                 self.settings.max_batch_size,
             )
-            future.add_done_callback(lambda done, batch=batch: self._finish(loop, batch, done))
+            future.add_done_callback(functools.partial(self._finish, loop, batch))
 
     def _finish(
         self,
