@@ -91,7 +91,10 @@ class UpsertResult:
 
 def kfp_cron(cron: str) -> str:
     """A five-field cron expression as KFP's scheduler reads it: six fields, seconds first
-    (robfig/cron with seconds), so ``0 3 * * 1`` becomes ``0 0 3 * * 1``."""
+    (robfig/cron with seconds), so ``0 3 * * 1`` becomes ``0 0 3 * * 1``. Descriptors
+    (``@daily``, ``@every 1h``) mean the same to both and pass unchanged."""
+    if cron.strip().startswith("@"):
+        return cron.strip()
     fields = cron.split()
     if len(fields) != 5:
         raise StepError(

@@ -253,7 +253,8 @@ def component_values(view: ComponentView, pins: dict[str, dict[str, str]]) -> di
 def workload(view: ComponentView) -> Manifest:
     """The object that runs the component's container, as the builders make it in `view`."""
     built = build_component(dataclasses.replace(view, is_base=False))
-    (found,) = [m for m in built if m["kind"] == view.component.kind]
+    kind = traits(view.component.kind).object_kind or view.component.kind
+    (found,) = [m for m in built if m["kind"] == kind]
     return found
 
 
