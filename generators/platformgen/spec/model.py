@@ -300,6 +300,10 @@ class SearchParameter(Strict):
     """Upper bound (double, int)."""
     values: tuple[str, ...] = ()
     """Choices (categorical)."""
+    distribution: Literal["uniform", "logUniform"] | None = None
+    """How a numeric parameter is sampled between min and max: uniform (Katib's default), or
+    logUniform (uniform in log space: each decade equally likely; min must be above 0). Katib
+    feasibleSpace.distribution; `make tune` samples the same way."""
 
 
 class Objective(Strict):

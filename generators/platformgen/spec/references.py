@@ -193,6 +193,10 @@ def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
             yield (where, "min must be below max")
         elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
             yield (where, "an int parameter has whole-number bounds")
+        elif p.distribution == "logUniform" and p.min <= 0:
+            yield (f"{where}.min", f"{p.min:g}: logUniform sampling needs min above 0")
+        if p.type == "categorical" and p.distribution is not None:
+            yield (f"{where}.distribution", "applies to double and int parameters only")
     if t.db_manager not in c.depends_on:
         yield (
             f"{path}.dbManager",
