@@ -32,7 +32,7 @@ def check_kfp_object(document: dict[str, Any]) -> list[str]:
     Each problem starts with `<kind> <name> (<apiVersion>)`, like kubeconform's."""
     try:
         from google.protobuf import json_format  # type: ignore[import-untyped]
-        from kfp.pipeline_spec import pipeline_spec_pb2  # type: ignore[import-untyped]
+        from kfp.pipeline_spec import pipeline_spec_pb2
     except ImportError as err:  # pragma: no cover - the venv always has kfp
         raise ToolError(f"kfp-pipeline-spec is not installed ({err}): run `make venv`") from err
     kind = document.get("kind")

@@ -36,6 +36,9 @@ class KindTraits:
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Where a tunable lands in the object, for tunables the builder does not copy verbatim
     (a builder that derives the field, e.g. `bool(suspend)`, hides where the value went)."""
+    object_kind: str | None = None
+    """The kind of the object that runs the component's container, when it is not the
+    component's kind (a RecurringRun is applied by a Job)."""
     content_named: bool = False
     """Its spec is immutable, so it is named by a hash of its content (naming.content_name)
     and exists only in environments (rendered whole into each overlay, never into base): the
@@ -51,6 +54,9 @@ KINDS: Mapping[str, KindTraits] = {
     "Job": KindTraits(workload=True, content_named=True),
     "CronJob": KindTraits(
         workload=True, tunables=frozenset({"suspend"}), fields={"suspend": ("spec", "suspend")}
+    ),
+    "RecurringRun": KindTraits(
+        workload=True, object_kind="Job", content_named=True, tunables=frozenset({"suspend"})
     ),
     "InferenceService": KindTraits(
         workload=True,

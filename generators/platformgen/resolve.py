@@ -37,6 +37,10 @@ class ComponentView:
     """(tool, check, reason) waived for every workload of this environment."""
     environment: str | None = None
     """The environment this view renders (None: base)."""
+    pipeline_versions: tuple[tuple[str, str], ...] | None = None
+    """(pipeline, the PipelineVersion name it deploys in this environment), for components
+    that run a pipeline (builders.pipeline.version_name; set by builders.build_platform when
+    it is given the compiled pipelines; None: not given)."""
 
     @property
     def namespace(self) -> str:

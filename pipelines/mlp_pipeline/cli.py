@@ -3,7 +3,10 @@
 mlp-pipeline compile              write pipelines/compiled/ (IR + v2beta1 objects)
 mlp-pipeline check                exit 1 if pipelines/compiled/ is stale
 mlp-pipeline run                  run locally with kfp.local and print a summary
-mlp-pipeline submit --host URL    compile and submit one run to a KFP API (scheduled runs)
+mlp-pipeline submit --host URL --pipeline P --pipeline-version V
+                                  submit one run of the deployed PipelineVersion
+mlp-pipeline schedule --host URL --pipeline P --pipeline-version V --schedule CRON --name N
+                                  keep one KFP recurring run of it (idempotent)
 """
 
 from __future__ import annotations
@@ -48,24 +51,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary-json", help="also write the run summary as JSON to this file (make demo)"
     )
 
-    submit = commands.add_parser("submit", help="compile and submit one run to a KFP API")
-    submit.add_argument("--host", required=True, help="KFP API URL, e.g. http://ml-pipeline:8888")
-    submit.add_argument("--experiment", default="mlp-training", help="experiment name")
-    submit.add_argument("--run-name", help="run name (default: mlp-training-scheduled-<utc>)")
-    submit.add_argument("--namespace", help="Kubeflow profile namespace (multi-user mode)")
-    submit.add_argument("--pipeline-root", help="artifact root URI, e.g. s3://bucket/pipelines")
-    submit.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline argument"
-    )
-    submit.add_argument("--package-dir", default="/tmp/mlp-pipeline", help="where to compile")
-    submit.add_argument(
-        "--dry-run", action="store_true", help="compile and print the submission; do not submit"
-    )
+    submit = commands.add_parser("submit", help="submit one run of the deployed pipeline")
+    _deployed_arguments(submit)
+    submit.add_argument("--run-name", help="run name (default: <pipeline-version>-<utc>)")
     submit.add_argument(
         "--wait", action="store_true", help="wait for the run; fail unless it succeeds"
     )
     submit.add_argument("--timeout", type=int, default=6600, help="seconds to --wait (6600)")
+
+    schedule = commands.add_parser(
+        "schedule", help="keep one KFP recurring run of the deployed pipeline (idempotent)"
+    )
+    _deployed_arguments(schedule)
+    schedule.add_argument(
+        "--schedule", required=True, help="cron, five fields, UTC (e.g. '0 3 * * 1')"
+    )
+    schedule.add_argument(
+        "--name", required=True, help="marks the recurring runs this schedule owns"
+    )
+    schedule.add_argument(
+        "--disabled", action="store_true", help="create it disabled (a suspended environment)"
+    )
     return parser
+
+
+def _deployed_arguments(parser: argparse.ArgumentParser) -> None:
+    """What names the deployed PipelineVersion (the generator passes these)."""
+    parser.add_argument("--host", required=True, help="KFP API URL, e.g. http://ml-pipeline:8888")
+    parser.add_argument("--pipeline", required=True, help="Pipeline name (metadata.name)")
+    parser.add_argument(
+        "--pipeline-version", required=True, help="PipelineVersion name (metadata.name)"
+    )
+    parser.add_argument("--namespace", help="namespace of the pipeline (multi-user mode)")
+    parser.add_argument("--experiment", default="mlp-training", help="experiment name")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline argument"
+    )
+    parser.add_argument(
+        "--wait-for-version",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for KFP to reconcile the PipelineVersion (0)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be done; contact nothing"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,21 +131,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.summary_json:
                 write_json_atomic(args.summary_json, summary.to_json())
             return 0 if summary.succeeded else 1
-        from mlp_pipeline.schedule import build_submission, submit
+        from mlp_pipeline.schedule import Target, parse_params, schedule, submit
 
-        submission = build_submission(
-            args.host,
-            args.package_dir,
-            experiment=args.experiment,
-            run_name=args.run_name,
-            params=args.param,
+        target = Target(
+            host=args.host,
+            pipeline=args.pipeline,
+            version=args.pipeline_version,
             namespace=args.namespace,
-            pipeline_root=args.pipeline_root,
+            experiment=args.experiment,
+            arguments=parse_params(args.param),
+            wait_for_version=args.wait_for_version,
         )
-        print(json.dumps(submission.describe(), indent=2, sort_keys=True))
-        if not args.dry_run:
-            run_id = submit(submission, wait_seconds=args.timeout if args.wait else None)
-            print(f"run id: {run_id}")
+        described = target.describe()
+        if args.command == "schedule":
+            described.update(schedule=args.schedule, name=args.name, enabled=not args.disabled)
+        print(json.dumps(described, indent=2, sort_keys=True))
+        if args.dry_run:
+            return 0
+        if args.command == "schedule":
+            print(schedule(target, args.name, args.schedule, enabled=not args.disabled))
+        else:
+            wait = args.timeout if args.wait else None
+            print(f"run id: {submit(target, run_name=args.run_name, wait_seconds=wait)}")
         return 0
 
     return run_step("pipeline", body)

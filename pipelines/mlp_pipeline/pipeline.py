@@ -235,8 +235,9 @@ def train(
 
     from mlp_train.cli import main
 
-    argv = ["--data", data.path, "--output", model.path, "--seed", str(seed)]
-    argv += ["--learning-rate", str(learning_rate), "--hidden-units", str(hidden_units)]
+    argv = ["--data", data.path, "--data-uri", data.uri, "--output", model.path]
+    argv += ["--seed", str(seed), "--learning-rate", str(learning_rate)]
+    argv += ["--hidden-units", str(hidden_units)]
     argv += ["--dropout", str(dropout), "--epochs", str(epochs), "--batch-size", str(batch_size)]
     if workers > 1:
         import tempfile

@@ -1,52 +1,33 @@
-"""Scheduled retraining: compile the pipeline and submit one run to a KFP API endpoint.
+"""Runs and recurring runs of the *deployed* pipeline, for the Jobs the platform renders.
 
-A generated CronJob runs ``mlp-pipeline submit --host http://ml-pipeline.kubeflow:8888 ...`` on
-its schedule. Submission uses ``kfp.Client.create_run_from_pipeline_package``; ``--dry-run`` writes
-the package and prints what would be submitted without contacting any server.
+The generator renders the compiled pipeline as K8s-native ``Pipeline``/``PipelineVersion``
+objects and gives the Jobs that act on it the names it rendered (``--pipeline``,
+``--pipeline-version``, ``--namespace``): nothing is compiled in the pod, and the version that
+runs is the one in git.
+
+- ``mlp-pipeline submit`` (the ``initial-training`` Job) submits one run of that version.
+- ``mlp-pipeline schedule`` (a ``RecurringRun`` component's Job) makes exactly one recurring
+  run of it exist (``--schedule``, ``max_concurrency`` 1, no catch-up), and disables and
+  deletes the recurring runs it made for older versions; an identical one is left alone.
+
+The KFP calls and the authentication live in :mod:`mlp_common.kfp_runs`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from mlp_common import kfp_runs
 from mlp_common.step import StepError
 
-from mlp_pipeline.compile import IR_FILE, render
 from mlp_pipeline.pipeline import PIPELINE_NAME, training_pipeline
-
-
-@dataclass(frozen=True)
-class Submission:
-    """Everything one scheduled run needs."""
-
-    host: str
-    experiment: str
-    run_name: str
-    package_path: Path
-    arguments: dict[str, Any] = field(default_factory=dict)
-    namespace: str | None = None
-    pipeline_root: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "experiment": self.experiment,
-            "run_name": self.run_name,
-            "package_path": str(self.package_path),
-            "arguments": dict(sorted(self.arguments.items())),
-            "namespace": self.namespace,
-            "pipeline_root": self.pipeline_root,
-        }
 
 
 def pipeline_parameters() -> dict[str, type]:
     """Name -> Python type of every pipeline parameter (for ``--param`` checking)."""
-    import inspect
-
     signature = inspect.signature(training_pipeline.pipeline_func)
     return {name: param.annotation for name, param in signature.parameters.items()}
 
@@ -74,61 +55,70 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_submission(
-    host: str,
-    package_dir: str | os.PathLike[str],
+@dataclass(frozen=True)
+class Target:
+    """The deployed pipeline version a command acts on, and where."""
+
+    host: str
+    pipeline: str
+    version: str
+    namespace: str | None = None
+    experiment: str = PIPELINE_NAME
+    arguments: dict[str, Any] = field(default_factory=dict)
+    wait_for_version: float = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "pipeline": self.pipeline,
+            "pipeline_version": self.version,
+            "namespace": self.namespace,
+            "experiment": self.experiment,
+            "arguments": dict(sorted(self.arguments.items())),
+        }
+
+
+def submit(
+    target: Target,
     *,
-    experiment: str = PIPELINE_NAME,
     run_name: str | None = None,
-    params: list[str] | None = None,
-    namespace: str | None = None,
-    pipeline_root: str | None = None,
+    wait_seconds: int | None = None,
     now: dt.datetime | None = None,
-) -> Submission:
-    """Compile the package into ``package_dir`` and describe the run to submit."""
-    if not host.startswith(("http://", "https://")):
-        raise StepError(f"--host {host}: must be an http:// or https:// URL of the KFP API")
-    if pipeline_root is not None and not pipeline_root.startswith(("s3://", "minio://", "gs://")):
-        raise StepError(
-            f"--pipeline-root {pipeline_root}: expected an s3://, minio:// or gs:// URI"
-        )
+) -> str:
+    """Submit one run of the deployed version; returns the run id. With ``wait_seconds`` also
+    wait for it and fail unless it succeeded."""
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
-    package = Path(package_dir) / IR_FILE
-    package.parent.mkdir(parents=True, exist_ok=True)
-    package.write_text(render()[IR_FILE], encoding="utf-8")
-    return Submission(
-        host=host,
-        experiment=experiment,
-        run_name=run_name or f"{PIPELINE_NAME}-scheduled-{stamp}",
-        package_path=package,
-        arguments=parse_params(params or []),
-        namespace=namespace,
-        pipeline_root=pipeline_root,
+    client = kfp_runs.connect(target.host, target.namespace)
+    deployed = kfp_runs.find_version(
+        client, target.pipeline, target.version, target.namespace,
+        wait_seconds=target.wait_for_version,
+    )  # fmt: skip
+    run_id = kfp_runs.submit_run(
+        client,
+        deployed,
+        run_name=run_name or f"{target.version}-{stamp}",
+        experiment=target.experiment,
+        namespace=target.namespace,
+        arguments=target.arguments,
     )
+    if wait_seconds is not None:
+        kfp_runs.wait_for_run(client, run_id, wait_seconds)
+    return run_id
 
 
-def submit(submission: Submission, *, wait_seconds: int | None = None) -> str:
-    """Submit the run; returns the run id. With ``wait_seconds`` also wait for it to finish and
-    fail unless it succeeded. Connection problems become a StepError."""
-    import kfp
-
-    try:
-        client = kfp.Client(host=submission.host, namespace=submission.namespace)
-        result = client.create_run_from_pipeline_package(
-            str(submission.package_path),
-            arguments=submission.arguments,
-            run_name=submission.run_name,
-            experiment_name=submission.experiment,
-            namespace=submission.namespace,
-            pipeline_root=submission.pipeline_root,
-        )
-        if wait_seconds is not None:
-            run = client.wait_for_run_completion(result.run_id, timeout=wait_seconds)
-            state = str(getattr(run, "state", "UNKNOWN"))
-            if state.upper() != "SUCCEEDED":
-                raise StepError(f"run {result.run_id} finished in state {state}")
-    except StepError:
-        raise
-    except Exception as exc:  # kfp raises urllib3/ApiException/ValueError variants
-        raise StepError(f"submit to {submission.host} failed: {exc}") from exc
-    return str(result.run_id)
+def schedule(target: Target, name: str, cron: str, *, enabled: bool = True) -> str:
+    """Upsert the recurring run ``<name>/<version>``; returns what was done, in one line."""
+    kfp_runs.kfp_cron(cron)  # a malformed schedule fails before any call
+    client = kfp_runs.connect(target.host, target.namespace)
+    deployed = kfp_runs.find_version(
+        client, target.pipeline, target.version, target.namespace,
+        wait_seconds=target.wait_for_version,
+    )  # fmt: skip
+    result = kfp_runs.upsert_recurring_run(
+        client,
+        deployed,
+        kfp_runs.Schedule(name, cron, enabled=enabled, arguments=target.arguments),
+        experiment=target.experiment,
+        namespace=target.namespace,
+    )
+    return result.describe()

@@ -1,52 +1,112 @@
-"""``mlp-tune``: a small local random search over the Katib search space.
+"""``mlp-tune``: a small local random search over the Katib Experiment declared in platform.yaml.
 
-Each trial runs the train entrypoint exactly as a Katib trial does: a separate process
-``python -m mlp_train --data ... --output ... --learning-rate=<v> ...`` whose stdout is parsed with
-Katib's StdOut metrics-collector format (``name=value`` lines). The best trial (by the objective
-in :mod:`mlp_train.search_space`) is reported.
+The search space, the objective and the trial's command line come from the spec's Experiment
+component (``components.tune-model``: ``tuning`` and ``command``/``args``), read with the
+generator's own loader, so ``make tune`` and the rendered Katib Experiment cannot drift apart.
+Each trial runs that command exactly as a Katib trial does (a separate ``python -m mlp_train``
+process whose stdout is parsed with Katib's StdOut metrics-collector format), with only the
+places changed: ``--data-from-registry`` names the local registry (``make pipeline`` fills it),
+``--output`` the trial's folder, plus ``--epochs`` and ``--seed``. So a local trial, like a
+Katib trial, trains on the preprocessed data the pipeline wrote for the production model
+(mlp_train.data_source). Numeric parameters with ``distribution: logUniform`` are sampled
+uniformly in log space, as Katib does.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import math
 import random
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlp_common.files import write_json_atomic
 from mlp_common.metrics import parse_katib_lines
 from mlp_common.step import StepError, configure_logging, run_step
-from mlp_train.search_space import OBJECTIVE_METRIC, OBJECTIVE_TYPE, SEARCH_SPACE, sample
+
+if TYPE_CHECKING:
+    from platformgen.spec.model import Component, SearchParameter
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def prepare_default_data(workdir: Path) -> Path:
-    """Ingest and preprocess the embedded default dataset into ``workdir``."""
-    from mlp_ingest.cli import main as ingest_main
-    from mlp_preprocess.cli import main as preprocess_main
+def experiment_component(spec_path: Path, name: str | None) -> tuple[str, Component]:
+    """The Experiment component ``name`` (default: the spec's only one), validated by the
+    generator's loader (a bad spec is one error naming the spec path)."""
+    from platformgen.errors import PlatformgenError
+    from platformgen.spec.load import load_spec
 
-    dataset, data = workdir / "dataset", workdir / "data"
-    if not (data / "features.json").is_file():
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
-            if ingest_main(["--output", str(dataset)]) != 0:
-                raise StepError("could not ingest the embedded dataset")
-            if preprocess_main(["--dataset", str(dataset), "--output", str(data)]) != 0:
-                raise StepError("could not preprocess the embedded dataset")
-    return data
+    try:
+        spec = load_spec(spec_path)
+    except PlatformgenError as exc:
+        raise StepError(str(exc)) from exc
+    found = {n: c for n, c in spec.components.items() if c.tuning is not None}
+    if name is not None:
+        if name not in found:
+            raise StepError(f"{spec_path.name}: components.{name}: not an Experiment component")
+        return name, found[name]
+    if len(found) != 1:
+        raise StepError(
+            f"{spec_path.name}: {len(found)} Experiment components ({', '.join(sorted(found))}); "
+            "choose one with --component"
+        )
+    return next(iter(found.items()))
+
+
+def sample(rng: random.Random, parameters: Sequence[SearchParameter]) -> dict[str, str]:
+    """One random point, as CLI option values: a choice for categorical parameters, uniform
+    between min and max, or uniform in log space for ``distribution: logUniform``."""
+    point: dict[str, str] = {}
+    for p in parameters:
+        if p.type == "categorical":
+            point[p.name] = rng.choice(p.values)
+            continue
+        assert p.min is not None and p.max is not None  # the spec's validation
+        if p.distribution == "logUniform":
+            value = math.exp(rng.uniform(math.log(p.min), math.log(p.max)))
+        else:
+            value = rng.uniform(p.min, p.max)
+        if p.type == "int":
+            point[p.name] = str(min(int(p.max), max(int(p.min), round(value))))
+        else:
+            point[p.name] = f"{value:.6g}"
+    return point
+
+
+def with_options(args: Sequence[str], options: dict[str, str | None]) -> list[str]:
+    """``args`` (``--name=value`` form) with ``options`` set (None: removed), in place where
+    they were, appended otherwise."""
+    out, seen = [], set()
+    for arg in args:
+        name = arg.partition("=")[0].removeprefix("--")
+        if arg.startswith("--") and name in options:
+            seen.add(name)
+            value = options[name]
+            if value is not None:
+                out.append(f"--{name}={value}")
+        else:
+            out.append(arg)
+    out += [f"--{n}={v}" for n, v in options.items() if n not in seen and v is not None]
+    return out
 
 
 def trial_command(
-    data: Path, output: Path, point: dict[str, str], epochs: int, seed: int
+    component: Component, places: dict[str, str | None], point: dict[str, str]
 ) -> list[str]:
-    """The train command line of one trial (Katib style ``--name=value`` arguments)."""
-    command = [sys.executable, "-m", "mlp_train", "--data", str(data), "--output", str(output)]
-    command += [f"--{name}={value}" for name, value in point.items()]
-    return [*command, f"--epochs={epochs}", f"--seed={seed}"]
+    """The trial's command line: the component's, with ``places`` changed and the point."""
+    command = list(component.command) or [sys.executable, "-m", "mlp_train"]
+    if command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    return [
+        *command,
+        *with_options(component.args, places),
+        *(f"--{k}={v}" for k, v in point.items()),
+    ]
 
 
 def run_trial(command: list[str]) -> dict[str, Any]:
@@ -58,26 +118,32 @@ def run_trial(command: list[str]) -> dict[str, Any]:
     return {"metrics": metrics, "seconds": round(time.perf_counter() - started, 1), "error": error}
 
 
-def tune(data: Path, workdir: Path, trials: int, epochs: int, seed: int) -> dict[str, Any]:
-    """Random search: ``trials`` points from the search space, each trained by the train CLI."""
+def tune(
+    component: Component, data: dict[str, str | None], workdir: Path, trials: int, epochs: int,
+    seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Random search: ``trials`` points of the component's search space, each a trial process."""
+    assert component.tuning is not None
+    objective = component.tuning.objective
     rng = random.Random(seed)
     results = []
     for index in range(trials):
-        point = sample(rng)
-        command = trial_command(data, workdir / f"trial-{index}", point, epochs, seed)
+        point = sample(rng, component.tuning.parameters)
+        places = {**data, "output": str(workdir / f"trial-{index}"), "epochs": str(epochs)}
+        command = trial_command(component, {**places, "seed": str(seed)}, point)
         outcome = run_trial(command)
-        results.append({"trial": index, "parameters": point, **outcome})
-        score = outcome["metrics"].get(OBJECTIVE_METRIC)
+        results.append({"trial": index, "parameters": point, "command": command, **outcome})
+        score = outcome["metrics"].get(objective.metric)
         shown = f"{score:.4f}" if score is not None else f"failed: {outcome['error']}"
         print(f"trial {index}: {json.dumps(point, sort_keys=True)} -> {shown}", file=sys.stderr)
-    scored = [r for r in results if OBJECTIVE_METRIC in r["metrics"]]
+    scored = [r for r in results if objective.metric in r["metrics"]]
     if not scored:
         raise StepError(f"all {trials} trials failed; last error: {results[-1]['error']}")
-    sign = 1 if OBJECTIVE_TYPE == "maximize" else -1
-    best = max(scored, key=lambda r: (sign * r["metrics"][OBJECTIVE_METRIC], -r["trial"]))
+    sign = 1 if objective.type == "maximize" else -1
+    best = max(scored, key=lambda r: (sign * r["metrics"][objective.metric], -r["trial"]))
     return {
-        "objective": {"metric": OBJECTIVE_METRIC, "type": OBJECTIVE_TYPE},
-        "search_space": [p.name for p in SEARCH_SPACE],
+        "objective": {"metric": objective.metric, "type": objective.type},
+        "search_space": [p.model_dump(exclude_none=True) for p in component.tuning.parameters],
         "trials": results,
         "best": best,
     }
@@ -86,16 +152,22 @@ def tune(data: Path, workdir: Path, trials: int, epochs: int, seed: int) -> dict
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlp-tune",
-        description="Local random search over the Katib search space through the train CLI.",
+        description="Local random search over the Katib Experiment in platform.yaml, each "
+        "trial a train process as Katib runs it.",
     )
-    parser.add_argument("--data", help="preprocess output (default: the embedded dataset)")
+    parser.add_argument("--spec", default=str(ROOT / "platform.yaml"), help="platform spec")
+    parser.add_argument("--component", help="the Experiment component (default: the only one)")
+    parser.add_argument(
+        "--registry",
+        default=str(ROOT / ".run" / "registry"),
+        help="model registry whose version's data the trials read (.run/registry, which "
+        "`make pipeline` fills)",
+    )
+    parser.add_argument("--data", help="train on this preprocess output instead of the registry's")
     parser.add_argument("--workdir", default=".run/tune", help="trial outputs (.run/tune)")
     parser.add_argument("--trials", type=int, default=4, help="number of trials (4)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per trial (20)")
     parser.add_argument("--seed", type=int, default=42, help="search and training seed (42)")
-    parser.add_argument(
-        "--print-search-space", action="store_true", help="print the Katib shapes as JSON"
-    )
     parser.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
@@ -105,28 +177,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
 
     def body() -> int:
-        if args.print_search_space:
-            from mlp_train import search_space
-
-            document = {
-                "objective": search_space.katib_objective(),
-                "parameters": search_space.katib_parameters(),
-                "trialParameters": search_space.katib_trial_parameters(),
-                "trialArguments": search_space.katib_trial_arguments(),
-            }
-            print(json.dumps(document, indent=2, sort_keys=True))
-            return 0
         if args.trials < 1:
             raise StepError(f"--trials {args.trials}: must be >= 1")
+        _, component = experiment_component(Path(args.spec), args.component)
+        assert component.tuning is not None
+        data: dict[str, str | None] = {"data-from-registry": str(Path(args.registry).resolve())}
+        if args.data:
+            data = {"data-from-registry": None, "model": None, "version": None, "data": args.data}
+        elif not Path(args.registry).is_dir():
+            raise StepError(
+                f"--registry {args.registry}: no registry there; run `make pipeline` first "
+                "(or pass --data)"
+            )
         workdir = Path(args.workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        data = Path(args.data) if args.data else prepare_default_data(workdir)
-        report = tune(data, workdir, args.trials, args.epochs, args.seed)
+        report = tune(component, data, workdir, args.trials, args.epochs, args.seed)
         write_json_atomic(workdir / "tune.json", report)
-        best = report["best"]
+        best, metric = report["best"], component.tuning.objective.metric
         print(
-            f"best trial {best['trial']}: {OBJECTIVE_METRIC}="
-            f"{best['metrics'][OBJECTIVE_METRIC]:.4f} with "
+            f"best trial {best['trial']}: {metric}={best['metrics'][metric]:.4f} with "
             + " ".join(f"--{k}={v}" for k, v in best["parameters"].items())
         )
         return 0

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from mlp_common.dataset import verify_snapshot
 from mlp_common.faults import FAULT_ENV
+from mlp_common.files import read_json
 from mlp_common.registry import ModelRegistry
 from mlp_ingest.core import load_sklearn
 from mlp_pipeline.local import RunSummary, run_local
+from mlp_pipeline.tune import main as tune_main
 
 FAST = {"epochs": 12, "min_score": 0.5}  # small, and still at least as good as the baseline
 TRAINED = ["ingest", "snapshot", "validate", "plan", "preprocess", "train", "evaluate", "register"]
@@ -133,6 +135,27 @@ def test_changed_data_trains_and_the_gate_decides_with_a_statistic(
     )
     assert f"gate: {gate['verdict']} (" in fourth.render() and "interval [" in fourth.render()
     assert ModelRegistry(registry).list_versions("digits") == [1, 2, 3]
+
+
+def test_tune_trials_read_the_data_the_pipeline_wrote(
+    runs: tuple[Path, list[RunSummary]], tmp_path: Path
+) -> None:
+    """`make tune`'s trials (the Katib Experiment's command, mlp-tune) train on the preprocess
+    output of the run that trained the production version, found through the registry."""
+    registry, _ = runs
+    production = ModelRegistry(registry).production("digits")
+    assert production is not None
+    record = read_json(production.path / "data.json")
+    written = Path(record["uri"])  # the preprocess step's Dataset artifact in its run folder
+    assert written.is_relative_to(registry.parent) and "preprocess" in written.parts
+    assert read_json(written / "features.json") == read_json(production.path / "features.json")
+    argv = ["--registry", str(registry), "--workdir", str(tmp_path), "--trials", "1"]
+    assert tune_main([*argv, "--epochs", "1"]) == 0
+    trial = read_json(tmp_path / "trial-0" / "data.json")
+    assert trial == record  # same URI, and the same sha256 of every file
+    (report,) = read_json(tmp_path / "tune.json")["trials"]
+    assert f"--data-from-registry={registry.resolve()}" in report["command"]
+    assert "--version=production" in report["command"]
 
 
 def test_corrupted_data_stops_the_run_at_validate(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any, get_args
 
 import yaml
 
+from platformgen.builders.prometheus_rule import BATCH_KINDS
 from platformgen.naming import camel
 from platformgen.spec.model import AlertThresholds, Component
 
@@ -49,6 +50,8 @@ def emittable_alerts(tmp_path: Path) -> dict[str, str]:
     spec: dict[str, Any] = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
     kinds = set(get_args(Component.model_fields["kind"].annotation))
     present = {c["kind"] for c in spec["components"].values()}
+    if present & BATCH_KINDS:  # batch kinds share one alert set (prometheus_rule.BATCH_KINDS)
+        present |= BATCH_KINDS
     assert kinds <= present, f"platform.yaml has no component of kind {sorted(kinds - present)}"
     thresholds = {
         field.alias or name: 0.5
@@ -58,9 +61,8 @@ def emittable_alerts(tmp_path: Path) -> dict[str, str]:
     for component in spec["components"].values():
         if component.get("metrics"):  # thresholds alert on the component's own metrics
             component["alerts"] = {**component.get("alerts", {}), **thresholds}
-    spec.pop("pipelines", None)  # compiled files are relative to the spec; no rules there
-    for environment in spec.get("environments", {}).values():
-        environment.pop("pipelines", None)  # their per-environment step pins go with them
+    for pipeline in spec.get("pipelines", {}).values():  # compiled files: relative to the spec
+        pipeline["compiled"] = str(ROOT / pipeline["compiled"])
     spec_path = tmp_path / "platform.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     result = subprocess.run(

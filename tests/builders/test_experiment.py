@@ -44,6 +44,14 @@ def test_trial_args_cover_the_search_space() -> None:
     assert container["securityContext"]["runAsNonRoot"] is True
 
 
+def test_learning_rate_is_searched_on_a_log_scale() -> None:
+    (experiment, *_) = experiments(ROOT / "platform.yaml")
+    spaces = {p["name"]: p["feasibleSpace"] for p in experiment["spec"]["parameters"]}
+    assert spaces["learning-rate"]["distribution"] == "logUniform"
+    assert "distribution" not in spaces["batch-size"]
+    assert check_experiment(experiment) == []
+
+
 def _broken(mutate: Any) -> list[str]:
     (experiment, *_) = experiments(ROOT / "platform.yaml")
     broken = copy.deepcopy(experiment)
@@ -62,6 +70,10 @@ def _broken(mutate: Any) -> list[str]:
         (
             lambda e: e["spec"]["parameters"][3]["feasibleSpace"].update(min="1"),
             "spec.parameters[3].feasibleSpace",
+        ),
+        (
+            lambda e: e["spec"]["parameters"][0]["feasibleSpace"].update(distribution="zipf"),
+            "spec.parameters[0].feasibleSpace.distribution: distribution: zipf is not supported",
         ),
         (lambda e: e["spec"]["trialTemplate"].pop("successCondition"), "successCondition"),
         (

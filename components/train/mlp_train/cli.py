@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -12,7 +13,7 @@ from mlp_common.metrics import katib_lines
 from mlp_common.step import TENSORFLOW_ENVIRONMENT, StepCli, StepError
 from mlp_common.storage import localize_directory
 
-from mlp_train import distributed
+from mlp_train import data_source, distributed
 from mlp_train.core import HyperParameters, train
 
 PARAMS = {f.name: f for f in fields(HyperParameters)}
@@ -27,8 +28,24 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = HyperParameters()
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="preprocess output directory (path or s3:// URI)")
+    source.add_argument(
+        "--data-from-registry",
+        metavar="REGISTRY",
+        help="the preprocessed data that trained --model --version in this model registry "
+        "(path or s3:// URI), as the version recorded it (Katib trials, make tune)",
+    )
+    parser.add_argument("--model", help="model name (with --data-from-registry)")
     parser.add_argument(
-        "--data", required=True, help="preprocess output directory (path or s3:// URI)"
+        "--version",
+        default="production",
+        help="version number, latest or production (with --data-from-registry; production)",
+    )
+    parser.add_argument(
+        "--data-uri",
+        help="where --data lives, recorded in the model's data.json (the pipeline passes its "
+        "Dataset artifact's URI; default: --data)",
     )
     parser.add_argument("--output", required=True, help="model directory to write")
     parser.add_argument(
@@ -80,14 +97,26 @@ def resolve_params(args: argparse.Namespace) -> HyperParameters:
         raise StepError(str(exc)) from exc
 
 
+def input_data(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The local preprocess output to train on, and its data.json record."""
+    if args.data_from_registry is not None:
+        if not args.model:
+            raise StepError("--data-from-registry needs --model")
+        local, uri = data_source.resolve(args.data_from_registry, args.model, args.version)
+    else:
+        local, uri = localize_directory(args.data), args.data_uri or args.data
+    return local, data_source.describe(local, uri)
+
+
 def run(args: argparse.Namespace) -> None:
     params = resolve_params(args)
+    data, record = input_data(args)
     cluster = distributed.cluster_from_environment()
     if cluster is None:  # no TF_CONFIG: the default strategy, in this process
-        metrics = train(localize_directory(args.data), args.output, params)
+        metrics = train(data, args.output, params, data_record=record)
     else:
         metrics = distributed.train_distributed(
-            localize_directory(args.data), args.output, params, cluster, args.backup_dir
+            data, args.output, params, cluster, args.backup_dir, data_record=record
         )
     print(
         f"train: val_accuracy {metrics['val_accuracy']:.4f} vs baseline "

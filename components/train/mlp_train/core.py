@@ -12,6 +12,7 @@ Outputs (a model directory)::
     baseline.joblib    the fitted scikit-learn baseline (evaluate scores it on the test rows)
     provenance.json    {"trained_at"}: kept out of metrics.json, which is identical for the same
                        data, params and seed (timings aside: train_seconds, examples_per_second)
+    data.json          the data it read: URI and sha256 of each file (mlp_train.data_source)
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from mlp_common.step import StepError
 
 LABEL = "label"
 BASELINE_FILE = "baseline.joblib"
+DATA_FILE = "data.json"
+"""The data a model was trained on (mlp_train.data_source writes and reads it)."""
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,18 @@ def fit_baseline(train: tuple[np.ndarray, np.ndarray], seed: int) -> Any:
 
 
 def train(
-    data_dir: str | Path, output: str | Path, params: HyperParameters, *, fit: Fit | None = None
+    data_dir: str | Path,
+    output: str | Path,
+    params: HyperParameters,
+    *,
+    fit: Fit | None = None,
+    data_record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the validation split, and write the model directory atomically.
 
     ``fit`` trains the model (default: :func:`fit_local`; mlp_train.distributed passes a
-    multi-worker one); its extra metrics are merged into metrics.json."""
+    multi-worker one); its extra metrics are merged into metrics.json. ``data_record`` (where
+    the data came from and its hashes, mlp_train.data_source) is written as data.json."""
     params.check()
     data_dir = Path(data_dir)
     features_path = data_dir / "features.json"
@@ -179,6 +188,8 @@ def train(
         write_json_atomic(tmp / "features.json", description)
         write_json_atomic(tmp / "params.json", asdict(params))
         write_json_atomic(tmp / "metrics.json", metrics)
+        if data_record is not None:
+            write_json_atomic(tmp / DATA_FILE, data_record)
     return metrics
 
 

@@ -221,6 +221,8 @@ def train_distributed(
     params: HyperParameters,
     cluster: ClusterSpec,
     backup_dir: str | Path | None = None,
+    *,
+    data_record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train as one worker of ``cluster``; the chief writes ``output``, the others a temporary
     folder that is removed. Returns this worker's metrics (identical on every worker)."""
@@ -236,13 +238,13 @@ def train_distributed(
 
     try:
         if cluster.is_chief:
-            metrics = train(data_dir, output, params, fit=fit)
+            metrics = train(data_dir, output, params, fit=fit, data_record=data_record)
             with contextlib.suppress(OSError):  # fit deleted the checkpoints; drop the folder
                 backup.rmdir()
             return metrics
         scratch = Path(tempfile.mkdtemp(prefix=f"mlp-train-worker-{cluster.rank}-"))
         try:
-            return train(data_dir, scratch / "model", params, fit=fit)
+            return train(data_dir, scratch / "model", params, fit=fit, data_record=data_record)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:

@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,6 @@ from mlp_common.files import read_json
 from mlp_common.metrics import parse_katib_lines
 from mlp_ingest.core import load_sklearn
 from mlp_preprocess.cli import main as preprocess
-from mlp_train import search_space
 from mlp_train.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,27 +116,3 @@ def test_bad_hyperparameters(
     assert main(["--data", str(data), "--output", str(tmp_path / "m"), *argv]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
-
-
-def test_search_space_shapes_match_platform_yaml() -> None:
-    spec = yaml.safe_load((ROOT / "platform.yaml").read_text())
-    tuning = spec["components"]["tune-model"]["tuning"]
-    declared = [
-        {k: v for k, v in p.items() if k in ("name", "type", "min", "max", "values")}
-        for p in tuning["parameters"]
-    ]
-    ours = [
-        {"name": p.name, "type": p.type}
-        | ({"values": list(p.values)} if p.values else {"min": p.min, "max": p.max})
-        for p in search_space.SEARCH_SPACE
-    ]
-    assert declared == ours
-    assert tuning["objective"]["metric"] == search_space.OBJECTIVE_METRIC
-    assert tuning["objective"]["type"] == search_space.OBJECTIVE_TYPE
-    assert search_space.katib_trial_arguments()[0] == (
-        "--learning-rate=${trialParameters.learningRate}"
-    )
-    assert json.dumps(search_space.katib_parameters()[3]) == (
-        '{"name": "batch-size", "parameterType": "categorical", '
-        '"feasibleSpace": {"list": ["16", "32", "64"]}}'
-    )

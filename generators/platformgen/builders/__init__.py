@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from platformgen.builders.network_policy import (
     build_default_deny,
     build_network_policy,
 )
-from platformgen.builders.pipeline import build_pipeline
+from platformgen.builders.pipeline import build_pipeline, version_name
 from platformgen.builders.pod_disruption_budget import build_pod_disruption_budget
 from platformgen.builders.prometheus_rule import build_prometheus_rule
 from platformgen.builders.role import build_roles
@@ -106,7 +107,16 @@ def _build_platform(
         ]
         + [m for tenant in sorted(spec.tenancy.tenants) for m in build_tenant(spec, tenant)]
     }
+    versions: tuple[tuple[str, str], ...] | None = None
+    if environment is not None and pipelines is not None:
+        found = (
+            (name, version_name(spec, name, documents, environment))
+            for name, documents in sorted(pipelines.items())
+        )
+        versions = tuple((name, version) for name, version in found if version is not None)
     for view in resolve(spec, environment):
+        if versions is not None:
+            view = dataclasses.replace(view, pipeline_versions=versions)
         groups[view.name] = build_component(view)
     for name, documents in sorted((pipelines or {}).items()):
         groups[name] = build_pipeline(spec, name, documents, environment)

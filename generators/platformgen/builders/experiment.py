@@ -45,6 +45,8 @@ def _parameter(p: SearchParameter) -> dict[str, Any]:
     else:
         assert p.min is not None and p.max is not None  # guaranteed by spec.references
         space = {"max": _number(p.max, p.type), "min": _number(p.min, p.type)}
+        if p.distribution is not None:
+            space["distribution"] = p.distribution
     return {"feasibleSpace": space, "name": p.name, "parameterType": p.type}
 
 
@@ -112,6 +114,8 @@ def build_experiment(view: ComponentView) -> Manifest | None:
     }
 
 
+DISTRIBUTIONS = frozenset({"uniform", "logUniform", "normal", "logNormal"})
+"""Katib's feasibleSpace.distribution values (experimentsv1beta1.Distribution)."""
 TRIAL_PARAMETER = re.compile(r"\$\{trialParameters\..+?\}")
 KATIB_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME_LENGTH = 40
@@ -121,7 +125,8 @@ def check_experiment(experiment: Manifest) -> list[str]:
     """Why Katib's validating webhook would reject `experiment` (empty when it would admit it).
 
     Mirrors ValidateExperiment in katib v0.19.0 pkg/webhook/v1beta1/experiment/validator for
-    the fields we render: name, trial counts, objective, algorithm, parameters, trial template.
+    the fields we render: name, trial counts, objective, algorithm, parameters (with
+    feasibleSpace.distribution), trial template.
     """
     problems: list[str] = []
     spec = experiment.get("spec", {})
@@ -158,6 +163,11 @@ def check_experiment(experiment: Manifest) -> list[str]:
         where = f"spec.parameters[{i}]"
         if kind not in {"int", "double", "categorical", "discrete", ""}:
             problems.append(f"{where}.parameterType: {kind} is not supported")
+        distribution = space.get("distribution")
+        if distribution and distribution not in DISTRIBUTIONS:
+            problems.append(
+                f"{where}.feasibleSpace.distribution: distribution: {distribution} is not supported"
+            )
         if not space:
             problems.append(f"{where}.feasibleSpace: must be specified")
         elif kind in {"int", "double"}:

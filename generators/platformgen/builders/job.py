@@ -1,4 +1,4 @@
-"""Job for one-shot batch components, named by the content hash of its spec.
+"""Job for one-shot batch components and RecurringRuns, named by the content hash of its spec.
 
 A Job's pod template is immutable and a finished Job must never be re-created by a re-sync,
 so a Job here is content-addressed: `<component>-<10 digits of the hash of its spec>` (see
@@ -7,13 +7,37 @@ Argo CD sync) changes nothing and nothing deletes the Job behind the sync's back
 image, argument or config gives a new Job, and GitOps prune (ApplySet `--prune`, Argo CD
 `prune`) deletes the old one. Because the name depends on the environment's image pin, the
 Job is rendered whole into each overlay (`overlays/<env>/resources/`), never into base.
+
+Kubeflow Pipelines access (`pipeline:` on a Job or RecurringRun). The container gets the names
+of the pipeline and of the PipelineVersion this environment deploys (builders.pipeline), so
+`mlp-pipeline submit|schedule` acts on exactly the version in git, and these names are part of
+the Job's content: a new PipelineVersion (or schedule) is a new Job, which runs once. It
+authenticates to the KFP API as KFP's multi-user mode expects: a projected ServiceAccount token
+with audience `pipelines.kubeflow.org`, at the path in `KF_PIPELINES_SA_TOKEN_PATH` (what
+kfp.Client reads); the Kubernetes API token is not mounted. The KFP API server authorizes each
+call with a SubjectAccessReview on `pipelines.kubeflow.org` resources in the pipeline's
+namespace, so the component's Role (builders.role) gets exactly the verbs its kind uses.
+
+A RecurringRun's Job runs `mlp-pipeline schedule`, which upserts the KFP recurring run and is
+idempotent. It is deliberately a plain GitOps-managed Job like any other, not an Argo CD
+`PostSync` hook with a TTL: Argo CD waits for a hook to finish and re-runs it on every sync,
+hooks are outside the application's desired state (not listed, not pruned, not diffed by
+`platformgen diff`), and ordering is already given by sync waves (PipelineVersion in wave 0,
+Jobs in wave 1) plus the CLI waiting for KFP to reconcile the version (`--wait-for-version`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders.pod import pod_template, workload_metadata
+from platformgen.builders.pod import (
+    KFP_TOKEN_DIR,
+    KFP_TOKEN_FILE,
+    KFP_TOKEN_PATH_ENV,
+    pod_template,
+    workload_metadata,
+)
+from platformgen.errors import SpecError
 from platformgen.naming import Manifest, content_name
 from platformgen.resolve import ComponentView
 
@@ -25,6 +49,79 @@ NO_TTL = (
 )
 FINISHED_JOB_TTL_SECONDS = 86400
 """TTL of the Jobs that controllers create (Katib trials); never on a GitOps-managed Job."""
+JOB_KINDS = frozenset({"Job", "RecurringRun"})
+"""Component kinds rendered as a content-named batch/v1 Job."""
+
+KFP_WAIT_FOR_VERSION_SECONDS = 600
+"""How long the CLI waits for KFP to reconcile a just-applied PipelineVersion."""
+
+KFP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Job": {
+        "pipelines": ("get", "list"),
+        "experiments": ("create", "get", "list"),
+        "runs": ("create", "get", "list"),
+    },
+    "RecurringRun": {
+        "pipelines": ("get", "list"),
+        "experiments": ("create", "get", "list"),
+        "jobs": ("create", "delete", "disable", "enable", "get", "list"),
+    },
+}
+"""The KFP resources (as the API server's SubjectAccessReviews name them; recurring runs are
+`jobs`) and verbs `mlp-pipeline submit` (Job) and `mlp-pipeline schedule` (RecurringRun) use."""
+
+
+def deployed_version(view: ComponentView) -> str | None:
+    """The PipelineVersion this environment deploys for the component's pipeline (None when
+    the build was not given the compiled pipelines: unit tests of other objects)."""
+    if view.pipeline_versions is None:
+        return None
+    pipeline = view.component.pipeline
+    versions = dict(view.pipeline_versions)
+    if pipeline not in versions:
+        raise SpecError(
+            [
+                f"platform.yaml: components.{view.name}.pipeline: pipeline {pipeline!r} has no "
+                "compiled PipelineVersion (run `mlp-pipeline compile`)"
+            ]
+        )
+    return versions[pipeline]
+
+
+def kfp_arguments(view: ComponentView) -> list[str]:
+    """What the container is told about the pipeline it acts on (and, for a RecurringRun, the
+    schedule, and whether this environment disables it)."""
+    c = view.component
+    assert c.pipeline is not None
+    version = deployed_version(view)
+    out = [f"--pipeline={c.pipeline}"]
+    if version is not None:
+        out.append(f"--pipeline-version={version}")
+    out += [
+        f"--namespace={view.spec.pipelines[c.pipeline].namespace}",
+        f"--wait-for-version={KFP_WAIT_FOR_VERSION_SECONDS}",
+    ]
+    if c.kind == "RecurringRun":
+        assert c.schedule is not None
+        out += [f"--schedule={c.schedule}", f"--name={view.name}"]
+        if view.override.suspend:
+            out.append("--disabled")
+    return out
+
+
+def add_kfp_access(view: ComponentView, pod_spec: dict[str, Any]) -> None:
+    """Give the pod's containers their pipeline arguments and the token's path (in place); the
+    projected token itself is mounted by `pod_spec` (`calls_kfp_api`). The Kubernetes API token
+    stays unmounted unless the component declares `rbac` of its own."""
+    for container in pod_spec["containers"]:
+        container["args"] = [*container.get("args", []), *kfp_arguments(view)]
+        container["env"] = sorted(
+            [
+                *container["env"],
+                {"name": KFP_TOKEN_PATH_ENV, "value": f"{KFP_TOKEN_DIR}/{KFP_TOKEN_FILE}"},
+            ],
+            key=lambda e: str(e["name"]),
+        )
 
 
 def job_spec(view: ComponentView) -> dict[str, Any]:
@@ -41,11 +138,14 @@ def job_spec(view: ComponentView) -> dict[str, Any]:
 
 
 def build_job(view: ComponentView) -> Manifest | None:
-    if view.component.kind != "Job" or view.is_base:
+    if view.component.kind not in JOB_KINDS or view.is_base:
         return None
     spec = job_spec(view)
     for container in spec["template"]["spec"]["containers"]:
         container["image"] = view.resolved_image
+    if view.component.pipeline is not None and view.environment is not None:
+        # (without an environment, e.g. the Helm emitter probing a view, no Job is emitted)
+        add_kfp_access(view, spec["template"]["spec"])
     metadata = workload_metadata(view, extra_exceptions=[NO_TTL])
     metadata["name"] = content_name(view.name, spec)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}

@@ -75,6 +75,32 @@ def pin_step_images(
     return out
 
 
+def _version_spec(
+    spec: PlatformSpec, name: str, document: dict[str, Any], environment: str
+) -> dict[str, Any]:
+    """The spec of pipeline `name`'s PipelineVersion in `environment` (step images pinned)."""
+    body: dict[str, Any] = copy.deepcopy(document.get("spec", {}))
+    body["pipelineName"] = name
+    if "pipelineSpec" in body:
+        body["pipelineSpec"] = pin_step_images(spec, name, body["pipelineSpec"], environment)
+    return body
+
+
+def _version_name(name: str, body: dict[str, Any]) -> str:
+    return content_name(name, {k: body.get(k) for k in ("pipelineSpec", "platformSpec")})
+
+
+def version_name(
+    spec: PlatformSpec, name: str, documents: list[dict[str, Any]], environment: str
+) -> str | None:
+    """The name of the PipelineVersion pipeline `name` deploys in `environment` (None when
+    its compiled documents have no PipelineVersion)."""
+    for document in documents:
+        if document.get("kind") == "PipelineVersion":
+            return _version_name(name, _version_spec(spec, name, document, environment))
+    return None
+
+
 def build_pipeline(
     spec: PlatformSpec,
     name: str,
@@ -93,14 +119,8 @@ def build_pipeline(
         if m.get("kind") == "PipelineVersion":
             if environment is None:
                 continue
-            body = m.setdefault("spec", {})
-            body["pipelineName"] = name
-            if "pipelineSpec" in body:
-                body["pipelineSpec"] = pin_step_images(
-                    spec, name, body["pipelineSpec"], environment
-                )
-            immutable = {k: body.get(k) for k in ("pipelineSpec", "platformSpec")}
-            meta["name"] = content_name(name, immutable)
+            m["spec"] = _version_spec(spec, name, document, environment)
+            meta["name"] = _version_name(name, m["spec"])
         out.append(m)
     for map_name, data in sorted(spec.pipelines[name].config_maps.items()):
         out.append(

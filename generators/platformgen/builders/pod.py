@@ -143,18 +143,31 @@ SCRATCH_SIZE_LIMIT = "1Gi"
 
 
 KFP_API_GROUP = "pipelines.kubeflow.org"
+"""The KFP API's RBAC group, and the audience its authenticator accepts tokens for."""
 KFP_TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
+KFP_TOKEN_FILE = "token"
 """Where kfp.Client (and the drift monitor) read the KFP API token: the default of
-KF_PIPELINES_SA_TOKEN_PATH is <this>/token."""
+KF_PIPELINES_SA_TOKEN_PATH is <dir>/<file>."""
+KFP_TOKEN_PATH_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
+"""Where kfp.Client reads the token's path from (kfp.client.KF_PIPELINES_SA_TOKEN_ENV)."""
 KFP_TOKEN_VOLUME = "kfp-token"
 KFP_TOKEN_SECONDS = 7200
-"""Lifetime of the projected token; the kubelet refreshes it at 80%."""
+"""Lifetime of the projected token; the kubelet refreshes it at 80% and kfp.Client re-reads the
+file per call."""
 
 
 def calls_kfp_api(view: ComponentView) -> bool:
-    """A component with RBAC on pipelines.kubeflow.org calls the KFP API, which authenticates
-    it by a projected ServiceAccount token with the audience `pipelines.kubeflow.org`."""
-    return any(KFP_API_GROUP in rule.api_groups for rule in view.component.rbac)
+    """A component that acts on a pipeline (`pipeline`, Jobs and RecurringRuns) or has RBAC on
+    pipelines.kubeflow.org calls the KFP API, which authenticates it by a projected
+    ServiceAccount token with the audience `pipelines.kubeflow.org`."""
+    c = view.component
+    return c.pipeline is not None or any(KFP_API_GROUP in rule.api_groups for rule in c.rbac)
+
+
+def calls_kubernetes_api(view: ComponentView) -> bool:
+    """RBAC on anything but the KFP API needs the Kubernetes API token; the KFP API has its own
+    projected token (`calls_kfp_api`), so a pod that only talks to KFP mounts no other."""
+    return any(set(rule.api_groups) - {KFP_API_GROUP} for rule in view.component.rbac)
 
 
 def volumes(view: ComponentView) -> list[dict[str, Any]]:
@@ -166,7 +179,7 @@ def volumes(view: ComponentView) -> list[dict[str, Any]]:
         token = {
             "audience": KFP_API_GROUP,
             "expirationSeconds": KFP_TOKEN_SECONDS,
-            "path": "token",
+            "path": KFP_TOKEN_FILE,
         }
         out.append(
             {"name": KFP_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}
@@ -181,7 +194,7 @@ def pod_labels(view: ComponentView) -> dict[str, str]:
 def pod_spec(view: ComponentView, restart_policy: str | None = None) -> dict[str, Any]:
     """Pod spec with the secure defaults; the token is mounted only when RBAC is declared."""
     out: dict[str, Any] = {
-        "automountServiceAccountToken": bool(view.component.rbac),
+        "automountServiceAccountToken": calls_kubernetes_api(view),
         "containers": [container(view)],
         "securityContext": pod_security_context(view),
         "serviceAccountName": view.name,

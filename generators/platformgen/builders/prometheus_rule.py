@@ -170,6 +170,11 @@ def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
     ]
 
 
+BATCH_KINDS = frozenset({"Job", "CronJob", "RecurringRun"})
+"""Kinds whose pods run as batch/v1 Jobs named `<component>(-[0-9]+)?` (a content hash, or the
+CronJob's scheduled minute): one alert set, JobFailed, for all of them."""
+
+
 def _rules(view: ComponentView) -> list[dict[str, Any]]:
     c, ns, name = view.component, view.namespace, view.name
     scope = f'namespace="{ns}", service="{service_name(view)}"'
@@ -199,7 +204,7 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
                 f"Deployment {ns}/{name} has had fewer available replicas than desired.",
             )
         )
-    if c.kind in {"Job", "CronJob"}:
+    if c.kind in BATCH_KINDS:
         # kube_job_failed{condition="true"} is the Job's Failed condition (backoffLimit or
         # activeDeadlineSeconds exhausted), not a count of failed pods: a pod that failed and
         # was retried successfully does not page anyone.
@@ -284,7 +289,7 @@ def _group(view: ComponentView, rules: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_prometheus_rule(view: ComponentView) -> Manifest | None:
-    if view.component.metrics is None and view.component.kind not in {"Job", "CronJob"}:
+    if view.component.metrics is None and view.component.kind not in BATCH_KINDS:
         return None
     rules = _rules(view)
     if not rules:

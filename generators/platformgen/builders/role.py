@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from platformgen.builders.job import KFP_PERMISSIONS
+from platformgen.builders.pod import KFP_API_GROUP
 from platformgen.naming import Manifest, metadata
 from platformgen.resolve import ComponentView
+from platformgen.spec.model import RbacRule
+
+
+def kfp_rules(view: ComponentView) -> list[RbacRule]:
+    """The KFP API permissions of a component that runs a pipeline (builders.job)."""
+    c = view.component
+    if c.pipeline is None or c.kind not in KFP_PERMISSIONS:
+        return []
+    namespace = view.spec.pipelines[c.pipeline].namespace
+    return [
+        RbacRule(namespace=namespace, api_groups=(KFP_API_GROUP,), resources=(r,), verbs=verbs)
+        for r, verbs in sorted(KFP_PERMISSIONS[c.kind].items())
+    ]
 
 
 def build_roles(view: ComponentView) -> list[Manifest]:
     c = view.component
     out: list[Manifest] = []
-    by_namespace = sorted(c.rbac, key=lambda r: r.namespace)
+    by_namespace = sorted([*c.rbac, *kfp_rules(view)], key=lambda r: r.namespace)
     for namespace, rules in groupby(by_namespace, key=lambda r: r.namespace):
         meta = metadata(view.spec, view.name, c.role, namespace)
         out.append(

@@ -273,7 +273,8 @@ def workload(view: ComponentView, built: list[Manifest] | None = None) -> Manife
     (`built`: the component's objects, when the caller has built them for that view)."""
     if built is None:
         built = build_component(dataclasses.replace(view, is_base=False))
-    (found,) = [m for m in built if m["kind"] == view.component.kind]
+    kind = traits(view.component.kind).object_kind or view.component.kind
+    (found,) = [m for m in built if m["kind"] == kind]
     return found
 
 

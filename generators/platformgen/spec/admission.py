@@ -35,6 +35,10 @@ HASH_SUFFIX_LENGTH = 11
 MAX_NAME = 63
 NAME_LIMITS = {
     "Job": (MAX_NAME - HASH_SUFFIX_LENGTH, "a Job is named <name>-<10-digit content hash>"),
+    "RecurringRun": (
+        MAX_NAME - HASH_SUFFIX_LENGTH,
+        "its Job is named <name>-<10-digit content hash>",
+    ),
     "CronJob": (52, "the CronJob controller appends an 11-character suffix to its Job names"),
     "Experiment": (40, "Katib limits Experiment names to 40 characters"),
 }
@@ -179,7 +183,7 @@ def _component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem]
         limit, why = ISVC_LIMITS[c.deployment_mode]
     if len(name) > limit and c.kind != "Experiment":  # Experiment: see references._check_tuning
         yield (path, f"a {c.kind} name has at most {limit} characters: {why}")
-    if c.kind == "CronJob" and c.schedule is not None:
+    if c.schedule is not None:
         problem = cron_problem(c.schedule)
         if problem:
             yield (f"{path}.schedule", f"{c.schedule!r}: {problem}")

@@ -353,6 +353,10 @@ class SearchParameter(Strict):
     """Upper bound (double, int)."""
     values: tuple[str, ...] = ()
     """Choices (categorical)."""
+    distribution: Literal["uniform", "logUniform"] | None = None
+    """How a numeric parameter is sampled between min and max: uniform (Katib's default), or
+    logUniform (uniform in log space: each decade equally likely; min must be above 0). Katib
+    feasibleSpace.distribution; `make tune` samples the same way."""
 
 
 class Objective(Strict):
@@ -437,7 +441,7 @@ class ComponentOverride(Strict):
     """Sends part of the traffic to the newest revision, which serves `canary.version`
     (InferenceServices only; `platformgen promote-model --canary` writes it)."""
     suspend: bool | None = None
-    """Suspends a CronJob in this environment."""
+    """Suspends a CronJob, or disables a RecurringRun's recurring run, in this environment."""
     policy_exceptions: PolicyExceptions = {}
     """Policy checks waived for this component in this environment, each with its reason."""
 
@@ -445,10 +449,13 @@ class ComponentOverride(Strict):
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: Literal["Deployment", "Job", "CronJob", "InferenceService", "Experiment", "TrainJob"]
+    kind: Literal[
+        "Deployment", "Job", "CronJob", "RecurringRun", "InferenceService", "Experiment", "TrainJob"
+    ]
     """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
     Katib Experiment for hyperparameter tuning, Kubeflow Trainer TrainJob for distributed
-    training (with `distributed`)."""
+    training (with `distributed`), RecurringRun for a Kubeflow Pipelines recurring run of the
+    deployed `pipeline` on `schedule` (a Job that applies it)."""
     namespace: Name
     """One of `namespaces`."""
     role: Name
@@ -484,7 +491,13 @@ class Component(Strict):
     replicas: int = Field(default=1, ge=0)
     """Replicas in base (Deployments and InferenceServices)."""
     schedule: str | None = None
-    """Cron schedule (CronJobs only)."""
+    """Cron schedule, five fields, UTC (CronJobs and RecurringRuns only)."""
+    pipeline: Name | None = None
+    """A pipeline in `pipelines` whose deployed PipelineVersion this Job (submit one run) or
+    RecurringRun (schedule it) talks to the KFP API about: passes its names to the container
+    (`--pipeline`, `--pipeline-version`, `--namespace`), mounts a projected ServiceAccount token
+    for the KFP API (audience pipelines.kubeflow.org) instead of the Kubernetes API token, and
+    grants the KFP permissions the container needs (a Role in the pipeline's namespace)."""
     backoff_limit: int = Field(default=2, ge=0)
     """Pod retries before a Job is marked failed (Jobs and CronJobs)."""
     active_deadline_seconds: PositiveInt | None = None

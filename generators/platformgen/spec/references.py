@@ -88,6 +88,12 @@ def _check_names(spec: PlatformSpec) -> Iterator[Problem]:
         yield ("environments", "must declare at least one environment")
 
 
+SCHEDULED = frozenset({"CronJob", "RecurringRun"})
+"""Kinds that run on a cron `schedule`."""
+RUNS_PIPELINES = frozenset({"Job", "RecurringRun"})
+"""Kinds that may name a `pipeline` to run."""
+
+
 def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem]:
     path = f"components.{name}"
     if c.namespace not in spec.namespaces:
@@ -104,10 +110,18 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
             yield (f"{path}.probes.{kind}.port", f"no port named {probe.port!r} on {name}")
     if c.metrics is not None and c.metrics.port not in names:
         yield (f"{path}.metrics.port", f"no port named {c.metrics.port!r} on {name}")
-    if c.kind == "CronJob" and c.schedule is None:
-        yield (f"{path}.schedule", "is required for kind CronJob")
-    if c.kind != "CronJob" and c.schedule is not None:
-        yield (f"{path}.schedule", f"only applies to kind CronJob, not {c.kind}")
+    if c.kind in SCHEDULED and c.schedule is None:
+        yield (f"{path}.schedule", f"is required for kind {c.kind}")
+    if c.kind not in SCHEDULED and c.schedule is not None:
+        yield (f"{path}.schedule", f"only applies to kinds CronJob and RecurringRun, not {c.kind}")
+    if c.kind == "RecurringRun" and c.pipeline is None:
+        yield (f"{path}.pipeline", "is required for kind RecurringRun")
+    if c.pipeline is not None:
+        if c.kind not in RUNS_PIPELINES:
+            yield (f"{path}.pipeline", f"only applies to kinds Job and RecurringRun, not {c.kind}")
+        elif c.pipeline not in spec.pipelines:
+            known = ", ".join(sorted(spec.pipelines)) or "none"
+            yield (f"{path}.pipeline", f"unknown pipeline {c.pipeline!r} (pipelines: {known})")
     if c.kind not in LONG_RUNNING and c.probes.readiness is not None:
         yield (f"{path}.probes.readiness", f"does not apply to kind {c.kind}")
     if (c.kind == "Experiment") != (c.tuning is not None):
@@ -216,6 +230,10 @@ def _check_tuning(name: str, c: Component) -> Iterator[Problem]:
             yield (where, "min must be below max")
         elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
             yield (where, "an int parameter has whole-number bounds")
+        elif p.distribution == "logUniform" and p.min <= 0:
+            yield (f"{where}.min", f"{p.min:g}: logUniform sampling needs min above 0")
+        if p.type == "categorical" and p.distribution is not None:
+            yield (f"{where}.distribution", "applies to double and int parameters only")
     if t.db_manager not in c.depends_on:
         yield (
             f"{path}.dbManager",
