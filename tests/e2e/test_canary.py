@@ -86,11 +86,10 @@ def _live(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("env", ["prod"], indirect=True)  # the canary rollout is prod's
 def test_the_promotion_path_applies_and_promotion_removes_the_canary(
     cluster: Cluster, applied: Applied, env: str, tmp_path: Path, restore: None
 ) -> None:
-    if env != "prod":
-        pytest.skip("the canary rollout is prod's")
     folder = tmp_path / "repo"
     folder.mkdir()
     for entry in ROOT.iterdir():

@@ -103,7 +103,13 @@ def test_v1_and_v2_predict_what_the_keras_model_predicts(
     ("path", "body", "headers", "status", "message"),
     [
         (V1, b'{"instances": [[1, 2, 3]]}', {}, 400, "instances[0]: 3 values, expected 4"),
-        (V1, b'{"instances": [[1, 2, 3, "x"]]}', {}, 400, "instances: values must be numbers"),
+        (
+            V1,
+            b'{"instances": [[1, 2, 3, "x"]]}',
+            {},
+            400,
+            "instances[0][3]: a string is not a number",
+        ),
         (V1, b'{"instances": [[1, 2, 3, 1e39]]}', {}, 400, "finite numbers"),
         (V1, b'{"instances": []}', {}, 400, "instances: no rows"),
         (V1, b'{"rows": [[1, 2, 3, 4]]}', {}, 400, '"instances" must be a list of rows'),
