@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,17 @@ def test_pipeline_benchmark_smoke_writes_steps_feeds_and_scaling(tmp_path: Path)
     text = docs.read_text()
     assert "## The ML pipeline" in text and "fit from NumPy arrays" in text
     assert (docs.parent / "benchmarks" / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_benchmarks_doc_is_what_the_committed_results_render() -> None:
+    """docs/benchmarks.md is generated from bench/results/*.json and bench/notes.md (DO NOT
+    EDIT): a hand edit, or results committed without `make bench-report`, fails here."""
+    (ROOT / ".run").mkdir(exist_ok=True)
+    # Inside the repository (the report appends bench/notes.md only to a doc in the repo).
+    with tempfile.TemporaryDirectory(dir=ROOT / ".run", prefix="bench-doc-") as scratch:
+        doc = Path(scratch) / "benchmarks.md"
+        done = _bench("report", "--results", str(ROOT / "bench/results"), "--docs", str(doc))
+        assert done.returncode == 0, done.stderr
+        rendered = doc.read_text(encoding="utf-8")
+    committed = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
+    assert rendered == committed, "docs/benchmarks.md is stale: run `make bench-report`"
