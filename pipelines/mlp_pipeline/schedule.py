@@ -78,6 +78,17 @@ class Target:
         }
 
 
+def _deployed(target: Target) -> tuple[Any, kfp_runs.DeployedVersion]:
+    """A KFP client and the deployed PipelineVersion of ``target`` (waiting for KFP to reconcile
+    a just-applied version up to ``target.wait_for_version`` seconds)."""
+    client = kfp_runs.connect(target.host, target.namespace)
+    deployed = kfp_runs.find_version(
+        client, target.pipeline, target.version, target.namespace,
+        wait_seconds=target.wait_for_version,
+    )  # fmt: skip
+    return client, deployed
+
+
 def submit(
     target: Target,
     *,
@@ -88,11 +99,7 @@ def submit(
     """Submit one run of the deployed version; returns the run id. With ``wait_seconds`` also
     wait for it and fail unless it succeeded."""
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
-    client = kfp_runs.connect(target.host, target.namespace)
-    deployed = kfp_runs.find_version(
-        client, target.pipeline, target.version, target.namespace,
-        wait_seconds=target.wait_for_version,
-    )  # fmt: skip
+    client, deployed = _deployed(target)
     run_id = kfp_runs.submit_run(
         client,
         deployed,
@@ -109,11 +116,7 @@ def submit(
 def schedule(target: Target, name: str, cron: str, *, enabled: bool = True) -> str:
     """Upsert the recurring run ``<name>/<version>``; returns what was done, in one line."""
     kfp_runs.kfp_cron(cron)  # a malformed schedule fails before any call
-    client = kfp_runs.connect(target.host, target.namespace)
-    deployed = kfp_runs.find_version(
-        client, target.pipeline, target.version, target.namespace,
-        wait_seconds=target.wait_for_version,
-    )  # fmt: skip
+    client, deployed = _deployed(target)
     result = kfp_runs.upsert_recurring_run(
         client,
         deployed,
