@@ -17,6 +17,7 @@ from .kube import (
     ROOT,
     Cluster,
     Manifest,
+    NodeSession,
     apply,
     control_plane,
     create_applyset_parent,
@@ -24,6 +25,7 @@ from .kube import (
     kustomize_build,
     load_documents,
     require_tools,
+    sysctls,
 )
 
 
@@ -34,6 +36,20 @@ def cluster(env: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
     state = tmp_path_factory.mktemp(f"cluster-{env}")
     with control_plane(state) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeSession]:
+    """One control plane with one real node (scripts/cluster.sh, NODE=1) for the session's
+    node tests (one xdist group, tests/conftest.py), stopped by PID afterwards."""
+    before = sysctls()
+    with control_plane(tmp_path_factory.mktemp("node"), node=True) as cluster:
+        yield NodeSession(cluster=cluster, sysctls_before=before)
+
+
+@pytest.fixture(scope="session")
+def node_cluster(node_session: NodeSession) -> Cluster:
+    return node_session.cluster
 
 
 @pytest.fixture(scope="session")

@@ -88,11 +88,87 @@ def wait_until(what: str, condition: Callable[[], str | None], timeout: float) -
 
 
 @dataclass(frozen=True)
+class Node:
+    """The one node of a `control_plane(state, node=True)` cluster (scripts/cluster-node.sh):
+    its name and addresses, the ranges of its pods and Services, its containerd."""
+
+    name: str
+    ip: str
+    host_ip: str
+    pod_cidr: str
+    service_cidr: str
+    dns_ip: str
+    netns: str
+    containerd_address: str
+
+    @classmethod
+    def from_env_file(cls, path: Path) -> Node:
+        """The node.env that `scripts/cluster.sh up` writes with NODE=1."""
+        values = dict(
+            line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if line
+        )
+        return cls(
+            name=values["NODE_NAME"],
+            ip=values["NODE_IP"],
+            host_ip=values["HOST_IP"],
+            pod_cidr=values["POD_CIDR"],
+            service_cidr=values["SERVICE_CIDR"],
+            dns_ip=values["DNS_IP"],
+            netns=values["NETNS"],
+            containerd_address=values["CONTAINERD_ADDRESS"],
+        )
+
+    def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`ctr` against the node's containerd, in the CRI's `k8s.io` namespace."""
+        result = subprocess.run(
+            [str(TOOLS_BIN / "ctr"), "--address", self.containerd_address, "-n", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"ctr {' '.join(args)}: {result.stderr}"
+        return result
+
+    def images(self) -> set[str]:
+        return set(self.ctr("images", "ls", "-q").stdout.split())
+
+    def import_image(self, archive: Path, name: str | None = None) -> list[str]:
+        """Import an OCI (or Docker) image archive into the node's containerd, where the
+        kubelet finds it: pods then use the image with `imagePullPolicy: Never` (or
+        IfNotPresent). With `name`, the (single) imported image is also tagged `name`.
+        Returns the image names the import added."""
+        before = self.images()
+        self.ctr("images", "import", "--all-platforms", str(archive))
+        added = sorted(self.images() - before)
+        if name is not None:
+            assert len(added) == 1, f"{archive}: {len(added)} images imported ({added}), 1 expected"
+            if added[0] != name:
+                self.ctr("images", "tag", "--force", added[0], name)
+                added.append(name)
+        return added
+
+
+PROBE_IMAGE = "localhost/mlp-node/probe:node"
+"""busybox (sh, nc, nslookup) for probe pods, built and imported by the node scripts."""
+NODE_TOOLS = (
+    "kubelet",
+    "kube-proxy",
+    "kube-scheduler",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "runc",
+    "kube-router",
+)
+
+
+@dataclass(frozen=True)
 class Cluster:
-    """A running control plane and a kubectl bound to it."""
+    """A running control plane and a kubectl bound to it (and its node, when it has one)."""
 
     kubeconfig: Path
     state: Path
+    node: Node | None = None
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
@@ -544,7 +620,9 @@ def changed_objects(
     return changed
 
 
-def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
+def _cluster_script(
+    state: Path, command: str, *, node: bool = False
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "cluster.sh"), command],
         env={
@@ -552,6 +630,7 @@ def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[st
             "CLUSTER_DIR": str(state),
             "CLUSTER_BIN": str(TOOLS_BIN),
             "CLUSTER_OWNER_PID": str(os.getpid()),
+            "NODE": "1" if node else "0",
         },
         capture_output=True,
         text=True,
@@ -560,10 +639,14 @@ def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[st
 
 
 @contextlib.contextmanager
-def control_plane(state: Path) -> Iterator[Cluster]:
+def control_plane(state: Path, *, node: bool = False) -> Iterator[Cluster]:
     """A control plane of its own (scripts/cluster.sh, state in `state`), stopped afterwards.
-    A failed start fails the test with the tail of every component's log."""
-    up = _cluster_script(state, "up")
+    With `node`, also one real node (kubelet, containerd, kube-proxy, kube-scheduler,
+    kube-router enforcing NetworkPolicy, CoreDNS): pods run. A failed start fails the test
+    with the tail of every component's log."""
+    if node:
+        require_tools(*CONTROL_PLANE, *NODE_TOOLS)
+    up = _cluster_script(state, "up", node=node)
     if up.returncode != 0:
         logs = "".join(
             f"\n--- {log.name} (tail)\n" + "\n".join(log.read_text().splitlines()[-20:])
@@ -572,7 +655,187 @@ def control_plane(state: Path) -> Iterator[Cluster]:
         _cluster_script(state, "down")
         pytest.fail(f"scripts/cluster.sh up failed:\n{up.stderr}{logs}")
     try:
-        yield Cluster(kubeconfig=Path(up.stdout.strip().splitlines()[-1]), state=state)
+        yield Cluster(
+            kubeconfig=Path(up.stdout.strip().splitlines()[-1]),
+            state=state,
+            node=Node.from_env_file(state / "node.env") if node else None,
+        )
     finally:
         down = _cluster_script(state, "down")
         assert down.returncode == 0, down.stderr
+
+
+# --- The node's probe pods (busybox from PROBE_IMAGE) -----------------------------------------
+
+PROBE_UID = 65532
+
+
+def probe_pod(
+    name: str,
+    namespace: str,
+    script: str,
+    *,
+    labels: dict[str, str] | None = None,
+    ready: bool = True,
+) -> Manifest:
+    """A busybox pod that runs `script` under Pod Security `restricted` (non-root, no
+    capabilities, read-only root, RuntimeDefault seccomp), allowed to listen on any port (the
+    namespaced sysctl net.ipv4.ip_unprivileged_port_start, in the safe set). With
+    `ready=False` it never becomes Ready, so no Service sends it traffic."""
+    readiness = ["true"] if ready else ["false"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": PROBE_UID,
+                "runAsGroup": PROBE_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+            },
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": PROBE_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/sh", "-c", script],
+                    "readinessProbe": {"exec": {"command": readiness}, "periodSeconds": 1},
+                    "resources": {
+                        "requests": {"cpu": "5m", "memory": "8Mi"},
+                        "limits": {"memory": "32Mi"},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def listen_script(ports: list[int], answer: str) -> str:
+    """Listen on every TCP port; each connection is answered with `answer` and closed."""
+    lines = [f"nc -ll -p {port} -e /bin/echo {answer} &" for port in sorted(set(ports))]
+    return "\n".join([*lines, "exec sleep 86400"])
+
+
+def wait_running(cluster: Cluster, namespace: str, names: list[str], timeout: float = 180) -> None:
+    """Wait until every named pod runs (and is Ready, unless it is meant never to be)."""
+
+    def not_running() -> str | None:
+        pods = {
+            p["metadata"]["name"]: p for p in cluster.get_json("pods", "-n", namespace)["items"]
+        }
+        waiting = []
+        for name in names:
+            status = pods.get(name, {}).get("status", {})
+            if status.get("phase") == "Failed":
+                raise AssertionError(f"pod {namespace}/{name} failed: {status}")
+            started = all(
+                c.get("state", {}).get("running") for c in status.get("containerStatuses", [{}])
+            )
+            if status.get("phase") != "Running" or not started:
+                waiting.append(f"{name}: {status.get('phase', 'absent')}")
+        return "; ".join(waiting) or None
+
+    cluster.wait_for(f"pods in {namespace} to run", not_running, timeout)
+
+
+def pod_ips(cluster: Cluster, namespace: str) -> dict[str, str]:
+    return {
+        p["metadata"]["name"]: p["status"]["podIP"]
+        for p in cluster.get_json("pods", "-n", namespace)["items"]
+        if p.get("status", {}).get("podIP")
+    }
+
+
+def restricted_namespace(name: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        },
+    }
+
+
+# --- What a node leaves on the machine ----------------------------------------------------------
+
+NODE_RUN = Path("/run/mlp-node")
+NODE_SYSCTLS = (
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+    "net.ipv4.ip_forward",
+    "net.bridge.bridge-nf-call-iptables",
+)
+
+
+def _lines(*command: str) -> list[str]:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.stdout.splitlines()
+
+
+def sysctls() -> dict[str, str]:
+    return {
+        key: Path("/proc/sys", key.replace(".", "/")).read_text(encoding="utf-8").strip()
+        for key in NODE_SYSCTLS
+    }
+
+
+def node_traces(node: Node, state: Path) -> dict[str, list[str]]:
+    """Everything of `node` that may be left on the host: its network namespace, its veth,
+    routes to its ranges, iptables chains in the host's tables (a node keeps them in its own
+    namespace), mounts under its state directory, its cgroups, and processes still running
+    from its pid files."""
+    slot = node.name.rsplit("-", 1)[1]
+    chains = [
+        line
+        for line in _lines("iptables-save")
+        if line.startswith(":") and ("KUBE-" in line or "MLP-" in line)
+    ]
+    pids = [p.read_text().strip() for p in sorted((state / "pids").glob("*"))]
+    return {
+        "netns": [n for n in _lines("ip", "netns", "list") if n.split()[0] == node.netns],
+        "links": [line for line in _lines("ip", "-o", "link", "show") if f"mlpn{slot}@" in line],
+        "routes": [
+            line
+            for line in _lines("ip", "route", "show")
+            if node.pod_cidr in line or node.service_cidr in line or f"mlpn{slot} " in line
+        ],
+        "host iptables chains": chains,
+        "mounts": [
+            line.split()[1]
+            for line in Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+            if line.split()[1].startswith(f"{state}/")
+        ],
+        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{node.netns}")),
+        "processes": [pid for pid in pids if pid and Path(f"/proc/{pid}").exists()],
+    }
+
+
+@dataclass(frozen=True)
+class NodeSession:
+    """A cluster with a node, and the host's sysctls from before the node started."""
+
+    cluster: Cluster
+    sysctls_before: dict[str, str]
+
+
+def other_nodes_running(node: Node) -> bool:
+    """Whether another node (another test session's) still holds a slot on this machine."""
+    mine = f"slot-{node.name.rsplit('-', 1)[1]}"
+    return any(p.name != mine for p in NODE_RUN.glob("slot-*"))
