@@ -64,6 +64,7 @@ node_claim() {
     mkdir -p "$NODE_RUN"
     local slot
     slot="$(
+        exec 9>>"$NODE_RUN/lock"
         flock 9
         local s
         for ((s = 0; s < NODE_SLOTS; s++)); do
@@ -81,7 +82,7 @@ node_claim() {
                 mv "$NODE_RUN/sysctls.tmp" "$NODE_RUN/sysctls"
                 local path
                 for path in "${NODE_OUTSIDE_PATHS[@]}"; do
-                    [[ -e "$path" ]] && printf '%s\n' "$path"
+                    if [[ -e "$path" ]]; then printf '%s\n' "$path"; fi
                 done >"$NODE_RUN/existed"
             fi
             printf '%s\n' "$CLUSTER_DIR" >"$NODE_RUN/slot-$s"
@@ -89,7 +90,7 @@ node_claim() {
             exit 0
         done
         exit 1
-    )" 9>>"$NODE_RUN/lock" || die "no free node slot (all $NODE_SLOTS in use, see $NODE_RUN)"
+    )" || die "no free node slot (all $NODE_SLOTS in use, see $NODE_RUN)"
     printf '%s\n' "$slot" >"$CLUSTER_DIR/node-slot"
     node_vars "$slot"
 }
@@ -128,16 +129,18 @@ node_network_up() {
     ip route add "$SERVICE_CIDR" via "$NODE_IP" dev "$HOST_VETH"
 }
 
-# Pods may reach pods, Services and the apiserver, nothing else (the namespace has no default
-# route either). RETURN, not ACCEPT: the NetworkPolicy chains still judge what is allowed here.
+# Pods may open connections to pods, Services and the apiserver, nothing else (the namespace
+# has no default route either). In mangle FORWARD, which the filter chains of kube-proxy and
+# kube-router (whose ACCEPTs end the filter table's FORWARD) cannot pass by, and for new
+# connections only, after kube-proxy's DNAT: a Service's backend is a pod or the apiserver.
 node_pod_egress_rules() {
     local port="$1"
-    in_netns iptables -w -N MLP-POD-EGRESS
-    in_netns iptables -w -A MLP-POD-EGRESS -d "$POD_CIDR" -j RETURN
-    in_netns iptables -w -A MLP-POD-EGRESS -d "$SERVICE_CIDR" -j RETURN
-    in_netns iptables -w -A MLP-POD-EGRESS -d "$HOST_IP/32" -p tcp --dport "$port" -j RETURN
-    in_netns iptables -w -A MLP-POD-EGRESS -j DROP
-    in_netns iptables -w -I FORWARD 1 -s "$POD_CIDR" -j MLP-POD-EGRESS
+    in_netns iptables -w -t mangle -N MLP-POD-EGRESS
+    in_netns iptables -w -t mangle -A MLP-POD-EGRESS -d "$POD_CIDR" -j RETURN
+    in_netns iptables -w -t mangle -A MLP-POD-EGRESS -d "$SERVICE_CIDR" -j RETURN
+    in_netns iptables -w -t mangle -A MLP-POD-EGRESS -d "$HOST_IP/32" -p tcp --dport "$port" -j RETURN
+    in_netns iptables -w -t mangle -A MLP-POD-EGRESS -j DROP
+    in_netns iptables -w -t mangle -A FORWARD -s "$POD_CIDR" -m conntrack --ctstate NEW -j MLP-POD-EGRESS
 }
 
 node_cgroups_up() {
@@ -158,7 +161,7 @@ node_cgroups_down() {
     for dir in /sys/fs/cgroup/*/"$CGROUP_ROOT"; do
         [[ -d "$dir" ]] || continue
         while read -r pid; do
-            [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+            [[ -z "$pid" ]] || kill -KILL "$pid" 2>/dev/null || true
         done < <(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null)
     done
     local tries
@@ -398,7 +401,7 @@ node_stop_shims() {
     local dir pid
     for dir in /proc/[0-9]*; do
         pid="${dir#/proc/}"
-        tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK " || continue
+        { tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null | grep -qF -- "-address $SOCK " || continue
         kill -KILL "$pid" 2>/dev/null || true
     done
 }

@@ -213,6 +213,16 @@ cmd_up() {
     rm -rf "$CLUSTER_DIR"
     mkdir -p "$CLUSTER_DIR"/{logs,pids,etcd}
     chmod 700 "$CLUSTER_DIR" "$CLUSTER_DIR/etcd"
+    if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then
+        # Tie the cluster to its owner (the pytest session): if the owner dies without
+        # running `down` (killed, crashed), this watcher stops the processes, so no control
+        # plane (or node) keeps eating the shared cores. Started first, so it also cleans up
+        # after an owner that dies while the cluster is starting.
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" down' \
+            cluster-watcher "$CLUSTER_OWNER_PID" "$ROOT/scripts/cluster.sh" \
+            >"$CLUSTER_DIR/logs/watcher.log" 2>&1 </dev/null &
+        echo $! >"$CLUSTER_DIR/pids/watcher"
+    fi
     local node_args=() controllers="$CONTROLLERS"
     if ((NODE)); then
         node_claim # sets the node's addresses and ranges (SERVICE_CIDR, HOST_IP, ...)
@@ -291,15 +301,6 @@ cmd_up() {
         sleep 0.5
     done
     ((NODE)) && node_up "$api_port"
-    if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then
-        # Tie the cluster to its owner (the pytest session): if the owner dies without
-        # running `down` (killed, crashed), this watcher stops the processes, so no control
-        # plane keeps eating the shared cores.
-        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" down' \
-            cluster-watcher "$CLUSTER_OWNER_PID" "$ROOT/scripts/cluster.sh" \
-            >"$CLUSTER_DIR/logs/watcher.log" 2>&1 </dev/null &
-        echo $! >"$CLUSTER_DIR/pids/watcher"
-    fi
     log "ready: export KUBECONFIG=$(kubeconfig)"
     kubeconfig
 }

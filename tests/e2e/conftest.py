@@ -77,5 +77,7 @@ def applied(cluster: Cluster, rendered: str) -> Applied:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Argo CD takes over what it syncs (field manager argocd-controller, self-heal in dev),
-    so its test runs after every other test that applies to the same clusters."""
-    items.sort(key=lambda item: "test_argocd.py" in item.nodeid)
+    so its test runs after every other test that applies to the same clusters; the node's
+    teardown check stops the session's node, so it runs after every test on that node."""
+    last = ("test_argocd.py", "test_node_teardown.py")
+    items.sort(key=lambda item: any(name in item.nodeid for name in last))
