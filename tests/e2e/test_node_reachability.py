@@ -137,19 +137,22 @@ class Measurement:
 
 
 def probe_command(target: Target, index: int) -> str:
+    """A shell line that prints `ok <index>` when the connection is made, else `no <index>`.
+    A failed attempt is tried once more: policies decide deterministically, so a second try
+    only hides a probe that lost a race with a busy machine, never a policy's verdict."""
     if target.protocol == "UDP":  # DNS: a query to the real CoreDNS
         check = (
             f"timeout {CONNECT_TIMEOUT + 1} nslookup kubernetes.default.svc.cluster.local "
             f"{target.address} >/dev/null 2>&1"
         )
-    elif target.answer is None:
-        check = f"nc -w {CONNECT_TIMEOUT} {target.address} {target.port} </dev/null >/dev/null 2>&1"
+    elif target.answer is None:  # connected is enough (`-e true` runs once connected)
+        check = f"nc -w {CONNECT_TIMEOUT} {target.address} {target.port} -e /bin/true 2>/dev/null"
     else:
         check = (
             f'[ "$(nc -w {CONNECT_TIMEOUT} {target.address} {target.port} </dev/null 2>/dev/null)"'
             f' = "{target.answer}" ]'
         )
-    return f"( {check} && echo ok {index} || echo no {index} ) &"
+    return f"( {{ {check} || {check}; }} && echo ok {index} || echo no {index} ) &"
 
 
 def measure(
@@ -185,7 +188,7 @@ def measure(
 
     allowed: set[Connection] = set()
     tested: set[Connection] = set()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         for made, tried in pool.map(from_source, sources):
             allowed |= made
             tested |= tried
