@@ -9,18 +9,22 @@ pod-template labels, a probe's labels), listening with `nc` on every port the mo
 it (plus PROBE_PORT, so peers the model names no port for are measured too). Each pod then
 connects to every other peer on each of those ports; a connection counts as made only when the
 answer names the peer it was meant for. kube-dns is the real CoreDNS (UDP: a DNS query; TCP: a
-connection to port 53), and the apiserver is a peer too (the `kubernetes` Service on 443 and its
-endpoint on 6443). As in the model, only pairs with a platform pod at one end are compared.
+connection to port 53), and the API server is a peer too, at its endpoint address (what policies
+see after the `kubernetes` Service's DNAT): the model's endpoint marked `kubernetesApi` gets this
+cluster's apiserver address as its `cidr` (re-rendered from a copy of the spec), or, if the model
+has none, a peer of its own that no platform pod may reach. As in the model, only pairs with a
+platform pod at one end are compared.
 
 The measured matrix must equal the model's. Not measured, and listed when the test fails:
-IP blocks (no packet may leave the machine) and UDP ports other than DNS (busybox has no UDP
-listener).
+other IP blocks (no packet may leave the machine) and UDP ports other than DNS (busybox has no
+UDP listener).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import ipaddress
 import re
 import time
 from collections.abc import Iterator
@@ -44,6 +48,7 @@ from .kube import (
     probe_pod,
     wait_running,
 )
+from .test_apply import render_copy
 
 pytestmark = pytest.mark.tools
 
@@ -259,21 +264,56 @@ def wait_for_policy_sync(cluster: Cluster, settle: float = 3.0) -> None:
             return
 
 
-@pytest.fixture(scope="module")
-def spec() -> PlatformSpec:
-    return load_spec(ROOT / "platform.yaml")
+def in_ip_range(peer_id: str, address: str) -> bool:
+    """Whether a model peer written as an IP range ('first-last') holds `address`."""
+    first, dash, last = peer_id.partition("-")
+    try:
+        low, high, ip = (ipaddress.ip_address(a) for a in (first, last, address))
+    except ValueError:
+        return False
+    return bool(dash) and low <= ip <= high
+
+
+@dataclass(frozen=True)
+class Rendered:
+    spec: PlatformSpec
+    documents: list[Manifest]
 
 
 @pytest.fixture(scope="module")
-def setup(node_cluster: Cluster, spec: PlatformSpec) -> Iterator[Setup]:
-    documents = load_documents(kustomize_build(ROOT / "overlays" / ENVIRONMENT))
+def rendered_for_node(node_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """The dev overlay as rendered for this cluster: an endpoint marked `kubernetesApi` (the
+    API server, an IP block) gets this cluster's apiserver address as its `cidr`, as
+    platform.yaml tells users to set their clusters' range; the rest of the spec is unchanged.
+    Without such an endpoint, the committed overlays/dev is used as it is."""
+    node = node_cluster.node
+    assert node is not None
+    spec = load_spec(ROOT / "platform.yaml")
+    api = [n for n, e in spec.endpoints.items() if getattr(e, "kubernetes_api", False)]
+    if not api:
+        return Rendered(spec, load_documents(kustomize_build(ROOT / "overlays" / ENVIRONMENT)))
+    raw = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
+    for name in api:
+        raw["endpoints"][name]["cidr"] = f"{node.host_ip}/32"
+        raw["endpoints"][name].pop("except", None)
+    folder = tmp_path_factory.mktemp("reachability") / "repo"
+    text = render_copy(raw, folder, ENVIRONMENT)
+    return Rendered(load_spec(folder / "platform.yaml"), load_documents(text))
+
+
+@pytest.fixture(scope="module")
+def setup(node_cluster: Cluster, rendered_for_node: Rendered) -> Iterator[Setup]:
+    spec, documents = rendered_for_node.spec, rendered_for_node.documents
     intent, probes, platform = model(spec, documents)
     node = node_cluster.node
     assert node is not None
     all_peers = peers(documents, probes, intent)
     by_id = {p.id: p for p in all_peers}
     named = {c[0] for c in intent} | {c[1] for c in intent}
-    unmeasured_ids = sorted(named - set(by_id) - {APISERVER_ID})
+    # The API server: the model's IP block holding this cluster's apiserver address, or (when
+    # the model has none) a peer of its own that nothing in a platform namespace may reach.
+    api_ids = sorted(n for n in named if in_ip_range(n, node.host_ip)) or [APISERVER_ID]
+    unmeasured_ids = sorted(named - set(by_id) - set(api_ids))
 
     # The namespaces (rendered, and the model's foreign ones) and the policies, nothing else.
     namespaces = [d for d in [*documents, *probes] if d["kind"] == "Namespace"]
@@ -329,9 +369,13 @@ def setup(node_cluster: Cluster, spec: PlatformSpec) -> Iterator[Setup]:
                 not_measured.append(f"{p.id}: {conn} (not TCP)")
                 continue
             targets[(p.id, conn)] = Target(ips[f"{p.namespace}/{p.pod}"], int(port), "TCP", p.pod)
-    kubernetes = node_cluster.get_json("service", "kubernetes", "-n", "default")
-    targets[(APISERVER_ID, "TCP 443")] = Target(kubernetes["spec"]["clusterIP"], 443, "TCP", None)
-    targets[(APISERVER_ID, "TCP 6443")] = Target(node.host_ip, 6443, "TCP", None)
+    # The apiserver at its endpoint address, as NetworkPolicies see it after the `kubernetes`
+    # Service's DNAT: on 6443 and every port the model names for it.
+    for api_id in api_ids:
+        named_ports = {c for _, d, c in intent if d == api_id and c.startswith("TCP ")}
+        ports = {6443} | {int(c.split()[1]) for c in named_ports}
+        for port in sorted(ports):
+            targets[(api_id, f"TCP {port}")] = Target(node.host_ip, port, "TCP", None)
     wait_for_policy_sync(node_cluster)
     yield Setup(node_cluster, intent, all_peers, targets, platform, not_measured)
     for namespace in sorted({p.namespace for p in all_peers} - {"kube-system"}):
@@ -349,11 +393,13 @@ def test_real_packets_match_the_model(setup: Setup) -> None:
     assert problem is None, problem
 
 
-def test_an_extra_allow_policy_is_caught_by_real_packets(setup: Setup, spec: PlatformSpec) -> None:
+def test_an_extra_allow_policy_is_caught_by_real_packets(
+    setup: Setup, rendered_for_node: Rendered
+) -> None:
     """tests/fixtures/broken/extra-allow-network-policy.yaml opens the first platform
     namespace to everyone: the real packets must show it."""
     extra = load_documents((BROKEN / "extra-allow-network-policy.yaml").read_text(encoding="utf-8"))
-    namespace = next(iter(spec.namespaces))
+    namespace = next(iter(rendered_for_node.spec.namespaces))
     for doc in extra:
         doc["metadata"]["namespace"] = namespace
     setup.cluster.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(extra))
