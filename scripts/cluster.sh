@@ -50,9 +50,9 @@ start() {
     echo $! >"$CLUSTER_DIR/pids/$name"
 }
 
-# stop NAME: SIGTERM by PID, wait up to 15s, then SIGKILL.
+# stop NAME [SECONDS]: SIGTERM by PID, wait up to SECONDS (15), then SIGKILL.
 stop() {
-    local pidfile="$CLUSTER_DIR/pids/$1"
+    local pidfile="$CLUSTER_DIR/pids/$1" wait="${2:-15}"
     [[ -f "$pidfile" ]] || return 0
     local pid
     pid="$(cat "$pidfile")"
@@ -63,12 +63,12 @@ stop() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         local i
-        for ((i = 0; i < 150; i++)); do
+        for ((i = 0; i < wait * 10; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
         if kill -0 "$pid" 2>/dev/null; then
-            log "$1 (pid $pid) ignored SIGTERM; killing"
+            log "$1 (pid $pid) still running ${wait}s after SIGTERM; killing"
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
@@ -309,9 +309,11 @@ cmd_down_quiet() {
     local name
     stop watcher
     node_down
-    for name in kube-controller-manager kube-apiserver etcd; do
-        stop "$name"
-    done
+    stop kube-controller-manager
+    # An apiserver that advertises a non-loopback address (NODE=1) spends up to 20 s on SIGTERM
+    # trying to remove itself from the `kubernetes` Endpoints; a throw-away cluster need not wait.
+    stop kube-apiserver 3
+    stop etcd
 }
 
 cmd_down() {
