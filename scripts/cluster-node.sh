@@ -155,8 +155,8 @@ node_cgroups_up() {
     done
 }
 
-# Kill whatever is still in the node's cgroups, then remove them bottom-up.
-node_cgroups_down() {
+# node_cgroups_kill: SIGKILL every process in the node's cgroups (containers and sandboxes).
+node_cgroups_kill() {
     local dir pid
     for dir in /sys/fs/cgroup/*/"$CGROUP_ROOT"; do
         [[ -d "$dir" ]] || continue
@@ -164,7 +164,12 @@ node_cgroups_down() {
             [[ -z "$pid" ]] || kill -KILL "$pid" 2>/dev/null || true
         done < <(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null)
     done
-    local tries
+}
+
+# Kill whatever is still in the node's cgroups, then remove them bottom-up.
+node_cgroups_down() {
+    node_cgroups_kill
+    local tries dir
     for ((tries = 0; tries < 50; tries++)); do
         local left=0
         for dir in /sys/fs/cgroup/*/"$CGROUP_ROOT"; do
@@ -384,16 +389,16 @@ sys.stdout.write(string.Template(open(sys.argv[1]).read()).substitute(os.environ
         >"$CLUSTER_DIR/node.env"
 }
 
-# Containers: kill every task (pods and their sandboxes) and delete it, so the shims exit.
+# Containers: kill every process in the node's cgroups (by PID), then have containerd delete
+# the dead tasks, all at once, so their shims exit.
 node_stop_containers() {
+    node_cgroups_kill
     [[ -S "$SOCK" ]] && pid_alive "$CLUSTER_DIR/pids/containerd" || return 0
     local ctr=("$BIN/ctr" --address "$SOCK" -n k8s.io) id
     for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do
-        "${ctr[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+        "${ctr[@]}" tasks delete -f "$id" >/dev/null 2>&1 &
     done
-    for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do
-        "${ctr[@]}" tasks delete -f "$id" >/dev/null 2>&1 || true
-    done
+    wait
 }
 
 # Shims containerd started for this node (found by our socket in their command line).
