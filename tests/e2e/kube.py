@@ -135,16 +135,24 @@ class Node:
     def import_image(self, archive: Path, name: str | None = None) -> list[str]:
         """Import an OCI (or Docker) image archive into the node's containerd, where the
         kubelet finds it: pods then use the image with `imagePullPolicy: Never` (or
-        IfNotPresent). With `name`, the (single) imported image is also tagged `name`.
-        Returns the image names the import added."""
+        IfNotPresent). With `name` ("repository:tag"), the archive is imported under that
+        repository (`--base-name`: an OCI archive may name its image by a bare tag) and, if
+        its tag differs, also tagged `name`. Returns the image names the import added.
+
+        Names are only ever added, never renamed away: the CRI caches which name an image id
+        was first seen under and fails to start containers once that name is gone."""
         before = self.images()
-        self.ctr("images", "import", "--all-platforms", str(archive))
-        added = sorted(self.images() - before)
+        args = ["images", "import", "--all-platforms"]
         if name is not None:
+            last = name.rsplit("/", 1)[-1]
+            repository = name.rsplit(":", 1)[0] if ":" in last else name
+            args += ["--base-name", repository]
+        self.ctr(*args, str(archive))
+        added = sorted(self.images() - before)
+        if name is not None and name not in added and name not in before:
             assert len(added) == 1, f"{archive}: {len(added)} images imported ({added}), 1 expected"
-            if added[0] != name:
-                self.ctr("images", "tag", "--force", added[0], name)
-                added.append(name)
+            self.ctr("images", "tag", added[0], name)
+            added.append(name)
         return added
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from .kube import (
     PROBE_UID,
+    TOOLS_BIN,
     Cluster,
     listen_script,
     pod_ips,
@@ -151,3 +152,17 @@ def test_pods_have_no_route_off_the_machine(workloads: Cluster) -> None:
     ).stdout.splitlines()
     assert f"-A FORWARD -s {node.pod_cidr} -m conntrack --ctstate NEW -j MLP-POD-EGRESS" in rules
     assert rules[-1] == "-A MLP-POD-EGRESS -j DROP", rules
+
+
+def test_an_imported_image_runs(workloads: Cluster) -> None:
+    """`Node.import_image`: an OCI archive imported under a new name runs as a pod."""
+    node = workloads.node
+    assert node is not None
+    name = "localhost/node-checks/imported:v1"
+    added = node.import_image(TOOLS_BIN.parent / "node-images" / "probe.tar", name)
+    assert name in added and name in node.images()
+    pod = probe_pod("imported", NAMESPACE, "echo imported-runs; exec sleep 86400")
+    pod["spec"]["containers"][0]["image"] = name
+    workloads.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(pod))
+    wait_running(workloads, NAMESPACE, ["imported"])
+    assert workloads.kubectl("logs", "-n", NAMESPACE, "imported").stdout.strip() == "imported-runs"
