@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from platformgen.spec.model import PlatformSpec
+if TYPE_CHECKING:
+    from platformgen.spec.model import PlatformSpec
 
 Manifest = dict[str, Any]
 """One Kubernetes object as plain data."""
@@ -63,7 +64,12 @@ def volume_name(path: str) -> str:
     return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
 
 
+MAX_NAME = 63
+"""A DNS-1123 label: the longest name of most objects, and of a component."""
 CONTENT_HASH_DIGITS = 10
+"""Digits of the content hash that names content-named objects: `<name>-<10 digits>`."""
+CONTENT_HASH_SUFFIX = CONTENT_HASH_DIGITS + 1
+"""What a content name adds to its component's name: `-` and the digits."""
 
 
 def content_name(name: str, content: Any) -> str:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
+from platformgen.spec.effective import effective_replicas, effective_resources
 from platformgen.spec.model import (
     Component,
     ComponentOverride,
     ImagePin,
     PlatformSpec,
-    ResourceList,
     Resources,
 )
 
@@ -59,11 +59,7 @@ class ComponentView:
 
     @property
     def replicas(self) -> int:
-        if self.override.autoscaling is not None:
-            return self.override.autoscaling.min_replicas
-        if self.override.replicas is not None:
-            return self.override.replicas
-        return self.component.replicas
+        return effective_replicas(self.component, self.override)
 
     @property
     def replicas_managed_by_autoscaler(self) -> bool:
@@ -88,11 +84,7 @@ class ComponentView:
     @cached_property
     def resources(self) -> Resources:
         """defaults <- component <- environment, field by field."""
-        layers = [self.spec.defaults.resources, self.component.resources, self.override.resources]
-        return Resources(
-            requests=_merge([r.requests for r in layers if r is not None]),
-            limits=_merge([r.limits for r in layers if r is not None]),
-        )
+        return effective_resources(self.spec, self.component, self.override)
 
     @property
     def stable_model_version(self) -> int | str | None:
@@ -146,13 +138,6 @@ def environment_image(
     if env is not None and env.image_tag is not None:
         return f"{repository}:{env.image_tag}"
     return f"{repository}:{spec.defaults.image_tag}"
-
-
-def _merge(lists: list[ResourceList]) -> ResourceList:
-    merged: dict[str, object] = {}
-    for layer in lists:
-        merged.update(layer.model_dump(exclude_none=True))
-    return ResourceList.model_validate(merged)
 
 
 def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, SYNC_WAVES, emit_argocd
+from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, emit_argocd
 from platformgen.files import write_tree
+from platformgen.kinds import SYNC_WAVES
 from platformgen.render import generated_roots, render
 from platformgen.spec.load import load_spec, parse_spec
 from platformgen.validate_argocd import check_schemas, check_sources
