@@ -133,12 +133,8 @@ def change_experiments(result: Result, spec_path: Path, size: int) -> None:
     """Each render change against what it replaced, in this run, at ``size`` components:
     YAML emission (PyYAML's pure-Python emitter, which defined the bytes and still does, against
     the direct writer, and libyaml's CSafeDumper for reference), spec parsing (PyYAML's
-    pure-Python compose plus a second full parse, against one libyaml parse) and the
-    per-render memo (every emitter rebuilding every environment, and one dependsOn index per
-    NetworkPolicy, against one build per environment)."""
-    import contextlib
-
-    import platformgen.render
+    pure-Python compose plus a second full parse, against one libyaml parse). Building each
+    environment once is measured by the render figures themselves (docs/benchmarks.md)."""
     from platformgen import serialize
     from platformgen.spec import load
 
@@ -191,20 +187,10 @@ def change_experiments(result: Result, spec_path: Path, size: int) -> None:
     _record(result, group, "parse spec: PyYAML pure Python, twice (before)", size, [parse_before])
     _record(result, group, "parse spec: libyaml, once (after)", size, [parse_after])
 
-    memo_on, _ = _timed(lambda: in_process(spec_path))
-    saved = platformgen.render.memoized
-    platformgen.render.memoized = contextlib.nullcontext  # type: ignore[assignment]
-    try:
-        memo_off, _ = _timed(lambda: in_process(spec_path))
-    finally:
-        platformgen.render.memoized = saved
-    _record(result, group, "render without the per-render memo (before)", size, [memo_off])
-    _record(result, group, "render with the per-render memo (after)", size, [memo_on])
     result.notes.append(
         f"Spec parsing at {size} components ({len(text) / 1e6:.1f} MB of YAML): PyYAML's "
         f"pure-Python compose plus a second parse {parse_before.cpu:.2f} CPU-s, one libyaml parse "
-        f"{parse_after.cpu:.2f} CPU-s (same data). The whole in-process render without the "
-        f"per-render memo {memo_off.cpu:.2f} CPU-s, with it {memo_on.cpu:.2f} CPU-s."
+        f"{parse_after.cpu:.2f} CPU-s (same data)."
     )
 
 

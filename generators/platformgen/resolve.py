@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
 
 from platformgen.spec.effective import effective_replicas, effective_resources
 from platformgen.spec.model import (
@@ -37,6 +32,8 @@ class ComponentView:
     """(tool, check, reason) waived for every workload of this environment."""
     environment: str | None = None
     """The environment this view renders (None: base)."""
+    dependents: tuple[str, ...] = ()
+    """The components whose `dependsOn` names this one, sorted (resolve.dependents)."""
     pipeline_versions: tuple[tuple[str, str], ...] | None = None
     """(pipeline, the PipelineVersion name it deploys in this environment), for components
     that run a pipeline (builders.pipeline.version_name; set by builders.build_platform when
@@ -150,6 +147,7 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
         for check, reason in checks.items()
     )
     views = []
+    found = dependents(spec)
     for name in sorted(spec.components):
         override = env.components.get(name) if env else None
         autoscaled = any(
@@ -167,71 +165,17 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
                 autoscaled_somewhere=autoscaled,
                 environment_exceptions=env_exceptions,
                 environment=environment,
+                dependents=tuple(found.get(name, ())),
             )
         )
     return views
 
 
-T = TypeVar("T")
-
-_MEMO: ContextVar[dict[Hashable, tuple[tuple[object, ...], Any]] | None] = ContextVar(
-    "platformgen_memo", default=None
-)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (a render, a spec parse): they
-    allocate hundreds of thousands of small dicts and lists, freed by reference counting, and
-    the collector's repeated passes over the live ones grow with the platform's size. Whatever
-    cycles the block leaves are collected once it is back on."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@contextmanager
-def memoized() -> Iterator[None]:
-    """Inside this block `remember` computes each pure result once (render uses it: the
-    emitters ask for the same environment's objects several times). Outside, it always
-    computes, so a caller never sees a result of an earlier spec."""
-    token = _MEMO.set({})
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
-
-
-def remember(name: str, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
-    """`compute()`, once per `name` and identical `inputs` (compared by identity) inside
-    `memoized`. The inputs are kept with the result, so their ids cannot be reused."""
-    memo = _MEMO.get()
-    if memo is None:
-        return compute()
-    key = (name, *(id(i) for i in inputs))
-    found = memo.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], inputs, strict=True)):
-        result: T = found[1]
-        return result
-    value = compute()
-    memo[key] = (inputs, value)
-    return value
-
-
 def dependents(spec: PlatformSpec) -> dict[str, list[str]]:
     """Component -> the components whose `dependsOn` names it, sorted (one pass over the
     spec instead of one per component)."""
-
-    def compute() -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for name in sorted(spec.components):
-            for target in dict.fromkeys(spec.components[name].depends_on):
-                found.setdefault(target, []).append(name)
-        return found
-
-    return remember("dependents", (spec,), compute)
+    found: dict[str, list[str]] = {}
+    for name in sorted(spec.components):
+        for target in dict.fromkeys(spec.components[name].depends_on):
+            found.setdefault(target, []).append(name)
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from platformgen.builders.service_monitor import build_service_monitor
 from platformgen.builders.tenant import build_tenant
 from platformgen.kinds import traits
 from platformgen.naming import Manifest
-from platformgen.resolve import ComponentView, remember, resolve
+from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
 
 ComponentBuilder = Callable[[ComponentView], Manifest | list[Manifest] | None]
@@ -94,22 +94,13 @@ def build_component(view: ComponentView) -> list[Manifest]:
 
 
 def build_platform(
-    spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
+    spec: PlatformSpec,
+    environment: str | None,
+    pipelines: Documents | None = None,
+    views: Sequence[ComponentView] | None = None,
 ) -> dict[str, list[Manifest]]:
     """Every object for `environment` (None: base), grouped by folder: `platform`, then each
-    component and pipeline. Inside `resolve.memoized` (a render), built once per environment:
-    callers get their own dict and lists over the same (never mutated) manifests."""
-    groups = remember(
-        f"build_platform:{environment}",
-        (spec, pipelines),
-        lambda: _build_platform(spec, environment, pipelines),
-    )
-    return {group: list(objects) for group, objects in groups.items()}
-
-
-def _build_platform(
-    spec: PlatformSpec, environment: str | None, pipelines: Documents | None
-) -> dict[str, list[Manifest]]:
+    component and pipeline. `views`: resolve(spec, environment), when the caller has them."""
     groups: dict[str, list[Manifest]] = {
         PLATFORM_GROUP: [
             m
@@ -129,7 +120,7 @@ def _build_platform(
             for name, documents in sorted(pipelines.items())
         )
         versions = tuple((name, version) for name, version in found if version is not None)
-    for view in resolve(spec, environment):
+    for view in views if views is not None else resolve(spec, environment):
         if versions is not None:
             view = dataclasses.replace(view, pipeline_versions=versions)
         groups[view.name] = build_component(view)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders import Documents, build_platform
+from platformgen.build import PlatformBuild
 from platformgen.kinds import traits
 from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
 from platformgen.serialize import to_yaml
@@ -229,11 +229,12 @@ def emit_sync_waves(kinds: set[str]) -> dict[str, str]:
     return files
 
 
-def emit_argocd(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_argocd(built: PlatformBuild) -> dict[str, str]:
     """Every file under `argocd/`; nothing when the spec has no `gitops` section."""
+    spec = built.spec
     if spec.gitops is None:
         return {}
-    groups_by_env = {env: build_platform(spec, env, pipelines) for env in sorted(spec.environments)}
+    groups_by_env = {env: dict(b.groups) for env, b in built.environments.items()}
     files = {f"{ROOT}/app-project.yaml": to_yaml(build_app_project(spec, groups_by_env))}
     for environment, groups in groups_by_env.items():
         files[f"{ROOT}/{environment}/application-set.yaml"] = to_yaml(

@@ -49,54 +49,45 @@ import yaml
 from pydantic import BaseModel
 
 from platformgen import __version__
-from platformgen.builders import Documents, build_component, build_platform
-from platformgen.builders.pod import (
-    CHECKOV_SKIP,
-    KUBE_LINTER_IGNORE,
-    KUBE_SCORE_IGNORE,
-    KUBE_SCORE_REASON,
-    resources,
-    split_exception_annotations,
+from platformgen.build import EnvironmentBuild, PlatformBuild, Workload, charted
+from platformgen.build.chart import (
+    KNOB_MODELS,
+    PLACEHOLDER,
+    ChartSource,
+    Placeholder,
+    field_name,
 )
 from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity, image_pins
 from platformgen.kinds import OPTIONAL_TUNABLES, traits, tunables
 from platformgen.naming import MANAGED_BY_LABEL, Manifest
-from platformgen.resolve import ComponentView, resolve
+from platformgen.resolve import ComponentView
 from platformgen.serialize import HEADER, to_json, to_yaml
 from platformgen.spec.model import (
     ENV_NAME,
     QUANTITY,
-    Autoscaling,
-    Canary,
     ComponentOverride,
     Defaults,
-    DisruptionBudget,
     ImagePin,
-    ModelPin,
     PlatformSpec,
     ResourceList,
     Resources,
-    TopologySpread,
 )
 from platformgen.validate import KUBERNETES_VERSIONS
+from platformgen.waivers import (
+    CHECKOV_SKIP,
+    KUBE_LINTER_IGNORE,
+    KUBE_SCORE_IGNORE,
+    KUBE_SCORE_REASON,
+)
 
 CHART_LABEL = "helm.sh/chart"
 """The label every Helm chart puts on its objects' metadata (with MANAGED_BY_LABEL = Helm)."""
 
-KNOB_MODELS: dict[str, type[BaseModel]] = {
-    "autoscaling": Autoscaling,
-    "disruptionBudget": DisruptionBudget,
-    "topologySpread": TopologySpread,
-    "model": ModelPin,
-    "canary": Canary,
-}
-"""The optional tunables' spec models: values, sentinels and schema all come from these."""
-
 RESOURCE_NAMES = {"cpu": "cpu", "memory": "memory", "ephemeralStorage": "ephemeral-storage"}
 """ResourceList field -> Kubernetes resource name (values hold resources as the objects do)."""
 
-_SENTINEL = re.compile(r"__pg(\d+)__")
+_SENTINEL = PLACEHOLDER
 _MARKED_KEY = re.compile(
     r"^(?P<indent> *)(?P<dash>- )?(?P<key>[^ :]+?)__if(?P<n>\d+)__:(?P<rest>.*)$"
 )
@@ -138,8 +129,12 @@ class _Knob:
 class _Template:
     """Sentinels and conditions of one template, and the text they become."""
 
-    def __init__(self) -> None:
-        self.knobs: list[_Knob] = []
+    def __init__(self, placeholders: tuple[Placeholder, ...] = ()) -> None:
+        self.knobs: list[_Knob] = [
+            _Knob(f"$c.{p.path} | toJson", value=f"$c.{p.path}" if p.optional else "",
+                  optional=p.optional)
+            for p in placeholders
+        ]  # fmt: skip
         self.conditions: list[str] = []
 
     def scalar(self, expr: str, optional: bool = False, value: str = "") -> str:
@@ -240,10 +235,10 @@ def _dump(model: BaseModel | None) -> dict[str, Any] | None:
 
 
 def component_values(
-    view: ComponentView, pins: dict[str, dict[str, str]], built: list[Manifest] | None = None
+    view: ComponentView, pins: dict[str, dict[str, str]], workload: Workload
 ) -> dict[str, Any]:
-    """The chart values of one component in one environment (or base), from its view
-    (`built`: its objects in that environment, when the caller has them)."""
+    """The chart values of one component in one environment (or base), from its view and
+    what the build found of its workload."""
     c, o, kind_tunables = view.component, view.override, tunables(view.component.kind)
     image: dict[str, Any] = {"repository": c.image, "tag": view.spec.defaults.image_tag}
     pin = pins.get(c.image, {})
@@ -254,67 +249,30 @@ def component_values(
     out: dict[str, Any] = {"image": image}
     if "replicas" in kind_tunables:
         out["replicas"] = o.replicas if o.replicas is not None else c.replicas
-    out["resources"] = resources(view)
+    out["resources"] = workload.resources
     out["env"] = {**c.env, **(o.env or {}), **view.model_env}
     for knob in OPTIONAL_TUNABLES:
         if knob in kind_tunables:
-            out[knob] = _dump(getattr(o, _field(ComponentOverride, knob)))
+            out[knob] = _dump(getattr(o, field_name(ComponentOverride, knob)))
     if "suspend" in kind_tunables:
         out["suspend"] = bool(o.suspend)
     exceptions: dict[str, dict[str, str]] = {}
-    for tool, check, reason in workload_exceptions(view, built):
+    for tool, check, reason in workload.waivers:
         exceptions.setdefault(tool, {})[check] = reason
     out["policyExceptions"] = exceptions
     return out
 
 
-def workload(view: ComponentView, built: list[Manifest] | None = None) -> Manifest:
-    """The object that runs the component's container, as the builders make it in `view`
-    (`built`: the component's objects, when the caller has built them for that view)."""
-    if built is None:
-        built = build_component(dataclasses.replace(view, is_base=False))
-    kind = traits(view.component.kind).object_kind or view.component.kind
-    (found,) = [m for m in built if m["kind"] == kind]
-    return found
-
-
-def workload_exceptions(
-    view: ComponentView, built: list[Manifest] | None = None
-) -> list[tuple[str, str, str]]:
-    """Every policy exception on the component's workload: the spec's and the environment's
-    (view.policy_exceptions) and those the builder derives (a Serverless InferenceService
-    waives the queue-proxy's liveness probe, say), read back from the built object, so one
-    list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
-    builder's."""
-    annotations = workload(view, built)["metadata"].get("annotations", {})
-    exceptions, _ = split_exception_annotations(annotations)
-    return exceptions
-
-
-def charted(view: ComponentView) -> bool:
-    """The component has values: its workload is templated over them (a content-named one is
-    fixed data per environment, see emit_helm)."""
-    return not traits(view.component.kind).content_named
-
-
-def chart_values(
-    spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
-) -> dict[str, Any]:
-    """Every value of the chart in `environment` (None: the chart's defaults, i.e. base).
-
-    An environment's workloads are read from build_platform (`pipelines` as the render's, so
-    inside resolve.memoized they are the objects the overlays were made from, not a rebuild);
-    base's are built as in an environment (`workload`)."""
-    views = resolve(spec, environment)
+def chart_values(built: EnvironmentBuild, spec: PlatformSpec) -> dict[str, Any]:
+    """Every value of the chart in one built environment (base: the chart's defaults)."""
+    environment = built.environment
     pins = image_pins(spec, environment) if environment is not None else {}
-    log_level = views[0].log_level if views else spec.defaults.log_level
-    groups = build_platform(spec, environment, pipelines) if environment is not None else {}
     return {
         "environment": environment,
-        "logLevel": log_level,
+        "logLevel": built.log_level or spec.defaults.log_level,
         "components": {
-            view.name: component_values(view, pins, groups.get(view.name))
-            for view in views
+            view.name: component_values(view, pins, built.workloads[view.name])
+            for view in built.views
             if charted(view)
         },
     }
@@ -332,13 +290,6 @@ def values_difference(base: Any, env: Any) -> Any:
         elif key not in base or old != value:
             out[key] = value
     return out
-
-
-def _field(model: type[BaseModel], alias: str) -> str:
-    for name, info in model.model_fields.items():
-        if (info.alias or name) == alias:
-            return name
-    raise KeyError(alias)
 
 
 @functools.cache
@@ -622,48 +573,19 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
-def _sentinel_model(model: type[BaseModel], prefix: str, t: _Template) -> BaseModel:
-    fields = {}
-    for name, info in model.model_fields.items():
-        value = f"{prefix}.{info.alias or name}"
-        fields[name] = t.scalar(f"{value} | toJson", optional=info.default is None, value=value)
-    return model.model_construct(None, **fields)
-
-
-def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
-    """`templates/<component>-<kind>.yaml` for one component (view: its base view)."""
+def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
+    """`templates/<component>-<kind>.yaml` for one component, from its chart source."""
+    view, plain = source.view, source.plain
     kind_tunables = tunables(view.component.kind)
     kind_traits = traits(view.component.kind)
     values = f'index $.Values.components "{view.name}"'
-    t = _Template()
+    t = _Template(source.placeholders)
     c = "$c"
-    scalars: dict[str, Any] = {}
-    if "replicas" in kind_tunables:
-        scalars["replicas"] = t.scalar(f"{c}.replicas | toJson")
-    plain = dataclasses.replace(
-        view,
-        is_base=False,
-        environment_exceptions=(),
-        override=ComponentOverride.model_construct(None, **scalars),
-    )
-    built_plain = build_component(plain)
-    original = {identity(m): m for m in _templated(built_plain)}
-    carriers = _exception_carriers(plain, built_plain)
-    own = {(tool, check) for tool, check, _ in workload_exceptions(plain, built_plain)}
+    original = {identity(m): m for m in _templated(source.built)}
     objects = _copy(original)
     conditions: dict[tuple[str, str, str, str], str] = {}
-    for knob in OPTIONAL_TUNABLES:
-        if knob not in kind_tunables:
-            continue
-        field = _field(ComponentOverride, knob)
-        model = KNOB_MODELS[knob]
-        override = plain.override.model_copy(
-            update={field: _sentinel_model(model, f"{c}.{knob}", t)}
-        )
-        built = {
-            identity(m): m
-            for m in _templated(build_component(dataclasses.replace(plain, override=override)))
-        }
+    for knob, knob_built in source.knobs.items():
+        built = {identity(m): m for m in _templated(knob_built)}
         for key, m in built.items():
             if key not in objects:
                 objects[key] = m
@@ -699,13 +621,13 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
                     if fixed:
                         args += f' "fixed" (fromJsonArray {_go_string(_json(fixed))})'
                     d["env"] = t.block(f'include "{chart}.env" (dict {args})')
-        if key in carriers:
-            found, fixed_annotations = split_exception_annotations(
-                m["metadata"].get("annotations", {})
-            )
+        carrier = source.carriers.get(key)
+        if carrier is not None:
+            annotations = m["metadata"].get("annotations", {})
+            fixed_annotations = {k: v for k, v in annotations.items() if k not in carrier.keys}
             extra: dict[str, dict[str, str]] = {}
-            for tool, check, reason in found:
-                if (tool, check) not in own:
+            for tool, check, reason in carrier.waivers:
+                if (tool, check) not in source.own_waivers:
                     extra.setdefault(tool, {})[check] = reason
             waived = f"{c}.policyExceptions"
             if extra:
@@ -722,30 +644,6 @@ def component_templates(view: ComponentView, chart: str) -> dict[str, str]:
         preamble = "{{- $c := " + values + " }}\n"
         files[f"templates/{stem}.yaml"] = t.text(m, preamble, conditions.get(key))
     return files
-
-
-PROBE_EXCEPTION = ("checkov", "CKV_PLATFORMGEN_PROBE", "probe")
-"""A waiver no spec declares: built into a view to find which objects carry its waivers."""
-
-
-def _exception_carriers(
-    view: ComponentView, built: list[Manifest]
-) -> set[tuple[str, str, str, str]]:
-    """Objects that carry the component's policy waivers (its workload, and e.g. a Trainer
-    TrainingRuntime that holds the pod template): those a waiver added to the view reaches.
-    `built`: build_component(view).
-    Their annotations come from the `policyExceptions` helper; the waivers only the object
-    has (not the workload) are fixed data merged under the values'."""
-    probed = dataclasses.replace(
-        view, environment_exceptions=(*view.environment_exceptions, PROBE_EXCEPTION)
-    )
-    before = {identity(m): m for m in built}
-    return {
-        identity(m)
-        for m in build_component(probed)
-        if identity(m) in before
-        and m["metadata"].get("annotations") != before[identity(m)]["metadata"].get("annotations")
-    }
 
 
 def _templated(objects: list[Manifest]) -> list[Manifest]:
@@ -768,9 +666,7 @@ def _go_string(text: str) -> str:
     return f"`{text}`" if "`" not in text else json.dumps(text, ensure_ascii=False)
 
 
-def environment_templates(
-    spec: PlatformSpec, groups: dict[str, list[Manifest]], pipelines: Documents | None, chart: str
-) -> dict[str, str]:
+def environment_templates(built: PlatformBuild, chart: str) -> dict[str, str]:
     """`templates/<group>-<kind>-<env>.yaml`: each environment's content-named objects (Jobs,
     PipelineVersions), whole, rendered only when `environment` names that environment.
 
@@ -780,9 +676,9 @@ def environment_templates(
     (or which silently skips the re-run); so platformgen renders them, as it renders them into
     overlays/<env>/<group>/resources/, and a change goes through platform.yaml."""
     files: dict[str, str] = {}
-    for environment in sorted(spec.environments):
-        for group, objects in build_platform(spec, environment, pipelines).items():
-            base = {identity(m) for m in groups.get(group, [])}
+    for environment, environment_build in built.environments.items():
+        for group, objects in environment_build.groups.items():
+            base = {identity(m) for m in built.base.groups.get(group, [])}
             named = [
                 m for m in objects if traits(m["kind"]).content_named and identity(m) not in base
             ]
@@ -949,30 +845,28 @@ def chart_yaml(spec: PlatformSpec) -> dict[str, Any]:
     }
 
 
-def emit_helm(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_helm(built: PlatformBuild) -> dict[str, str]:
     """Every file of `charts/<platform.name>/`."""
+    spec = built.spec
     chart = spec.platform.name
     root = f"charts/{chart}"
     files: dict[str, str] = {f"{root}/Chart.yaml": to_yaml(chart_yaml(spec))}
-    groups = build_platform(spec, None, pipelines)
-    views = {view.name: view for view in resolve(spec, None)}
+    groups = built.base.groups
     for group, objects in groups.items():
-        if group in views:
-            for path, text in component_templates(views[group], chart).items():
+        if group in built.charts:
+            for path, text in component_templates(built.charts[group], chart).items():
                 files[f"{root}/{path}"] = text
             continue
         for m, stem in zip(objects, _stems(objects, group), strict=True):
             files[f"{root}/templates/{stem}.yaml"] = static_template(m, chart)
-    for path, text in environment_templates(spec, groups, pipelines, chart).items():
+    for path, text in environment_templates(built, chart).items():
         files[f"{root}/{path}"] = text
     files[f"{root}/templates/_helpers.tpl"] = helpers(chart)
-    files[f"{root}/templates/NOTES.txt"] = notes(
-        spec, [m for objects in groups.values() for m in objects]
-    )
-    defaults = chart_values(spec, None, pipelines)
+    files[f"{root}/templates/NOTES.txt"] = notes(spec, list(built.base.objects()))
+    defaults = chart_values(built.base, spec)
     files[f"{root}/values.yaml"] = values_yaml(defaults, spec)
-    for environment in sorted(spec.environments):
-        difference = values_difference(defaults, chart_values(spec, environment, pipelines))
+    for environment, environment_build in built.environments.items():
+        difference = values_difference(defaults, chart_values(environment_build, spec))
         files[f"{root}/values-{environment}.yaml"] = to_yaml(difference)
     files[f"{root}/values.schema.json"] = to_json(values_schema(spec))
     return files

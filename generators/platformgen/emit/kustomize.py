@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
-from platformgen.builders import PLATFORM_GROUP, Documents, build_platform
+from platformgen.build import PlatformBuild
+from platformgen.builders import PLATFORM_GROUP
 from platformgen.environments import compute_overlay, image_pins
 from platformgen.errors import SpecError
 from platformgen.naming import Manifest
@@ -67,7 +69,7 @@ def _target(m: Manifest) -> dict[str, Any]:
     return target
 
 
-def _check_unique_objects(spec: PlatformSpec, groups: dict[str, list[Manifest]]) -> None:
+def _check_unique_objects(spec: PlatformSpec, groups: Mapping[str, list[Manifest]]) -> None:
     """Two objects with one kind, namespace and name: kustomize and the apiserver refuse."""
     owners: dict[tuple[str, str, str], str] = {}
     problems = []
@@ -85,9 +87,10 @@ def _check_unique_objects(spec: PlatformSpec, groups: dict[str, list[Manifest]])
         raise SpecError(problems)
 
 
-def emit_base(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_base(built: PlatformBuild) -> dict[str, str]:
+    spec = built.spec
     files: dict[str, str] = {}
-    groups = build_platform(spec, None, pipelines)
+    groups = built.base.groups
     _check_unique_objects(spec, groups)
     for group, objects in groups.items():
         names = _file_names(spec, objects, group)
@@ -130,9 +133,7 @@ def _image_names(value: Any) -> set[str]:
     return strings
 
 
-def emit_overlay(
-    spec: PlatformSpec, environment: str, pipelines: Documents | None = None
-) -> dict[str, str]:
+def emit_overlay(built: PlatformBuild, environment: str) -> dict[str, str]:
     """`overlays/<env>/<group>/`: one small overlay per group (the platform folder, each
     component, each pipeline) over `base/<group>`, composed by `overlays/<env>/`.
 
@@ -142,8 +143,9 @@ def emit_overlay(
     Application's render time bounded however many components the platform has (see README,
     "Deploy with Argo CD").
     """
-    base_groups = build_platform(spec, None, pipelines)
-    env_groups = build_platform(spec, environment, pipelines)
+    spec = built.spec
+    base_groups = built.base.groups
+    env_groups = built.environments[environment].groups
     images = _images(spec, environment)
     root = f"overlays/{environment}"
     files: dict[str, str] = {}
@@ -175,9 +177,9 @@ def emit_overlay(
     return files
 
 
-def emit_kustomize(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_kustomize(built: PlatformBuild) -> dict[str, str]:
     """Every kustomize file: base plus one overlay per environment."""
-    files = emit_base(spec, pipelines)
-    for environment in sorted(spec.environments):
-        files.update(emit_overlay(spec, environment, pipelines))
+    files = emit_base(built)
+    for environment in built.environments:
+        files.update(emit_overlay(built, environment))
     return files

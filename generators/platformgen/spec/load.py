@@ -9,7 +9,6 @@ import yaml
 from pydantic import ValidationError
 
 from platformgen.errors import SpecError
-from platformgen.resolve import collector_paused
 from platformgen.spec.model import PlatformSpec
 from platformgen.spec.references import check_references
 
@@ -107,12 +106,11 @@ def _parse_yaml(text: str, source: str) -> Any:
 def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
     loader = loader_class(text)
     try:
-        with collector_paused():
-            node = loader.get_single_node()
-            problems = _node_problems(node)
-            if problems:
-                raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
-            return None if node is None else loader.construct_document(node)
+        node = loader.get_single_node()
+        problems = _node_problems(node)
+        if problems:
+            raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
+        return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 
