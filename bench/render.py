@@ -205,7 +205,7 @@ def _record(result: Result, group: str, series: str, x: float, timings: list[Tim
 
 def _kubeconform_argv(kubeconform: str, version: str, inputs: Sequence[str] = ("-",)) -> list[str]:
     """The command `platformgen validate` runs (validate.kubeconform_command), on `inputs`."""
-    from platformgen.validate import kubeconform_command
+    from platformgen.checks.validate import kubeconform_command
 
     return kubeconform_command(kubeconform, ROOT / ".tools" / "schemas", version, inputs)
 
@@ -241,7 +241,7 @@ def run(options: Options) -> Result:
     kustomize = tool_path("kustomize")
     kubeconform = tool_path("kubeconform")
     helm = tool_path("helm")
-    from platformgen.validate import KUBERNETES_VERSIONS
+    from platformgen.checks.validate import KUBERNETES_VERSIONS
 
     result = Result(
         name="render",

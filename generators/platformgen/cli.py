@@ -19,7 +19,7 @@ from platformgen.spec.load import load_pipelines, load_spec
 from platformgen.spec.model import PlatformSpec
 
 if TYPE_CHECKING:
-    from platformgen.validate import TargetResult
+    from platformgen.checks.validate import TargetResult
 
 log = logging.getLogger("platformgen")
 
@@ -193,8 +193,8 @@ def _check(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from platformgen.validate import validate_platform
-    from platformgen.validate_argocd import validate_argocd
+    from platformgen.checks.validate import validate_platform
+    from platformgen.checks.validate_argocd import validate_argocd
 
     spec, pipelines = _load(args)
     out = _out(args)
@@ -345,8 +345,8 @@ def _promote_model(
 
 def _diff(args: argparse.Namespace) -> int:
     """Exactly what `kustomize build overlays/<env>` gives the cluster, dry-run applied."""
-    from platformgen.live_diff import live_diff
-    from platformgen.validate import kustomize_documents
+    from platformgen.checks.live_diff import live_diff
+    from platformgen.checks.validate import kustomize_documents
 
     spec, pipelines = _load(args)
     if args.env not in spec.environments:

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from platformgen.build import build
+from platformgen.checks.validate_argocd import check_schemas, check_sources
 from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, emit_argocd
 from platformgen.files import write_tree
 from platformgen.kinds import SYNC_WAVES
 from platformgen.render import generated_roots, render
 from platformgen.spec.load import load_spec, parse_spec
-from platformgen.validate_argocd import check_schemas, check_sources
 
 from support import ROOT, SPECS, require_tools, tool
 

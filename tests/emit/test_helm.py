@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from platformgen.build import build
+from platformgen.checks.validate import HELM_BINARIES, validate_chart
 from platformgen.emit.helm import emit_helm
 from platformgen.kinds import traits, tunables
 from platformgen.spec.load import load_spec
-from platformgen.validate import HELM_BINARIES, validate_chart
 
 from support import ROOT, SPECS, tool
 

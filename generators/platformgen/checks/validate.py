@@ -11,7 +11,7 @@ Never the network default, and never `-ignore-missing-schemas`: a kind without a
 error, not a skip. A warning from kustomize (a deprecated field, say) fails the target too.
 Kubeflow Pipelines objects are validated like every other kind, against the upstream CRDs
 vendored in crds/kubeflow-pipelines/; the compiled pipeline inside them, which the CRD leaves
-free-form, is also checked against KFP's protobuf definitions (platformgen.kfp_objects).
+free-form, is also checked against KFP's protobuf definitions (platformgen.checks.kfp_objects).
 
 The chart (`charts/<platform.name>/`) is linted with `helm lint --strict` on Helm 3 and Helm 4
 for values.yaml and each values-<env>.yaml, and `helm template -f values-<env>.yaml` goes
@@ -45,8 +45,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from platformgen.checks.kfp_objects import check_kfp_object, is_kfp_object
 from platformgen.errors import ToolError
-from platformgen.kfp_objects import check_kfp_object, is_kfp_object
 
 try:  # libyaml's loader when PyYAML has it: much faster on large builds
     from yaml import CSafeLoader as _Loader

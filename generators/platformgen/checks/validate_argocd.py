@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
+from platformgen.checks.validate import bounded_map
 from platformgen.errors import ToolError
 from platformgen.render import GENERATED_ROOTS
-from platformgen.validate import bounded_map
 
 ARGOCD_GROUP = "argoproj.io"
 TIMEOUT_SECONDS = 300

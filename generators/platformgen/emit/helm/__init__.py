@@ -57,6 +57,7 @@ from platformgen.build.chart import (
     Placeholder,
     field_name,
 )
+from platformgen.checks.validate import KUBERNETES_VERSIONS
 from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity, image_pins
 from platformgen.kinds import OPTIONAL_TUNABLES, traits, tunables
@@ -73,7 +74,6 @@ from platformgen.spec.model import (
     ResourceList,
     Resources,
 )
-from platformgen.validate import KUBERNETES_VERSIONS
 from platformgen.waivers import (
     CHECKOV_SKIP,
     KUBE_LINTER_IGNORE,
