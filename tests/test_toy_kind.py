@@ -73,8 +73,10 @@ gitops:
 
 def _copy_with_toy_kind(tmp_path: Path) -> Path:
     """A copy of the generator with the toy kind added; returns the folder to import from."""
-    src = tmp_path / "src"
+    src = tmp_path / "generators"
     shutil.copytree(PACKAGE, src / "platformgen", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "versions.env", tmp_path / "scripts" / "versions.env")
     (src / "platformgen" / "builders" / "toy_run.py").write_text(BUILDER, encoding="utf-8")
     kinds = src / "platformgen" / "kinds.py"
     lines = kinds.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -47,6 +47,7 @@ import yaml
 
 from platformgen.checks.kfp_objects import check_kfp_object, is_kfp_object
 from platformgen.errors import ToolError
+from platformgen.versions import kubernetes_versions
 
 try:  # libyaml's loader when PyYAML has it: much faster on large builds
     from yaml import CSafeLoader as _Loader
@@ -55,10 +56,9 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 logger = logging.getLogger(__name__)
 
-KUBERNETES_VERSIONS: tuple[str, ...] = ("1.35.4", "1.36.3")
-"""The Kubernetes releases every target is validated against (exact patch versions).
-
-scripts/install-tools.sh KUBERNETES_VERSIONS generates the schemas for the same two."""
+KUBERNETES_VERSIONS: tuple[str, ...] = kubernetes_versions()
+"""The Kubernetes releases every target is validated against (exact patch versions), from
+scripts/versions.env, from which scripts/install-tools.sh generates their schemas."""
 
 TOOL_TIMEOUT_SECONDS = 300
 """Upper bound for one kustomize or kubeconform run; a hung tool is an error, not a wait."""

@@ -57,7 +57,6 @@ from platformgen.build.chart import (
     Placeholder,
     field_name,
 )
-from platformgen.checks.validate import KUBERNETES_VERSIONS
 from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity, image_pins
 from platformgen.kinds import OPTIONAL_TUNABLES, traits, tunables
@@ -74,6 +73,7 @@ from platformgen.spec.model import (
     ResourceList,
     Resources,
 )
+from platformgen.versions import kubernetes_versions
 from platformgen.waivers import (
     CHECKOV_SKIP,
     KUBE_LINTER_IGNORE,
@@ -830,7 +830,7 @@ def notes(spec: PlatformSpec, objects: list[Manifest]) -> str:
 
 
 def chart_yaml(spec: PlatformSpec) -> dict[str, Any]:
-    oldest = min(KUBERNETES_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    oldest = kubernetes_versions()[0]
     major, minor, _ = oldest.split(".")
     return {
         "apiVersion": "v2",
