@@ -14,13 +14,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from platformgen.build.chart import ChartSource, chart_source, workload_waivers
-from platformgen.builders import Documents, build_component, build_platform
+from platformgen.builders import PLATFORM_GROUP, Documents, build_component, build_platform
 from platformgen.builders.pod import resources
 from platformgen.kinds import traits
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
 from platformgen.waivers import Waiver
+
+__all__ = [
+    "PLATFORM_GROUP",
+    "ComponentView",
+    "Documents",
+    "EnvironmentBuild",
+    "PlatformBuild",
+    "Workload",
+    "build",
+    "charted",
+]
+"""What emitters use: the build and the types and names its parts come in."""
 
 
 @dataclass(frozen=True)

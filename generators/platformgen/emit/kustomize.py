@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from platformgen.build import PlatformBuild
-from platformgen.builders import PLATFORM_GROUP
+from platformgen.build import PLATFORM_GROUP, PlatformBuild
 from platformgen.environments import compute_overlay, image_pins
 from platformgen.errors import SpecError
 from platformgen.naming import Manifest

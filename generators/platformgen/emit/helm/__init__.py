@@ -49,7 +49,7 @@ import yaml
 from pydantic import BaseModel
 
 from platformgen import __version__
-from platformgen.build import EnvironmentBuild, PlatformBuild, Workload, charted
+from platformgen.build import ComponentView, EnvironmentBuild, PlatformBuild, Workload, charted
 from platformgen.build.chart import (
     KNOB_MODELS,
     PLACEHOLDER,
@@ -61,7 +61,6 @@ from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity, image_pins
 from platformgen.kinds import OPTIONAL_TUNABLES, traits, tunables
 from platformgen.naming import MANAGED_BY_LABEL, Manifest
-from platformgen.resolve import ComponentView
 from platformgen.serialize import HEADER, to_json, to_yaml
 from platformgen.spec.model import (
     ENV_NAME,
