@@ -115,6 +115,7 @@ def rendered_documents(spec_path: Path) -> list[Any]:
     """Every document the emitters hand to ``serialize.to_yaml`` in one render of the spec."""
     import platformgen.emit.argocd
     import platformgen.emit.helm
+    import platformgen.emit.helm.text
     import platformgen.emit.kustomize
     from platformgen import serialize
 
@@ -124,7 +125,12 @@ def rendered_documents(spec_path: Path) -> list[Any]:
         documents.append(document)
         return serialize.to_yaml(document, header)
 
-    modules = (platformgen.emit.kustomize, platformgen.emit.helm, platformgen.emit.argocd)
+    modules = (
+        platformgen.emit.kustomize,
+        platformgen.emit.helm,
+        platformgen.emit.helm.text,
+        platformgen.emit.argocd,
+    )
     saved = [m.to_yaml for m in modules]
     for m in modules:
         m.to_yaml = recording  # type: ignore[assignment]
