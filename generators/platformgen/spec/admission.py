@@ -17,6 +17,7 @@ from platformgen.quantity import parse_quantity
 from platformgen.spec.effective import effective_replicas, effective_resources
 from platformgen.spec.model import (
     DNS1123_LABEL,
+    PROMETHEUS_DURATION,
     Component,
     ComponentOverride,
     PlatformSpec,
@@ -26,10 +27,6 @@ Problem = tuple[str, str]
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-PROMETHEUS_DURATION = re.compile(
-    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-)
-"""The Prometheus Operator's CRD pattern for a Duration (interval, `for`)."""
 
 ISVC_LIMITS = {
     "Serverless": (47, "Knative names the revision <name>-predictor-00001 (at most 63)"),

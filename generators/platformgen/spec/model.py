@@ -214,7 +214,11 @@ class Probes(Strict):
     """Hold liveness/readiness until the app has started (slow model loads)."""
 
 
-PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+PROMETHEUS_DURATION = re.compile(
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+)
+"""The Prometheus Operator's CRD pattern for a Duration (interval, `for`): units largest first,
+each at most once."""
 
 
 def _duration(value: str) -> str:
