@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from mlp_common import contracts
+
 from platformgen.spec.effective import effective_replicas, effective_resources
 from platformgen.spec.model import (
     Component,
@@ -103,7 +105,7 @@ class ComponentView:
         canary = self.override.canary
         served = canary.version if canary is not None and canary.version else None
         version = served or self.stable_model_version
-        return {"MLP_MODEL": model.name, "MLP_MODEL_VERSION": str(version)}
+        return {contracts.MODEL: model.name, contracts.MODEL_VERSION: str(version)}
 
     @property
     def env(self) -> dict[str, str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlp_common import contracts
+
 from platformgen.errors import ReleaseError, SpecError
 from platformgen.release.spec_text import remove_value, set_value
 from platformgen.spec.load import parse_spec
@@ -81,7 +83,7 @@ def served_model(spec: PlatformSpec, model: str, source: str) -> ServedModel:
         if component.model is None or component.model.name != model:
             continue
         settings = {**component.config, **component.env}
-        registry = _option(component.args, _REGISTRY_FLAGS) or settings.get("MLP_REGISTRY")
+        registry = _option(component.args, _REGISTRY_FLAGS) or settings.get(contracts.REGISTRY)
         found.append(ServedModel(model, name, registry, component.model.production_environment))
     if not found:
         raise ReleaseError(

@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
+from mlp_common import contracts
+
 from platformgen.kinds import NAME_LIMITS
 from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME, volume_name
 from platformgen.quantity import parse_quantity
@@ -259,7 +261,7 @@ def _resources_and_budgets(spec: PlatformSpec) -> Iterator[Problem]:
                 yield (where, "a disruption budget for 0 replicas selects no pods")
 
 
-MODEL_SETTINGS = ("MLP_MODEL", "MLP_MODEL_VERSION")
+MODEL_SETTINGS = contracts.MODEL_SETTINGS
 """The server's settings that `model` renders: set nowhere else, so the spec says it once."""
 MODEL_FLAGS = ("--model", "--model-name", "--version", "--model-version")
 

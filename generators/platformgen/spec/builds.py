@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlp_common import contracts
+
 from platformgen.spec.model import PlatformSpec
 
 Problem = tuple[str, str]
@@ -17,7 +19,7 @@ IMAGE_ENV: tuple[tuple[str, str], ...] = (
     ("KERAS_HOME", "/tmp/.keras"),
     ("MPLCONFIGDIR", "/tmp/matplotlib"),
     ("TF_CPP_MIN_LOG_LEVEL", "2"),
-    ("MLP_CODE_VERSION", "$CODE_VERSION"),
+    (contracts.CODE_VERSION, "$CODE_VERSION"),
 )
 """The ENV block every image starts with: the venv and packages on the path, no bytecode on
 the read-only root filesystem, caches under the writable /tmp (an image without Keras or
