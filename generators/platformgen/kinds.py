@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME
 
@@ -77,43 +78,44 @@ class KindTraits:
     object as fixed data, selected by the `environment` value."""
 
 
-_B = "platformgen.builders."
 _JOB_NAME = (MAX_NAME - CONTENT_HASH_SUFFIX, "a Job is named <name>-<10-digit content hash>")
+
+
+def _workload(api_version: str | None, *builders: str, **traits: Any) -> KindTraits:
+    """A workload kind's row: its objects come last (sync wave 1), built by `builders`
+    (`<module in platformgen/builders>:<function>`)."""
+    paths = tuple(f"platformgen.builders.{builder}" for builder in builders)
+    return KindTraits(api_version=api_version, sync_wave=1, workload=True, builders=paths, **traits)
+
 
 KINDS: Mapping[str, KindTraits] = {
     # Workload kinds, in the order the spec lists them.
-    "Deployment": KindTraits(
-        api_version="apps/v1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}deployment:build_deployment",),
+    "Deployment": _workload(
+        "apps/v1",
+        "deployment:build_deployment",
         long_running=True,
         tunables=frozenset({"replicas", "autoscaling", "disruptionBudget", "topologySpread"}),
     ),
-    "Job": KindTraits(
-        api_version="batch/v1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}job:build_job",),
+    "Job": _workload(
+        "batch/v1",
+        "job:build_job",
         batch=True,
         name_limit=_JOB_NAME,
         spec_fields=frozenset({"pipeline"}),
         content_named=True,
     ),
-    "CronJob": KindTraits(
-        api_version="batch/v1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}cron_job:build_cron_job",),
+    "CronJob": _workload(
+        "batch/v1",
+        "cron_job:build_cron_job",
         batch=True,
         name_limit=(52, "the CronJob controller appends an 11-character suffix to its Job names"),
         spec_fields=frozenset({"schedule"}),
         tunables=frozenset({"suspend"}),
         fields={"suspend": ("spec", "suspend")},
     ),
-    "RecurringRun": KindTraits(
-        workload=True,
-        builders=(f"{_B}job:build_job",),
+    "RecurringRun": _workload(
+        None,  # rendered as the Job that applies it
+        "job:build_job",
         batch=True,
         name_limit=(_JOB_NAME[0], "its Job is named <name>-<10-digit content hash>"),
         spec_fields=frozenset({"schedule", "pipeline"}),
@@ -121,30 +123,25 @@ KINDS: Mapping[str, KindTraits] = {
         content_named=True,
         tunables=frozenset({"suspend"}),
     ),
-    "InferenceService": KindTraits(
-        api_version="serving.kserve.io/v1beta1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}inference_service:build_inference_service",),
+    "InferenceService": _workload(
+        "serving.kserve.io/v1beta1",
+        "inference_service:build_inference_service",
         long_running=True,
         spec_fields=frozenset({"deploymentMode", "payloadLogger"}),
         pods_created_by="KServe creates these pods from the InferenceService",
         tunables=frozenset({"replicas", "disruptionBudget", "model", "canary"}),
     ),
-    "Experiment": KindTraits(
-        api_version="kubeflow.org/v1beta1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}experiment:build_experiment",),
+    "Experiment": _workload(
+        "kubeflow.org/v1beta1",
+        "experiment:build_experiment",
         name_limit=(40, "Katib limits Experiment names to 40 characters"),
         spec_fields=frozenset({"tuning"}),
         pods_created_by="Katib creates these pods for each trial of the Experiment",
     ),
-    "TrainJob": KindTraits(
-        api_version="trainer.kubeflow.org/v1alpha1",
-        sync_wave=1,
-        workload=True,
-        builders=(f"{_B}train_job:build_training_runtime", f"{_B}train_job:build_train_job"),
+    "TrainJob": _workload(
+        "trainer.kubeflow.org/v1alpha1",
+        "train_job:build_training_runtime",
+        "train_job:build_train_job",
         spec_fields=frozenset({"distributed"}),
         pods_created_by="Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
     ),

@@ -47,16 +47,21 @@ def workload_builders(kind: str) -> tuple[ComponentBuilder, ...]:
     return tuple(found)
 
 
-def build_workload(view: ComponentView) -> list[Manifest]:
-    """The objects that run the component's container (and what they need of their own)."""
+def run_builders(builders: tuple[ComponentBuilder, ...], view: ComponentView) -> list[Manifest]:
+    """What `builders` build for `view`, in order (a builder may build none, one or several)."""
     objects: list[Manifest] = []
-    for builder in workload_builders(view.component.kind):
+    for builder in builders:
         built = builder(view)
         if isinstance(built, list):
             objects.extend(built)
         elif built is not None:
             objects.append(built)
     return objects
+
+
+def build_workload(view: ComponentView) -> list[Manifest]:
+    """The objects that run the component's container (and what they need of their own)."""
+    return run_builders(workload_builders(view.component.kind), view)
 
 
 COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
@@ -83,14 +88,7 @@ Documents = dict[str, list[dict[str, Any]]]
 
 def build_component(view: ComponentView) -> list[Manifest]:
     """Every object of one component in one environment, in COMPONENT_BUILDERS order."""
-    objects: list[Manifest] = []
-    for builder in COMPONENT_BUILDERS:
-        built = builder(view)
-        if isinstance(built, list):
-            objects.extend(built)
-        elif built is not None:
-            objects.append(built)
-    return objects
+    return run_builders(COMPONENT_BUILDERS, view)
 
 
 def build_platform(

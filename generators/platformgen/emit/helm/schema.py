@@ -45,6 +45,19 @@ def _strip_titles(value: Any) -> Any:
     return value
 
 
+def _closed_object(
+    description: str, properties: dict[str, Any], required: list[str] | None = None
+) -> dict[str, Any]:
+    """An object schema with exactly `properties` (`required`: all of them, unless given)."""
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "required": sorted(properties) if required is None else required,
+        "properties": properties,
+    }
+
+
 def values_schema(spec: PlatformSpec) -> dict[str, Any]:
     """values.schema.json: JSON Schema draft-07 from the spec models, self-contained."""
     definitions: dict[str, Any] = {}
@@ -59,23 +72,17 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
             for alias, doc in field_docs(ResourceList).items()
         },
     }
-    definitions["Resources"] = {
-        "type": "object",
-        "description": KNOB_DOCS["resources"],
-        "additionalProperties": False,
-        "required": ["limits", "requests"],
-        "properties": {
+    definitions["Resources"] = _closed_object(
+        KNOB_DOCS["resources"],
+        {
             "limits": {"description": KNOB_DOCS["limits"], **resource_list},
             "requests": {"description": KNOB_DOCS["requests"], **resource_list},
         },
-    }
+    )
     pin = _model_schema(ImagePin)["properties"]
-    definitions["Image"] = {
-        "type": "object",
-        "description": KNOB_DOCS["image"],
-        "additionalProperties": False,
-        "required": ["repository", "tag"],
-        "properties": {
+    definitions["Image"] = _closed_object(
+        KNOB_DOCS["image"],
+        {
             "repository": {
                 "type": "string",
                 "minLength": 1,
@@ -88,7 +95,8 @@ def values_schema(spec: PlatformSpec) -> dict[str, Any]:
                 "description": KNOB_DOCS["digest"],
             },
         },
-    }
+        required=["repository", "tag"],
+    )
     override = _model_schema(ComponentOverride)
     definitions["PolicyExceptions"] = {
         "description": KNOB_DOCS["policyExceptions"],
