@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ def metadata(
     if annotations:
         meta["annotations"] = dict(annotations)
     return meta
+
+
+def kebab(kind: str) -> str:
+    """HorizontalPodAutoscaler -> horizontal-pod-autoscaler (file names of objects)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
 
 
 def camel(name: str) -> str:

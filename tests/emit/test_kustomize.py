@@ -11,8 +11,9 @@ import yaml
 
 from platformgen.build import build
 from platformgen.builders import build_platform
-from platformgen.emit.kustomize import emit_kustomize, kebab
+from platformgen.emit.kustomize import emit_kustomize
 from platformgen.files import write_tree
+from platformgen.naming import kebab
 from platformgen.render import GENERATED_ROOTS
 from platformgen.serialize import ordered
 from platformgen.spec.load import load_spec

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from platformgen.build.chart import ChartSource, chart_source, workload_waivers
+from platformgen.build.checks import base_files
 from platformgen.builders import PLATFORM_GROUP, Documents, build_component, build_platform
 from platformgen.builders.pod import resources
 from platformgen.kinds import traits
@@ -77,6 +78,8 @@ class PlatformBuild:
     """By environment name, sorted."""
     charts: Mapping[str, ChartSource]
     """Per component, its builds with placeholders at the tunables (build/chart.py)."""
+    base_files: Mapping[str, list[str]]
+    """The file name of each object of base, by group (build/checks.py)."""
 
 
 def charted(view: ComponentView) -> bool:
@@ -108,9 +111,11 @@ def build(spec: PlatformSpec, pipelines: Documents | None = None) -> PlatformBui
     """Everything every emitter needs, built once. `pipelines`: the compiled KFP objects of
     `spec.pipelines` (spec.load.load_pipelines)."""
     base = build_environment(spec, None, pipelines)
+    files = base_files(spec, base.groups)
     return PlatformBuild(
         spec=spec,
         base=base,
+        base_files=files,
         environments={
             env: build_environment(spec, env, pipelines) for env in sorted(spec.environments)
         },

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 from platformgen.build import PLATFORM_GROUP, PlatformBuild
 from platformgen.environments import compute_overlay, image_pins
-from platformgen.errors import SpecError
-from platformgen.naming import Manifest
+from platformgen.naming import Manifest, kebab
 from platformgen.serialize import to_yaml
 from platformgen.spec.model import PlatformSpec
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
-
-
-def kebab(kind: str) -> str:
-    """HorizontalPodAutoscaler -> horizontal-pod-autoscaler."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
-
-
-def _file_names(spec: PlatformSpec, objects: list[Manifest], group: str) -> list[str]:
-    """`<kind>.yaml`, made unique with the object name, then its namespace, where needed."""
-    kinds = Counter(m["kind"] for m in objects)
-    names = []
-    for m in objects:
-        meta = m["metadata"]
-        stem = kebab(m["kind"])
-        if group == PLATFORM_GROUP and m["kind"] != "Namespace":
-            stem = f"{meta['namespace']}/{stem}-{meta['name']}"
-        elif group == PLATFORM_GROUP:
-            stem = f"{meta['name']}/{stem}"
-        elif kinds[m["kind"]] > 1:
-            namespaces = Counter(
-                o["metadata"].get("namespace") for o in objects if o["kind"] == m["kind"]
-            )
-            suffix = meta.get("namespace") if namespaces[meta.get("namespace")] == 1 else None
-            stem = f"{stem}-{suffix or meta['name']}"
-        names.append(f"{stem}.yaml")
-    collisions = sorted(n for n, count in Counter(names).items() if count > 1)
-    if collisions:
-        where = f"pipelines.{group}" if group in spec.pipelines else f"components.{group}"
-        raise SpecError(
-            [
-                f"platform.yaml: {where}: two objects would be written to the same file "
-                f"{', '.join(f'base/{group}/{n}' for n in collisions)} (same kind and name): "
-                "rename one of them"
-            ]
-        )
-    return names
 
 
 def _patch_file(m: Manifest, folder: str) -> str:
@@ -68,31 +28,11 @@ def _target(m: Manifest) -> dict[str, Any]:
     return target
 
 
-def _check_unique_objects(spec: PlatformSpec, groups: Mapping[str, list[Manifest]]) -> None:
-    """Two objects with one kind, namespace and name: kustomize and the apiserver refuse."""
-    owners: dict[tuple[str, str, str], str] = {}
-    problems = []
-    for group, objects in groups.items():
-        for m in objects:
-            key = (m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"])
-            other = owners.setdefault(key, group)
-            if other != group:
-                where = f"pipelines.{group}" if group in spec.pipelines else f"components.{group}"
-                problems.append(
-                    f"platform.yaml: {where}: its {key[0]} {key[1]}/{key[2]} is also rendered "
-                    f"for {other!r}: two objects cannot share a kind, namespace and name"
-                )
-    if problems:
-        raise SpecError(problems)
-
-
 def emit_base(built: PlatformBuild) -> dict[str, str]:
-    spec = built.spec
     files: dict[str, str] = {}
     groups = built.base.groups
-    _check_unique_objects(spec, groups)
     for group, objects in groups.items():
-        names = _file_names(spec, objects, group)
+        names = built.base_files[group]
         for name, m in zip(names, objects, strict=True):
             files[f"base/{group}/{name}"] = to_yaml(m)
         files[f"base/{group}/kustomization.yaml"] = to_yaml(

@@ -10,10 +10,9 @@ from typing import Any
 from platformgen.build import PlatformBuild
 from platformgen.build.chart import ChartSource
 from platformgen.emit.helm.text import Template, copy_data
-from platformgen.emit.kustomize import kebab
 from platformgen.environments import identity
 from platformgen.kinds import traits, tunables
-from platformgen.naming import MANAGED_BY_LABEL, Manifest
+from platformgen.naming import MANAGED_BY_LABEL, Manifest, kebab
 
 CHART_LABEL = "helm.sh/chart"
 """The label every Helm chart puts on its objects' metadata (with MANAGED_BY_LABEL = Helm)."""
