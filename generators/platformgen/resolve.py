@@ -7,11 +7,14 @@ from functools import cached_property
 
 from mlp_common import contracts
 
-from platformgen.spec.effective import effective_replicas, effective_resources
+from platformgen.spec.effective import (
+    effective_replicas,
+    effective_resources,
+    environment_image,
+)
 from platformgen.spec.model import (
     Component,
     ComponentOverride,
-    ImagePin,
     PlatformSpec,
     Resources,
 )
@@ -115,28 +118,6 @@ class ComponentView:
             **(self.override.env or {}),
             **self.model_env,
         }
-
-
-def environment_image(
-    spec: PlatformSpec,
-    environment: str | None,
-    name: str,
-    repository: str,
-    pin: ImagePin | None = None,
-) -> str:
-    """`repository` with the tag or digest `environment` gives component (or step) `name`:
-    its pin (`images.<name>`, or `pin` for pipeline steps), else the environment's imageTag,
-    else defaults.imageTag."""
-    env = spec.environments[environment] if environment is not None else None
-    if env is not None and pin is None:
-        pin = env.images.get(name)
-    if pin is not None and pin.digest is not None:
-        return f"{repository}@{pin.digest}"
-    if pin is not None and pin.tag is not None:
-        return f"{repository}:{pin.tag}"
-    if env is not None and env.image_tag is not None:
-        return f"{repository}:{env.image_tag}"
-    return f"{repository}:{spec.defaults.image_tag}"
 
 
 def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:

@@ -21,7 +21,7 @@ from typing import Any
 from platformgen.builders.network_policy import build_pipeline_runs_policy
 from platformgen.errors import SpecError
 from platformgen.naming import Manifest, content_name, metadata, standard_labels
-from platformgen.resolve import environment_image
+from platformgen.spec.effective import environment_image
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
@@ -46,13 +46,8 @@ def pin_step_images(
     for step, declared in pipeline.steps.items():
         pin = pins.steps.get(step) if pins is not None else None
         image = environment_image(spec, environment, step, declared.image, pin)
-        if by_repository.setdefault(declared.image, image) != image:
-            raise SpecError(
-                [
-                    f"platform.yaml: environments.{environment}.pipelines.{name}.steps.{step}: "
-                    f"image {declared.image!r} is shared with another step but pinned differently"
-                ]
-            )
+        # One image per repository: spec/images.py refuses two different pins at load.
+        by_repository.setdefault(declared.image, image)
     out = copy.deepcopy(pipeline_spec)
     executors = out.get("deploymentSpec", {}).get("executors", {})
     unknown = []

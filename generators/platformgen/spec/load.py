@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from platformgen.errors import SpecError
+from platformgen.spec.images import check_image_pins
 from platformgen.spec.model import PlatformSpec
 from platformgen.spec.references import check_references
 
@@ -83,7 +84,7 @@ def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
         spec = PlatformSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError([f"{source}: {p}: {m}" for p, m in _pydantic_problems(err)]) from None
-    problems = check_references(spec)
+    problems = check_references(spec) or check_image_pins(spec)
     if problems:
         raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
     return spec
