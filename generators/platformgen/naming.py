@@ -55,6 +55,13 @@ def metadata(
     return meta
 
 
+def image_repository(image: str) -> str:
+    """registry:5000/team/app:1.0 -> registry:5000/team/app (also strips a digest)."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
 def kebab(kind: str) -> str:
     """HorizontalPodAutoscaler -> horizontal-pod-autoscaler (file names of objects)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
