@@ -1,13 +1,13 @@
 """Helm emitter: `charts/<platform.name>/`, a chart of the same objects as base/ and overlays/.
 
-The templates are the builders' own output. Each component is built once with *sentinels*
-(unique strings) in place of every value an environment may change (kinds.tunables), and the
-sentinels are then replaced by `{{ ... }}` actions on `.Values`. Optional tunables
-(autoscaling, disruption budget, topology spread, canary) are built on and off, and whatever
-they add or remove, an object or a field, is wrapped in `{{- if }}`. So a template reads like
-the base object, differs from it only at the tunables, and a builder change reaches both
-emitters at once. The values files come from the same resolution the overlays use
-(`resolve.resolve`, `environments.image_pins`, `builders.pod.resources`), and the equivalence
+The templates are the builders' own output. The build (build/chart.py) builds each component
+once with typed placeholders in place of every value an environment may change
+(kinds.tunables), and text.py replaces them by `{{ ... }}` actions on `.Values`. Optional
+tunables (autoscaling, disruption budget, topology spread, canary) are built on and off, and
+whatever they add or remove, an object or a field, is wrapped in `{{- if }}`. So a template
+reads like the base object, differs from it only at the tunables, and a builder change reaches
+both emitters at once. The values files come from the same build the overlays use (its views,
+`environments.image_pins`, each workload's resources and waivers), and the equivalence
 test (tests/test_equivalence.py) proves `helm template -f values-<env>.yaml` equal to
 `kustomize build overlays/<env>` on Helm 3 and 4.
 
