@@ -13,7 +13,7 @@
 # First build on 2 cores: see README (Cluster checks); later runs only relink (seconds).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KUBERNETES_VERSION="v1.36.3"
+KUBERNETES_VERSION="v${KUBERNETES_VERSIONS##*,}"  # the newest validated (scripts/versions.env)
 ETCD_VERSION="v3.6.14"
 # Parallel compile jobs: the machine is shared, so never more than 2.
 BUILD_JOBS="${MLP_BUILD_JOBS:-2}"
