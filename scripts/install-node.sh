@@ -24,11 +24,8 @@
 # Idempotent and cached per pinned version in $TOOLS_CACHE, like every other installer.
 source "$(dirname "${BASH_SOURCE[0]}")/install-cluster.sh"
 
-CONTAINERD_VERSION="v2.4.2"
-RUNC_VERSION="v1.5.3"
-CNI_PLUGINS_VERSION="v1.10.0"
-COREDNS_VERSION="v1.15.0"
-KUBE_ROUTER_VERSION="v2.1.0"
+# Versions: CONTAINERD_VERSION, RUNC_VERSION, CNI_PLUGINS_VERSION, COREDNS_VERSION and
+# KUBE_ROUTER_VERSION are pinned in scripts/versions.env (sourced by lib.sh).
 # Debian packages the node needs at run time (iptables, ipset, conntrack), to build runc
 # (gcc, libseccomp-dev, pkg-config) and the images (gcc's static libc, busybox-static, umoci).
 NODE_PACKAGES=(iptables ipset conntrack busybox-static umoci gcc libc6-dev libseccomp-dev pkg-config)
