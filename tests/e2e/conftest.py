@@ -17,7 +17,6 @@ from .kube import (
     ROOT,
     Cluster,
     Manifest,
-    NodeSession,
     apply,
     control_plane,
     create_applyset_parent,
@@ -25,8 +24,8 @@ from .kube import (
     kustomize_build,
     load_documents,
     require_tools,
-    sysctls,
 )
+from .node import NodeSession, sysctls
 
 
 @pytest.fixture(scope="session")

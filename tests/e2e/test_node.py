@@ -15,10 +15,9 @@ import subprocess
 import pytest
 import yaml
 
-from .kube import (
+from .kube import TOOLS_BIN, Cluster
+from .node import (
     PROBE_UID,
-    TOOLS_BIN,
-    Cluster,
     listen_script,
     pod_ips,
     probe_pod,

@@ -37,17 +37,8 @@ from platformgen.spec.load import load_spec
 from platformgen.spec.model import PlatformSpec
 
 from ..security.test_network_reachability import BROKEN, WORKLOAD_KINDS, matrix, model
-from .kube import (
-    ROOT,
-    Cluster,
-    Manifest,
-    kustomize_build,
-    listen_script,
-    load_documents,
-    pod_ips,
-    probe_pod,
-    wait_running,
-)
+from .kube import ROOT, Cluster, Manifest, kustomize_build, load_documents
+from .node import listen_script, pod_ips, probe_pod, wait_running
 from .test_apply import render_copy
 
 pytestmark = pytest.mark.tools

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .kube import NodeSession, _cluster_script, node_traces, other_nodes_running, sysctls
+from .kube import _cluster_script
+from .node import NodeSession, node_traces, other_nodes_running, sysctls
 
 pytestmark = pytest.mark.tools
 
