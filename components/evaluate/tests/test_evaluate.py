@@ -56,7 +56,7 @@ def test_worse_model_is_refused(models: dict[str, Path], tmp_path: Path) -> None
     assert decision["candidate"] < decision["production"]
 
 
-def test_better_model_is_promoted_a_tie_stays_and_margin_applies(
+def test_better_model_is_promoted_a_tie_stays_and_power_applies(
     models: dict[str, Path], tmp_path: Path
 ) -> None:
     production = ["--production-model", str(models["worse"])]
@@ -66,9 +66,9 @@ def test_better_model_is_promoted_a_tie_stays_and_margin_applies(
     same = ["--production-model", str(models["good"])]
     assert evaluate(models, tmp_path / "same", "good", *same) == 0
     assert read_json(tmp_path / "same" / "gate.json")["verdict"] == "stays candidate (tie)"
-    margin = ["--production-model", str(models["worse"]), "--margin", "0.99"]
-    assert evaluate(models, tmp_path / "margin", "good", *margin) == 0
-    assert read_json(tmp_path / "margin" / "gate.json")["decision"] == "candidate"
+    tiny = ["--production-model", str(models["worse"]), "--min-effect", "0.001"]
+    assert evaluate(models, tmp_path / "tiny", "good", *tiny) == 0
+    assert read_json(tmp_path / "tiny" / "gate.json")["verdict"] == "refused (test set too small)"
 
 
 def test_bad_inputs(
@@ -84,6 +84,6 @@ def test_bad_inputs(
     ]
     assert main(argv) == 1
     assert "no model.keras; not a model directory" in capsys.readouterr().err
-    assert evaluate(models, tmp_path / "o", "good", "--margin", "2") == 1
-    assert "--margin 2.0: must be in (-1, 1)" in capsys.readouterr().err
+    assert evaluate(models, tmp_path / "o", "good", "--alpha", "2") == 1
+    assert "--alpha 2.0: must be in (0, 0.5)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
