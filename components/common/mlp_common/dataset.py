@@ -9,7 +9,8 @@ A dataset directory (what ``ingest`` writes and every later step reads) holds::
 
 ``content_hash`` is ``sha256:<hex>`` over a canonical CSV rendering of the table (column names,
 dtypes and values; float values at full precision; rows sorted), so the same data gives the same
-hash on any machine, whatever file format it came from and in whatever row order. ``version`` is the first 12 hex digits of the hash.
+hash on any machine, whatever file format it came from and in whatever row order. ``version`` is
+the first 12 hex digits of the hash.
 ``dataset.json`` depends only on the content: no timestamps and no source (the source and query
 are run inputs; the registry records them, redacted, with each model version).
 

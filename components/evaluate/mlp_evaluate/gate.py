@@ -25,7 +25,8 @@ same question, and the server's clients would break.
 
 Decisions (``decision`` / ``verdict``), checked in this order:
 
-1. schema differs from production's (no ``schema_change``) -> ``refused`` / "refused (schema differs)"
+1. schema differs from production's          -> ``refused`` / "refused (schema differs)"
+   (unless ``schema_change`` is declared)
 2. below ``min_score``                      -> ``refused`` / "refused (below min_score)"
 3. worse than the scikit-learn baseline      -> ``refused`` / "refused (worse than baseline)"
 4. declared schema change, schema differs    -> ``promote`` / "promote (declared schema change)"

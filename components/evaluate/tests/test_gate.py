@@ -56,7 +56,9 @@ def test_clearly_better_is_promoted_with_its_test_counts_p_and_interval() -> Non
         "both_wrong": 20,
     }
     assert record["p_value"] < 1e-10
-    assert "production v3 0.8000" in record["reason"] and "60 rows fixed, 5 broken" in record["reason"]
+    assert (
+        "production v3 0.8000" in record["reason"] and "60 rows fixed, 5 broken" in record["reason"]
+    )
 
 
 def test_identical_predictions_stay_candidate_as_a_tie() -> None:
