@@ -215,8 +215,6 @@ class RetrainTrigger:
         features = sorted({str(a["labels"].get("feature", "?")) for a in alerts})
         reason = f"{self.alert_name} firing for features {', '.join(features)}"
         with self._lock:
-            if self.submitter.busy():
-                return Outcome(200, "cooldown", "ignored: the previous run is still going")
             try:
                 why_not, release = self.state.claim(reason)
             except (OSError, StepError) as exc:
@@ -224,6 +222,9 @@ class RetrainTrigger:
                 return Outcome(502, "failed", f"retraining not submitted: cooldown state: {exc}")
             if why_not is not None:
                 return Outcome(200, "cooldown", why_not)
+            if self.submitter.busy():
+                release()
+                return Outcome(200, "cooldown", "ignored: the previous run is still going")
             try:
                 described = self.submitter.submit(reason)
             except RetrainError as exc:
