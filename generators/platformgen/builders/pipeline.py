@@ -2,7 +2,10 @@
 
 The compiled objects come from `pipelines/` (`make pipeline-compile`); the generator puts them
 in their namespace, adds the standard labels, and sets each step's image to what the
-environment pins (tag or digest), so every step runs the image the environment declares.
+environment pins (tag or digest), so every step runs the image the environment declares. A task
+input named `images` (the step images the register step records as lineage) is pinned the same
+way, so a version records the digests its run used, not compile-time tags. The spec's
+`promotion` settings become the defaults of the pipeline parameters of the same names.
 
 KFP's webhook refuses any change to an existing PipelineVersion's spec, so the version is
 content-addressed: `<pipeline>-<10 digits of the hash of pipelineSpec and platformSpec>`
@@ -16,6 +19,7 @@ PipelineVersion is rendered whole into each overlay, never into base.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from platformgen.builders.network_policy import build_pipeline_runs_policy
@@ -25,6 +29,9 @@ from platformgen.resolve import environment_image
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
+RECORDED_IMAGES = "images"
+"""A task input parameter holding a JSON object of step -> image (lineage): pinned like the
+executors' images."""
 
 
 def _repository(image: str) -> str:
@@ -65,6 +72,7 @@ def pin_step_images(
             unknown.append(f"{executor_name} ({repository})")
             continue
         container["image"] = by_repository[repository]
+    _pin_recorded_images(out, by_repository)
     if unknown:
         raise SpecError(
             [
@@ -75,6 +83,43 @@ def pin_step_images(
     return out
 
 
+def _pin_recorded_images(pipeline_spec: dict[str, Any], by_repository: dict[str, str]) -> None:
+    """Pin the images of every constant `images` task input (in place)."""
+    dags = [pipeline_spec.get("root", {})]
+    dags += list(pipeline_spec.get("components", {}).values())
+    for component in dags:
+        for task in (component.get("dag") or {}).get("tasks", {}).values():
+            value = task.get("inputs", {}).get("parameters", {}).get(RECORDED_IMAGES, {})
+            constant = value.get("runtimeValue", {}).get("constant")
+            if not isinstance(constant, str):
+                continue
+            recorded = json.loads(constant)
+            pinned = {
+                step: by_repository.get(_repository(str(image)), str(image))
+                for step, image in sorted(recorded.items())
+            }
+            value["runtimeValue"]["constant"] = json.dumps(pinned, sort_keys=True)
+
+
+def _promotion_defaults(spec: PlatformSpec, name: str, pipeline_spec: dict[str, Any]) -> None:
+    """Set the pipeline parameters named by `pipelines.<name>.promotion` to its values (in
+    place); a field whose parameter the compiled pipeline lacks is an error."""
+    promotion = spec.pipelines[name].promotion
+    if promotion is None:
+        return
+    parameters = pipeline_spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    missing = [field for field in type(promotion).model_fields if field not in parameters]
+    if missing:
+        raise SpecError(
+            [
+                f"platform.yaml: pipelines.{name}.promotion: the compiled pipeline has no "
+                f"parameter {', '.join(missing)}"
+            ]
+        )
+    for field, value in promotion.model_dump().items():
+        parameters[field]["defaultValue"] = value
+
+
 def _version_spec(
     spec: PlatformSpec, name: str, document: dict[str, Any], environment: str
 ) -> dict[str, Any]:
@@ -83,6 +128,7 @@ def _version_spec(
     body["pipelineName"] = name
     if "pipelineSpec" in body:
         body["pipelineSpec"] = pin_step_images(spec, name, body["pipelineSpec"], environment)
+        _promotion_defaults(spec, name, body["pipelineSpec"])
     return body
 
 
