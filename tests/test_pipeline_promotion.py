@@ -47,9 +47,13 @@ def test_prod_records_the_digests_its_steps_run() -> None:
 
 
 def test_promotion_settings_are_the_pipeline_defaults() -> None:
-    text = (ROOT / "platform.yaml").read_text().replace(
-        "promotion: {alpha: 0.05, minEffect: 0.02}",
-        "promotion: {alpha: 0.01, minEffect: 0.05, schemaChange: true, idColumn: row_id}",
+    text = (
+        (ROOT / "platform.yaml")
+        .read_text()
+        .replace(
+            "promotion: {alpha: 0.05, minEffect: 0.02}",
+            "promotion: {alpha: 0.01, minEffect: 0.05, schemaChange: true, idColumn: row_id}",
+        )
     )
     parameters = _version(text, "dev")["spec"]["pipelineSpec"]["root"]["inputDefinitions"][
         "parameters"
