@@ -17,7 +17,8 @@ points of accuracy). :func:`power` is the probability that the exact test reject
 candidate is better by exactly ``min_effect``, in the most favourable case that fits that effect:
 it fixes ``min_effect * n`` rows and breaks none. If even that chance is below ``required_power``
 the test set is too small to tell such a model from noise, and the gate refuses instead of
-promoting on luck.
+promoting on luck. ``observed_power`` (recorded, not decisive) is the same power at the share of
+rows the two models actually disagree on.
 
 **Schema.** A candidate whose features (names, order, dtypes) or classes differ from
 production's is refused unless ``schema_change`` is declared: the two would not be answering the
@@ -301,6 +302,7 @@ def decide(
         "production": None,
         "production_version": production_version,
         "counts": None,
+        "observed_power": None,
         "p_value": None,
         "statistic": None,
         "interval": None,
@@ -320,6 +322,8 @@ def decide(
         record["comparisons"]["production"] = against
         record["statistic"], record["interval"] = against["difference"], against["interval"]
         record["p_value"] = against["p_value"]
+        discordance = (against["candidate_only_right"] + against["other_only_right"]) / max(n, 1)
+        record["observed_power"] = round(power(n, policy.min_effect, policy.alpha, discordance), 6)
         record["counts"] = {
             "candidate_only_right": against["candidate_only_right"],
             "production_only_right": against["other_only_right"],

@@ -33,7 +33,7 @@ def test_metrics_report_and_confusion_matrix_png(models: dict[str, Path], tmp_pa
     metrics = read_json(tmp_path / "out" / "evaluation.json")
     assert metrics["accuracy"] > 0.9 and metrics["f1_macro"] > 0.9
     assert set(metrics["per_class"]) >= {"0", "1", "9", "macro avg"}
-    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"] == 360
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"] == 345
     assert metrics["accuracy"] >= metrics["baseline"]["accuracy"] > 0.9  # TF matches sklearn
     png = (tmp_path / "out" / "confusion_matrix.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
@@ -87,3 +87,27 @@ def test_bad_inputs(
     assert evaluate(models, tmp_path / "o", "good", "--alpha", "2") == 1
     assert "--alpha 2.0: must be in (0, 0.5)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_class_set_change_is_refused_unless_declared(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Acceptance (issue 21): production knows digits 0-9; the candidate was trained on data
+    without any 9s. Its classes differ, so the gate refuses it (the old gate compared the two
+    anyway and could promote it)."""
+    frame = load_sklearn("digits")[0]
+    write_dataset(tmp_path / "ds", frame[frame["target"] != 9], name="digits", target="target")
+    assert preprocess(["--dataset", str(tmp_path / "ds"), "--output", str(tmp_path / "data")]) == 0
+    candidate = tmp_path / "nine-less"
+    assert (
+        train(["--data", str(tmp_path / "data"), "--output", str(candidate), "--epochs", "15"]) == 0
+    )
+    argv = ["--model", str(candidate), "--data", str(tmp_path / "data")]
+    argv += ["--production-model", str(models["good"]), "--production-version", "1"]
+    assert main([*argv, "--output", str(tmp_path / "refused")]) == 0
+    gate = read_json(tmp_path / "refused" / "gate.json")
+    assert (gate["decision"], gate["verdict"]) == ("refused", "refused (schema differs)")
+    assert "classes differ" in gate["reason"] and gate["schema_differences"]
+    assert main([*argv, "--output", str(tmp_path / "declared"), "--schema-change"]) == 0
+    declared = read_json(tmp_path / "declared" / "gate.json")
+    assert declared["verdict"] == "promote (declared schema change)"
