@@ -63,6 +63,7 @@ register step's ``--apply-gate``, ``mlp-registry promote`` and ``platformgen pro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -339,11 +340,14 @@ class ModelRegistry:
         try:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
-            if isinstance(self.store, RemoteStore):
-                number = self._commit_remote(model, payload, document, render or {})
-            else:
-                with self.store.lock(self._model(model)):
-                    number = self._commit_local(model, payload, document, render or {})
+            write = self._writer(model, payload)
+            lock = (
+                self.store.lock(self._model(model))
+                if isinstance(self.store, LocalStore)
+                else contextlib.nullcontext()
+            )
+            with lock:
+                number = self._claim(model, document, render or {}, write)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if promote:
@@ -367,51 +371,36 @@ class ModelRegistry:
             if write(number, final, {name: f(final) for name, f in render.items()}):
                 return number
             taken = number
-        raise RegistryError(
-            f"model {model!r}: could not claim a version number"
-        )  # pragma: no cover
+        raise RegistryError(f"model {model!r}: no version number free after 100 tries")
 
-    def _commit_local(
-        self,
-        model: str,
-        payload: Path,
-        document: dict[str, Any],
-        render: Mapping[str, Callable[[dict[str, Any]], str]],
-    ) -> int:
-        """Filesystem: rename the payload to ``versions/<n>`` (the rename is the claim)."""
-        assert isinstance(self.store, LocalStore)
+    def _writer(
+        self, model: str, payload: Path
+    ) -> Callable[[int, dict[str, Any], dict[str, str]], bool]:
+        """``write(n, metadata, rendered files) -> won``: on a filesystem, rename the payload to
+        ``versions/<n>`` (the rename is the claim); on an object store, upload the payload under
+        ``artifacts/<random id>/`` now, then create ``versions/<n>/metadata.json`` with
+        ``If-None-Match: *`` (the create is the claim)."""
         store = self.store
+        if isinstance(store, LocalStore):
 
-        def write(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
-            for name, text in files.items():
-                (payload / name).write_text(text, encoding="utf-8")
-            rel = f"{self._versions(model)}/{number}"
-            return store.publish_dir(payload, rel, METADATA_FILE, dumps_json(final))
+            def rename(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
+                for name, text in files.items():
+                    (payload / name).write_text(text, encoding="utf-8")
+                rel = f"{self._versions(model)}/{number}"
+                return store.publish_dir(payload, rel, METADATA_FILE, dumps_json(final))
 
-        return self._claim(model, document, render, write)
-
-    def _commit_remote(
-        self,
-        model: str,
-        payload: Path,
-        document: dict[str, Any],
-        render: Mapping[str, Callable[[dict[str, Any]], str]],
-    ) -> int:
-        """Object store: upload under ``artifacts/<random id>/``, then create
-        ``versions/<n>/metadata.json`` with ``If-None-Match: *`` (the create is the claim)."""
-        assert isinstance(self.store, RemoteStore)
-        store = self.store
+            return rename
         artifacts = f"{ARTIFACTS}/{uuid.uuid4().hex}"
         prefix = f"{self._model(model)}/{artifacts}"
         store.put_tree(payload, prefix)
 
-        def write(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
+        def create(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
             for name, text in files.items():  # version-specific (the card): before the commit
                 store.write_text(f"{prefix}/{name}", text)
             rel = f"{self._versions(model)}/{number}/{METADATA_FILE}"
             return store.create_text(rel, dumps_json(final | {ARTIFACTS: artifacts}))
 
-        return self._claim(model, document, render, write)
+        return create
 
     def promote(
         self,
