@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline")
+NAMES = ("serving", "render", "validate", "pipeline", "gate")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -70,11 +70,25 @@ def _pipeline(args: argparse.Namespace) -> Result:
     )
 
 
+def _gate(args: argparse.Namespace) -> Result:
+    from bench import gate
+
+    smoke = args.smoke
+    return gate.run(
+        gate.Options(
+            sizes=(360,) if smoke else (360, 1000),
+            simulations=50 if smoke else 1000,
+            repeat=1 if smoke else 2,
+        )
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
     "validate": _validate,
     "pipeline": _pipeline,
+    "gate": _gate,
 }
 
 

@@ -138,12 +138,14 @@ def plan(
     force_retrain: bool,
     test_size: float,
     val_size: float,
+    id_column: str,
     seed: int,
     learning_rate: float,
     hidden_units: int,
     dropout: float,
     epochs: int,
     batch_size: int,
+    workers: int,
     plan: Output[Artifact],
 ) -> str:
     """``train``, or ``reuse`` when a registered version has this run's training key."""
@@ -155,7 +157,7 @@ def plan(
     from mlp_register.plan import main
 
     params = {
-        "split": {"test_size": test_size, "val_size": val_size, "seed": seed},
+        "split": {"test_size": test_size, "val_size": val_size, "id_column": id_column},
         "train": {
             "learning_rate": learning_rate,
             "hidden_units": hidden_units,
@@ -163,6 +165,8 @@ def plan(
             "epochs": epochs,
             "batch_size": batch_size,
             "seed": seed,
+            "workers": workers,
+            "strategy": "MultiWorkerMirroredStrategy" if workers > 1 else "default",
         },
     }
     os.makedirs(plan.path, exist_ok=True)
@@ -204,13 +208,19 @@ def reuse(registry_uri: str, model_name: str, plan: Input[Artifact]) -> int:
 
 @dsl.component(base_image=step_image("preprocess"), install_kfp_package=False)
 def preprocess(
-    dataset: Input[Dataset], test_size: float, val_size: float, seed: int, data: Output[Dataset]
+    dataset: Input[Dataset],
+    test_size: float,
+    val_size: float,
+    id_column: str,
+    seed: int,
+    data: Output[Dataset],
 ) -> None:
-    """Stratified split and feature description (mlp-preprocess)."""
+    """Split by a stable hash of each row's key, and the feature description (mlp-preprocess)."""
     from mlp_preprocess.cli import main
 
     argv = ["--dataset", dataset.path, "--output", data.path, "--seed", str(seed)]
     argv += ["--test-size", str(test_size), "--val-size", str(val_size)]
+    argv += ["--id-column", id_column] if id_column else []
     if main(argv) != 0:
         raise RuntimeError("preprocess failed (see the message above)")
 
@@ -263,9 +273,10 @@ def evaluate(
     registry_uri: str,
     model_name: str,
     gate_metric: str,
-    margin: float,
+    alpha: float,
+    min_effect: float,
     min_score: float,
-    confidence: float,
+    schema_change: bool,
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     confusion: Output[ClassificationMetrics],
@@ -280,8 +291,8 @@ def evaluate(
     from mlp_evaluate.cli import main
 
     argv = ["--model", model.path, "--data", data.path, "--output", evaluation.path]
-    argv += ["--metric", gate_metric, "--margin", str(margin), "--min-score", str(min_score)]
-    argv += ["--confidence", str(confidence)]
+    argv += ["--metric", gate_metric, "--alpha", str(alpha), "--min-effect", str(min_effect)]
+    argv += ["--min-score", str(min_score)] + (["--schema-change"] if schema_change else [])
     production = ModelRegistry(registry_uri).production(model_name)
     if production is not None:
         argv += ["--production-model", str(production.path)]
@@ -368,6 +379,7 @@ def training_pipeline(
     force_retrain: bool = False,
     test_size: float = 0.2,
     val_size: float = 0.2,
+    id_column: str = "",
     seed: int = 42,
     learning_rate: float = 0.005,
     hidden_units: int = 128,
@@ -376,9 +388,10 @@ def training_pipeline(
     batch_size: int = 16,
     train_workers: int = 1,
     gate_metric: str = "accuracy",
-    margin: float = 0.0,
+    alpha: float = 0.05,
+    min_effect: float = 0.02,
     min_score: float = 0.8,
-    confidence: float = 0.95,
+    schema_change: bool = False,
 ) -> int:
     ingest_task = ingest(
         source=source,
@@ -406,12 +419,14 @@ def training_pipeline(
         force_retrain=force_retrain,
         test_size=test_size,
         val_size=val_size,
+        id_column=id_column,
         seed=seed,
         learning_rate=learning_rate,
         hidden_units=hidden_units,
         dropout=dropout,
         epochs=epochs,
         batch_size=batch_size,
+        workers=train_workers,
     )
     plan_task.after(validate_task)
     plan_task.set_caching_options(enable_caching=False).set_display_name("plan")
@@ -419,7 +434,11 @@ def training_pipeline(
 
     with dsl.If(plan_task.outputs["Output"] == "train", name="train-needed"):
         preprocess_task = preprocess(
-            dataset=dataset, test_size=test_size, val_size=val_size, seed=seed
+            dataset=dataset,
+            test_size=test_size,
+            val_size=val_size,
+            id_column=id_column,
+            seed=seed,
         )
         preprocess_task.set_display_name("preprocess")
 
@@ -441,9 +460,10 @@ def training_pipeline(
             registry_uri=registry_uri,
             model_name=model_name,
             gate_metric=gate_metric,
-            margin=margin,
+            alpha=alpha,
+            min_effect=min_effect,
             min_score=min_score,
-            confidence=confidence,
+            schema_change=schema_change,
         )
         evaluate_task.set_caching_options(enable_caching=False).set_display_name("evaluate")
 

@@ -33,7 +33,7 @@ def pipeline_parameters() -> dict[str, type]:
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["epochs=5", "margin=0.01"]`` -> typed arguments; unknown names and bad values fail."""
+    """``["epochs=5", "min_effect=0.01"]`` -> typed arguments; unknown names and bad values fail."""
     known = pipeline_parameters()
     out: dict[str, Any] = {}
     for pair in pairs:

@@ -26,7 +26,7 @@ def test_ir_loads_back_with_the_kfp_sdk() -> None:
     assert text.startswith(HEADER) and "DO NOT EDIT." in HEADER
     pipeline = components.load_component_from_file(str(COMPILED_DIR / IR_FILE))
     assert pipeline.name == "mlp-training"
-    assert {"source", "registry_uri", "learning_rate", "margin"} <= set(
+    assert {"source", "registry_uri", "learning_rate", "alpha", "min_effect", "id_column"} <= set(
         pipeline.component_spec.inputs
     )
 

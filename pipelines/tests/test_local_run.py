@@ -10,11 +10,12 @@ Four runs into one registry, in order:
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlp_common.dataset import verify_snapshot
 from mlp_common.faults import FAULT_ENV
 from mlp_common.files import read_json
-from mlp_common.registry import ModelRegistry
+from mlp_common.registry import ModelRegistry, ModelVersion
 from mlp_ingest.core import load_sklearn
 from mlp_pipeline.local import RunSummary, run_local
 from mlp_pipeline.tune import main as tune_main
@@ -123,17 +124,28 @@ def test_changed_data_trains_and_the_gate_decides_with_a_statistic(
     assert meta["dataset"]["snapshot_uri"] != old["snapshot_uri"]
     assert meta["dataset"]["rows"] == 1797 - 97
     gate = meta["gate"]
-    assert gate["production_version"] == 1 and gate["examples"] == 340
+    assert gate["production_version"] == 1 and gate["examples"] == 325
+    assert meta["parent"] == 1  # the production version it was compared with
     assert isinstance(gate["statistic"], float) and len(gate["interval"]) == 2
     assert gate["interval"][0] <= gate["statistic"] <= gate["interval"][1]
+    assert gate["test"] == "exact McNemar" and 0 <= gate["p_value"] <= 1
+
+    # No row production v1 trained or validated on is in the rows v3 was gated on.
+    def rows(version: ModelVersion, *splits: str) -> set[tuple[float, ...]]:
+        written = Path(read_json(version.path / "data.json")["uri"])
+        tables = [pd.read_parquet(written / f"{name}.parquet") for name in splits]
+        return {tuple(r) for t in tables for r in t.to_numpy().round(9).tolist()}
+
+    assert not rows(first.version, "train", "val") & rows(fourth.version, "test")
     assert gate["verdict"] in (
         "promote",
         "stays candidate (tie)",
         "stays candidate (not significant)",
         "refused (worse than production)",
         "refused (worse than baseline)",
+        "refused (test set too small)",
     )
-    assert f"gate: {gate['verdict']} (" in fourth.render() and "interval [" in fourth.render()
+    assert f"gate: {gate['verdict']} ({gate['reason']})" in fourth.render()
     assert ModelRegistry(registry).list_versions("digits") == [1, 2, 3]
 
 

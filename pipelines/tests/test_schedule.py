@@ -51,9 +51,9 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KfpApi]:
 
 
 def test_params_are_typed_and_checked() -> None:
-    assert parse_params(["epochs=5", "margin=0.01", "source=s3://b/wine.csv"]) == {
+    assert parse_params(["epochs=5", "min_effect=0.01", "source=s3://b/wine.csv"]) == {
         "epochs": 5,
-        "margin": 0.01,
+        "min_effect": 0.01,
         "source": "s3://b/wine.csv",
     }
     with pytest.raises(StepError, match="--param epoch: unknown pipeline parameter"):

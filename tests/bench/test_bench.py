@@ -106,6 +106,19 @@ def test_pipeline_benchmark_smoke_writes_steps_feeds_and_scaling(tmp_path: Path)
     assert (docs.parent / "benchmarks" / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_gate_benchmark_smoke_simulates_the_real_gate(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = _bench("run", "gate", "--smoke", "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((results / "gate.json").read_text())
+    got = {(m["group"], m["series"], m["metric"]): m for m in result["measurements"]}
+    null = got[("equal in truth (false promotions)", "exact McNemar (now)", "promotion_rate")]
+    strong = got[("better by +0.04", "exact McNemar (now)", "promotion_rate")]
+    assert null["x"] == 360 and null["median"] < strong["median"]
+    (target,) = result["targets"]
+    assert target["target"] == 0.05 and target["value"] == null["max"]
+
+
 def test_benchmarks_doc_is_what_the_committed_results_render() -> None:
     """docs/benchmarks.md is generated from bench/results/*.json and bench/notes.md (DO NOT
     EDIT): a hand edit, or results committed without `make bench-report`, fails here."""

@@ -8,8 +8,9 @@ A dataset directory (what ``ingest`` writes and every later step reads) holds::
                       "uri": the snapshot URI, when it is one}
 
 ``content_hash`` is ``sha256:<hex>`` over a canonical CSV rendering of the table (column names,
-dtypes and values; float values at full precision), so the same data gives the same hash on any
-machine, whatever file format it came from. ``version`` is the first 12 hex digits of the hash.
+dtypes and values; float values at full precision; rows sorted), so the same data gives the same
+hash on any machine, whatever file format it came from and in whatever row order. ``version`` is
+the first 12 hex digits of the hash.
 ``dataset.json`` depends only on the content: no timestamps and no source (the source and query
 are run inputs; the registry records them, redacted, with each model version).
 
@@ -123,11 +124,14 @@ def read_table(uri: str, fmt: str | None = None) -> pd.DataFrame:
 
 
 def content_hash(frame: pd.DataFrame) -> str:
-    """``sha256:<hex>`` of the table's canonical CSV rendering plus its dtypes."""
+    """``sha256:<hex>`` of the table's column names and dtypes and its rows in canonical CSV
+    (floats at full precision), the rows sorted: the same rows in any order hash the same."""
     digest = hashlib.sha256()
     header = ",".join(f"{name}:{frame[name].dtype}" for name in frame.columns)
     digest.update(header.encode("utf-8") + b"\n")
-    digest.update(frame.to_csv(index=False, float_format="%.17g", lineterminator="\n").encode())
+    body = frame.to_csv(index=False, header=False, float_format="%.17g", lineterminator="\x1e")
+    for row in sorted(body.split("\x1e")[:-1]):
+        digest.update(row.encode("utf-8") + b"\n")
     return f"sha256:{digest.hexdigest()}"
 
 

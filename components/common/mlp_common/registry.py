@@ -5,29 +5,39 @@ Layout under the registry root (a local path, a ``file://`` URI, or an object-st
 
     models/<model>/
         versions/<n>/              one immutable version, n = 1, 2, 3, ...
-            model.keras            the Keras model
-            saved_model/           the exported TensorFlow SavedModel
-            metadata.json          see below; written inside the version before it appears
-            ...                    any other files the producer added (metrics, plots, stats)
-        latest                     text file: the newest registered version number
-        production                 text file: the version serving traffic (absent = none yet)
-        promotions.jsonl           append-only log of production changes
+            metadata.json          see below; its appearance commits the version
+            model.keras            the Keras model          } on a filesystem, in the version;
+            saved_model/           the exported SavedModel  } on an object store, under
+            ...                    other files (metrics,    } artifacts/<id>/ (metadata.json
+                                   plots, statistics)       } names it as "artifacts")
+        artifacts/<id>/            object stores: a version's files, uploaded before it exists
+        production                 the version serving traffic on its first line, then the
+                                   promotion log (one JSON object a line); absent = none yet
+
+``latest`` is the highest version number; it is derived from the listing, never stored, so two
+registrations cannot leave it behind.
 
 ``metadata.json`` holds at least::
 
-    {"model", "version", "parent" (previous latest or null), "created_at", "params",
-     "metrics", "dataset": {"content_hash", ...}, "code_version" (git sha),
-     "pipeline_run_id", "gate": {"decision": "promote"|"candidate", ...}}
+    {"model", "version", "parent" (the production version the candidate was compared with, or
+     null), "created_at", "params", "metrics", "dataset": {"content_hash", ...}, "code_version",
+     "pipeline_run_id", "gate": {"decision": "promote"|"candidate"|"refused", ...}}
 
-Atomicity: on a filesystem a version is built in a temporary directory next to ``versions/`` and
+Atomicity. On a filesystem a version is built in a temporary directory next to ``versions/`` and
 renamed to ``versions/<n>``; a crash leaves at most a hidden ``.tmp`` directory, never a half
-version. Two writers racing for the same ``n`` cannot both win the rename; the loser retries with
-``n + 1``. Pointers are replaced atomically (temp file + rename). On an object store (no rename),
-``metadata.json`` is uploaded last and a version without it is invisible to readers; pointers are
-single-object writes. Promotion is a compare-and-swap of the ``production`` pointer on both kinds
-of store (a file lock on a filesystem, a conditional ``PutObject`` on S3; see
-:mod:`mlp_common.storage`), so two overlapping runs can never regress production. Registering
-versions on an object store still assumes one registering writer at a time (the pipeline).
+version, and two writers racing for the same ``n`` cannot both win the rename; the loser retries
+with ``n + 1``. On an object store (no rename) the version's files go first under a prefix no other
+writer uses (``artifacts/<random id>/``); then ``versions/<n>/metadata.json`` is created with a
+conditional ``PutObject`` (``If-None-Match: *``). The store creates it for exactly one writer and
+answers ``412 Precondition Failed`` to the others, which retry with ``n + 1``. A crash before the
+commit leaves only unreferenced artifacts, never a half version.
+
+Promotion is a compare-and-swap of the ``production`` object (a ``flock`` on a filesystem, a
+conditional ``PutObject`` with ``If-Match`` on S3; see :mod:`mlp_common.storage`), and the
+promotion record is part of that same write, so the pointer and its log can never disagree. A
+promotion that names the production version it was decided against is refused when production
+moved meanwhile; promoting the version that already serves succeeds without a second record, so
+a retried promotion step is harmless.
 
 ``ModelVersion.path`` is always a local directory: versions in an object store are downloaded
 once into a cache (``$MLP_CACHE_DIR``, default ``<tmp>/mlp-cache``); versions never change.
@@ -41,8 +51,9 @@ Stable read API (used by the serving component)::
     registry.latest(model) / registry.production(model) -> ModelVersion | None
     ModelVersion.path / .keras_path / .saved_model_path / .metadata / .version
 
-Write API (used by ``register``): ``register(model, source_dir, metadata, promote=False)`` and
-``promote(model, version, reason, expected=<production version compared with>)``.
+Write API (used by ``register``): ``register(model, source_dir, metadata, parent=...,
+promote=False)`` and ``promote(model, version, reason, expected=<production version compared
+with>)``.
 
 Promotion policy: :func:`promotion_problems` is the one check of whether a version may serve
 production (its gate decided ``promote``, and its metrics meet any floors the caller sets). The
@@ -52,18 +63,20 @@ register step's ``--apply-gate``, ``mlp-registry promote`` and ``platformgen pro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlp_common.files import dumps_json
+from mlp_common.files import dumps_json, write_text_atomic
 from mlp_common.provenance import utc_now
 from mlp_common.step import StepError
 from mlp_common.storage import LocalStore, RemoteStore, is_remote, local_path
@@ -73,6 +86,8 @@ METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 POINTERS = ("latest", "production")
+ARTIFACTS = "artifacts"
+LEGACY_PROMOTIONS = "promotions.jsonl"
 
 
 CURRENT = "current"
@@ -208,13 +223,21 @@ class ModelRegistry:
         """The version a pointer (``latest`` or ``production``) names, or None if unset."""
         if name not in POINTERS:
             raise RegistryError(f"unknown pointer {name!r}; expected one of {', '.join(POINTERS)}")
-        rel = f"{self._model(model)}/{name}"
+        if name == "latest":
+            versions = self.list_versions(model)
+            return versions[-1] if versions else None
+        return self._production(model)[0]
+
+    def _production(self, model: str) -> tuple[int | None, str | None]:
+        """``(version, text)`` of the production object (``(None, None)`` when absent)."""
+        rel = f"{self._model(model)}/production"
         if not self.store.is_file(rel):
-            return None
-        text = self.store.read_text(rel).strip()
-        if not text.isdigit():
-            raise RegistryError(f"{self.store.uri}/{rel}: corrupt pointer {text!r}")
-        return int(text)
+            return None, None
+        text = self.store.read_text(rel)
+        head = text.split("\n", 1)[0].strip()
+        if not head.isdigit():
+            raise RegistryError(f"{self.store.uri}/{rel}: corrupt pointer {head!r}")
+        return int(head), text
 
     def resolve(self, model: str, ref: int | str) -> int:
         """Turn ``ref`` (a number, ``"latest"`` or ``"production"``) into a version number."""
@@ -232,11 +255,25 @@ class ModelRegistry:
         """The version ``ref`` of ``model`` (see :meth:`resolve`)."""
         number = self.resolve(model, ref)
         rel = f"{self._versions(model)}/{number}"
-        path = self.store.local_dir(rel)
-        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+        text = self.store.read_text(f"{rel}/{METADATA_FILE}")
+        metadata = json.loads(text)
+        artifacts = metadata.get(ARTIFACTS)
+        path = self.store.local_dir(f"{self._model(model)}/{artifacts}" if artifacts else rel)
+        if not (path / METADATA_FILE).is_file():  # object stores: files and metadata apart
+            write_text_atomic(path / METADATA_FILE, text)
         return ModelVersion(
             model=model, version=number, path=path, metadata=metadata, uri=f"{self.store.uri}/{rel}"
         )
+
+    def read_version_file(self, model: str, version: int, name: str) -> str | None:
+        """The text of one file of a version (``statistics.json``, ``features.json``) without
+        downloading the version; None when the version has no such file."""
+        rel = f"{self._versions(model)}/{version}"
+        if not self.store.is_file(f"{rel}/{METADATA_FILE}"):
+            raise RegistryError(f"model {model!r} has no version {version}")
+        artifacts = json.loads(self.store.read_text(f"{rel}/{METADATA_FILE}")).get(ARTIFACTS)
+        where = f"{self._model(model)}/{artifacts}/{name}" if artifacts else f"{rel}/{name}"
+        return self.store.read_text(where) if self.store.is_file(where) else None
 
     def latest(self, model: str) -> ModelVersion | None:
         """The newest version, or None when the model has no version."""
@@ -257,11 +294,13 @@ class ModelRegistry:
         return None
 
     def promotions(self, model: str) -> list[dict[str, Any]]:
-        """The promotion log, oldest first."""
-        rel = f"{self._model(model)}/promotions.jsonl"
-        if not self.store.is_file(rel):
-            return []
-        return [json.loads(line) for line in self.store.read_text(rel).splitlines() if line]
+        """The promotion log, oldest first (kept in the production object; a registry written
+        by an older version may also have a separate ``promotions.jsonl``)."""
+        legacy = f"{self._model(model)}/{LEGACY_PROMOTIONS}"
+        lines = self.store.read_text(legacy).splitlines() if self.store.is_file(legacy) else []
+        text = self._production(model)[1]
+        lines += text.splitlines()[1:] if text else []
+        return [json.loads(line) for line in lines if line.strip()]
 
     # -- write API -------------------------------------------------------------------------
     def register(
@@ -270,21 +309,29 @@ class ModelRegistry:
         source_dir: str | os.PathLike[str],
         metadata: dict[str, Any],
         *,
+        parent: int | None | str = CURRENT,
         promote: bool = False,
         promote_reason: str = "",
         render: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
     ) -> ModelVersion:
-        """Copy ``source_dir`` into a new version with ``metadata``; move ``latest`` to it.
+        """Copy ``source_dir`` into a new version with ``metadata`` (it becomes ``latest``).
 
         ``source_dir`` must contain ``model.keras``. ``model``, ``version``, ``parent`` and
-        ``created_at`` are filled in here and override the same keys in ``metadata``.
-        With ``promote=True`` the new version also becomes ``production``. ``render`` maps file
-        names to functions of the final metadata (version number included) whose text is written
-        into the version before it appears (the model card).
+        ``created_at`` are filled in here and override the same keys in ``metadata``. ``parent``
+        is the production version the new one was compared with (default ``CURRENT``: production
+        as read now; None: no production version). With ``promote=True`` the new version also
+        becomes ``production``. ``render`` maps file names to functions of the final metadata
+        (version number included) whose text is written into the version before it appears
+        (the model card).
         """
         source = Path(source_dir)
         if not (source / KERAS_FILE).is_file():
             raise RegistryError(f"{source}: no {KERAS_FILE}; not a model directory")
+        if parent == CURRENT:
+            parent = self.pointer(model, "production")
+        if parent is not None and not isinstance(parent, int):
+            raise RegistryError(f"parent {parent!r}: a version number or None")
+        document = dict(metadata) | {"model": model, "parent": parent}
         versions = self._versions(model)
         staging_root = self.root / versions if isinstance(self.root, Path) else None
         if staging_root is not None:
@@ -293,50 +340,67 @@ class ModelRegistry:
         try:
             payload = tmp / "version"
             shutil.copytree(source, payload, symlinks=False)
-            with self.store.lock(self._model(model)):
-                number = self._publish(model, payload, metadata, render or {})
+            write = self._writer(model, payload)
+            lock = (
+                self.store.lock(self._model(model))
+                if isinstance(self.store, LocalStore)
+                else contextlib.nullcontext()
+            )
+            with lock:
+                number = self._claim(model, document, render or {}, write)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if promote:
             self.promote(model, number, reason=promote_reason or "promoted at registration")
         return self.get(model, number)
 
-    def _publish(
+    def _claim(
         self,
         model: str,
-        payload: Path,
-        metadata: dict[str, Any],
+        document: dict[str, Any],
         render: Mapping[str, Callable[[dict[str, Any]], str]],
+        write: Callable[[int, dict[str, Any], dict[str, str]], bool],
     ) -> int:
-        """Claim the next number for ``payload`` and move ``latest`` to the newest version.
-
-        Runs under the writer lock (filesystem registries). The rename claim still guards
-        against writers that do not take the lock."""
-        versions = self._versions(model)
+        """Try ``write(n, metadata, rendered files)`` for n = next free number, n + 1, ...
+        until one write wins its number."""
         taken = 0  # highest number seen claimed by someone else
         for _attempt in range(100):
             existing = self.list_versions(model)
             number = max(existing[-1] if existing else 0, taken) + 1
-            document = dict(metadata)
-            document.update(
-                {
-                    "model": model,
-                    "version": number,
-                    "parent": self.pointer(model, "latest"),
-                    "created_at": utc_now(),
-                }
-            )
-            for name, function in render.items():
-                (payload / name).write_text(function(document), encoding="utf-8")
-            if self.store.publish_dir(
-                payload, f"{versions}/{number}", METADATA_FILE, dumps_json(document)
-            ):
-                break
+            final = document | {"version": number, "created_at": utc_now()}
+            if write(number, final, {name: f(final) for name, f in render.items()}):
+                return number
             taken = number
-        else:  # pragma: no cover - needs 100 concurrent writers
-            raise RegistryError(f"model {model!r}: could not claim a version number")
-        self._set_pointer(model, "latest", max(self.list_versions(model)))
-        return number
+        raise RegistryError(f"model {model!r}: no version number free after 100 tries")
+
+    def _writer(
+        self, model: str, payload: Path
+    ) -> Callable[[int, dict[str, Any], dict[str, str]], bool]:
+        """``write(n, metadata, rendered files) -> won``: on a filesystem, rename the payload to
+        ``versions/<n>`` (the rename is the claim); on an object store, upload the payload under
+        ``artifacts/<random id>/`` now, then create ``versions/<n>/metadata.json`` with
+        ``If-None-Match: *`` (the create is the claim)."""
+        store = self.store
+        if isinstance(store, LocalStore):
+
+            def rename(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
+                for name, text in files.items():
+                    (payload / name).write_text(text, encoding="utf-8")
+                rel = f"{self._versions(model)}/{number}"
+                return store.publish_dir(payload, rel, METADATA_FILE, dumps_json(final))
+
+            return rename
+        artifacts = f"{ARTIFACTS}/{uuid.uuid4().hex}"
+        prefix = f"{self._model(model)}/{artifacts}"
+        store.put_tree(payload, prefix)
+
+        def create(number: int, final: dict[str, Any], files: dict[str, str]) -> bool:
+            for name, text in files.items():  # version-specific (the card): before the commit
+                store.write_text(f"{prefix}/{name}", text)
+            rel = f"{self._versions(model)}/{number}/{METADATA_FILE}"
+            return store.create_text(rel, dumps_json(final | {ARTIFACTS: artifacts}))
+
+        return create
 
     def promote(
         self,
@@ -346,33 +410,36 @@ class ModelRegistry:
         reason: str = "",
         expected: int | None | str = CURRENT,
     ) -> ModelVersion:
-        """Point ``production`` at version ``ref`` by compare-and-swap, and log the change.
+        """Point ``production`` at version ``ref`` by compare-and-swap, with its log record.
 
         ``expected`` is the production version the caller decided against (None: no production
         yet). If production is anything else when the pointer is written, nothing changes and
         :class:`PromotionConflict` is raised: a run that compared with version 3 must not
         overwrite a version 5 another run promoted meanwhile. The default, ``CURRENT``, reads the
         pointer first (a manual promotion), which still refuses a change between read and write.
+        Promoting the version that already serves changes nothing and succeeds (a retry).
         """
         version = self.get(model, ref)
         rel = f"{self._model(model)}/production"
+        current, text = self._production(model)
         if expected == CURRENT:
-            expected = self.pointer(model, "production")
+            expected = current
         if expected is not None and not isinstance(expected, int):
             raise RegistryError(f"expected production {expected!r}: a version number or None")
-        before = None if expected is None else f"{expected}\n"
-        if not self.store.compare_and_swap(rel, before, f"{version.version}\n"):
-            found = self.pointer(model, "production")
-            raise PromotionConflict(
-                f"model {model!r}: production moved: expected "
-                f"{'no production version' if expected is None else f'version {expected}'}, "
-                f"found {'none' if found is None else f'version {found}'}; "
-                f"version {version.version} was not promoted"
-            )
-        entry = {"at": utc_now(), "from": expected, "to": version.version, "reason": reason}
-        rel = f"{self._model(model)}/promotions.jsonl"
-        self.store.append_text_atomic(rel, json.dumps(entry, sort_keys=True) + "\n")
-        return version
-
-    def _set_pointer(self, model: str, name: str, version: int) -> None:
-        self.store.write_text(f"{self._model(model)}/{name}", f"{version}\n")
+        if current == version.version:
+            return version  # already serving: a retried promotion succeeds once
+        if current == expected:
+            entry = {"at": utc_now(), "from": expected, "to": version.version, "reason": reason}
+            log = "".join(f"{line}\n" for line in (text or "").splitlines()[1:] if line.strip())
+            new = f"{version.version}\n{log}{json.dumps(entry, sort_keys=True)}\n"
+            if self.store.compare_and_swap(rel, text, new):
+                return version
+            current = self.pointer(model, "production")
+            if current == version.version:
+                return version  # a concurrent retry of this same promotion won
+        raise PromotionConflict(
+            f"model {model!r}: production moved: expected "
+            f"{'no production version' if expected is None else f'version {expected}'}, "
+            f"found {'none' if current is None else f'version {current}'}; "
+            f"version {version.version} was not promoted"
+        )

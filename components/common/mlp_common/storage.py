@@ -2,7 +2,9 @@
 for directory inputs given as URIs.
 
 Object stores have no rename, so remote writes follow one rule: a directory becomes visible when
-its marker file (written last, in one PUT) exists. Readers look for the marker.
+its marker file (written last, in one PUT) exists. Readers look for the marker. Where two writers
+may race for one name (a registry version number), the marker is created conditionally
+(``create_text``: ``If-None-Match: *``), so exactly one of them wins it.
 
 Compare-and-swap (``Store.compare_and_swap``): replace a small text object only if it still holds
 the expected text. On a filesystem this is read-compare-replace under an exclusive ``flock``
@@ -18,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,12 +136,6 @@ class LocalStore:
     def write_text(self, rel: str, text: str) -> None:
         write_text_atomic(self.root / rel, text)
 
-    def append_text(self, rel: str, text: str) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-
     def local_dir(self, rel: str) -> Path:
         return self.root / rel
 
@@ -153,11 +148,6 @@ class LocalStore:
                 return False
             write_text_atomic(path, text)
             return True
-
-    def append_text_atomic(self, rel: str, text: str) -> None:
-        """Append under the lock (the filesystem append is one writer at a time)."""
-        with self.lock(rel.rsplit("/", 1)[0]):
-            self.append_text(rel, text)
 
     def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
         """Move ``source`` to ``rel`` with ``marker`` inside; False if ``rel`` is taken."""
@@ -181,11 +171,6 @@ class RemoteStore:
         self.uri = uri.rstrip("/")
         self.fs, self.path = filesystem(self.uri)
 
-    @contextlib.contextmanager
-    def lock(self, rel: str) -> Iterator[None]:
-        """No lock: object-store registries assume one writer at a time (the pipeline)."""
-        yield
-
     def _full(self, rel: str) -> str:
         return f"{self.path}/{rel}".rstrip("/")
 
@@ -207,10 +192,6 @@ class RemoteStore:
 
     def write_text(self, rel: str, text: str) -> None:
         self.fs.pipe_file(self._full(rel), text.encode("utf-8"))
-
-    def append_text(self, rel: str, text: str) -> None:
-        existing = self.read_text(rel) if self.is_file(rel) else ""
-        self.write_text(rel, existing + text)
 
     def local_dir(self, rel: str) -> Path:
         return download_directory(f"{self.uri}/{rel}", immutable=True)
@@ -265,21 +246,13 @@ class RemoteStore:
             return False
         return self._put_if(client, rel, text, etag)
 
-    def append_text_atomic(self, rel: str, text: str) -> None:
-        """Append by conditional rewrite, retried when another writer appended first."""
-        client = self._client()
-        for _attempt in range(50):
-            current, etag = self._read_with_etag(client, rel)
-            if self._put_if(client, rel, (current or "") + text, etag):
-                return
-        raise RuntimeError(f"{self.uri}/{rel}: could not append after 50 conflicting writes")
-
-    def publish_dir(self, source: Path, rel: str, marker: str, marker_text: str) -> bool:
-        if self.is_file(f"{rel}/{marker}"):
-            return False
+    def put_tree(self, source: Path, rel: str) -> None:
+        """Upload every file under ``source`` to ``rel`` (a prefix no other writer uses)."""
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 self.fs.put_file(str(path), self._full(f"{rel}/{path.relative_to(source)}"))
-        self.write_text(f"{rel}/{marker}", marker_text)
-        shutil.rmtree(source, ignore_errors=True)
-        return True
+
+    def create_text(self, rel: str, text: str) -> bool:
+        """Create ``rel`` holding ``text`` unless it exists (``PutObject`` with
+        ``If-None-Match: *``); False when another writer created it first."""
+        return self._put_if(self._client(), rel, text, None)

@@ -110,3 +110,14 @@ def test_a_tampered_snapshot_fails_verification(tmp_path: Path) -> None:
     changed.to_parquet(Path(info.uri) / "data.parquet", index=False)
     with pytest.raises(DataError, match=r"data.parquet: sha256 sha256:\w+, recorded"):
         verify_snapshot(info.uri)
+
+
+def test_content_hash_does_not_depend_on_row_order() -> None:
+    from mlp_common.dataset import content_hash
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "target": [0, 1, 0]})
+    shuffled = frame.iloc[[2, 0, 1]].reset_index(drop=True)
+    assert content_hash(shuffled) == content_hash(frame)
+    changed = frame.assign(a=[1.0, 2.0, 3.5])
+    assert content_hash(changed) != content_hash(frame)
+    assert content_hash(frame.astype({"a": "float32"})) != content_hash(frame)  # dtypes count

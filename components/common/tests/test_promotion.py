@@ -1,5 +1,7 @@
-"""Promotion is a compare-and-swap of the production pointer, on a filesystem and on S3, and holds
-between concurrent *processes* (each its own interpreter, registry client and connections)."""
+"""Registration and promotion are atomic on a filesystem and on S3, and hold between concurrent
+*processes* (each its own interpreter, registry client and connections): a version number is
+claimed by exactly one writer, and promotion is a compare-and-swap of the production pointer whose
+log record is part of the same write."""
 
 import subprocess
 import sys
@@ -103,3 +105,77 @@ def test_concurrent_processes_exactly_one_promotion_wins(
     fresh = ModelRegistry(registry_root)
     assert fresh.pointer("wine", "production") == winner
     assert [(e["from"], e["to"]) for e in fresh.promotions("wine")] == [(None, 1), (1, winner)]
+
+
+# One registering writer: its own model bytes and metadata, started by the go file.
+REGISTER = """
+import sys, time
+from pathlib import Path
+from mlp_common.registry import ModelRegistry
+
+root, writer, go, source = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+source.mkdir(parents=True)
+(source / "model.keras").write_bytes(f"keras of writer {writer}".encode() * 2000)
+(source / "params.json").write_text(writer)
+registry = ModelRegistry(root)
+registry.list_versions("wine")
+while not go.exists():
+    time.sleep(0.0005)
+print(registry.register("wine", source, {"writer": writer}).version)
+"""
+
+
+def test_concurrent_registrations_get_distinct_complete_versions(
+    registry_root: str, tmp_path: Path
+) -> None:
+    """Acceptance (issue 21): overlapping runs (recurring, drift, initial) register at once.
+    Each gets its own version, and each version holds its own writer's files, whole."""
+    go, writers = tmp_path / "go", 4
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                REGISTER,
+                registry_root,
+                str(i),
+                str(go),
+                str(tmp_path / f"s{i}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(writers)
+    ]
+    time.sleep(8)
+    go.touch()
+    claimed = {}
+    for i, process in enumerate(processes):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        claimed[str(i)] = int(out)
+    assert sorted(claimed.values()) == list(range(1, writers + 1))
+    fresh = ModelRegistry(registry_root)
+    assert fresh.list_versions("wine") == list(range(1, writers + 1))
+    assert fresh.pointer("wine", "latest") == writers
+    for writer, number in claimed.items():
+        version = fresh.get("wine", number)
+        assert version.metadata["writer"] == writer
+        assert (version.path / "params.json").read_text() == writer
+        assert version.keras_path.read_bytes() == f"keras of writer {writer}".encode() * 2000
+
+
+def test_a_retried_promotion_succeeds_once(registry_root: str, tmp_path: Path) -> None:
+    """Acceptance (issue 21): the promote step is retried after its write landed (a timeout on
+    the response). The retry succeeds, and the log records one promotion."""
+    registry = ModelRegistry(registry_root)
+    for _ in range(2):
+        registry.register("wine", model_dir(tmp_path), {})
+    registry.promote("wine", 1, expected=None, reason="first")
+    registry.promote("wine", 2, expected=1, reason="gate")
+    again = registry.promote("wine", 2, expected=1, reason="gate")  # the retry
+    assert again.version == 2 and registry.pointer("wine", "production") == 2
+    assert [(e["from"], e["to"]) for e in registry.promotions("wine")] == [(None, 1), (1, 2)]
+    with pytest.raises(PromotionConflict):
+        registry.promote("wine", 1, expected=None)  # a stale decision still fails

@@ -26,7 +26,7 @@ def test_versions_count_up_with_parent_and_latest(tmp_path: Path) -> None:
     first = registry.register("wine", model_dir(tmp_path), {"params": {"a": 1}})
     second = registry.register("wine", model_dir(tmp_path), {"params": {"a": 2}})
     assert (first.version, first.parent) == (1, None)
-    assert (second.version, second.parent) == (2, 1)
+    assert (second.version, second.parent) == (2, None)  # parent: production, none yet
     assert registry.list_versions("wine") == [1, 2]
     assert registry.latest("wine") == second
     assert registry.production("wine") is None
@@ -34,6 +34,9 @@ def test_versions_count_up_with_parent_and_latest(tmp_path: Path) -> None:
     assert second.keras_path.read_bytes() == b"keras"
     assert (second.saved_model_path / "saved_model.pb").is_file()
     assert json.loads((second.path / "metadata.json").read_text())["version"] == 2
+    registry.promote("wine", 1)
+    assert registry.register("wine", model_dir(tmp_path), {}).parent == 1
+    assert registry.register("wine", model_dir(tmp_path), {}, parent=2).parent == 2
 
 
 def test_promote_moves_production_and_logs(tmp_path: Path) -> None:
@@ -105,13 +108,20 @@ def test_object_store_registry_round_trip(tmp_path: Path, s3: str) -> None:
     second = registry.register("wine", model_dir(tmp_path), {}, promote=True)
     assert registry.list_models() == ["wine"]
     assert registry.list_versions("wine") == [1, 2]
-    assert second.parent == 1
+    assert second.parent is None
+    artifacts = second.metadata["artifacts"]
+    assert (
+        artifacts.startswith("artifacts/")
+        and artifacts != registry.get("wine", 1).metadata["artifacts"]
+    )
     assert second.uri == "s3://models/registry/models/wine/versions/2"
     production = ModelRegistry("s3://models/registry").production("wine")
     assert production is not None and production.version == 2
     assert production.keras_path.read_bytes() == b"keras"
     assert (production.saved_model_path / "saved_model.pb").is_file()
     assert registry.get("wine", 1).metadata["params"] == {"seed": 1}
+    assert registry.read_version_file("wine", 2, "model.keras") == "keras"
+    assert registry.read_version_file("wine", 2, "statistics.json") is None
 
 
 def test_object_store_version_without_metadata_is_invisible(tmp_path: Path, s3: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlp_common.files import write_bytes_atomic
+from mlp_common.registry import ModelRegistry
 from mlp_common.step import configure_logging, run_step
 
 from mlp_drift.core import DriftError, DriftReport, Thresholds, compare
@@ -31,7 +32,13 @@ from mlp_drift.inputs import (
 )
 from mlp_drift.metrics import DriftMetrics, ObservationMetrics
 from mlp_drift.reference import LOCAL_VERSION, RegistryReference, reference_from_table
-from mlp_drift.retrain import DRIFT_ALERT, KfpSubmitter, LocalSubmitter, RetrainTrigger
+from mlp_drift.retrain import (
+    DRIFT_ALERT,
+    KfpSubmitter,
+    LocalSubmitter,
+    RegistryCooldown,
+    RetrainTrigger,
+)
 from mlp_drift.server import DriftExporter, Monitor, ReferenceSource
 
 log = logging.getLogger("drift")
@@ -195,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--retrain-cooldown",
         type=_seconds,
         default=6 * 3600.0,
-        help="seconds after a submission during which notifications submit nothing (6h)",
+        help="seconds after a submission during which notifications submit nothing (6h); with "
+        "--registry the cooldown is one object in the registry that every replica shares",
     )
     retrain.add_argument(
         "--retrain-param",
@@ -215,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--kfp-host", help="--retrain kfp: the KFP API, e.g. http://ml-pipeline.kubeflow:8888"
     )
     retrain.add_argument("--kfp-pipeline", help="--retrain kfp: the Pipeline's name")
+    retrain.add_argument(
+        "--kfp-pipeline-version",
+        help="--retrain kfp: the PipelineVersion this environment deploys (by name; default: "
+        "the pipeline's newest version)",
+    )
     retrain.add_argument("--kfp-namespace", help="--retrain kfp: the Pipeline's namespace")
     retrain.add_argument("--kfp-experiment-id", help="--retrain kfp: experiment of the runs")
     return parser
@@ -297,9 +310,17 @@ def _trigger(args: argparse.Namespace) -> RetrainTrigger | None:
         submitter = LocalSubmitter(command, params)
     else:
         submitter = KfpSubmitter(
-            args.kfp_host, args.kfp_pipeline, args.kfp_namespace, params, args.kfp_experiment_id
+            args.kfp_host,
+            args.kfp_pipeline,
+            args.kfp_namespace,
+            params,
+            args.kfp_experiment_id,
+            version=args.kfp_pipeline_version,
         )
-    return RetrainTrigger(submitter, args.retrain_cooldown, args.alert_name)
+    state = None
+    if args.registry and args.model:  # shared by every replica
+        state = RegistryCooldown(ModelRegistry(args.registry), args.model, args.retrain_cooldown)
+    return RetrainTrigger(submitter, args.retrain_cooldown, args.alert_name, state=state)
 
 
 def _serve(args: argparse.Namespace) -> int:

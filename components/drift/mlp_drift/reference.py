@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlp_common.registry import METADATA_FILE, ModelRegistry
+from mlp_common.registry import ModelRegistry, RegistryError
 from mlp_common.statistics import feature_statistics
 from mlp_common.step import StepError
 
@@ -145,24 +145,24 @@ class RegistryReference:
 
     def load(self, version: int) -> Reference:
         """The reference of ``version`` (its ``statistics.json``, in ``features.json`` order)."""
-        rel = f"models/{self.model}/versions/{version}"
-        where = f"{self.uri}/{rel}/{STATISTICS_FILE}"
-        store = self.registry.store
+        where = f"{self.uri}/models/{self.model}/versions/{version}/{STATISTICS_FILE}"
         try:
-            if not store.is_file(f"{rel}/{METADATA_FILE}"):
-                raise DriftError(f"{self.uri}/{rel}: no such version")
-            if not store.is_file(f"{rel}/{STATISTICS_FILE}"):
+            text = self.registry.read_version_file(self.model, version, STATISTICS_FILE)
+            if text is None:
                 raise DriftError(
                     f"{where}: missing; version {version} was registered without training "
                     "statistics (mlp-register --statistics)"
                 )
-            document = json.loads(store.read_text(f"{rel}/{STATISTICS_FILE}"))
+            document = json.loads(text)
             order = None
-            if store.is_file(f"{rel}/{FEATURES_FILE}"):
-                described = json.loads(store.read_text(f"{rel}/{FEATURES_FILE}"))
+            described_text = self.registry.read_version_file(self.model, version, FEATURES_FILE)
+            if described_text is not None:
+                described = json.loads(described_text)
                 listed = described.get("features") if isinstance(described, dict) else None
                 if isinstance(listed, list) and all(isinstance(n, str) for n in listed):
                     order = listed
+        except RegistryError as exc:
+            raise DriftError(f"{self.uri}: {exc}") from exc
         except json.JSONDecodeError as exc:
             raise DriftError(f"{where}: not JSON: {exc.msg}") from exc
         except OSError as exc:

@@ -8,6 +8,14 @@ submits one run; resolved alerts and other alert names are ignored. After a subm
 notifications are ignored for ``cooldown`` seconds (Alertmanager repeats a firing group every
 ``repeat_interval``, and a retraining takes a while to change anything).
 
+**One run per drift episode across replicas.** The monitor runs as several replicas behind one
+Service, and Alertmanager's notification (or its repeat) reaches any of them. With a registry
+the cooldown is not a replica's memory but one object, ``models/<model>/retrain-cooldown.json``
+(:class:`RegistryCooldown`): a replica submits only after it replaced that object by
+compare-and-swap (``If-Match`` its ETag on S3, or ``If-None-Match: *`` when it does not exist;
+a ``flock`` on a filesystem), so of two replicas handling the same alert exactly one wins and the
+other answers ``cooldown``. A submission that fails puts the previous object back.
+
 Submitters:
 
 - :class:`LocalSubmitter` starts a command (``mlp-pipeline run ...``, kfp.local) as a child
@@ -15,8 +23,9 @@ Submitters:
 - :class:`KfpSubmitter` creates a run of the deployed PipelineVersion through the KFP API
   (``POST /apis/v2beta1/runs`` with ``pipeline_version_reference``), authenticated like
   ``kfp.Client`` in a cluster: the projected ServiceAccount token (audience
-  ``pipelines.kubeflow.org``) read from ``KF_PIPELINES_SA_TOKEN_PATH`` on every call. The
-  deployed version is the pipeline's newest (the environment's content-named PipelineVersion).
+  ``pipelines.kubeflow.org``) read from ``KF_PIPELINES_SA_TOKEN_PATH`` on every call. The run is
+  of the PipelineVersion this environment deploys (``--kfp-pipeline-version``, the content-named
+  version the generator renders), looked up by name; without it, the pipeline's newest version.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -33,7 +43,12 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mlp_common.step import StepError
+
+if TYPE_CHECKING:
+    from mlp_common.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +109,87 @@ class Outcome:
     message: str
 
 
+class Cooldown(Protocol):
+    def claim(self, reason: str) -> tuple[str | None, Callable[[], None]]:
+        """``(None, release)`` when this caller may submit (``release`` undoes the claim if the
+        submission fails), else ``(why not, no-op)``."""
+        ...
+
+
+class MemoryCooldown:
+    """The cooldown in this process's memory (one replica, or no registry)."""
+
+    def __init__(self, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cooldown = cooldown
+        self.clock = clock
+        self._last: float | None = None
+
+    def claim(self, reason: str) -> tuple[str | None, Callable[[], None]]:
+        del reason
+        now = self.clock()
+        if self._last is not None and now - self._last < self.cooldown:
+            return _cooling(now - self._last, self.cooldown), _nothing
+        previous, self._last = self._last, now
+
+        def release() -> None:
+            self._last = previous
+
+        return None, release
+
+
+class RegistryCooldown:
+    """The cooldown as one object in the model registry, shared by every replica (see the
+    module docstring). ``clock`` is wall-clock time: replicas on different nodes compare it."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        model: str,
+        cooldown: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = registry.store
+        self.rel = f"models/{model}/retrain-cooldown.json"
+        self.cooldown = cooldown
+        self.clock = clock
+
+    def claim(self, reason: str) -> tuple[str | None, Callable[[], None]]:
+        previous = self.store.read_text(self.rel) if self.store.is_file(self.rel) else None
+        now = self.clock()
+        if previous is not None:
+            try:
+                last = float(json.loads(previous)["at"])
+            except (ValueError, KeyError, TypeError):
+                last = None  # unreadable: claim over it
+            if last is not None and now - last < self.cooldown:
+                return _cooling(now - last, self.cooldown), _nothing
+        claimed = json.dumps(
+            {"at": now, "by": socket.gethostname(), "reason": reason}, sort_keys=True
+        )
+        if not self.store.compare_and_swap(self.rel, previous, claimed):
+            return "ignored: another replica submitted a run for this alert just now", _nothing
+
+        def release() -> None:
+            restored = previous if previous is not None else json.dumps({"at": 0})
+            self.store.compare_and_swap(self.rel, claimed, restored)
+
+        return None, release
+
+
+def _cooling(since: float, cooldown: float) -> str:
+    return (
+        f"ignored: a run was submitted {since:.0f}s ago "
+        f"(cooldown {cooldown:g}s, {cooldown - since:.0f}s left)"
+    )
+
+
+def _nothing() -> None:
+    pass
+
+
 class RetrainTrigger:
-    """Turns webhook notifications into at most one run per cooldown."""
+    """Turns webhook notifications into at most one run per cooldown (``state``: where the
+    cooldown lives; default this process's memory)."""
 
     def __init__(
         self,
@@ -103,12 +197,12 @@ class RetrainTrigger:
         cooldown: float,
         alert_name: str = DRIFT_ALERT,
         clock: Callable[[], float] = time.monotonic,
+        state: Cooldown | None = None,
     ) -> None:
         self.submitter = submitter
         self.cooldown = cooldown
         self.alert_name = alert_name
-        self.clock = clock
-        self._last: float | None = None
+        self.state = state if state is not None else MemoryCooldown(cooldown, clock)
         self._lock = threading.Lock()
 
     def notify(self, document: Any) -> Outcome:
@@ -119,23 +213,24 @@ class RetrainTrigger:
         if not alerts:
             return Outcome(200, "ignored", f"ignored: no firing {self.alert_name} alert")
         features = sorted({str(a["labels"].get("feature", "?")) for a in alerts})
+        reason = f"{self.alert_name} firing for features {', '.join(features)}"
         with self._lock:
-            now = self.clock()
-            if self._last is not None and now - self._last < self.cooldown:
-                wait = self.cooldown - (now - self._last)
-                return Outcome(
-                    200, "cooldown", f"ignored: a run was submitted {now - self._last:.0f}s ago "
-                    f"(cooldown {self.cooldown:g}s, {wait:.0f}s left)"
-                )  # fmt: skip
+            try:
+                why_not, release = self.state.claim(reason)
+            except (OSError, StepError) as exc:
+                log.error("retraining not submitted: cooldown state unreadable: %s", exc)
+                return Outcome(502, "failed", f"retraining not submitted: cooldown state: {exc}")
+            if why_not is not None:
+                return Outcome(200, "cooldown", why_not)
             if self.submitter.busy():
+                release()
                 return Outcome(200, "cooldown", "ignored: the previous run is still going")
-            reason = f"{self.alert_name} firing for features {', '.join(features)}"
             try:
                 described = self.submitter.submit(reason)
             except RetrainError as exc:
+                release()
                 log.error("retraining not submitted: %s", exc)
                 return Outcome(502, "failed", f"retraining not submitted: {exc}")
-            self._last = now
         log.warning("retraining submitted (%s): %s", reason, described)
         return Outcome(202, "submitted", f"submitted: {described}")
 
@@ -188,9 +283,11 @@ class KfpSubmitter:
         params: Mapping[str, str],
         experiment_id: str | None = None,
         timeout: float = 30.0,
+        version: str | None = None,
     ) -> None:
         self.host = host.rstrip("/")
         self.pipeline = pipeline
+        self.version = version
         self.namespace = namespace
         self.params = dict(params)
         self.experiment_id = experiment_id
@@ -237,9 +334,22 @@ class KfpSubmitter:
         pipeline_id = pipeline.get("pipeline_id") if isinstance(pipeline, dict) else None
         if not pipeline_id:
             raise RetrainError(f"KFP has no pipeline named {self.pipeline!r}")
-        listing = urllib.parse.urlencode({"page_size": 1, "sort_by": "created_at desc"})
+        if self.version:
+            equals = {"key": "name", "operation": "EQUALS", "stringValue": self.version}
+            listing = urllib.parse.urlencode(
+                {"page_size": 100, "filter": json.dumps({"predicates": [equals]})}
+            )
+        else:
+            listing = urllib.parse.urlencode({"page_size": 1, "sort_by": "created_at desc"})
         versions = self._call("GET", f"/apis/v2beta1/pipelines/{pipeline_id}/versions?{listing}")
         found = versions.get("pipeline_versions") if isinstance(versions, dict) else None
+        if self.version:
+            found = [v for v in found or [] if v.get("name") == self.version]
+            if len(found) != 1:
+                raise RetrainError(
+                    f"pipeline {self.pipeline!r} has {len(found)} versions named {self.version!r} "
+                    "in KFP (the deployed version must exist exactly once)"
+                )
         if not found:
             raise RetrainError(f"pipeline {self.pipeline!r} has no version in KFP")
         version_id = found[0].get("pipeline_version_id")

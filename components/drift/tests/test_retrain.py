@@ -197,7 +197,8 @@ class KfpStub:
                 if self.path.startswith("/apis/v2beta1/pipelines/names/mlp-training"):
                     self._reply({"pipeline_id": "p-1", "display_name": "mlp-training"})
                 else:
-                    self._reply({"pipeline_versions": [{"pipeline_version_id": "v-7"}]})
+                    version = {"pipeline_version_id": "v-7", "name": "mlp-training-0123456789"}
+                    self._reply({"pipeline_versions": [version]})
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers["Content-Length"])
@@ -246,6 +247,21 @@ def test_kfp_run_of_the_deployed_version_with_the_projected_token(
     assert "f1" in run["description"]
 
 
+def test_kfp_run_of_the_version_this_environment_deploys(kfp_stub: KfpStub) -> None:
+    from mlp_drift.retrain import RetrainError
+
+    deployed = KfpSubmitter(
+        kfp_stub.url, "mlp-training", None, {}, version="mlp-training-0123456789"
+    )
+    assert deployed.submit("drift") == "KFP run r-42 of mlp-training version v-7"
+    listing = kfp_stub.requests[1][1]
+    assert "filter=" in listing and "mlp-training-0123456789" in listing
+    assert "sort_by" not in listing  # never "the newest"
+    other = KfpSubmitter(kfp_stub.url, "mlp-training", None, {}, version="mlp-training-9999")
+    with pytest.raises(RetrainError, match="0 versions named 'mlp-training-9999'"):
+        other.submit("drift")
+
+
 def test_kfp_errors_are_502_with_the_reason(cancer_files: dict[str, Path], tmp_path: Path) -> None:
     args = ["--reference", str(cancer_files["reference"]), "--retrain", "kfp",
             "--kfp-host", "http://127.0.0.1:9", "--kfp-pipeline", "mlp-training"]  # fmt: skip
@@ -255,3 +271,50 @@ def test_kfp_errors_are_502_with_the_reason(cancer_files: dict[str, Path], tmp_p
     assert status == 502, body
     assert "retraining not submitted: GET http://127.0.0.1:9/apis/v2beta1/pipelines/names/" in body
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("store", ["filesystem", "s3"])
+def test_two_replicas_receiving_one_alert_start_one_run(
+    store: str,
+    cancer_split: tuple[Any, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Acceptance (issue 21): the Deployment has two replicas behind one Service and both get
+    the notification (or its repeat). The cooldown lives in the registry, so one run starts."""
+    import contextlib
+
+    from mlp_common.testing import s3_server
+
+    from .test_server import _register
+
+    monkeypatch.setenv("MLP_CACHE_DIR", str(tmp_path / "cache"))
+    runs = tmp_path / "runs.txt"
+    command = f"{sys.executable} -c \"open('{runs}', 'a').write('run\\n')\""
+    with s3_server("models", serialized=True) if store == "s3" else contextlib.nullcontext():
+        root = "s3://models/registry" if store == "s3" else str(tmp_path / "registry")
+        registry = ModelRegistry(root)
+        registry.promote("cancer", _register(registry, cancer_split[0], tmp_path, "v1"))
+        args = ["--registry", root, "--model", "cancer", "--retrain", "local",
+                "--retrain-command", command, "--retrain-cooldown", "3600"]  # fmt: skip
+        (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+        with monitor(tmp_path / "a", *args) as a, monitor(tmp_path / "b", *args) as b:
+            start = threading.Barrier(2)
+            answers: dict[str, tuple[int, str]] = {}
+
+            def notify(name: str, base: str) -> None:
+                start.wait()
+                answers[name] = _post(base + "/alerts", FIRING)
+
+            threads = [threading.Thread(target=notify, args=x) for x in (("a", a), ("b", b))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(status for status, _ in answers.values()) == [200, 202], answers
+            _wait_for(runs.is_file, "the run to start")
+            for base in (a, b):  # Alertmanager's repeat, to either replica
+                status, body = _post(base + "/alerts", FIRING)
+                assert (status, body.startswith("ignored: a run was submitted")) == (200, True)
+            time.sleep(1)
+    assert runs.read_text() == "run\n"

@@ -13,7 +13,8 @@ from mlp_evaluate.core import GATE_METRICS, GatePolicy, evaluate
 
 DESCRIPTION = (
     "Evaluate a model directory on the test split, compare it with the production "
-    "model and the scikit-learn baseline on the same rows (paired bootstrap), and decide "
+    "model and the scikit-learn baseline on the same rows (exact McNemar test with a "
+    "declared alpha and power), and decide "
     "promote/candidate/refused. Writes evaluation.json, gate.json "
     "and confusion_matrix.png."
 )
@@ -35,14 +36,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metric", default="accuracy", choices=GATE_METRICS, help="gate metric (accuracy)"
     )
     parser.add_argument(
-        "--margin", type=float, default=0.0, help="required improvement over production (0.0)"
+        "--alpha",
+        type=float,
+        default=GatePolicy.alpha,
+        help="one-sided false-promotion rate of the paired test (0.05)",
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=float,
+        default=GatePolicy.min_effect,
+        help="smallest improvement (metric units) the test set must be able to detect (0.02)",
+    )
+    parser.add_argument(
+        "--power",
+        type=float,
+        default=GatePolicy.required_power,
+        help="required power at --min-effect; below it the gate refuses (0.8)",
     )
     parser.add_argument("--min-score", type=float, default=0.0, help="absolute floor (0.0)")
     parser.add_argument(
-        "--confidence", type=float, default=0.95, help="interval confidence (0.95, two-sided)"
+        "--schema-change",
+        action="store_true",
+        help="the candidate may change features, their order, dtypes or classes",
     )
     parser.add_argument(
-        "--resamples", type=int, default=2000, help="paired bootstrap resamples (2000)"
+        "--resamples", type=int, default=2000, help="bootstrap resamples for f1_macro (2000)"
     )
     parser.add_argument("--gate-seed", type=int, default=0, help="bootstrap seed (0)")
 
@@ -50,9 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     policy = GatePolicy(
         metric=args.metric,
-        margin=args.margin,
+        alpha=args.alpha,
+        min_effect=args.min_effect,
+        required_power=args.power,
         min_score=args.min_score,
-        confidence=args.confidence,
+        schema_change=args.schema_change,
         resamples=args.resamples,
         seed=args.gate_seed,
     )

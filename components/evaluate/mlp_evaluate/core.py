@@ -3,8 +3,10 @@
 Metrics on the test split: accuracy, macro and weighted F1, the per-class report and the confusion
 matrix (JSON and a PNG plot), plus the metrics of the scikit-learn baseline trained next to the
 candidate. The gate (:mod:`mlp_evaluate.gate`) compares the candidate with the production model and
-with the baseline *on the same test rows* with a paired bootstrap and records its statistic,
-interval and decision.
+with the baseline *on the same test rows* (exact McNemar, declared alpha and power) and records its
+test, counts, p-value, difference, interval and decision. A production model whose features,
+order, dtypes or classes differ is not scored: the gate refuses unless a schema change is
+declared.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import pandas as pd
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
 from mlp_common.step import StepError
 
-from mlp_evaluate.gate import CANDIDATE, GATE_METRICS, PROMOTE, REFUSED, GatePolicy, decide
+from mlp_evaluate.gate import (
+    CANDIDATE,
+    GATE_METRICS,
+    PROMOTE,
+    REFUSED,
+    GatePolicy,
+    decide,
+    schema_problems,
+)
 
 LABEL = "label"
 BASELINE_FILE = "baseline.joblib"
@@ -131,7 +141,14 @@ def evaluate(
     if baseline is not None:
         baseline_metrics = classification_metrics(y, baseline, classes)
         metrics["baseline"] = {k: baseline_metrics[k] for k in (*GATE_METRICS, "f1_weighted")}
-    production = None if production_dir is None else predict(Path(production_dir), x)
+    schema: list[str] = []
+    production = None
+    if production_dir is not None:
+        described = Path(production_dir) / "features.json"
+        if described.is_file():
+            schema = schema_problems(description, read_json(described))
+        if not schema:  # a model of another schema cannot even read these rows
+            production = predict(Path(production_dir), x)
     decision = decide(
         y,
         predicted,
@@ -140,6 +157,7 @@ def evaluate(
         baseline=baseline,
         production=production,
         production_version=production_version,
+        schema=schema,
     )
     if production is not None:
         production_metrics = classification_metrics(y, production, classes)

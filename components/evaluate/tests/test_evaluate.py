@@ -33,7 +33,7 @@ def test_metrics_report_and_confusion_matrix_png(models: dict[str, Path], tmp_pa
     metrics = read_json(tmp_path / "out" / "evaluation.json")
     assert metrics["accuracy"] > 0.9 and metrics["f1_macro"] > 0.9
     assert set(metrics["per_class"]) >= {"0", "1", "9", "macro avg"}
-    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"] == 360
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"] == 345
     assert metrics["accuracy"] >= metrics["baseline"]["accuracy"] > 0.9  # TF matches sklearn
     png = (tmp_path / "out" / "confusion_matrix.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
@@ -56,7 +56,7 @@ def test_worse_model_is_refused(models: dict[str, Path], tmp_path: Path) -> None
     assert decision["candidate"] < decision["production"]
 
 
-def test_better_model_is_promoted_a_tie_stays_and_margin_applies(
+def test_better_model_is_promoted_a_tie_stays_and_power_applies(
     models: dict[str, Path], tmp_path: Path
 ) -> None:
     production = ["--production-model", str(models["worse"])]
@@ -66,9 +66,9 @@ def test_better_model_is_promoted_a_tie_stays_and_margin_applies(
     same = ["--production-model", str(models["good"])]
     assert evaluate(models, tmp_path / "same", "good", *same) == 0
     assert read_json(tmp_path / "same" / "gate.json")["verdict"] == "stays candidate (tie)"
-    margin = ["--production-model", str(models["worse"]), "--margin", "0.99"]
-    assert evaluate(models, tmp_path / "margin", "good", *margin) == 0
-    assert read_json(tmp_path / "margin" / "gate.json")["decision"] == "candidate"
+    tiny = ["--production-model", str(models["worse"]), "--min-effect", "0.001"]
+    assert evaluate(models, tmp_path / "tiny", "good", *tiny) == 0
+    assert read_json(tmp_path / "tiny" / "gate.json")["verdict"] == "refused (test set too small)"
 
 
 def test_bad_inputs(
@@ -84,6 +84,35 @@ def test_bad_inputs(
     ]
     assert main(argv) == 1
     assert "no model.keras; not a model directory" in capsys.readouterr().err
-    assert evaluate(models, tmp_path / "o", "good", "--margin", "2") == 1
-    assert "--margin 2.0: must be in (-1, 1)" in capsys.readouterr().err
+    assert evaluate(models, tmp_path / "o", "good", "--alpha", "2") == 1
+    assert "--alpha 2.0: must be in (0, 0.5)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_class_set_change_is_refused_unless_declared(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Acceptance (issue 21): production knows digits 0-9; the candidate was trained on data
+    without any 9s. Its classes differ, so the gate refuses it (the old gate compared the two
+    anyway and could promote it)."""
+    frame = load_sklearn("digits")[0]
+    write_dataset(tmp_path / "ds", frame[frame["target"] != 9], name="digits", target="target")
+    assert preprocess(["--dataset", str(tmp_path / "ds"), "--output", str(tmp_path / "data")]) == 0
+    candidate = tmp_path / "nine-less"
+    assert (
+        train(["--data", str(tmp_path / "data"), "--output", str(candidate), "--epochs", "15"]) == 0
+    )
+    argv = ["--model", str(candidate), "--data", str(tmp_path / "data")]
+    argv += ["--production-model", str(models["good"]), "--production-version", "1"]
+    assert main([*argv, "--output", str(tmp_path / "refused")]) == 0
+    gate = read_json(tmp_path / "refused" / "gate.json")
+    assert (gate["decision"], gate["verdict"]) == ("refused", "refused (schema differs)")
+    assert "classes differ" in gate["reason"] and gate["schema_differences"]
+    assert main([*argv, "--output", str(tmp_path / "declared"), "--schema-change"]) == 0
+    declared = read_json(tmp_path / "declared" / "gate.json")
+    assert declared["schema_differences"] == gate["schema_differences"]
+    # declared: no schema refusal; the other checks (floor, baseline) still apply
+    assert declared["verdict"] in (
+        "promote (declared schema change)",
+        "refused (worse than baseline)",
+    )

@@ -7,7 +7,7 @@ from mlp_common.dataset import read_dataset, verify_snapshot
 from mlp_ingest.cli import main
 from mlp_ingest.core import load_sklearn
 
-WINE_HASH = "sha256:72f5a92457a6dd45e992771fb46e2f601424d2764213544e85a6059964d46495"
+WINE_HASH = "sha256:39b2710e91b4921fdbfe13bfc363881b27a5e15ae7950fb96dba52a771ca6a7d"
 
 
 def test_default_is_the_bundled_digits_dataset(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``mlp-preprocess``: stratified train/val/test split and the feature description."""
+"""``mlp-preprocess``: the train/val/test split by row hash and the feature description."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FEATURES_FILE = "features.json"
 
 
 DESCRIPTION = (
-    "Split a dataset into stratified train/val/test Parquet files "
+    "Split a dataset into train/val/test Parquet files by a stable hash of each row's key "
     "and write features.json (feature order, classes, training mean/variance)."
 )
 
@@ -35,14 +35,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-size", type=float, default=0.2, help="validation share (default 0.2)"
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed (default 42)")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="global seed (default 42; rows do not move)"
+    )
+    parser.add_argument(
+        "--id-column",
+        default="",
+        help="column whose value keys each row's split (default: the row's content); not a feature",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     set_global_seed(args.seed)
     frame, info = read_dataset(localize_directory(args.dataset))
     tables, description = split(
-        frame, info.target, test_size=args.test_size, val_size=args.val_size, seed=args.seed
+        frame,
+        info.target,
+        test_size=args.test_size,
+        val_size=args.val_size,
+        seed=args.seed,
+        id_column=args.id_column or None,
     )
     description["dataset"] = info.to_dict()
     remote = is_remote(args.output)

@@ -72,12 +72,15 @@ def model_card(metadata: dict[str, Any]) -> str:
             [
                 ("compared with production version", gate.get("production_version")),
                 ("metric", gate.get("metric")),
-                ("statistic (candidate - production)", gate.get("statistic")),
+                ("test", gate.get("test")),
+                ("rows fixed / broken", _counts(gate.get("counts"))),
+                ("p-value (one-sided)", gate.get("p_value")),
+                ("difference (candidate - production)", gate.get("statistic")),
                 (
-                    f"{_number(gate.get('confidence'))} interval",
+                    f"interval (1 - 2 x alpha {gate.get('alpha', '-')})",
                     "-" if interval is None else f"[{interval[0]:+.4f}, {interval[1]:+.4f}]",
                 ),
-                ("margin", gate.get("margin")),
+                ("minimum effect / power", f"{gate.get('min_effect')} / {gate.get('power')}"),
                 ("method", gate.get("method")),
             ]
         ),
@@ -87,6 +90,7 @@ def model_card(metadata: dict[str, Any]) -> str:
         *_table(
             [
                 ("code version", f"`{metadata.get('code_version')}`"),
+                ("split", _split(metadata.get("split"))),
                 ("trained at", metadata.get("trained_at")),
                 ("training key", f"`{metadata.get('training_key')}`"),
                 *(
@@ -98,3 +102,18 @@ def model_card(metadata: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _counts(counts: Any) -> str:
+    if not isinstance(counts, dict):
+        return "-"
+    return f"{counts.get('candidate_only_right')} / {counts.get('production_only_right')}"
+
+
+def _split(split: Any) -> str:
+    if not isinstance(split, dict):
+        return "-"
+    return (
+        f"by {split.get('key')}, test {split.get('test_size')}, val {split.get('val_size')}; "
+        f"test set `{split.get('test_hash')}`"
+    )

@@ -4,12 +4,13 @@ The version directory gets the model directory (``model.keras``, ``saved_model/`
 ``features.json``, ``params.json``, ``metrics.json``), the evaluation (``evaluation.json``,
 ``gate.json``, ``confusion_matrix.png``) and, when given, the training data statistics
 (``statistics.json``, the reference for skew and drift checks). ``metadata.json`` records params,
-metrics, the baseline's metrics, the gate decision (with the production version it compared
-with) and the lineage: the dataset snapshot URI and hashes, the source and query (credentials
-redacted), code version, component images (on a cluster), pipeline run id, ``trained_at`` and the
-training key that lets a later run with the same inputs reuse this version (see
-:mod:`mlp_common.registry`). ``MODEL_CARD.md`` (:mod:`mlp_register.card`) is generated from the
-final metadata inside the version.
+metrics, the baseline's metrics, the gate decision (its test, counts, p-value, effect and interval;
+``parent`` is the production version it compared with, never merely the previous version) and the
+lineage: the dataset snapshot URI and hashes, the split rule and the test set's hash, the source
+and query (credentials redacted), the train step's code version, component images (on a
+cluster), pipeline run id, ``trained_at`` and the training key that lets a later run with the
+same inputs reuse this version (see :mod:`mlp_common.registry`). ``MODEL_CARD.md``
+(:mod:`mlp_register.card`) is generated from the final metadata inside the version.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ def build_metadata(
     evaluation = read_json(_require(evaluation_dir / "evaluation.json", "not an evaluation dir"))
     gate = read_json(_require(evaluation_dir / "gate.json", "not an evaluation directory"))
     params = read_json(_require(model_dir / "params.json", "not a model directory"))
-    provenance = model_dir / "provenance.json"
-    trained_at = read_json(provenance).get("trained_at") if provenance.is_file() else None
+    provenance_path = model_dir / "provenance.json"
+    provenance = read_json(provenance_path) if provenance_path.is_file() else {}
+    described_path = model_dir / "features.json"
+    described = read_json(described_path) if described_path.is_file() else {}
+    split = described.get("split")
     return {
         "params": params,
         "metrics": {
@@ -81,12 +85,16 @@ def build_metadata(
             "source": redact_credentials(source) or None,
             "query": redact_credentials(query) or None,
         },
-        "code_version": recorded_code_version(),
+        "split": None
+        if split is None
+        else split | {"test_hash": described.get("test_hash"), "rows": described.get("splits")},
+        "code_version": provenance.get("code_version") or recorded_code_version(),
+        "register_code_version": recorded_code_version(),
         "images": cluster_images(images or {}),
         "pipeline_run_id": run_id,
         "gate": gate,
         "compared_with": {"production_version": gate.get("production_version")},
-        "trained_at": trained_at,
+        "trained_at": provenance.get("trained_at"),
         "training_key": training_key,
     }
 
@@ -133,7 +141,13 @@ def register(
             shutil.copy2(
                 _require(Path(statistics), "no statistics file"), bundle / "statistics.json"
             )
-        version = registry.register(model_name, bundle, metadata, render={CARD_FILE: model_card})
+        version = registry.register(
+            model_name,
+            bundle,
+            metadata,
+            parent=metadata["gate"].get("production_version"),
+            render={CARD_FILE: model_card},
+        )
     if apply_gate and not promotion_problems(version):
         registry.promote(
             model_name,

@@ -1,7 +1,9 @@
 """Lineage: what a version is serving as, why it got there, and what it was made from.
 
-:func:`lineage` collects the chain serving -> gate -> training -> data snapshot for one version
-from its metadata, the registry pointers and the promotion log; :func:`render_lineage` prints it.
+:func:`lineage` collects the chain serving -> gate -> training -> split -> data snapshot for one
+version from its metadata, the registry pointers and the promotion log, plus its ancestry (the
+production version each one was compared with, back to the first model); :func:`render_lineage`
+prints it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ def lineage(registry: ModelRegistry, model: str, ref: int | str) -> dict[str, An
     dataset = meta.get("dataset", {})
     promotions = [e for e in registry.promotions(model) if e.get("to") == version.version]
     production = registry.pointer(model, "production")
+    ancestry, parent = [], meta.get("parent")
+    while parent is not None and parent not in ancestry and len(ancestry) < 50:
+        ancestry.append(parent)
+        parent = registry.get(model, parent).metadata.get("parent")
     return {
         "model": model,
         "version": version.version,
@@ -36,14 +42,20 @@ def lineage(registry: ModelRegistry, model: str, ref: int | str) -> dict[str, An
                 "verdict",
                 "reason",
                 "metric",
+                "test",
                 "production_version",
+                "counts",
+                "p_value",
                 "statistic",
                 "interval",
-                "confidence",
-                "margin",
+                "alpha",
+                "min_effect",
+                "power",
                 "method",
             )
         },
+        "ancestry": ancestry,
+        "split": meta.get("split"),
         "baseline": meta.get("baseline"),
         "training": {
             "trained_at": meta.get("trained_at"),
@@ -85,12 +97,14 @@ def render_lineage(record: dict[str, Any]) -> str:
             f"{'no production version' if before is None else f'version {before}'} "
             f"({entry.get('reason') or 'no reason given'})"
         )
-    interval = gate.get("interval")
+    interval, counts = gate.get("interval"), gate.get("counts") or {}
     numbers = (
         ""
         if gate.get("statistic") is None or interval is None
-        else f"; {gate.get('metric')} difference {gate['statistic']:+.4f}, "
-        f"{gate.get('confidence', 0):.0%} interval [{interval[0]:+.4f}, {interval[1]:+.4f}]"
+        else f"; {gate.get('test')}: {counts.get('candidate_only_right')} rows fixed, "
+        f"{counts.get('production_only_right')} broken, p = {gate.get('p_value'):.4g} "
+        f"(alpha {gate.get('alpha')}), {gate.get('metric')} difference {gate['statistic']:+.4f} "
+        f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
     )
     compared = gate.get("production_version")
     accuracy = baseline.get("accuracy")
@@ -106,8 +120,15 @@ def render_lineage(record: dict[str, Any]) -> str:
     for step, image in sorted((training.get("images") or {}).items()):
         lines.append(f"  image      {step}: {image}")
     params = training.get("params") or {}
+    split = record.get("split") or {}
+    test_rows = (split.get("rows") or {}).get("test", "-")
+    chain = " <- ".join(f"v{n}" for n in [record["version"], *record.get("ancestry", [])])
     lines += [
+        f"  ancestry   {chain} (each compared with the production version before it)",
         "  params     " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
+        f"  split      by {split.get('key', '-')} (salt {split.get('salt', '-')}, "
+        f"test {split.get('test_size', '-')}, val {split.get('val_size', '-')})",
+        f"             test set {split.get('test_hash', '-')} ({test_rows} rows)",
         f"  data       {data.get('snapshot_uri')}",
         f"             {data.get('content_hash')} ({data.get('rows')} rows)",
     ]

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,14 +68,32 @@ def test_version_metadata_and_files(artifacts: dict[str, Path], tmp_path: Path) 
     assert ModelRegistry(tmp_path).production("digits") is None  # promotion is a separate step
 
 
-def test_apply_gate_promotes_and_second_version_has_parent(
+def _compared_with(
+    artifacts: dict[str, Path], tmp_path: Path, version: int, decision: str
+) -> dict[str, Path]:
+    """The evaluation, as if its gate had compared with production ``version``."""
+    evaluation = tmp_path / f"evaluation-{version}-{decision}"
+    shutil.copytree(artifacts["evaluation"], evaluation)
+    gate = json.loads((evaluation / "gate.json").read_text())
+    gate |= {"production_version": version, "decision": decision}
+    (evaluation / "gate.json").write_text(json.dumps(gate))
+    return dict(artifacts, evaluation=evaluation)
+
+
+def test_apply_gate_promotes_and_parent_is_the_production_version_compared(
     artifacts: dict[str, Path], tmp_path: Path
 ) -> None:
-    assert register(artifacts, tmp_path, "--apply-gate") == 0
-    assert register(artifacts, tmp_path) == 0
-    registry = ModelRegistry(tmp_path)
-    assert registry.pointer("digits", "production") == 1
+    registry_root = tmp_path / "registry"
+    assert register(artifacts, registry_root, "--apply-gate") == 0
+    refused = _compared_with(artifacts, tmp_path, 1, "refused")
+    assert register(refused, registry_root, "--apply-gate") == 0
+    passed = _compared_with(artifacts, tmp_path, 1, "promote")
+    assert register(passed, registry_root, "--apply-gate") == 0
+    registry = ModelRegistry(registry_root)
     assert registry.get("digits", 2).parent == 1
+    # v3 was compared with production v1, not with the refused v2 (the previous "latest")
+    assert registry.get("digits", 3).parent == 1
+    assert registry.pointer("digits", "production") == 3
 
 
 def test_registry_cli_list_show_promote(
@@ -91,7 +110,7 @@ def test_registry_cli_list_show_promote(
     assert registry_cli([*base, "list", "digits"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[0] == "1" and lines[1].endswith("production")
-    assert lines[2].split()[:2] == ["2", "1"] and lines[2].endswith("latest")
+    assert lines[2].split()[:2] == ["2", "-"] and lines[2].endswith("latest")  # no parent
     assert registry_cli([*base, "show", "digits", "production"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
     assert registry_cli([*base, "show", "digits", "3"]) == 1
@@ -141,6 +160,9 @@ def test_lineage_runs_from_serving_back_to_the_exact_snapshot_bytes(
         f"data       {data['snapshot_uri']}",
         f"data.parquet {data['files']['data.parquet']}",
         "source     postgresql://ml:***@db.example:5432/mnist",
+        "ancestry   v1 (each compared with the production version before it)",
+        "split      by row content (features, target) (salt mlp-split-v1, test 0.2, val 0.2)",
+        f"test set {record['split']['test_hash']} ({record['split']['rows']['test']} rows)",
     ):
         assert expected in text
     card = (ModelRegistry(tmp_path).get("digits", 1).path / "MODEL_CARD.md").read_text()
@@ -172,9 +194,9 @@ def test_ci_refuses_an_unknown_code_version(
     assert ModelRegistry(tmp_path / "registry").list_versions("digits") == []
     monkeypatch.setenv("CI", "")
     assert register(artifacts, tmp_path / "registry") == 0
-    assert ModelRegistry(tmp_path / "registry").get("digits", 1).metadata["code_version"] == (
-        "unknown"
-    )
+    metadata = ModelRegistry(tmp_path / "registry").get("digits", 1).metadata
+    assert metadata["register_code_version"] == "unknown"
+    assert metadata["code_version"].startswith("tree:")  # the train step's, from provenance.json
 
 
 def test_apply_gate_promotion_is_compare_and_swap(

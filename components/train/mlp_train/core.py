@@ -10,7 +10,9 @@ Outputs (a model directory)::
     metrics.json       val_accuracy, val_loss, baseline_val_accuracy, examples_per_second,
                        epochs_run, train_seconds and per-epoch curves (loss, val_loss, ...)
     baseline.joblib    the fitted scikit-learn baseline (evaluate scores it on the test rows)
-    provenance.json    {"trained_at"}: kept out of metrics.json, which is identical for the same
+    provenance.json    {"trained_at", "code_version"} (the training code this image or checkout
+                       holds, :func:`mlp_common.provenance.training_code_version`): kept out of
+                       metrics.json, which is identical for the same
                        data, params and seed (timings aside: train_seconds, examples_per_second)
     data.json          the data it read: URI and sha256 of each file (mlp_train.data_source)
 """
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
-from mlp_common.provenance import utc_now
+from mlp_common.provenance import training_code_version, utc_now
 from mlp_common.seeds import set_global_seed
 from mlp_common.step import StepError
 
@@ -182,7 +184,8 @@ def train(
 
     with atomic_directory(output) as tmp:
         joblib.dump(baseline, tmp / BASELINE_FILE)
-        write_json_atomic(tmp / "provenance.json", {"trained_at": utc_now()})
+        trained = {"trained_at": utc_now(), "code_version": training_code_version()}
+        write_json_atomic(tmp / "provenance.json", trained)
         model.save(tmp / "model.keras")
         model.export(str(tmp / "saved_model"), verbose=False)
         write_json_atomic(tmp / "features.json", description)

@@ -2,7 +2,10 @@
 
 The compiled objects come from `pipelines/` (`make pipeline-compile`); the generator puts them
 in their namespace, adds the standard labels, and sets each step's image to what the
-environment pins (tag or digest), so every step runs the image the environment declares.
+environment pins (tag or digest), so every step runs the image the environment declares. A task
+input named `images` (the step images the register step records as lineage) is pinned the same
+way, so a version records the digests its run used, not compile-time tags. The spec's
+`promotion` settings become the defaults of the pipeline parameters of the same names.
 
 KFP's webhook refuses any change to an existing PipelineVersion's spec, so the version is
 content-addressed: `<pipeline>-<10 digits of the hash of pipelineSpec and platformSpec>`
@@ -16,15 +19,20 @@ PipelineVersion is rendered whole into each overlay, never into base.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from platformgen.builders.network_policy import build_pipeline_runs_policy
+from platformgen.errors import SpecError
 from platformgen.naming import Manifest, content_name, image_repository, metadata, standard_labels
 from platformgen.spec.effective import environment_image
 from platformgen.spec.load import executor_containers
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
+RECORDED_IMAGES = "images"
+"""A task input parameter holding a JSON object of step -> image (lineage): pinned like the
+executors' images."""
 
 
 def pin_step_images(
@@ -45,7 +53,45 @@ def pin_step_images(
     # Every executor's repository is a declared step's: spec.load.load_pipelines checks it.
     for _, container in executor_containers(out):
         container["image"] = by_repository[image_repository(str(container["image"]))]
+    _pin_recorded_images(out, by_repository)
     return out
+
+
+def _pin_recorded_images(pipeline_spec: dict[str, Any], by_repository: dict[str, str]) -> None:
+    """Pin the images of every constant `images` task input (in place)."""
+    dags = [pipeline_spec.get("root", {})]
+    dags += list(pipeline_spec.get("components", {}).values())
+    for component in dags:
+        for task in (component.get("dag") or {}).get("tasks", {}).values():
+            value = task.get("inputs", {}).get("parameters", {}).get(RECORDED_IMAGES, {})
+            constant = value.get("runtimeValue", {}).get("constant")
+            if not isinstance(constant, str):
+                continue
+            recorded = json.loads(constant)
+            pinned = {
+                step: by_repository.get(image_repository(str(image)), str(image))
+                for step, image in sorted(recorded.items())
+            }
+            value["runtimeValue"]["constant"] = json.dumps(pinned, sort_keys=True)
+
+
+def _promotion_defaults(spec: PlatformSpec, name: str, pipeline_spec: dict[str, Any]) -> None:
+    """Set the pipeline parameters named by `pipelines.<name>.promotion` to its values (in
+    place); a field whose parameter the compiled pipeline lacks is an error."""
+    promotion = spec.pipelines[name].promotion
+    if promotion is None:
+        return
+    parameters = pipeline_spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    missing = [field for field in type(promotion).model_fields if field not in parameters]
+    if missing:
+        raise SpecError(
+            [
+                f"platform.yaml: pipelines.{name}.promotion: the compiled pipeline has no "
+                f"parameter {', '.join(missing)}"
+            ]
+        )
+    for field, value in promotion.model_dump().items():
+        parameters[field]["defaultValue"] = value
 
 
 def _version_spec(
@@ -56,6 +102,7 @@ def _version_spec(
     body["pipelineName"] = name
     if "pipelineSpec" in body:
         body["pipelineSpec"] = pin_step_images(spec, name, body["pipelineSpec"], environment)
+        _promotion_defaults(spec, name, body["pipelineSpec"])
     return body
 
 

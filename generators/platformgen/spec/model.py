@@ -623,6 +623,23 @@ class PipelineStep(Strict):
     """Image repository of the step, without tag (the tag is defaults.imageTag)."""
 
 
+class Promotion(Strict):
+    """How a training pipeline splits its data and gates promotion. Each field is the default of
+    the pipeline parameter of the same name (snake_case) in the PipelineVersion every environment
+    deploys, so recurring, drift and initial runs all decide the same way."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """One-sided false-promotion rate of the gate's paired test (exact McNemar)."""
+    min_effect: float = Field(default=0.02, gt=0, lt=1)
+    """Smallest improvement of the gate metric worth detecting (0.02 = two points of accuracy);
+    the gate refuses when the test set cannot detect it with power 0.8."""
+    schema_change: bool = False
+    """The next model may change features, their order, dtypes or classes (otherwise refused).
+    Declare it for the rollout that changes the schema, then remove it."""
+    id_column: str = ""
+    """Column whose value keys each row's train/val/test split (default: the row's content)."""
+
+
 class Pipeline(Strict):
     """A Kubeflow Pipelines v2 pipeline, compiled to K8s-native v2beta1 objects."""
 
@@ -638,6 +655,8 @@ class Pipeline(Strict):
     """Endpoints the run pods connect to; renders an egress NetworkPolicy `<name>-runs`."""
     run_pod_labels: Labels = {"pipelines.kubeflow.org/v2_component": "true"}
     """Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector)."""
+    promotion: Promotion | None = None
+    """Split and gate settings of a training pipeline (defaults of its parameters)."""
 
 
 BUILD_FOLDER = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
