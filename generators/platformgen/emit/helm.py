@@ -14,7 +14,7 @@ test (tests/test_equivalence.py) proves `helm template -f values-<env>.yaml` equ
 Values hold only environment knobs. What the builders derive from the component is fixed in
 the template: `secretEnv` entries (passed to the `env` helper as a fixed list and merged in the
 builders' sorted order) and workload annotations that are not policy waivers (KServe's
-deployment mode, beside the waivers helper). The waivers the builders derive (the Serverless
+deployment mode, beside the waivers helper). The waivers the builders derive (the Knative
 queue-proxy's probe, the content-named Job's TTL) are read back from the built workload into
 the values' `policyExceptions`, so one list feeds the helper and numbers `checkov.io/skipN`
 as the builder does. Every object that carries the component's waivers (found by building with
@@ -282,7 +282,7 @@ def workload_exceptions(
     view: ComponentView, built: list[Manifest] | None = None
 ) -> list[tuple[str, str, str]]:
     """Every policy exception on the component's workload: the spec's and the environment's
-    (view.policy_exceptions) and those the builder derives (a Serverless InferenceService
+    (view.policy_exceptions) and those the builder derives (a Knative InferenceService
     waives the queue-proxy's liveness probe, say), read back from the built object, so one
     list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
     builder's."""
