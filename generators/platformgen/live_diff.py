@@ -34,6 +34,7 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "ConfigMap"),
     ("v1", "LimitRange"),
     ("v1", "Namespace"),
+    ("v1", "PersistentVolumeClaim"),
     ("v1", "ResourceQuota"),
     ("v1", "Service"),
     ("v1", "ServiceAccount"),

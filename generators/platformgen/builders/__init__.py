@@ -31,7 +31,11 @@ from platformgen.builders.service import build_service
 from platformgen.builders.service_account import build_service_account
 from platformgen.builders.service_monitor import build_service_monitor
 from platformgen.builders.tenant import build_tenant
-from platformgen.builders.train_job import build_train_job, build_training_runtime
+from platformgen.builders.train_job import (
+    build_train_job,
+    build_training_runtime,
+    build_work_volume,
+)
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, remember, resolve
 from platformgen.spec.model import PlatformSpec
@@ -47,6 +51,7 @@ COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
     build_cron_job,
     build_inference_service,
     build_experiment,
+    build_work_volume,
     build_training_runtime,
     build_train_job,
     build_service,

@@ -67,6 +67,7 @@ SYNC_WAVES: dict[str, int] = {
     "NetworkPolicy": -2,
     "ResourceQuota": -2,
     "LimitRange": -2,
+    "PersistentVolumeClaim": -2,
     "Service": -1,
     "ServiceMonitor": 0,
     "PrometheusRule": 0,

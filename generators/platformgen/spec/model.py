@@ -434,6 +434,12 @@ class Distributed(Strict):
     port: Port = 2222
     """Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the workers'
     NetworkPolicy opens between them."""
+    storage: Quantity = "1Gi"
+    """Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) every worker mounts: the
+    chief's model and the BackupAndRestore checkpoints live there, per run, so they outlive the
+    pods and a restarted JobSet resumes from the last epoch."""
+    storage_class_name: Name | None = None
+    """StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."""
 
 
 class ComponentOverride(Strict):
