@@ -59,6 +59,7 @@ from .kube import (
 DATA = ROOT / ".tools" / "controllers"
 BINARIES = ("kserve-manager", "trainer-controller-manager", "jobset-manager", "katib-controller")
 KSERVE_NAMESPACE = "kserve"
+KATIB_NAMESPACE = "kubeflow"
 KATIB_CERT_DIR = Path("/tmp/cert")  # noqa: S108 - fixed in katib v0.19.0 (consts.CertDir)
 KATIB_CERT_LOCK = Path("/tmp/cert.lock")  # noqa: S108
 WEBHOOK_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
@@ -122,9 +123,14 @@ def upstream_documents(project: str, sub: str, pattern: str = "*.yaml") -> list[
 
 
 def crds(project: str) -> list[Manifest]:
-    """The project's CustomResourceDefinitions (KServe keeps some in subfolders)."""
+    """The project's CustomResourceDefinitions (KServe keeps some in subfolders, beside
+    kustomize patches of them, which have no spec.group)."""
     documents = upstream_documents(project, "crds", "**/*.yaml")
-    return [d for d in documents if d.get("kind") == "CustomResourceDefinition"]
+    return [
+        d
+        for d in documents
+        if d.get("kind") == "CustomResourceDefinition" and d.get("spec", {}).get("group")
+    ]
 
 
 @dataclass
@@ -316,11 +322,26 @@ def running_controllers(cluster: Cluster, work: Path) -> Iterator[Controllers]:
         KATIB_CERT_DIR.mkdir()
         for file in ("tls.crt", "tls.key"):
             shutil.copy(pki / file, KATIB_CERT_DIR / file)
-        (work / "katib-config.yaml").write_text(yaml.safe_dump(_katib_config(ports)))
+        katib_config = yaml.safe_dump(_katib_config(ports))
+        (work / "katib-config.yaml").write_text(katib_config)
+        # Its webhook reads the runtime part (suggestions, collectors) from this ConfigMap, as
+        # upstream's configMapGenerator makes it.
+        _apply(
+            cluster,
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KATIB_NAMESPACE}},
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "katib-config", "namespace": KATIB_NAMESPACE},
+                    "data": {"katib-config.yaml": katib_config},
+                },
+            ],
+        )
         controllers.start(
             "katib-controller",
             [f"--katib-config={work / 'katib-config.yaml'}"],
-            {"KATIB_CORE_NAMESPACE": "kubeflow"},
+            {"KATIB_CORE_NAMESPACE": KATIB_NAMESPACE},
             f"{health['katib']}/readyz",
         )
         controllers.wait_ready()

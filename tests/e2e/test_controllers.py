@@ -15,7 +15,9 @@ create and what their webhooks admit, default and reject).
   our image, env (the TF_CONFIG inputs), resources and security context; Trainer's webhook
   refuses a broken TrainJob.
 - Experiment: Katib's own validating webhook admits the rendered Experiment and refuses broken
-  copies with its own messages.
+  copies with its own messages. (It replaces a Python port of its rules, which disagreed with it
+  twice: Katib's defaulter fills in a missing successCondition for a Job trial, and its
+  validator does not check that primaryContainerName names a container.)
 """
 
 from __future__ import annotations
@@ -136,6 +138,24 @@ def server_diff(cluster: Cluster, documents: list[Manifest]) -> str:
     return result.stdout
 
 
+def drift(cluster: Cluster, applied: Manifest) -> list[str]:
+    """How the stored object differs from what was applied: a server-side `kubectl diff`
+    (what another apply would change) and every applied field read back."""
+    problems = []
+    diff = server_diff(cluster, [applied])
+    if diff:
+        problems.append(f"kubectl diff --server-side:\n{diff}")
+    meta = applied["metadata"]
+    live = get(cluster, applied["kind"], meta["namespace"], meta["name"])
+    for key, value in sorted(meta.get("annotations", {}).items()):
+        stored = live["metadata"].get("annotations", {}).get(key)
+        if stored != value:
+            problems.append(f"metadata.annotations.{key}: applied {value!r}, stored {stored!r}")
+    if not contains(live["spec"], applied["spec"]):
+        problems.append("spec: the stored spec does not hold the applied one")
+    return problems
+
+
 def get(cluster: Cluster, kind: str, namespace: str, name: str) -> Any:
     result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
     return None if result.returncode else yaml.safe_load(result.stdout)
@@ -174,6 +194,21 @@ def isvc(documents: list[Manifest]) -> Manifest:
     return found
 
 
+def contains(live: Any, want: Any) -> bool:
+    """`live` holds everything of `want` (the apiserver adds defaults, never removes)."""
+    if isinstance(want, dict):
+        return isinstance(live, dict) and all(
+            k in live and contains(live[k], v) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(want)
+            and all(contains(a, b) for a, b in zip(live, want, strict=True))
+        )
+    return bool(live == want)
+
+
 def mode(spec: str, new: str) -> str:
     """platform.yaml with the model server's deploymentMode set to `new`."""
     edited, count = re.subn(r"(?m)^(    deploymentMode:) Knative$", rf"\1 {new}", spec)
@@ -202,17 +237,34 @@ def test_standard_mode_becomes_our_deployment_and_service(
     (container,) = [c for c in pod["containers"] if c["name"] == "kserve-container"]
     assert container["image"] == rendered["image"]
     assert container["args"] == rendered["args"]
-    assert container["securityContext"] == rendered["securityContext"]
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert container[probe] == rendered[probe], probe
-    assert container["ports"] == rendered["ports"]
+    for key in ("securityContext", "livenessProbe", "readinessProbe", "startupProbe", "ports"):
+        assert contains(container[key], rendered[key]), (key, container[key], rendered[key])
     assert container["resources"] == rendered["resources"]
-    assert pod["securityContext"] == predictor["securityContext"]
+    assert contains(pod["securityContext"], predictor["securityContext"])
     assert pod["serviceAccountName"] == predictor["serviceAccountName"]
     assert pod["automountServiceAccountToken"] is False
     assert service["spec"]["type"] == "ClusterIP"
     (port,) = service["spec"]["ports"]
-    assert port["targetPort"] == rendered["ports"][0]["containerPort"]
+    # Our payload logger: KServe's pod webhook adds its agent in front of the predictor, and
+    # the Service sends to the agent, which logs each request to our URL and forwards it to our
+    # port. (The ReplicaSet's pod stays Pending: no kubelet here.)
+    selector = ",".join(
+        f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
+    )
+
+    def a_pod() -> str | None:
+        pods = cluster.get_json("pods", "-n", namespace, "-l", selector)["items"]
+        return None if pods else "no pod yet"
+
+    cluster.wait_for("the predictor's pod", a_pod, timeout=60)
+    (created,) = cluster.get_json("pods", "-n", namespace, "-l", selector)["items"]
+    containers = {c["name"]: c for c in created["spec"]["containers"]}
+    assert set(containers) == {"kserve-container", "agent"}, sorted(containers)
+    agent_text = yaml.safe_dump(containers["agent"])
+    assert predictor["logger"]["url"] in agent_text, agent_text
+    assert str(port["targetPort"]) in agent_text, (port, agent_text)
+    assert str(rendered["ports"][0]["containerPort"]) in agent_text, agent_text
+    # It exists, so Pod Security (restricted in our namespaces) admitted it, agent and all.
     live = get(cluster, "inferenceservice", namespace, name)
     assert live["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     assert not server_diff(cluster, [ours])
@@ -227,7 +279,7 @@ def test_knative_mode_is_admitted_without_drift_and_updated_twice(
     ours = isvc(documents)
     assert ours["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     apply(cluster, component(documents, ISVC[1], {"InferenceService"}))
-    assert not server_diff(cluster, [ours]), "KServe's defaulter changed what we applied"
+    assert drift(cluster, ours) == []
     for replicas in (2, 3):  # a second and third apply, each after a spec change
 
         def scale(spec: str, replicas: int = replicas) -> str:
@@ -239,23 +291,22 @@ def test_knative_mode_is_admitted_without_drift_and_updated_twice(
         assert "denied" not in stderr and "rejected" not in stderr, stderr
         live = get(cluster, "inferenceservice", *ISVC)
         assert live["spec"]["predictor"]["minReplicas"] == replicas
-        assert not server_diff(cluster, [changed])
+        assert drift(cluster, changed) == []
 
 
 def test_the_legacy_serverless_name_drifts(plane: tuple[Cluster, Controllers]) -> None:
-    """What the generator rendered before the rename: KServe rewrites it, so every sync of a
-    GitOps controller would see a difference."""
+    """What the generator rendered before the rename: admitted, but KServe's defaulter stores
+    `Knative` where Git says `Serverless`, so the same check as above fails."""
     cluster, _ = plane
     delete_isvc(cluster)
     documents = committed()
     legacy = copy.deepcopy(isvc(documents))
     legacy["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Serverless"
-    apply(cluster, [d for d in component(documents, ISVC[1], set())] + [legacy])
-    live = get(cluster, "inferenceservice", *ISVC)
-    assert live["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
-    diff = server_diff(cluster, [legacy])
-    assert "-    serving.kserve.io/deploymentMode: Knative" in diff, diff
-    assert "+    serving.kserve.io/deploymentMode: Serverless" in diff, diff
+    apply(cluster, [*component(documents, ISVC[1], set()), legacy])
+    assert drift(cluster, legacy) == [
+        "metadata.annotations.serving.kserve.io/deploymentMode: applied 'Serverless', "
+        "stored 'Knative'"
+    ]
     delete_isvc(cluster)
 
 
@@ -276,7 +327,11 @@ def test_train_job_becomes_a_jobset_and_two_worker_pods(
 ) -> None:
     cluster, controllers = plane
     objects, runtime = _train_objects()
-    apply(cluster, objects)
+    # The TrainJob only after its runtime: Trainer's webhook refuses a TrainJob whose runtime
+    # does not exist yet (Argo CD's sync waves order them; `kubectl apply -k` sends TrainJob
+    # first, alphabetically, and needs a second run).
+    apply(cluster, [d for d in objects if d["kind"] != "TrainJob"])
+    apply(cluster, [d for d in objects if d["kind"] == "TrainJob"])
     namespace, name = TRAIN
     jobset = wait_for_object(cluster, controllers, "jobsets.jobset.x-k8s.io", namespace, name)
     assert jobset["metadata"]["ownerReferences"][0]["kind"] == "TrainJob"
@@ -300,10 +355,10 @@ def test_train_job_becomes_a_jobset_and_two_worker_pods(
         assert container["command"] == rendered["command"]
         assert container["args"] == rendered["args"]
         assert container["resources"] == rendered["resources"]
-        assert container["securityContext"] == rendered["securityContext"]
+        assert contains(container["securityContext"], rendered["securityContext"])
         env = {e["name"]: e for e in container["env"]}
         for variable in rendered["env"]:
-            assert env[variable["name"]] == variable
+            assert contains(env[variable["name"]], variable), variable
         labels = pod["metadata"]["labels"]
         # The TF_CONFIG inputs the entrypoint reads from these labels (downward API).
         assert labels["jobset.sigs.k8s.io/jobset-name"] == name
@@ -313,7 +368,9 @@ def test_train_job_becomes_a_jobset_and_two_worker_pods(
         assert labels["jobset.sigs.k8s.io/jobset-uid"] == jobset["metadata"]["uid"]
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
         assert volumes["mlp-train-work"]["persistentVolumeClaim"] == {"claimName": f"{name}-work"}
-        assert pod["spec"]["securityContext"] == template["template"]["spec"]["securityContext"]
+        assert contains(
+            pod["spec"]["securityContext"], template["template"]["spec"]["securityContext"]
+        )
 
 
 @pytest.mark.parametrize(
@@ -322,10 +379,6 @@ def test_train_job_becomes_a_jobset_and_two_worker_pods(
         (
             lambda job: job["spec"]["runtimeRef"].update(name="no-such-runtime"),
             "specified trainingRuntime must be created before the TrainJob is created",
-        ),
-        (
-            lambda job: job["spec"].update(trainer={"numNodes": 0}),
-            "numNodes",
         ),
     ],
 )
@@ -378,16 +431,11 @@ def test_katib_admits_the_rendered_experiment(plane: tuple[Cluster, Controllers]
             lambda e: e["spec"]["parameters"][0]["feasibleSpace"].update(distribution="zipf"),
             "zipf",
         ),
-        (lambda e: e["spec"]["trialTemplate"].pop("successCondition"), "successCondition"),
         (
             lambda e: e["spec"]["trialTemplate"]["trialParameters"][0].update(reference="nope"),
             "nope",
         ),
         (lambda e: e["spec"]["trialTemplate"]["trialParameters"].pop(), "trialParameters"),
-        (
-            lambda e: e["spec"]["trialTemplate"].update(primaryContainerName="main"),
-            "primaryContainerName",
-        ),
     ],
 )
 def test_katib_webhook_rejects_a_broken_experiment(
@@ -401,3 +449,5 @@ def test_katib_webhook_rejects_a_broken_experiment(
     mutate(broken)
     stderr = apply(cluster, [broken], check=False)
     assert "denied the request" in stderr and message in stderr, stderr
+    meta = broken["metadata"]
+    assert get(cluster, "experiment", meta["namespace"], meta["name"]) is None
