@@ -194,6 +194,26 @@ def isvc(documents: list[Manifest]) -> Manifest:
     return found
 
 
+def assert_refused(
+    cluster: Cluster,
+    objects: list[Manifest],
+    kind: str,
+    mutate: Callable[[Manifest], None],
+    message: str,
+) -> None:
+    """A `mutate`d copy of the `kind` among `objects` (the others applied first) is denied by
+    an admission webhook with `message`, and nothing is stored."""
+    apply(cluster, [d for d in objects if d["kind"] != kind])
+    (original,) = [d for d in objects if d["kind"] == kind]
+    broken = copy.deepcopy(original)
+    broken["metadata"]["name"] = f"broken-{kind.lower()}"
+    mutate(broken)
+    stderr = apply(cluster, [broken], check=False)
+    assert "denied the request" in stderr and message in stderr, stderr
+    meta = broken["metadata"]
+    assert get(cluster, kind, meta["namespace"], meta["name"]) is None
+
+
 def contains(live: Any, want: Any) -> bool:
     """`live` holds everything of `want` (the apiserver adds defaults, never removes)."""
     if isinstance(want, dict):
@@ -373,28 +393,17 @@ def test_train_job_becomes_a_jobset_and_two_worker_pods(
         )
 
 
-@pytest.mark.parametrize(
-    ("mutate", "message"),
-    [
-        (
-            lambda job: job["spec"]["runtimeRef"].update(name="no-such-runtime"),
-            "specified trainingRuntime must be created before the TrainJob is created",
-        ),
-    ],
-)
-def test_trainer_webhook_rejects_a_broken_train_job(
-    plane: tuple[Cluster, Controllers], mutate: Callable[[Manifest], None], message: str
+def test_trainer_webhook_rejects_a_train_job_without_its_runtime(
+    plane: tuple[Cluster, Controllers],
 ) -> None:
     cluster, _ = plane
     objects, _ = _train_objects()
-    apply(cluster, [d for d in objects if d["kind"] != "TrainJob"])
-    (job,) = [d for d in objects if d["kind"] == "TrainJob"]
-    broken = copy.deepcopy(job)
-    broken["metadata"]["name"] = "broken-train-job"
-    mutate(broken)
-    stderr = apply(cluster, [broken], check=False)
-    assert message in stderr, stderr
-    assert get(cluster, "trainjob", TRAIN[0], "broken-train-job") is None
+
+    def elsewhere(job: Manifest) -> None:
+        job["spec"]["runtimeRef"]["name"] = "no-such-runtime"
+
+    message = "specified trainingRuntime must be created before the TrainJob is created"
+    assert_refused(cluster, objects, "TrainJob", elsewhere, message)
 
 
 # --- Katib ------------------------------------------------------------------------------------
@@ -442,12 +451,5 @@ def test_katib_webhook_rejects_a_broken_experiment(
     plane: tuple[Cluster, Controllers], mutate: Callable[[Manifest], None], message: str
 ) -> None:
     cluster, _ = plane
-    objects, experiment = _experiment()
-    apply(cluster, [d for d in objects if d["kind"] != "Experiment"])
-    broken = copy.deepcopy(experiment)
-    broken["metadata"]["name"] = "broken-experiment"
-    mutate(broken)
-    stderr = apply(cluster, [broken], check=False)
-    assert "denied the request" in stderr and message in stderr, stderr
-    meta = broken["metadata"]
-    assert get(cluster, "experiment", meta["namespace"], meta["name"]) is None
+    objects, _ = _experiment()
+    assert_refused(cluster, objects, "Experiment", mutate, message)
