@@ -17,8 +17,6 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-# shellcheck source=scripts/versions.env
-source "$ROOT/scripts/versions.env"
 BUILD_JOBS="${MLP_BUILD_JOBS:-2}"
 DATA="$TOOLS_DIR/controllers"
 
