@@ -52,8 +52,9 @@ PYYAML_VERSION="6.0.3"
 CRD_SOURCES=(
     "prometheus-operator github.com/prometheus-operator/prometheus-operator v0.93.0 example/prometheus-operator-crd"
     "argo-cd github.com/argoproj/argo-cd/v3 v3.5.1 manifests/crds"
-    "kserve github.com/kserve/kserve v0.20.0 config/crd/full"
-    "katib github.com/kubeflow/katib v0.19.0 manifests/v1beta1/components/crd h1:uexj303nRkGtTFtTkY4McCt6J0TCtnerX3i3E7TRA5M="
+    "kserve github.com/kserve/kserve $KSERVE_VERSION config/crd/full"
+    "katib github.com/kubeflow/katib $KATIB_VERSION manifests/v1beta1/components/crd h1:uexj303nRkGtTFtTkY4McCt6J0TCtnerX3i3E7TRA5M="
+    "kubeflow-trainer github.com/kubeflow/trainer/v2 $TRAINER_VERSION manifests/base/crds"
 )
 
 # The machine is shared: compile with at most two jobs, one tool after the other.

@@ -140,6 +140,7 @@ KINDS: Mapping[str, KindTraits] = {
     ),
     "TrainJob": _workload(
         "trainer.kubeflow.org/v1alpha1",
+        "train_job:build_work_volume",
         "train_job:build_training_runtime",
         "train_job:build_train_job",
         spec_fields=frozenset({"distributed"}),
@@ -154,6 +155,7 @@ KINDS: Mapping[str, KindTraits] = {
     "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2),
     "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2),
     "LimitRange": KindTraits(api_version="v1", sync_wave=-2),
+    "PersistentVolumeClaim": KindTraits(api_version="v1", sync_wave=-2),
     "Service": KindTraits(api_version="v1", sync_wave=-1),
     "ServiceMonitor": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),
     "PrometheusRule": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),

@@ -15,7 +15,7 @@ def test_exception_annotations_read_back_with_the_other_annotations_apart() -> N
             ("kube-score", "pod-probes", "a batch pod"),
         ]
     )
-    others = {"serving.kserve.io/deploymentMode": "Serverless", "team": "ml"}
+    others = {"serving.kserve.io/deploymentMode": "Knative", "team": "ml"}
     annotations = {**exception_annotations(exceptions), **others}
 
     assert split_exception_annotations(annotations) == (exceptions, others)

@@ -3,24 +3,21 @@ entrypoint (components/train mlp_train.jobset)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from typing import Any
 
 import pytest
 from mlp_train.distributed import cluster_from_environment
-from mlp_train.jobset import REQUIRED, tf_config_from_jobset
+from mlp_train.jobset import REQUIRED, run_options, tf_config_from_jobset
 
 from platformgen.builders import build_platform
-from platformgen.builders.train_job import JOBSET_LABELS
+from platformgen.builders.train_job import JOBSET_LABELS, RUN_ID, WORK_DIR
 from platformgen.naming import Manifest
 from platformgen.spec.distributed import worker_host_name
 from platformgen.spec.load import load_spec
 
 from support import ROOT, SPECS, require_tools, tool
-
-CRDS = ROOT / "crds" / "kubeflow-trainer"
 
 
 def rendered(path: str, env: str | None, name: str) -> dict[str, Manifest]:
@@ -99,10 +96,11 @@ def test_tf_config_from_the_pods_jobset_labels_names_every_worker() -> None:
     from_labels = {
         e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in env if "valueFrom" in e
     }
-    assert from_labels == {k: f"metadata.labels['{v}']" for k, v in JOBSET_LABELS.items()}
+    labels = {**JOBSET_LABELS, RUN_ID[0]: RUN_ID[1]}
+    assert from_labels == {k: f"metadata.labels['{v}']" for k, v in labels.items()}
     values = {e["name"]: e["value"] for e in env if "value" in e}
     # JOB_COMPLETION_INDEX comes from the Job controller (Indexed Job), everything else from us.
-    assert set(REQUIRED) - {"JOB_COMPLETION_INDEX"} == set(from_labels) | (
+    assert set(REQUIRED) - {"JOB_COMPLETION_INDEX"} == (set(from_labels) - {RUN_ID[0]}) | (
         set(values) & set(REQUIRED)
     )
     # Pod 2 of TrainJob "trainer" (JobSet "trainer", Job "trainer-node-0"):
@@ -141,15 +139,40 @@ def test_entrypoint_refuses_a_pod_outside_a_jobset(
         tf_config_from_jobset(environ)
 
 
-def test_vendored_trainer_crds_match_their_provenance() -> None:
-    provenance = (CRDS / "PROVENANCE.md").read_text()
-    files = sorted(CRDS.glob("*.yaml"))
-    assert [f.name for f in files] == [
-        "trainer.kubeflow.org_clustertrainingruntimes.yaml",
-        "trainer.kubeflow.org_trainingruntimes.yaml",
-        "trainer.kubeflow.org_trainjobs.yaml",
-    ]
-    for path in files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert f"| {path.name} | manifests/base/crds/{path.name} | {digest} |" in provenance
-    assert "v2.3.0" in provenance
+def test_model_and_backup_live_on_the_work_volume_per_run() -> None:
+    """The chief's model and the BackupAndRestore checkpoints go to the TrainJob's claim, in a
+    folder of the JobSet's UID: durable across pod and JobSet restarts, nothing in emptyDir."""
+    objects = rendered("full.yaml", None, "trainer")
+    claim = objects["PersistentVolumeClaim"]
+    assert claim["metadata"]["name"] == "trainer-work"
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "resources": {"requests": {"storage": "2Gi"}},
+    }
+    pod = node(objects["TrainingRuntime"])
+    (container,) = pod["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    (work,) = [name for name, path in mounts.items() if path == WORK_DIR]
+    assert volumes[work]["persistentVolumeClaim"] == {"claimName": "trainer-work"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    options = run_options(env | {"MLP_RUN_ID": "uid-1"}, container["args"])
+    assert options == [f"--output={WORK_DIR}/uid-1/model", f"--backup-dir={WORK_DIR}/uid-1/backup"]
+    assert not any(a.startswith(("--output", "--backup-dir")) for a in container["args"])
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "message"),
+    [
+        ({"MLP_WORK_DIR": "/w"}, [], "MLP_RUN_ID not set"),
+        ({"MLP_WORK_DIR": "/w", "MLP_RUN_ID": "u"}, ["--output=/tmp/m"], "--output is set by"),
+        ({"MLP_WORK_DIR": "/w", "MLP_RUN_ID": "u"}, ["--backup-dir", "/b"], "--backup-dir is"),
+    ],
+)
+def test_entrypoint_refuses_run_options_it_sets(
+    environ: dict[str, str], argv: list[str], message: str
+) -> None:
+    from mlp_common.step import StepError
+
+    with pytest.raises(StepError, match=message):
+        run_options(environ, argv)

@@ -467,7 +467,7 @@ pinned by digest in Knative's release manifests); only its shape matters to the 
 
 
 def queue_proxy(annotations: dict[str, str]) -> Manifest:
-    """The sidecar Knative adds to every Serverless pod (knative.dev/serving
+    """The sidecar Knative adds to every Knative pod (knative.dev/serving
     pkg/reconciler/revision/resources/queue.go): its ports, its restricted security context,
     and the requests/limits our `queue.sidecar.serving.knative.dev/*` annotations set."""
     resources: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
@@ -528,8 +528,8 @@ def katib_metrics_collector(primary: Manifest) -> Manifest:
 
 def derived_workloads(doc: Manifest) -> list[Manifest]:
     """The workload a controller would create from a custom resource's pod template, derived
-    from the rendered object: for a KServe predictor a Deployment (RawDeployment:
-    `<name>-predictor`; Serverless: Knative's `<name>-predictor-00001-deployment`, with the
+    from the rendered object: for a KServe predictor a Deployment (Standard:
+    `<name>-predictor`; Knative: Knative's `<name>-predictor-00001-deployment`, with the
     queue-proxy sidecar Knative adds), a Job for a Katib trial, the
     Indexed Job of a Kubeflow Trainer TrainingRuntime's `node` replicated job."""
     meta = doc["metadata"]
@@ -540,7 +540,7 @@ def derived_workloads(doc: Manifest) -> list[Manifest]:
         labels = {**predictor.get("labels", {}), DERIVED_LABEL: name}
         mode = meta.get("annotations", {}).get("serving.kserve.io/deploymentMode")
         deployment = f"{name}-predictor"
-        if mode == "Serverless":
+        if mode == "Knative":
             deployment = f"{name}-predictor-00001-deployment"
             pod_spec = copy.deepcopy(pod_spec)
             pod_spec["containers"].append(queue_proxy(predictor.get("annotations", {})))

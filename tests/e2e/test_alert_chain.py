@@ -99,7 +99,7 @@ class Chain:
     """Component -> the Pod its Service's EndpointSlice names."""
     services: dict[str, str]
     """Component -> the name of the Service Prometheus scrapes it through: the `service` and
-    `job` labels it stores (`model-server-metrics` for a Serverless InferenceService)."""
+    `job` labels it stores (`model-server-metrics` for a Knative InferenceService)."""
 
     def promote(self, version: str) -> None:
         from mlp_common.registry import ModelRegistry

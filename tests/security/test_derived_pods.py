@@ -1,10 +1,10 @@
 """The policy gates also judge the pods that controllers create from our custom resources.
 
-KServe (with Knative, in Serverless mode) and Katib create pods from the InferenceService and
+KServe (with Knative, in Knative mode) and Katib create pods from the InferenceService and
 the Experiment; those pods are never in the rendered output, so the gates over it
 (test_policy_gates.py) cannot see them. Here they are DERIVED from the rendered objects by
 tests/e2e/kube.derived_workloads: the predictor's Deployment, including the queue-proxy
-sidecar Knative adds in Serverless mode (bounded by the queue.sidecar.serving.knative.dev
+sidecar Knative adds in Knative mode (bounded by the queue.sidecar.serving.knative.dev
 annotations the generator sets), and the trial Job from the trial template. kube-linter,
 kube-score and checkov then run over those derived workloads with zero findings allowed.
 """
@@ -89,10 +89,10 @@ def test_an_unbounded_queue_proxy_is_caught(rendered: str, tmp_path: Path) -> No
         for d in load_documents(rendered)
         if d["kind"] == "InferenceService"
         and d["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode")
-        == "Serverless"
+        == "Knative"
     ]
     if not isvcs:
-        pytest.skip("no Serverless InferenceService in this environment")
+        pytest.skip("no Knative InferenceService in this environment")
     isvc = isvcs[0]
     isvc["spec"]["predictor"]["annotations"] = {
         k: v

@@ -8,8 +8,8 @@ namespace and an outsider in a foreign namespace; IP blocks stand for the intern
 The intent is computed from the spec alone, independently of the NetworkPolicy builder:
   - a component reaches each `dependsOn` peer on that peer's ports;
   - each `exposedTo` endpoint reaches the component on the component's ports;
-  - except for a Serverless InferenceService: its clients reach Knative's queue-proxy in the
-    pod, on 8012 (a fact of KServe's Serverless mode, which forwards to the container port);
+  - except for a Knative InferenceService: its clients reach Knative's queue-proxy in the
+    pod, on 8012 (a fact of KServe's Knative mode, which forwards to the container port);
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
   - each tenant (two probe pods in its namespace) resolves names, talks within its own
@@ -62,7 +62,7 @@ class ReachedPort:
 
 def reached_on(component: Any) -> list[Any]:
     """The ports a component's clients connect to (see the module docstring)."""
-    if component.kind == "InferenceService" and component.deployment_mode == "Serverless":
+    if component.kind == "InferenceService" and component.deployment_mode == "Knative":
         return [ReachedPort(8012)]
     return list(component.ports)
 

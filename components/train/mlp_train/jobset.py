@@ -16,6 +16,13 @@ train step (``mlp_train.cli``) in this process:
 
 So worker ``i`` of N is ``<jobset>-<replicated job>-<job index>-<i>.<jobset>:<port>``, and this
 pod is the worker whose index is ``JOB_COMPLETION_INDEX`` (index 0 is the chief).
+
+Where a run writes: the runtime mounts the TrainJob's PersistentVolumeClaim at ``MLP_WORK_DIR`` and
+passes the JobSet's UID as ``MLP_RUN_ID`` (its pod label ``jobset.sigs.k8s.io/jobset-uid``), so
+this entrypoint adds ``--output=<MLP_WORK_DIR>/<MLP_RUN_ID>/model`` and
+``--backup-dir=<MLP_WORK_DIR>/<MLP_RUN_ID>/backup``: durable, shared by the workers, the same
+across the JobSet's restarts (a restart resumes from the last backed-up epoch) and new for a new
+TrainJob. The train options must not set either.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from mlp_common.step import StepError
 
@@ -60,15 +68,37 @@ def tf_config_from_jobset(environ: Mapping[str, str]) -> str:
     )
 
 
+RUN_OPTIONS = ("--output", "--backup-dir")
+"""Train options this entrypoint sets from the work volume and the run id."""
+
+
+def run_options(environ: Mapping[str, str], argv: Sequence[str]) -> list[str]:
+    """``--output`` and ``--backup-dir`` of this run, under ``MLP_WORK_DIR/MLP_RUN_ID``."""
+    missing = [name for name in ("MLP_WORK_DIR", "MLP_RUN_ID") if not environ.get(name)]
+    if missing:
+        raise StepError(f"no work volume: {', '.join(missing)} not set")
+    for arg in argv:
+        for option in RUN_OPTIONS:
+            if arg == option or arg.startswith(f"{option}="):
+                raise StepError(
+                    f"{option} is set by the TrainingRuntime (the work volume at "
+                    f"MLP_WORK_DIR); remove it from the train options"
+                )
+    run = Path(environ["MLP_WORK_DIR"]) / environ["MLP_RUN_ID"]
+    return [f"--output={run / 'model'}", f"--backup-dir={run / 'backup'}"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         os.environ["TF_CONFIG"] = tf_config_from_jobset(os.environ)
+        args += run_options(os.environ, args)
     except StepError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
     from mlp_train.cli import main as train
 
-    return train(argv)
+    return train(args)
 
 
 if __name__ == "__main__":

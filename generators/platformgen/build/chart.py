@@ -120,7 +120,7 @@ def workload(view: ComponentView, built: list[Manifest]) -> Manifest:
 
 def workload_waivers(view: ComponentView, built: list[Manifest]) -> list[Waiver]:
     """Every waiver on the component's workload: the spec's and the environment's
-    (view.policy_exceptions) and those the builder derives (a Serverless InferenceService
+    (view.policy_exceptions) and those the builder derives (a Knative InferenceService
     waives the queue-proxy's liveness probe, say), read back from the built object, so one
     list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
     builder's."""

@@ -17,13 +17,13 @@ from platformgen.resolve import ComponentView
 from platformgen.spec.model import Component
 
 DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
-"""KServe's per-InferenceService choice of Serverless (Knative) or RawDeployment; set from the
+"""KServe's per-InferenceService choice of Knative or Standard (its v0.15+ names); set from the
 spec, never left to the cluster-wide default in inferenceservice-config."""
 QUEUE_PROXY_PORT = 8012
-"""Serverless: Knative's queue-proxy sidecar receives the traffic on this port and forwards it
+"""Knative mode: Knative's queue-proxy sidecar receives the traffic on this port and forwards it
 to the predictor container's port inside the pod."""
 KNATIVE_ACTIVATOR = ("knative-serving", {"app": "activator"})
-"""Serverless: Knative's activator proxies requests to the pods while they scale from zero or
+"""Knative mode: Knative's activator proxies requests to the pods while they scale from zero or
 under a burst, so it connects to the queue-proxy port too (namespace, pod labels)."""
 QUEUE_PROXY_RESOURCES = {
     "cpu-resource-request": "25m",
@@ -33,13 +33,13 @@ QUEUE_PROXY_RESOURCES = {
     "ephemeral-storage-resource-request": "64Mi",
     "ephemeral-storage-resource-limit": "256Mi",
 }
-"""Serverless: requests and limits of the queue-proxy sidecar Knative adds to every pod, set
+"""Knative mode: requests and limits of the queue-proxy sidecar Knative adds to every pod, set
 through Knative's per-revision annotations so the sidecar is bounded like our containers."""
 QUEUE_PROXY_ANNOTATION = "queue.sidecar.serving.knative.dev/"
 QUEUE_PROXY_PROBES = (
     "checkov",
     "CKV_K8S_8",
-    "Knative's queue-proxy sidecar in Serverless pods has a readiness probe only (Knative's "
+    "Knative's queue-proxy sidecar in Knative-mode pods has a readiness probe only (Knative's "
     "choice); the predictor container has its liveness probe",
 )
 KSERVE_CONTAINER = "kserve-container"
@@ -52,17 +52,17 @@ CANARY_MODEL_ANNOTATION = "platformgen.io/canary-model"
 
 
 def serving_ports(c: Component) -> list[tuple[int, str]]:
-    """(port, protocol) on which clients reach the component's pods: for a Serverless
+    """(port, protocol) on which clients reach the component's pods: for a Knative
     InferenceService that is the queue-proxy port, which forwards to the container's port
     inside the pod; otherwise the component's own ports."""
-    if c.kind == "InferenceService" and c.deployment_mode == "Serverless":
+    if c.kind == "InferenceService" and c.deployment_mode == "Knative":
         return [(QUEUE_PROXY_PORT, "TCP")]
     return [(p.port, p.protocol) for p in c.ports]
 
 
 def has_own_service_name(c: Component) -> bool:
-    """False where KServe creates a Service with the component's name (Serverless)."""
-    return not (c.kind == "InferenceService" and c.deployment_mode == "Serverless")
+    """False where KServe creates a Service with the component's name (Knative)."""
+    return not (c.kind == "InferenceService" and c.deployment_mode == "Knative")
 
 
 def model_annotations(view: ComponentView) -> dict[str, str]:
@@ -108,13 +108,13 @@ def build_inference_service(view: ComponentView) -> Manifest | None:
     if view.override.canary is not None:
         predictor["canaryTrafficPercent"] = view.override.canary.traffic_percent
     annotations = pod_annotations(view)
-    if c.deployment_mode == "Serverless":
+    if c.deployment_mode == "Knative":
         annotations.update(
             {f"{QUEUE_PROXY_ANNOTATION}{k}": v for k, v in QUEUE_PROXY_RESOURCES.items()}
         )
     if annotations:
         predictor["annotations"] = annotations
-    implied = [QUEUE_PROXY_PROBES] if c.deployment_mode == "Serverless" else []
+    implied = [QUEUE_PROXY_PROBES] if c.deployment_mode == "Knative" else []
     metadata = workload_metadata(view, extra_exceptions=implied)
     metadata.setdefault("annotations", {})[DEPLOYMENT_MODE] = c.deployment_mode
     metadata["annotations"].update(model_annotations(view))

@@ -12,12 +12,12 @@ from platformgen.resolve import ComponentView
 def service_name(view: ComponentView) -> str:
     """The name of the component's own Service, which is also the `service` (and `job`) label
     Prometheus stores on what it scrapes through it: the component's name, or
-    `<name>-metrics` where KServe takes the name (Serverless)."""
+    `<name>-metrics` where KServe takes the name (Knative)."""
     return view.name if has_own_service_name(view.component) else f"{view.name}-metrics"
 
 
 def build_service(view: ComponentView) -> Manifest | None:
-    """The component's Service. For a Serverless InferenceService, KServe itself creates the
+    """The component's Service. For a Knative InferenceService, KServe itself creates the
     Service named after it (and Knative the ones in front of the queue-proxy), so ours is
     `<name>-metrics`, only for Prometheus, or none without metrics."""
     c = view.component

@@ -12,6 +12,12 @@ A component of kind TrainJob renders three objects:
   from their BackupAndRestore checkpoint.
 - a `TrainJob` that runs the component on that runtime (`runtimeRef`); the worker count is the
   runtime's, written once.
+- a `PersistentVolumeClaim` `<name>-work` (ReadWriteMany, `distributed.storage`) that every
+  worker mounts at `/var/lib/mlp-train` (`MLP_WORK_DIR`). The entrypoint writes the chief's model
+  and the BackupAndRestore checkpoints under `<MLP_WORK_DIR>/<MLP_RUN_ID>/`, where the run id is
+  the JobSet's UID (its pod label `jobset.sigs.k8s.io/jobset-uid`): the same for every worker and
+  across the JobSet's restarts, so a restarted run resumes from its last epoch instead of
+  starting over, and new for a new TrainJob. Nothing of a run lives in the pods' emptyDir.
 
 The component's NetworkPolicy (builders.network_policy) gets one more ingress and egress rule
 from `worker_rule`: worker pods reach each other on `distributed.port`, and nothing else.
@@ -30,7 +36,8 @@ from __future__ import annotations
 from typing import Any
 
 from platformgen.builders.pod import container, pod_labels, pod_spec, workload_metadata
-from platformgen.naming import NAMESPACE_NAME, Manifest, selector_labels
+from platformgen.naming import NAMESPACE_NAME, Manifest, metadata, selector_labels
+from platformgen.quantity import canonical_bytes
 from platformgen.resolve import ComponentView
 from platformgen.spec.distributed import REPLICATED_JOB
 
@@ -44,6 +51,18 @@ JOBSET_LABELS = {
     "JOB_INDEX": "jobset.sigs.k8s.io/job-index",
 }
 """Environment variable -> the JobSet pod label it is read from (downward API)."""
+RUN_ID = ("MLP_RUN_ID", "jobset.sigs.k8s.io/jobset-uid")
+"""The run's id (environment variable, JobSet pod label): the JobSet's UID (module doc)."""
+WORK_DIR = "/var/lib/mlp-train"
+"""Where every worker mounts the work volume (`MLP_WORK_DIR`)."""
+WORK_VOLUME = "mlp-train-work"
+ACCESS_MODES = ["ReadWriteMany"]
+"""Every worker, on any node, reads the chief's checkpoints when the run resumes."""
+
+
+def work_claim(name: str) -> str:
+    """The PersistentVolumeClaim of TrainJob `name`."""
+    return f"{name}-work"
 
 
 def _node_container(view: ComponentView) -> dict[str, Any]:
@@ -54,16 +73,18 @@ def _node_container(view: ComponentView) -> dict[str, Any]:
         *node["env"],
         {"name": "MLP_NUM_WORKERS", "value": str(d.workers)},
         {"name": "MLP_WORKER_PORT", "value": str(d.port)},
+        {"name": "MLP_WORK_DIR", "value": WORK_DIR},
         *(
             {
                 "name": variable,
                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}},
             }
-            for variable, label in JOBSET_LABELS.items()
+            for variable, label in [*JOBSET_LABELS.items(), RUN_ID]
         ),
     ]
     node["env"] = sorted(env, key=lambda e: str(e["name"]))
     node["ports"] = [{"containerPort": d.port, "name": "workers", "protocol": "TCP"}]
+    node["volumeMounts"] = [*node["volumeMounts"], {"mountPath": WORK_DIR, "name": WORK_VOLUME}]
     return node
 
 
@@ -80,6 +101,10 @@ def build_training_runtime(view: ComponentView) -> Manifest | None:
         return None
     pod = pod_spec(view, restart_policy="Never")
     pod["containers"] = [_node_container(view)]
+    pod["volumes"] = [
+        *pod["volumes"],
+        {"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": work_claim(view.name)}},
+    ]
     # The runtime holds the pod template, so it carries the component's policy waivers (the
     # gates check the Job that JobSet makes from it, tests/security/test_derived_pods.py).
     meta = workload_metadata(view, extra_exceptions=[JOBSET_OWNS_JOBS])
@@ -114,6 +139,21 @@ def build_training_runtime(view: ComponentView) -> Manifest | None:
             },
         },
     }
+
+
+def build_work_volume(view: ComponentView) -> Manifest | None:
+    c = view.component
+    if c.kind != "TrainJob" or c.distributed is None:
+        return None
+    spec: dict[str, Any] = {
+        "accessModes": ACCESS_MODES,
+        "resources": {"requests": {"storage": canonical_bytes(str(c.distributed.storage))}},
+    }
+    if c.distributed.storage_class_name is not None:
+        spec["storageClassName"] = c.distributed.storage_class_name
+    meta = metadata(view.spec, view.name, c.role, view.namespace)  # the component's labels
+    meta["name"] = work_claim(view.name)
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}
 
 
 def build_train_job(view: ComponentView) -> Manifest | None:

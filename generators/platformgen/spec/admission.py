@@ -31,8 +31,8 @@ DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 ISVC_LIMITS = {
-    "Serverless": (47, "Knative names the revision <name>-predictor-00001 (at most 63)"),
-    "RawDeployment": (53, "KServe names the Service <name>-predictor (at most 63)"),
+    "Knative": (47, "Knative names the revision <name>-predictor-00001 (at most 63)"),
+    "Standard": (53, "KServe names the Service <name>-predictor (at most 63)"),
 }
 
 CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
@@ -200,7 +200,7 @@ def _component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem]
     if c.kind == "InferenceService" and c.deployment_mode is None:
         yield (
             f"{path}.deploymentMode",
-            "is required for kind InferenceService: Serverless or RawDeployment",
+            "is required for kind InferenceService: Knative or Standard",
         )
     if c.kind != "InferenceService" and c.deployment_mode is not None:
         yield (f"{path}.deploymentMode", f"does not apply to kind {c.kind}")
@@ -364,11 +364,11 @@ def _environments(spec: PlatformSpec) -> Iterator[Problem]:
             if (
                 override.canary is not None
                 and c.kind == "InferenceService"
-                and c.deployment_mode == "RawDeployment"
+                and c.deployment_mode == "Standard"
             ):
                 yield (
                     f"{where}.canary",
-                    "KServe supports canary traffic only in deploymentMode Serverless",
+                    "KServe supports canary traffic only in deploymentMode Knative",
                 )
             yield from _served_model_override(where, name, c, override)
         if env.require_digests:

@@ -14,6 +14,10 @@ from platformgen.spec.model import Component
 
 Problem = tuple[str, str]
 
+RUN_OPTIONS = ("--output", "--backup-dir")
+"""Train options the TrainingRuntime's entrypoint sets itself: the run's folders on the work
+volume (builders.train_job, mlp_train.jobset)."""
+
 REPLICATED_JOB = "node"
 """The replicated job that Kubeflow Trainer runs the trainer in (its ancestor step `trainer`)."""
 
@@ -35,6 +39,14 @@ def check_distributed(name: str, c: Component) -> Iterator[Problem]:
         )
     if not name[0].isalpha():
         yield (path, "a TrainJob name must start with a letter (JobSet's Service is DNS-1035)")
+    for i, arg in enumerate(c.args):
+        for option in RUN_OPTIONS:
+            if arg == option or arg.startswith(f"{option}="):
+                yield (
+                    f"{path}.args[{i}]",
+                    f"{option} is set by the TrainingRuntime: the run's folder on the work "
+                    "volume (distributed.storage), durable across restarts; remove it",
+                )
     for i, port in enumerate(c.ports):
         if port.port == d.port:
             yield (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from platformgen.kinds import WORKLOAD_KINDS
@@ -126,6 +126,20 @@ def _http_path(value: str) -> str:
     return value
 
 
+LEGACY_DEPLOYMENT_MODES = {"Serverless": "Knative", "RawDeployment": "Standard"}
+"""KServe's names before v0.15 and what they are now. Its defaulter rewrites a legacy name in
+the stored object (drift against Git) and its validator then rejects updates (kserve#4798)."""
+
+
+def _deployment_mode(value: object) -> object:
+    if isinstance(value, str) and value in LEGACY_DEPLOYMENT_MODES:
+        raise ValueError(
+            f"{value!r} is KServe's legacy name, which its defaulter rewrites in the cluster "
+            f"(drift from Git); use {LEGACY_DEPLOYMENT_MODES[value]!r}"
+        )
+    return value
+
+
 def _percent(value: int) -> int:
     if not 0 <= value <= 100:
         raise ValueError("must be 0-100")
@@ -135,6 +149,8 @@ def _percent(value: int) -> int:
 Name = Annotated[str, AfterValidator(_dns_label)]
 """A DNS-1123 label of at most 63 characters: component, namespace and port names."""
 Port = Annotated[int, AfterValidator(_port)]
+DeploymentMode = Annotated[Literal["Knative", "Standard"], BeforeValidator(_deployment_mode)]
+"""KServe's deployment modes by their v0.15+ names; the legacy names are refused."""
 PortName = Annotated[str, AfterValidator(_port_name)]
 """A port name: an IANA service name (at most 15 characters, at least one letter)."""
 ImageRepository = Annotated[str, AfterValidator(_image_repository)]
@@ -430,6 +446,12 @@ class Distributed(Strict):
     port: Port = 2222
     """Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the workers'
     NetworkPolicy opens between them."""
+    storage: Quantity = "1Gi"
+    """Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) every worker mounts: the
+    chief's model and the BackupAndRestore checkpoints live there, per run, so they outlive the
+    pods and a restarted JobSet resumes from the last epoch."""
+    storage_class_name: Name | None = None
+    """StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."""
 
 
 class ComponentOverride(Strict):
@@ -492,9 +514,9 @@ class Component(Strict):
     """Environment variables (non-secret; credential-looking values are refused)."""
     secret_env: dict[EnvName, SecretKeyRef] = {}
     """Environment variables read from existing Secrets by name and key (credentials)."""
-    deployment_mode: Literal["Serverless", "RawDeployment"] | None = None
-    """KServe deployment mode (kind InferenceService, where it is required): Serverless
-    (Knative: queue-proxy on 8012, scale to zero, canary) or RawDeployment (a Deployment and
+    deployment_mode: DeploymentMode | None = None
+    """KServe deployment mode (kind InferenceService, where it is required): Knative
+    (queue-proxy on 8012, scale to zero, canary) or Standard (a Deployment and
     a `<name>-predictor` Service; no canary)."""
     config: dict[str, str] = {}
     """Files/values rendered into a ConfigMap and loaded with envFrom."""

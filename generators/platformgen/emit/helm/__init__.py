@@ -14,7 +14,7 @@ test (tests/test_equivalence.py) proves `helm template -f values-<env>.yaml` equ
 Values hold only environment knobs. What the builders derive from the component is fixed in
 the template: `secretEnv` entries (passed to the `env` helper as a fixed list and merged in the
 builders' sorted order) and workload annotations that are not policy waivers (KServe's
-deployment mode, beside the waivers helper). The waivers the builders derive (the Serverless
+deployment mode, beside the waivers helper). The waivers the builders derive (the Knative
 queue-proxy's probe, the content-named Job's TTL) are read back from the built workload into
 the values' `policyExceptions`, so one list feeds the helper and numbers `checkov.io/skipN`
 as the builder does. Every object that carries the component's waivers (found by building with
