@@ -1,0 +1,16 @@
+# Container images (issue 18): every image of builds.images in platform.yaml built from its
+# generated Dockerfile with buildah, on a local stand-in for the base image (README,
+# "Container images"). Cached per content: a warm `make images` builds nothing.
+
+##@ Images
+
+.PHONY: images
+images: $(VENV_STAMP) ## Build every image from its generated Dockerfile (buildah; records in .run/images/images.json)
+	nice scripts/build-images.sh
+
+.PHONY: images-list
+images-list: $(VENV_STAMP) ## Print the images platform.yaml builds, with every tag (JSON)
+	$(VENV)/bin/python scripts/images.py list
+
+# tests/images runs the built images; tests/test_images_plan.py needs only the venv.
+test: images
