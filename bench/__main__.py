@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline")
+NAMES = ("serving", "render", "validate", "pipeline", "images")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -70,11 +70,24 @@ def _pipeline(args: argparse.Namespace) -> Result:
     )
 
 
+def _images(args: argparse.Namespace) -> Result:
+    from bench import images
+
+    smoke = args.smoke
+    return images.run(
+        images.Options(
+            repeat=1 if smoke else args.repeat,
+            folders=("components/drift",) if smoke else tuple(args.images),
+        )
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
     "validate": _validate,
     "pipeline": _pipeline,
+    "images": _images,
 }
 
 
@@ -116,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="pipeline: runs per training-scaling row (default 1; each trains 20 epochs)",
+    )
+    run.add_argument(
+        "--images",
+        nargs="+",
+        default=[],
+        help="images: rebuild only these builds.images folders on a code change (default: all)",
     )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)

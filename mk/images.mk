@@ -12,5 +12,9 @@ images: $(VENV_STAMP) ## Build every image from its generated Dockerfile (builda
 images-list: $(VENV_STAMP) ## Print the images platform.yaml builds, with every tag (JSON)
 	$(VENV)/bin/python scripts/images.py list
 
-# tests/images runs the built images; tests/test_images_plan.py needs only the venv.
-test: images
+.PHONY: registry-tools
+registry-tools: ## Build the pinned CNCF distribution registry (a node pulls the images from it on 127.0.0.1)
+	scripts/install-registry.sh
+
+# tests/images runs the built images and pushes them to a registry.
+test: images registry-tools

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -363,12 +363,30 @@ class Record:
     archive: str
     archive_bytes: int
     build_seconds: float
-    """Wall time of the build when it was built (cold)."""
+    """Wall time of the build that made it (see cache_hits)."""
     base: str
     base_id: str
     cached: bool = False
     """True when this run found the image in the cache and built nothing."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    cache_hits: int = -1
+    """Steps buildah took from its layer cache when it was built (0: a cold build)."""
+
+
+def bud_argv(
+    image: Image, code_version: str, tag: str, labels: dict[str, str] | None = None
+) -> list[str]:
+    """`buildah bud` of the image's Dockerfile as generated, from the repository root: no
+    pull (the base is local), buildah's layer cache, the host's CA bundle and pip.conf
+    mounted read-only for the build only."""
+    argv = ["nice", "buildah", "bud", "--pull-never", "--layers", "--isolation", "chroot",
+            "--network", "host", "--file", str(ROOT / image.dockerfile), "--build-arg",
+            f"CODE_VERSION={code_version}", "--tag", tag]  # fmt: skip
+    for name, value in (labels or {}).items():
+        argv += ["--label", f"{name}={value}"]
+    for mount in BUILD_MOUNTS:
+        if mount.is_file():
+            argv += ["--volume", f"{mount}:{mount}:ro"]
+    return [*argv, str(ROOT)]
 
 
 def build(image: Image, base_id: str, base: str, log_dir: Path, code_version: str) -> Record:
@@ -386,15 +404,11 @@ def build(image: Image, base_id: str, base: str, log_dir: Path, code_version: st
     say(f"building {image.dockerfile} -> {', '.join(image.references)}")
     log = log_dir / f"{image.slug}.log"
     log.write_text("", encoding="utf-8")
-    argv = ["nice", "buildah", "bud", "--pull-never", "--layers", "--isolation", "chroot",
-            "--network", "host", "--file", str(ROOT / image.dockerfile), "--build-arg",
-            f"CODE_VERSION={code_version}", "--label", f"{KEY_LABEL}={key}", "--tag", keyed]  # fmt: skip
-    for mount in BUILD_MOUNTS:
-        if mount.is_file():
-            argv += ["--volume", f"{mount}:{mount}:ro"]
+    argv = bud_argv(image, code_version, keyed, labels={KEY_LABEL: key})
     started = time.monotonic()
-    stream([*argv, str(ROOT)], log)
+    stream(argv, log)
     seconds = time.monotonic() - started
+    cache_hits = log.read_text(encoding="utf-8", errors="replace").count("Using cache")
     check_no_build_mounts(keyed, base)
     for reference in image.references:
         run(["buildah", "tag", keyed, reference])
@@ -418,6 +432,7 @@ def build(image: Image, base_id: str, base: str, log_dir: Path, code_version: st
         archive=str(archive),
         archive_bytes=archive.stat().st_size,
         build_seconds=round(seconds, 1),
+        cache_hits=cache_hits,
         base=base,
         base_id=base_id,
     )
@@ -488,6 +503,127 @@ def _lock() -> Iterator[None]:
         yield
 
 
+# --- a registry on loopback, for a node's containerd -------------------------------------------
+
+
+REGISTRY_CONFIG = """\
+# Written by scripts/images.py: the images of `make images`, for the node's containerd.
+version: 0.1
+log: {{level: warn}}
+storage:
+  filesystem: {{rootdirectory: {root}}}
+  delete: {{enabled: true}}
+http: {{addr: "127.0.0.1:{port}"}}
+"""
+
+
+def registry_up(state: Path, port: int) -> str:
+    """Start the distribution registry (.tools/bin/registry, `make registry-tools`) on
+    127.0.0.1:`port` with its storage, log and PID file in `state`; its address."""
+    binary = ROOT / ".tools" / "bin" / "registry"
+    if not binary.exists():
+        raise ImagesError(f"{binary}: missing; run `make registry-tools`")
+    state.mkdir(parents=True, exist_ok=True)
+    config = state / "config.yml"
+    config.write_text(REGISTRY_CONFIG.format(root=state / "storage", port=port), encoding="utf-8")
+    with (state / "registry.log").open("ab") as log:
+        process = subprocess.Popen(
+            [str(binary), "serve", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    (state / "registry.pid").write_text(f"{process.pid}\n", encoding="utf-8")
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            log_text = (state / "registry.log").read_text(errors="replace")[-2000:]
+            raise ImagesError(f"the registry exited ({process.returncode}):\n{log_text}")
+        try:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
+                if response.status == 200:
+                    return address
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise ImagesError(f"the registry did not answer on {address} within 30 s")
+        time.sleep(0.2)
+
+
+def registry_down(state: Path) -> None:
+    """Stop the registry started in `state` (by its PID) and delete its storage."""
+    import shutil
+    import signal
+
+    pid_file = state / "registry.pid"
+    if pid_file.is_file():
+        pid = int(pid_file.read_text(encoding="utf-8"))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink()
+    shutil.rmtree(state / "storage", ignore_errors=True)
+
+
+def registry_path(reference: str) -> tuple[str, str]:
+    """`host[:port]/path:tag` -> (host, `path:tag`); Docker Hub names have no host part."""
+    first, _, rest = reference.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", reference
+
+
+def push(records: Sequence[dict[str, Any]], address: str) -> dict[str, str]:
+    """Copy every archive to the registry at `address` under each of its references' paths
+    (`registry.example.com/mlp/x:t` -> `<address>/mlp/x:t`), unchanged (the digest is
+    checked); the pushed references by original reference."""
+    pushed = {}
+    with tempfile.TemporaryDirectory(prefix="mlp-push-") as scratch:
+        digest_file = Path(scratch) / "digest"
+        for record in records:
+            for reference in record["references"]:
+                target = f"{address}/{registry_path(reference)[1]}"
+                run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                     "--digestfile", str(digest_file), f"oci-archive:{record['archive']}",
+                     f"docker://{target}"])  # fmt: skip
+                digest = digest_file.read_text(encoding="utf-8").strip()
+                if digest != record["digest"]:
+                    raise ImagesError(f"{target}: pushed as {digest}, built as {record['digest']}")
+                pushed[reference] = target
+    return pushed
+
+
+def write_hosts(certs_dir: Path, references: Sequence[str], address: str) -> list[Path]:
+    """containerd `hosts.toml` files in `certs_dir` (its CRI registry `config_path`) that make
+    every registry host of `references` resolve and pull from the registry at `address`
+    only: the images keep the names the manifests use, and nothing is fetched from outside."""
+    written = []
+    for host in sorted({registry_path(reference)[0] for reference in references}):
+        path = certs_dir / host / "hosts.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"# Written by scripts/images.py: {host} images come from the local registry.\n"
+            f'server = "http://{address}"\n\n'
+            f'[host."http://{address}"]\n'
+            '  capabilities = ["pull", "resolve"]\n',
+            encoding="utf-8",
+        )
+        written.append(path)
+    return written
+
+
+def manifest() -> dict[str, Any]:
+    """This checkout's images (`.run/images/images.json`, written by `build`)."""
+    if not MANIFEST.is_file():
+        raise ImagesError(f"{MANIFEST}: missing; run `make images`")
+    document: dict[str, Any] = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    return document
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/images.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -498,6 +634,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     listing = commands.add_parser("list", help="print the images the spec builds (JSON)")
     listing.add_argument("--spec", type=Path, default=ROOT / "platform.yaml")
+    push_command = commands.add_parser("push", help="copy the built images to a registry")
+    push_command.add_argument("--registry", required=True, help="host:port (plain HTTP)")
+    hosts = commands.add_parser("hosts", help="containerd hosts.toml: pull from a registry")
+    hosts.add_argument("--certs-dir", type=Path, required=True, help="containerd config_path")
+    hosts.add_argument("--registry", required=True, help="host:port (plain HTTP)")
+    up = commands.add_parser("registry-up", help="start a registry on 127.0.0.1 (PID file)")
+    up.add_argument("--state", type=Path, required=True)
+    up.add_argument("--port", type=int, required=True)
+    down = commands.add_parser("registry-down", help="stop it by PID, delete its storage")
+    down.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -505,14 +651,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps([asdict(i) | {"references": i.references}
                               for i in plan(load_spec(args.spec))], indent=2))  # fmt: skip
-            return 0
-        records = build_all(args.spec, args.folders)
+        elif args.command == "push":
+            for reference, target in push(manifest()["images"], args.registry).items():
+                print(f"{reference} -> {target}")
+        elif args.command == "hosts":
+            references = [r for image in manifest()["images"] for r in image["references"]]
+            for path in write_hosts(args.certs_dir, references, args.registry):
+                print(path)
+        elif args.command == "registry-up":
+            print(registry_up(args.state, args.port))
+        elif args.command == "registry-down":
+            registry_down(args.state)
+        else:
+            for record in build_all(args.spec, args.folders):
+                how = "cached" if record.cached else f"built in {record.build_seconds:.0f} s"
+                print(f"{record.folder:<22} {record.size_bytes / 1e6:6.0f} MB  {how:<16} "
+                      f"{record.digest}")  # fmt: skip
     except ImagesError as err:
         say(f"error: {err}")
         return 1
-    for record in records:
-        how = "cached" if record.cached else f"built in {record.build_seconds:.0f} s"
-        print(f"{record.folder:<22} {record.size_bytes / 1e6:6.0f} MB  {how:<16} {record.digest}")
     return 0
 
 

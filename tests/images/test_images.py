@@ -14,10 +14,8 @@ capability dropped, no privilege escalation.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,34 +23,17 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from support import ROOT, unavailable
+from support import ROOT
 
-PODMAN_RUN = [
-    "podman", "run", "--rm", "--runtime", "runc", "--network", "host",
-    # podman raises these limits to the maximum, which needs CAP_SYS_RESOURCE (absent here).
-    "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-    "--read-only", "--tmpfs", "/tmp:rw,size=512m", "--cap-drop", "ALL",
-    "--security-opt", "no-new-privileges",
-]  # fmt: skip
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("images", ROOT / "scripts" / "images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["images"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-images = _load()
+Podman = Callable[..., str]
+Built = dict[str, dict[str, Any]]
 
 
 def _spec():  # type: ignore[no-untyped-def]
@@ -61,32 +42,10 @@ def _spec():  # type: ignore[no-untyped-def]
     return load_spec(ROOT / "platform.yaml")
 
 
-FOLDERS = [image.folder for image in images.plan(_spec())]
+FOLDERS = sorted(_spec().builds.images)
 
 
-@pytest.fixture(scope="module")
-def built() -> dict[str, dict[str, Any]]:
-    """Every image, built (or found in the cache) by scripts/build-images.sh: its record."""
-    if os.geteuid() != 0:
-        unavailable("building images needs root (buildah --isolation chroot, mmdebstrap)")
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "build-images.sh")], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"make images failed:\n{result.stderr[-4000:]}"
-    manifest = json.loads(images.MANIFEST.read_text(encoding="utf-8"))
-    assert shutil.which("podman"), "scripts/build-images.sh installs podman"
-    return {record["folder"]: record for record in manifest["images"]}
-
-
-def podman(*args: str, timeout: float = 300) -> str:
-    result = subprocess.run(
-        [*PODMAN_RUN, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert result.returncode == 0, f"podman run {' '.join(args)}:\n{result.stderr[-3000:]}"
-    return result.stdout
-
-
-def _config(reference: str) -> dict[str, Any]:
+def _config(images: ModuleType, reference: str) -> dict[str, Any]:
     document = images.image_inspect(reference)
     assert document is not None, f"{reference}: not in buildah's storage"
     config: dict[str, Any] = document["OCIv1"]["config"]
@@ -95,15 +54,16 @@ def _config(reference: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_image_runs_as_the_spec_user_and_imports_its_entrypoint_module(
-    built: dict[str, dict[str, Any]], folder: str
+    images: ModuleType, built: Built, podman: Podman, folder: str
 ) -> None:
     spec = _spec()
     record = built[folder]
     user = spec.defaults.run_as_user
-    for reference in images.plan(spec)[FOLDERS.index(folder)].references:
+    (image,) = [image for image in images.plan(spec) if image.folder == folder]
+    for reference in image.references:
         assert reference in record["references"]
         assert images.image_id(reference) == record["image_id"], f"{reference}: not this build"
-    config = _config(record["references"][0])
+    config = _config(images, record["references"][0])
     assert config["User"] == f"{user}:{user}"
     entrypoint = config["Entrypoint"]
     assert entrypoint[:2] == ["python", "-m"], entrypoint
@@ -117,7 +77,7 @@ def test_image_runs_as_the_spec_user_and_imports_its_entrypoint_module(
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_nothing_mounted_for_the_build_stayed_in_the_image(
-    built: dict[str, dict[str, Any]], folder: str
+    built: Built, podman: Podman, folder: str
 ) -> None:
     record = built[folder]
     script = (
@@ -139,7 +99,7 @@ def test_nothing_mounted_for_the_build_stayed_in_the_image(
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
-def test_archive_holds_the_recorded_image(built: dict[str, dict[str, Any]], folder: str) -> None:
+def test_archive_holds_the_recorded_image(built: Built, folder: str) -> None:
     record = built[folder]
     with tarfile.open(record["archive"]) as archive:
         member = archive.extractfile("index.json")
@@ -173,7 +133,7 @@ def _get(url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def trained(built: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(built: Built, podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's pipeline run locally inside the pipeline image: a registry with the model."""
     work = tmp_path_factory.mktemp("pipeline-run")
     os.chown(work, 10001, 10001)
@@ -187,12 +147,13 @@ def trained(built: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture
-def serve_container(built: dict[str, dict[str, Any]], trained: Path) -> Iterator[str]:
+def serve_container(built: Built, trained: Path, podman_run: list[str]) -> Iterator[str]:
     """The serve image on a loopback port, serving the trained registry (mounted read-only)."""
     port = _free_port()
     name = f"mlp-serve-test-{port}"
     reference = built["components/serve"]["references"][0]
-    run = [*PODMAN_RUN, "--detach", "--name", name, "--volume", f"{trained}:/var/lib/mlp/registry:ro",
+    run = [*podman_run, "--detach", "--name", name,
+           "--volume", f"{trained}:/var/lib/mlp/registry:ro",
            "--env", "MLP_SERVE_HOST=127.0.0.1", "--env", f"MLP_SERVE_PORT={port}",
            reference, "--poll-interval", "0"]  # fmt: skip
     subprocess.run(run, check=True, capture_output=True, timeout=120)
@@ -234,3 +195,17 @@ def test_serve_image_serves_the_model_the_pipeline_image_trained(serve_container
         capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     assert json.loads(smoke.stdout.splitlines()[-1])["v1_prediction"] == label
+
+
+def test_images_benchmark_smoke_records_size_and_build_times(built: Built, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "images", "--smoke", "--results", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "images.json").read_text(encoding="utf-8"))
+    by = {(m["group"], m["series"], m["metric"]): m for m in result["measurements"]}
+    for folder, record in built.items():
+        assert by[("size", folder, "size_mb")]["median"] == record["size_bytes"] / 1e6
+    assert by[("code change", "components/drift", "wall_s")]["median"] > 0
+    assert by[("make images", "nothing changed (all cached)", "wall_s")]["median"] < 60
