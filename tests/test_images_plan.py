@@ -115,8 +115,11 @@ def test_content_key_changes_with_what_the_build_reads_only(tmp_path: Path) -> N
 
 
 def test_base_stand_in_is_refused_for_a_digest_or_another_distribution() -> None:
-    name, suite, python = images.base_reference("python:3.11-slim-bookworm")
-    assert (name, suite, python) == ("docker.io/library/python:3.11-slim-bookworm", "bookworm", "3.11")
+    assert images.base_reference("python:3.11-slim-bookworm") == (
+        "docker.io/library/python:3.11-slim-bookworm",
+        "bookworm",
+        "3.11",
+    )
     with pytest.raises(images.ImagesError, match="builds.baseImage: .*pinned by digest"):
         images.base_reference("python:3.11-slim-bookworm@sha256:" + "a" * 64)
     with pytest.raises(images.ImagesError, match="builds.baseImage: 'alpine:3.20'"):
