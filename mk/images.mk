@@ -12,6 +12,10 @@ images: $(VENV_STAMP) ## Build every image from its generated Dockerfile (builda
 images-list: $(VENV_STAMP) ## Print the images platform.yaml builds, with every tag (JSON)
 	$(VENV)/bin/python scripts/images.py list
 
+.PHONY: images-clean
+images-clean: $(VENV_STAMP) ## Remove the built images, their build cache and archives (frees the disk they take)
+	$(VENV)/bin/python scripts/images.py clean
+
 .PHONY: registry-tools
 registry-tools: ## Build the pinned CNCF distribution registry (a node pulls the images from it on 127.0.0.1)
 	scripts/install-registry.sh

@@ -513,26 +513,28 @@ log: {{level: warn}}
 storage:
   filesystem: {{rootdirectory: {root}}}
   delete: {{enabled: true}}
-http: {{addr: "127.0.0.1:{port}"}}
+http: {{addr: "{host}:{port}"}}
 """
 
 
-def registry_up(state: Path, port: int) -> str:
+def registry_up(state: Path, port: int, host: str = "127.0.0.1") -> str:
     """Start the distribution registry (.tools/bin/registry, `make registry-tools`) on
-    127.0.0.1:`port` with its storage, log and PID file in `state`; its address."""
+    `host`:`port` with its storage, log and PID file in `state`; its address. `host` is
+    loopback, or the host's end of a node's network namespace (never a public interface)."""
     binary = ROOT / ".tools" / "bin" / "registry"
     if not binary.exists():
         raise ImagesError(f"{binary}: missing; run `make registry-tools`")
     state.mkdir(parents=True, exist_ok=True)
     config = state / "config.yml"
-    config.write_text(REGISTRY_CONFIG.format(root=state / "storage", port=port), encoding="utf-8")
+    text = REGISTRY_CONFIG.format(root=state / "storage", host=host, port=port)
+    config.write_text(text, encoding="utf-8")
     with (state / "registry.log").open("ab") as log:
         process = subprocess.Popen(
             [str(binary), "serve", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
     (state / "registry.pid").write_text(f"{process.pid}\n", encoding="utf-8")
-    address = f"127.0.0.1:{port}"
+    address = f"{host}:{port}"
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
@@ -616,6 +618,23 @@ def write_hosts(certs_dir: Path, references: Sequence[str], address: str) -> lis
     return written
 
 
+def clean() -> list[str]:
+    """Remove every image this script built (they carry KEY_LABEL: the base, every build),
+    the layer cache of their builds (dangling intermediate images), the archives and
+    records. Returns the removed image IDs."""
+    import shutil
+
+    listing = run(["buildah", "images", "--all", "--noheading", "--no-trunc", "--format",
+                   "{{.ID}}", "--filter", f"label={KEY_LABEL}"]).split()  # fmt: skip
+    removed = sorted(set(listing))
+    if removed:
+        run(["buildah", "rmi", "--force", *removed])
+    subprocess.run(["buildah", "rmi", "--prune"], capture_output=True, check=False)
+    shutil.rmtree(CACHE, ignore_errors=True)
+    MANIFEST.unlink(missing_ok=True)
+    return removed
+
+
 def manifest() -> dict[str, Any]:
     """This checkout's images (`.run/images/images.json`, written by `build`)."""
     if not MANIFEST.is_file():
@@ -642,8 +661,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("registry-up", help="start a registry on 127.0.0.1 (PID file)")
     up.add_argument("--state", type=Path, required=True)
     up.add_argument("--port", type=int, required=True)
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on")
     down = commands.add_parser("registry-down", help="stop it by PID, delete its storage")
     down.add_argument("--state", type=Path, required=True)
+    commands.add_parser("clean", help="remove the built images, their layer cache, archives")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -659,9 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in write_hosts(args.certs_dir, references, args.registry):
                 print(path)
         elif args.command == "registry-up":
-            print(registry_up(args.state, args.port))
+            print(registry_up(args.state, args.port, args.host))
         elif args.command == "registry-down":
             registry_down(args.state)
+        elif args.command == "clean":
+            say(f"removed {len(clean())} images and {CACHE}")
         else:
             for record in build_all(args.spec, args.folders):
                 how = "cached" if record.cached else f"built in {record.build_seconds:.0f} s"
