@@ -391,6 +391,13 @@ def bud_argv(
 
 def build(image: Image, base_id: str, base: str, log_dir: Path, code_version: str) -> Record:
     key = content_key(ROOT, image, base_id)
+    with _lock(image.slug):
+        return _build(image, key, base_id, base, log_dir, code_version)
+
+
+def _build(
+    image: Image, key: str, base_id: str, base: str, log_dir: Path, code_version: str
+) -> Record:
     entry = CACHE / key
     record_path = entry / "build.json"
     keyed = f"{image.repository}:build-{key[:16]}"
@@ -482,11 +489,11 @@ def build_all(spec_path: Path, only: Sequence[str]) -> list[Record]:
     log_dir = MANIFEST.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    with _lock():
-        base = spec.builds.base_image
+    base = spec.builds.base_image
+    with _lock("base"):
         base_id = ensure_base(base, log_dir)
-        version = code_version()
-        records = [build(image, base_id, base, log_dir, version) for image in images]
+    version = code_version()
+    records = [build(image, base_id, base, log_dir, version) for image in images]
     manifest = {"base": base, "base_id": base_id, "images": [asdict(r) for r in records]}
     if not only:
         MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -494,11 +501,12 @@ def build_all(spec_path: Path, only: Sequence[str]) -> list[Record]:
 
 
 @contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """One build at a time on this machine (buildah tags are machine-wide)."""
+def _lock(name: str) -> Iterator[None]:
+    """One build of a thing at a time on this machine (checkouts share buildah's storage and
+    the cache); builds of different images may run side by side."""
     import fcntl
 
-    with (CACHE / ".lock").open("w") as handle:
+    with (CACHE / f".lock-{name}").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
