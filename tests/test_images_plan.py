@@ -4,27 +4,14 @@ minus .dockerignore, the base). The builds themselves are tested in tests/images
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from support import ROOT
+from support import ROOT, load_script
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("images", ROOT / "scripts" / "images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["images"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-images = _load()
+images = load_script("images")
 
 
 def _spec():  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from support import ROOT, unavailable
+from support import ROOT, load_script, unavailable
 
 PODMAN_RUN = [
     "podman", "run", "--rm", "--runtime", "runc", "--network", "host",
@@ -27,19 +26,10 @@ PODMAN_RUN = [
 no capabilities, no privilege escalation), host network on loopback only."""
 
 
-def load_images() -> ModuleType:
-    """scripts/images.py (a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("images", ROOT / "scripts" / "images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["images"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def images() -> ModuleType:
-    return sys.modules.get("images") or load_images()
+    module = sys.modules.get("images")
+    return module if module is not None else load_script("images")
 
 
 @pytest.fixture(scope="session")
