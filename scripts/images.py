@@ -449,8 +449,10 @@ def _build(
 
 
 def check_no_build_mounts(reference: str, base: str) -> None:
-    """The mounted host files must not have stayed in the image: the CA bundle is the base's
-    own (Debian's ca-certificates), and /etc/pip.conf is whatever the base has (nothing)."""
+    """Nothing of the host files mounted for the build stayed in the image: at their own paths
+    the image has what the base has (Debian's CA bundle, no /etc/pip.conf), and no file
+    anywhere in it has a mounted file's content (a RUN step that copied one)."""
+    hosts = {mount: mount.read_bytes() for mount in BUILD_MOUNTS if mount.is_file()}
     with mounted(base) as base_root, mounted(reference) as root:
         for mount in BUILD_MOUNTS:
             inside, original = root / mount.relative_to("/"), base_root / mount.relative_to("/")
@@ -461,6 +463,28 @@ def check_no_build_mounts(reference: str, base: str) -> None:
                     f"{reference}: {mount} differs from the base's: the host file mounted for "
                     "the build stayed in the image"
                 )
+        sizes = {len(content): mount for mount, content in hosts.items()}
+        for folder, _, files in os.walk(root):
+            for name in files:
+                path = Path(folder) / name
+                with contextlib.suppress(OSError):
+                    if path.is_symlink() or path.stat().st_size not in sizes:
+                        continue
+                    mount = sizes[path.stat().st_size]
+                    if path.read_bytes() == hosts[mount] and hosts[mount] != _read(
+                        base_root / path.relative_to(root)
+                    ):
+                        raise ImagesError(
+                            f"{reference}: /{path.relative_to(root)} is a copy of the host's "
+                            f"{mount}, which was mounted for the build only"
+                        )
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def code_version() -> str:

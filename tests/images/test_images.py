@@ -77,9 +77,10 @@ def test_image_runs_as_the_spec_user_and_imports_its_entrypoint_module(
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_nothing_mounted_for_the_build_stayed_in_the_image(
-    built: Built, podman: Podman, folder: str
+    images: ModuleType, built: Built, podman: Podman, folder: str
 ) -> None:
     record = built[folder]
+    images.check_no_build_mounts(record["references"][0], record["base"])  # every file
     script = (
         "import hashlib, os; "
         "print(hashlib.sha256(open('/etc/ssl/certs/ca-certificates.crt', 'rb').read())"
@@ -96,6 +97,27 @@ def test_nothing_mounted_for_the_build_stayed_in_the_image(
         host_bundle = hashlib.sha256(host.read_bytes()).hexdigest()
         if host_bundle != base_bundle:  # the host trusts the TLS-inspecting proxy's CA
             assert image_bundle != host_bundle
+
+
+def test_a_build_that_keeps_a_mounted_host_file_is_caught(
+    images: ModuleType, built: Built, tmp_path: Path
+) -> None:
+    """The check above can fail: a RUN step that copies the mounted CA bundle into the image."""
+    host = images.BUILD_MOUNTS[0]
+    assert host.is_file(), f"{host}: the host has no CA bundle to mount"
+    base = next(iter(built.values()))["base"]
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN cp {host} /opt/kept.crt\n")
+    tag = "localhost/mlp-test/leaky:1"
+    subprocess.run(
+        ["buildah", "bud", "--pull-never", "--isolation", "chroot", "--network", "host",
+         "--volume", f"{host}:{host}:ro", "--tag", tag, str(tmp_path)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    try:
+        with pytest.raises(images.ImagesError, match="/opt/kept.crt is a copy of the host's"):
+            images.check_no_build_mounts(tag, base)
+    finally:
+        subprocess.run(["buildah", "rmi", tag], capture_output=True)
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
