@@ -76,7 +76,7 @@ def _images(args: argparse.Namespace) -> Result:
     smoke = args.smoke
     return images.run(
         images.Options(
-            repeat=1 if smoke else args.repeat,
+            repeat=1 if smoke else args.images_repeat,
             folders=("components/drift",) if smoke else tuple(args.images),
         )
     )
@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         help="images: rebuild only these builds.images folders on a code change (default: all)",
+    )
+    run.add_argument(
+        "--images-repeat",
+        type=int,
+        default=1,
+        help="images: code-change rebuilds per image (default 1; each takes minutes)",
     )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)
