@@ -1,8 +1,8 @@
 """The built images through a real registry: the CNCF distribution registry (`make
-registry-tools`) on 127.0.0.1, as a node pulls them. `scripts/images.py push` copies each OCI
-archive unchanged (the registry serves the recorded digest), a client pulls an image back and
-runs it, and `hosts` writes the containerd configuration that sends the images' registry host
-to it (containerd reads it in tests/e2e, on the node)."""
+registry-tools`) on 127.0.0.1, as a node pulls them. `scripts/image_registry.py push`
+copies each OCI archive unchanged (the registry serves the recorded digest), a client pulls
+an image back and runs it, and `hosts` writes the containerd configuration that sends the
+images' registry host to it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from support import require_tools
+from support import load_script, require_tools
+
+image_registry = load_script("image_registry")
 
 
 def _free_port() -> int:
@@ -26,21 +27,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def registry(images: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_tools("registry")
     state = tmp_path_factory.mktemp("registry")
-    address: str = images.registry_up(state, _free_port())
+    address: str = image_registry.registry_up(state, _free_port())
     try:
         yield address
     finally:
-        images.registry_down(state)
+        image_registry.registry_down(state)
 
 
 def test_push_serves_the_recorded_digests_and_a_pulled_image_runs(
-    images: ModuleType, built: dict[str, dict[str, Any]], registry: str, podman_run: list[str]
+    built: dict[str, dict[str, Any]], registry: str, podman_run: list[str]
 ) -> None:
     records = list(built.values())
-    pushed = images.push(records, registry)
+    pushed = image_registry.push(records, registry)
     assert set(pushed) == {reference for r in records for reference in r["references"]}
     for record in records:
         for reference in record["references"]:
@@ -66,11 +67,9 @@ def test_push_serves_the_recorded_digests_and_a_pulled_image_runs(
         subprocess.run(["podman", "rmi", target], capture_output=True)
 
 
-def test_hosts_send_every_image_registry_to_the_local_one(
-    images: ModuleType, tmp_path: Path
-) -> None:
+def test_hosts_send_every_image_registry_to_the_local_one(tmp_path: Path) -> None:
     references = ["registry.example.com/mlp/a:1", "registry.example.com/mlp/b:2", "python:3.11"]
-    written = images.write_hosts(tmp_path, references, "127.0.0.1:5999")
+    written = image_registry.write_hosts(tmp_path, references, "127.0.0.1:5999")
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
         "docker.io/hosts.toml",
         "registry.example.com/hosts.toml",
