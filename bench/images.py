@@ -92,7 +92,7 @@ def run(options: Options) -> Result:
     for folder, record in sorted(records.items()):
         result.add("size", folder, 0, "size_mb", "MB", [record["size_bytes"] / 1e6])
         result.add("size", folder, 0, "archive_mb", "MB", [record["archive_bytes"] / 1e6])
-        if record.get("cache_hits") == 0:
+        if record.get("run_steps_cached") == 0:
             result.add("first build", folder, 0, "wall_s", "s", [record["build_seconds"]])
             cold.append(folder)
     plan = {image.folder: image for image in images.plan(_load_spec())}
@@ -105,7 +105,8 @@ def run(options: Options) -> Result:
         result.notes.append(
             "No cold first build is recorded for "
             + ", ".join(missing)
-            + ": their cached image was built with some layers from buildah's cache."
+            + ": the build that made their cached image took its `pip install` from buildah's "
+            "layer cache (or did not record it)."
         )
     total = sum(r["size_bytes"] for r in records.values()) / 1e9
     result.notes.append(

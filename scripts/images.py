@@ -368,8 +368,9 @@ class Record:
     base_id: str
     cached: bool = False
     """True when this run found the image in the cache and built nothing."""
-    cache_hits: int = -1
-    """Steps buildah took from its layer cache when it was built (0: a cold build)."""
+    run_steps_cached: int = -1
+    """RUN steps buildah took from its layer cache when it was built (0: a cold build, every
+    `pip install` ran; -1: unknown)."""
 
 
 def bud_argv(
@@ -402,7 +403,8 @@ def _build(
     record_path = entry / "build.json"
     keyed = f"{image.repository}:build-{key[:16]}"
     if record_path.is_file() and image_labels(keyed).get(KEY_LABEL) == key:
-        record = Record(**json.loads(record_path.read_text(encoding="utf-8")))
+        stored = json.loads(record_path.read_text(encoding="utf-8"))
+        record = Record(**{k: v for k, v in stored.items() if k in Record.__dataclass_fields__})
         if Path(record.archive).is_file():
             for reference in image.references:
                 run(["buildah", "tag", keyed, reference])
@@ -415,7 +417,7 @@ def _build(
     started = time.monotonic()
     stream(argv, log)
     seconds = time.monotonic() - started
-    cache_hits = log.read_text(encoding="utf-8", errors="replace").count("Using cache")
+    cached_runs = run_steps_cached(log.read_text(encoding="utf-8", errors="replace"))
     check_no_build_mounts(keyed, base)
     for reference in image.references:
         run(["buildah", "tag", keyed, reference])
@@ -439,13 +441,23 @@ def _build(
         archive=str(archive),
         archive_bytes=archive.stat().st_size,
         build_seconds=round(seconds, 1),
-        cache_hits=cache_hits,
+        run_steps_cached=cached_runs,
         base=base,
         base_id=base_id,
     )
     record_path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
     say(f"built {image.folder} in {seconds:.0f} s, {record.size_bytes / 1e6:.0f} MB")
     return record
+
+
+def run_steps_cached(log: str) -> int:
+    """How many of a `buildah bud` log's RUN steps came from the layer cache."""
+    lines = log.splitlines()
+    return sum(
+        1
+        for index, line in enumerate(lines[:-1])
+        if re.search(r"STEP \d+/\d+: RUN ", line) and lines[index + 1].startswith("--> Using cache")
+    )
 
 
 def check_no_build_mounts(reference: str, base: str) -> None:
