@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -155,17 +157,23 @@ def _get(url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def trained(built: Built, podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's pipeline run locally inside the pipeline image: a registry with the model."""
-    work = tmp_path_factory.mktemp("pipeline-run")
-    os.chown(work, 10001, 10001)
-    reference = built["pipelines"]["references"][0]
-    podman("--volume", f"{work}:/work", reference, "run", "--runs", "/work/runs",
-           "--registry", "/work/registry", "--datasets", "/work/datasets",
-           "--summary-json", "/work/summary.json", timeout=1200)  # fmt: skip
-    summary = json.loads((work / "summary.json").read_text(encoding="utf-8"))
-    assert summary["version"]["version"] == 1, summary
-    return work / "registry"
+def trained(built: Built, podman: Podman) -> Iterator[Path]:
+    """The demo's pipeline run locally inside the pipeline image: a registry with the model.
+
+    In a private temporary folder rather than pytest's: pytest prunes its older base folders,
+    and other pytest sessions on the same machine would delete this one while it is in use."""
+    work = Path(tempfile.mkdtemp(prefix="mlp-images-test-"))
+    try:
+        os.chown(work, 10001, 10001)
+        reference = built["pipelines"]["references"][0]
+        podman("--volume", f"{work}:/work", reference, "run", "--runs", "/work/runs",
+               "--registry", "/work/registry", "--datasets", "/work/datasets",
+               "--summary-json", "/work/summary.json", timeout=1200)  # fmt: skip
+        summary = json.loads((work / "summary.json").read_text(encoding="utf-8"))
+        assert summary["version"]["version"] == 1, summary
+        yield work / "registry"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture
