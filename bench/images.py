@@ -80,7 +80,7 @@ def run(options: Options) -> Result:
             "is the local stand-in for python:3.11-slim-bookworm (Debian bookworm's python3)."
         ),
         settings={"repeat": options.repeat, "folders": list(options.folders)},
-        tools={"buildah": tool_version(["buildah", "--version"])},
+        tools={"buildah": tool_version(["buildah", "--version"]).removeprefix("buildah version ")},
         plot={"title": "Image size (uncompressed layers)", "x": "image", "y": "MB",
               "metric": "size_mb", "bar": True},
     )  # fmt: skip

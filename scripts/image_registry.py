@@ -21,7 +21,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,18 +54,18 @@ def registry_up(state: Path, port: int, host: str = "127.0.0.1") -> str:
     config = state / "config.yml"
     text = REGISTRY_CONFIG.format(root=state / "storage", host=host, port=port)
     config.write_text(text, encoding="utf-8")
-    with (state / "registry.log").open("ab") as log:
-        process = subprocess.Popen(
-            [str(binary), "serve", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    (state / "registry.pid").write_text(f"{process.pid}\n", encoding="utf-8")
+    log = state / "registry.log"
+    # Started in the background of a shell that exits at once: the registry is nobody's child
+    # here, like every process scripts/cluster.sh starts, and is stopped by its PID file.
+    pid = run(["sh", "-c", '"$0" serve "$1" >>"$2" 2>&1 </dev/null & echo $!',
+               str(binary), str(config), str(log)]).strip()  # fmt: skip
+    (state / "registry.pid").write_text(f"{pid}\n", encoding="utf-8")
     address = f"{host}:{port}"
     deadline = time.monotonic() + 30
     while True:
-        if process.poll() is not None:
-            log_text = (state / "registry.log").read_text(errors="replace")[-2000:]
-            raise ImagesError(f"the registry exited ({process.returncode}):\n{log_text}")
+        if not Path(f"/proc/{pid}").exists():
+            log_text = log.read_text(errors="replace")[-2000:]
+            raise ImagesError(f"the registry exited:\n{log_text}")
         try:
             with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
                 if response.status == 200:

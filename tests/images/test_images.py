@@ -193,7 +193,9 @@ def serve_container(built: Built, trained: Path, podman_run: list[str]) -> Itera
         subprocess.run(["podman", "rm", "--force", "--time", "10", name], capture_output=True)
 
 
-def test_serve_image_serves_the_model_the_pipeline_image_trained(serve_container: str) -> None:
+def test_serve_image_serves_the_model_the_pipeline_image_trained(
+    serve_container: str, trained: Path
+) -> None:
     deadline = time.monotonic() + 180
     while True:
         try:
