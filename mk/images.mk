@@ -10,7 +10,7 @@ images: $(VENV_STAMP) ## Build every image from its generated Dockerfile (builda
 
 .PHONY: images-list
 images-list: $(VENV_STAMP) ## Print the images platform.yaml builds, with every tag (JSON)
-	$(VENV)/bin/python scripts/images.py list
+	@$(VENV)/bin/python scripts/images.py list
 
 .PHONY: images-clean
 images-clean: $(VENV_STAMP) ## Remove the built images, their build cache and archives (frees the disk they take)
