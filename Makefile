@@ -66,10 +66,11 @@ test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff, and mypy --strict on the generator, the shared step library, the model server and the drift monitor
+lint: $(VENV_STAMP) ## ruff, mypy --strict (generator, step library, model server, drift monitor), lint-imports (the generator's layers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check generators tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 .PHONY: golden
 golden: $(VENV_STAMP) ## Refresh the golden trees under tests/golden/ from tests/fixtures/specs/

@@ -21,6 +21,7 @@ doc says which. A cProfile of the in-process render at the largest size goes int
 from __future__ import annotations
 
 import cProfile
+import gc
 import io
 import pstats
 import resource
@@ -81,10 +82,16 @@ def in_process(spec_path: Path) -> tuple[Timing, dict[str, str]]:
     from platformgen.render import render
     from platformgen.spec.load import load_pipelines, parse_spec
 
-    cpu, start = time.process_time(), time.perf_counter()
-    spec = parse_spec(spec_path.read_text(encoding="utf-8"), source=spec_path.name)
-    files = render(spec, load_pipelines(spec, spec_path.parent, spec_path.name))
-    return Timing(time.perf_counter() - start, time.process_time() - cpu), files
+    collecting = gc.isenabled()
+    gc.disable()  # as platformgen.cli.main runs every command
+    try:
+        cpu, start = time.process_time(), time.perf_counter()
+        spec = parse_spec(spec_path.read_text(encoding="utf-8"), source=spec_path.name)
+        files = render(spec, load_pipelines(spec, spec_path.parent, spec_path.name))
+        return Timing(time.perf_counter() - start, time.process_time() - cpu), files
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def count_objects(files: dict[str, str]) -> int:
@@ -108,6 +115,7 @@ def rendered_documents(spec_path: Path) -> list[Any]:
     """Every document the emitters hand to ``serialize.to_yaml`` in one render of the spec."""
     import platformgen.emit.argocd
     import platformgen.emit.helm
+    import platformgen.emit.helm.text
     import platformgen.emit.kustomize
     from platformgen import serialize
 
@@ -117,7 +125,12 @@ def rendered_documents(spec_path: Path) -> list[Any]:
         documents.append(document)
         return serialize.to_yaml(document, header)
 
-    modules = (platformgen.emit.kustomize, platformgen.emit.helm, platformgen.emit.argocd)
+    modules = (
+        platformgen.emit.kustomize,
+        platformgen.emit.helm,
+        platformgen.emit.helm.text,
+        platformgen.emit.argocd,
+    )
     saved = [m.to_yaml for m in modules]
     for m in modules:
         m.to_yaml = recording  # type: ignore[assignment]
@@ -133,12 +146,8 @@ def change_experiments(result: Result, spec_path: Path, size: int) -> None:
     """Each render change against what it replaced, in this run, at ``size`` components:
     YAML emission (PyYAML's pure-Python emitter, which defined the bytes and still does, against
     the direct writer, and libyaml's CSafeDumper for reference), spec parsing (PyYAML's
-    pure-Python compose plus a second full parse, against one libyaml parse) and the
-    per-render memo (every emitter rebuilding every environment, and one dependsOn index per
-    NetworkPolicy, against one build per environment)."""
-    import contextlib
-
-    import platformgen.render
+    pure-Python compose plus a second full parse, against one libyaml parse). Building each
+    environment once is measured by the render figures themselves (docs/benchmarks.md)."""
     from platformgen import serialize
     from platformgen.spec import load
 
@@ -191,20 +200,10 @@ def change_experiments(result: Result, spec_path: Path, size: int) -> None:
     _record(result, group, "parse spec: PyYAML pure Python, twice (before)", size, [parse_before])
     _record(result, group, "parse spec: libyaml, once (after)", size, [parse_after])
 
-    memo_on, _ = _timed(lambda: in_process(spec_path))
-    saved = platformgen.render.memoized
-    platformgen.render.memoized = contextlib.nullcontext  # type: ignore[assignment]
-    try:
-        memo_off, _ = _timed(lambda: in_process(spec_path))
-    finally:
-        platformgen.render.memoized = saved
-    _record(result, group, "render without the per-render memo (before)", size, [memo_off])
-    _record(result, group, "render with the per-render memo (after)", size, [memo_on])
     result.notes.append(
         f"Spec parsing at {size} components ({len(text) / 1e6:.1f} MB of YAML): PyYAML's "
         f"pure-Python compose plus a second parse {parse_before.cpu:.2f} CPU-s, one libyaml parse "
-        f"{parse_after.cpu:.2f} CPU-s (same data). The whole in-process render without the "
-        f"per-render memo {memo_off.cpu:.2f} CPU-s, with it {memo_on.cpu:.2f} CPU-s."
+        f"{parse_after.cpu:.2f} CPU-s (same data)."
     )
 
 
@@ -219,7 +218,7 @@ def _record(result: Result, group: str, series: str, x: float, timings: list[Tim
 
 def _kubeconform_argv(kubeconform: str, version: str, inputs: Sequence[str] = ("-",)) -> list[str]:
     """The command `platformgen validate` runs (validate.kubeconform_command), on `inputs`."""
-    from platformgen.validate import kubeconform_command
+    from platformgen.checks.validate import kubeconform_command
 
     return kubeconform_command(kubeconform, ROOT / ".tools" / "schemas", version, inputs)
 
@@ -255,7 +254,7 @@ def run(options: Options) -> Result:
     kustomize = tool_path("kustomize")
     kubeconform = tool_path("kubeconform")
     helm = tool_path("helm")
-    from platformgen.validate import KUBERNETES_VERSIONS
+    from platformgen.checks.validate import KUBERNETES_VERSIONS
 
     result = Result(
         name="render",

@@ -39,8 +39,8 @@ def _timed_children(work: Callable[[], object]) -> Timing:
 
 
 def run(options: Options) -> Result:
-    from platformgen.validate import HELM_BINARIES, HELM_MAJOR, KUBERNETES_VERSIONS
-    from platformgen.validate_argocd import validate_argocd
+    from platformgen.checks.validate import HELM_BINARIES, HELM_MAJOR, KUBERNETES_VERSIONS
+    from platformgen.checks.validate_argocd import validate_argocd
 
     platformgen = str(Path(sys.executable).parent / "platformgen")
     kustomize = tool_path("kustomize")

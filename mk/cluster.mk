@@ -11,13 +11,16 @@ cluster-tools: ## Build the pinned control plane (kube-apiserver, kube-controlle
 gates-tools: ## Install the pinned gates (checkov, kube-linter, kube-score, netpolicy, promtool, gitleaks)
 	scripts/install-gates.sh
 
+# NODE=1: the control plane plus one real node (mk/node.mk), so pods run.
+NODE ?= 0
+
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start a local control plane; state and kubeconfig in .run/cluster/
-	scripts/cluster.sh up
+cluster-up: cluster-tools $(if $(filter 1,$(NODE)),node-tools) ## Start a local control plane (NODE=1: and a node); state and kubeconfig in .run/cluster/
+	NODE=$(NODE) scripts/cluster.sh up
 	@echo 'run: eval "$$(scripts/cluster.sh env)"'
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane (by PID) and delete its state
+cluster-down: ## Stop the local control plane and its node (by PID) and delete their state
 	scripts/cluster.sh down
 
 .PHONY: e2e

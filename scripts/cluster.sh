@@ -8,6 +8,11 @@
 #   scripts/cluster.sh down   stop the processes by PID and delete the state
 #   scripts/cluster.sh env    print `export KUBECONFIG=...` for eval
 #
+# With NODE=1, `up` also starts one real node (scripts/cluster-node.sh: containerd, runc,
+# kubelet, kube-proxy, kube-scheduler, kube-router for NetworkPolicy, CoreDNS), in a network
+# namespace of its own, so pods run; the apiserver then listens on the host end of the node's
+# veth instead of 127.0.0.1. `down` stops and removes the node as well. Needs root.
+#
 # With CLUSTER_OWNER_PID set, `up` also starts a watcher that runs `down` when that process
 # exits, so a killed test session leaves no control plane behind.
 #
@@ -22,6 +27,9 @@ BIN="${CLUSTER_BIN:-$ROOT/.tools/bin}"
 READY_TIMEOUT="${CLUSTER_READY_TIMEOUT:-180}"
 SERVICE_CIDR="10.0.0.0/24"
 SERVICE_IP="10.0.0.1"
+BIND_IP="127.0.0.1"
+NODE="${NODE:-0}"
+[[ "$NODE" == 0 || "$NODE" == 1 ]] || { echo "cluster: NODE must be 0 or 1" >&2; exit 2; }
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,9 +50,9 @@ start() {
     echo $! >"$CLUSTER_DIR/pids/$name"
 }
 
-# stop NAME: SIGTERM by PID, wait up to 15s, then SIGKILL.
+# stop NAME [SECONDS]: SIGTERM by PID, wait up to SECONDS (15), then SIGKILL.
 stop() {
-    local pidfile="$CLUSTER_DIR/pids/$1"
+    local pidfile="$CLUSTER_DIR/pids/$1" wait="${2:-15}"
     [[ -f "$pidfile" ]] || return 0
     local pid
     pid="$(cat "$pidfile")"
@@ -55,12 +63,12 @@ stop() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         local i
-        for ((i = 0; i < 150; i++)); do
+        for ((i = 0; i < wait * 10; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
         if kill -0 "$pid" 2>/dev/null; then
-            log "$1 (pid $pid) ignored SIGTERM; killing"
+            log "$1 (pid $pid) still running ${wait}s after SIGTERM; killing"
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
@@ -73,6 +81,12 @@ healthy() {
     for name in etcd kube-apiserver kube-controller-manager; do
         pid_alive "$CLUSTER_DIR/pids/$name" || return 1
     done
+    if ((NODE)); then
+        [[ -f "$CLUSTER_DIR/node.env" ]] || return 1
+        for name in containerd kubelet kube-proxy kube-scheduler kube-router; do
+            pid_alive "$CLUSTER_DIR/pids/$name" || return 1
+        done
+    fi
     "$BIN/kubectl" --kubeconfig "$CLUSTER_DIR/kubeconfig" get --raw /readyz >/dev/null 2>&1
 }
 
@@ -98,7 +112,7 @@ make_pki() {
     openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
         -keyout "$pki/ca.key" -subj "/CN=mlp-e2e-ca" -out "$pki/ca.crt" 2>/dev/null
     cert apiserver "/CN=kube-apiserver" \
-        "IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+        "IP:127.0.0.1,IP:$BIND_IP,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
     cert admin "/O=system:masters/CN=mlp-e2e-admin"
     cert controller-manager "/CN=system:kube-controller-manager"
     # Service-account token signing key pair (RSA: the algorithm every consumer accepts).
@@ -177,6 +191,12 @@ CONTROLLERS+=",garbage-collector-controller,serviceaccount-controller,serviceacc
 # ResourceQuota admission needs the quota controller to have measured a namespace's usage, and
 # the built-in admin/edit/view ClusterRoles get their rules from the aggregation controller.
 CONTROLLERS+=",resourcequota-controller,clusterrole-aggregation-controller"
+# With a node: its Ready condition and taints, Service endpoints, the kube-root-ca.crt
+# ConfigMap every pod mounts, and garbage collection of pods.
+NODE_CONTROLLERS=",node-lifecycle-controller,endpointslice-controller,endpointslice-mirroring-controller"
+NODE_CONTROLLERS+=",root-ca-certificate-publisher-controller,pod-garbage-collector-controller"
+
+source "$ROOT/scripts/cluster-node.sh"
 
 cmd_up() {
     if healthy; then
@@ -188,19 +208,41 @@ cmd_up() {
     for name in etcd kube-apiserver kube-controller-manager; do
         [[ -x "$BIN/$name" ]] || die "$BIN/$name missing: run scripts/install-cluster.sh (make cluster-tools)"
     done
+    ((NODE)) && node_check_tools
     cmd_down_quiet
     rm -rf "$CLUSTER_DIR"
     mkdir -p "$CLUSTER_DIR"/{logs,pids,etcd}
     chmod 700 "$CLUSTER_DIR" "$CLUSTER_DIR/etcd"
+    if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then
+        # Tie the cluster to its owner (the pytest session): if the owner dies without
+        # running `down` (killed, crashed), this watcher stops the processes, so no control
+        # plane (or node) keeps eating the shared cores. Started first, so it also cleans up
+        # after an owner that dies while the cluster is starting.
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" down' \
+            cluster-watcher "$CLUSTER_OWNER_PID" "$ROOT/scripts/cluster.sh" \
+            >"$CLUSTER_DIR/logs/watcher.log" 2>&1 </dev/null &
+        echo $! >"$CLUSTER_DIR/pids/watcher"
+    fi
+    local node_args=() controllers="$CONTROLLERS"
+    if ((NODE)); then
+        node_claim # sets the node's addresses and ranges (SERVICE_CIDR, HOST_IP, ...)
+        node_network_up
+        BIND_IP="$HOST_IP"
+        controllers+="$NODE_CONTROLLERS"
+    fi
     make_pki
+    ((NODE)) && node_certs
     write_admission_config
 
     local etcd_port peer_port api_port
     etcd_port="$(free_port)"
     peer_port="$(free_port)"
     api_port="$(free_port)"
+    # A node's apiserver listens on its own veth address, so the usual port is free there, and
+    # NetworkPolicies that allow egress to the apiserver on 6443 mean what they say.
+    ((NODE)) && api_port=6443
     local pki="$CLUSTER_DIR/pki"
-    local server="https://127.0.0.1:$api_port"
+    local server="https://$BIND_IP:$api_port"
     write_kubeconfig "$CLUSTER_DIR/kubeconfig" admin "$server"
     write_kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" controller-manager "$server"
 
@@ -214,13 +256,22 @@ cmd_up() {
         --initial-cluster "e2e=http://127.0.0.1:$peer_port" \
         --listen-metrics-urls "" --unsafe-no-fsync --log-level warn
 
+    if ((NODE)); then
+        node_args=(--authorization-mode Node,RBAC
+            --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+            --kubelet-client-key "$pki/apiserver-kubelet-client.key"
+            --kubelet-certificate-authority "$pki/ca.crt"
+            --kubelet-preferred-address-types InternalIP)
+    else
+        node_args=(--authorization-mode RBAC)
+    fi
     log "starting kube-apiserver on $server"
     start kube-apiserver \
         --etcd-servers "http://127.0.0.1:$etcd_port" \
-        --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+        --bind-address "$BIND_IP" --advertise-address "$BIND_IP" --secure-port "$api_port" \
         --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
         --client-ca-file "$pki/ca.crt" \
-        --authorization-mode RBAC --anonymous-auth=false \
+        "${node_args[@]}" --anonymous-auth=false \
         --allow-privileged=true \
         --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,LimitRanger \
         --admission-control-config-file "$CLUSTER_DIR/admission.yaml" \
@@ -237,7 +288,7 @@ cmd_up() {
         --authorization-kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
         --use-service-account-credentials \
         --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-        --controllers "$CONTROLLERS" \
+        --controllers "$controllers" \
         --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
         --concurrent-deployment-syncs 2 --concurrent-replicaset-syncs 2 \
         --profiling=false --v 1
@@ -249,24 +300,20 @@ cmd_up() {
         ((SECONDS < deadline)) || die "kube-controller-manager made no default ServiceAccount after ${READY_TIMEOUT}s"
         sleep 0.5
     done
-    if [[ -n "${CLUSTER_OWNER_PID:-}" ]]; then
-        # Tie the cluster to its owner (the pytest session): if the owner dies without
-        # running `down` (killed, crashed), this watcher stops the processes, so no control
-        # plane keeps eating the shared cores.
-        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" down' \
-            cluster-watcher "$CLUSTER_OWNER_PID" "$ROOT/scripts/cluster.sh" \
-            >"$CLUSTER_DIR/logs/watcher.log" 2>&1 </dev/null &
-        echo $! >"$CLUSTER_DIR/pids/watcher"
-    fi
+    ((NODE)) && node_up "$api_port"
     log "ready: export KUBECONFIG=$(kubeconfig)"
     kubeconfig
 }
 
 cmd_down_quiet() {
     local name
-    for name in watcher kube-controller-manager kube-apiserver etcd; do
-        stop "$name"
-    done
+    stop watcher
+    node_down
+    stop kube-controller-manager
+    # An apiserver that advertises a non-loopback address (NODE=1) spends up to 20 s on SIGTERM
+    # trying to remove itself from the `kubernetes` Endpoints; a throw-away cluster need not wait.
+    stop kube-apiserver 3
+    stop etcd
 }
 
 cmd_down() {

@@ -11,9 +11,9 @@
 #
 # Idempotent: binaries live in $TOOLS_CACHE/<name>@<version>/ and are only built when absent.
 # First build on 2 cores: see README (Cluster checks); later runs only relink (seconds).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KUBERNETES_VERSION="v1.36.3"
+KUBERNETES_VERSION="v${KUBERNETES_VERSIONS##*,}"  # the newest validated (scripts/versions.env)
 ETCD_VERSION="v3.6.14"
 # Parallel compile jobs: the machine is shared, so never more than 2.
 BUILD_JOBS="${MLP_BUILD_JOBS:-2}"
@@ -66,27 +66,28 @@ build_in_wrapper() {
         -ldflags "$ldflags" -o "$out" "$pkg")
 }
 
+# install_kubernetes COMMAND...: build (once) and link the named k8s.io/kubernetes/cmd/* binaries.
+# All of them share one wrapper module, one cache directory and one lock, so the control plane
+# (here) and the node (scripts/install-node.sh) are built alike and never at the same time.
 install_kubernetes() {
     local version="$KUBERNETES_VERSION" bin
     local dest="$TOOLS_CACHE/kubernetes@$version"
-    for bin in "${KUBERNETES_BINARIES[@]}"; do
+    for bin in "$@"; do
         if [[ ! -x "$dest/$bin" ]]; then
-            locked "kubernetes@$version" _build_kubernetes
+            locked "kubernetes@$version" _build_kubernetes "$@"
             break
         fi
     done
-    for bin in "${KUBERNETES_BINARIES[@]}"; do
+    for bin in "$@"; do
         link_tool "$bin" "$dest/$bin"
     done
 }
-
-KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kubectl)
 
 _build_kubernetes() {
     local version="$KUBERNETES_VERSION"
     local dest="$TOOLS_CACHE/kubernetes@$version"
     local missing=() bin
-    for bin in "${KUBERNETES_BINARIES[@]}"; do
+    for bin in "$@"; do
         [[ -x "$dest/$bin" ]] || missing+=("$bin") # another process may have built some
     done
     ((${#missing[@]})) || return 0
@@ -157,5 +158,8 @@ _build_etcd() {
     log "etcd $version built in $((SECONDS - started))s"
 }
 
-install_etcd
-install_kubernetes
+# Sourced (by scripts/install-node.sh) for its functions only.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    install_etcd
+    install_kubernetes kube-apiserver kube-controller-manager kubectl
+fi

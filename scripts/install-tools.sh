@@ -43,9 +43,8 @@ HELM_K8S_MINOR="37"
 # which `go install` embeds. Only the version string is stamped.
 HELM4_VERSION="v4.3.2"
 
-# The Kubernetes releases we validate against: generators/platformgen/validate.py
-# KUBERNETES_VERSIONS names the same two.
-KUBERNETES_VERSIONS=("1.35.4" "1.36.3")
+# The Kubernetes releases we validate against (scripts/versions.env, read by platformgen too).
+IFS=, read -r -a KUBERNETES_VERSIONS <<<"$KUBERNETES_VERSIONS"
 
 PYYAML_VERSION="6.0.3"
 

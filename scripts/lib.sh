@@ -13,6 +13,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="$ROOT/.tools"
 TOOLS_BIN="$TOOLS_DIR/bin"
 TOOLS_CACHE="${MLP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform-tools}"
+# Pinned versions shared with Python (KEY=value lines).
+# shellcheck source=scripts/versions.env
+source "$ROOT/scripts/versions.env"
 export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 mkdir -p "$TOOLS_BIN" "$TOOLS_CACHE"

@@ -35,10 +35,12 @@ def xdist_group(item: pytest.Item) -> str:
     built once."""
     if "cluster" in getattr(item, "fixturenames", ()):
         return f"cluster-{item.callspec.params['env']}"  # type: ignore[attr-defined]
+    if "node_session" in getattr(item, "fixturenames", ()):
+        return "node"  # one cluster with a node for every test on it (tests/e2e/conftest.py)
     return item.path.relative_to(ROOT).as_posix()
 
 
-SLOWEST_FIRST = ("cluster-", "tests/e2e/", "pipelines/", "components/train/")
+SLOWEST_FIRST = ("node", "cluster-", "tests/e2e/", "pipelines/", "components/train/")
 """Groups handed out first (they are the longest), so no worker starts one at the end."""
 
 

@@ -1,4 +1,4 @@
-"""Diff-clean lint (platformgen.diff_clean) over every object both emitters render.
+"""Diff-clean lint (platformgen.checks.diff_clean) over every object both emitters render.
 
 Sources: `kustomize build` of base and every overlay, and `helm template -f values-<env>.yaml`
 on Helm 3 and 4, for the repository and every golden tree. Each rule has a broken fixture in
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from platformgen.diff_clean import ALLOWED_EMPTY, check_object, check_objects
-from platformgen.validate import HELM_BINARIES
+from platformgen.checks.diff_clean import ALLOWED_EMPTY, check_object, check_objects
+from platformgen.checks.validate import HELM_BINARIES
 
 from support import FIXTURES, GOLDEN, ROOT, SPEC_CASES, tool
 

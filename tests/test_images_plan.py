@@ -29,7 +29,7 @@ def test_plan_lists_every_build_with_the_tags_the_environments_use() -> None:
         assert image.repository == build.repository and image.package == build.package
         assert spec.defaults.image_tag in image.tags
     # Every tag reference the dev overlay deploys is one the build produces.
-    from platformgen.resolve import environment_image
+    from platformgen.spec.effective import environment_image
 
     built = {ref for image in plan for ref in image.references}
     for name, component in spec.components.items():

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from platformgen.kfp_objects import check_kfp_object
+from platformgen.checks.kfp_objects import check_kfp_object
 
 from support import ROOT
 

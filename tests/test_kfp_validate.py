@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from platformgen.validate import KUBERNETES_VERSIONS, validate_targets
+from platformgen.checks.validate import KUBERNETES_VERSIONS, validate_targets
 
 from support import FIXTURES, ROOT, tool
 

@@ -1,4 +1,4 @@
-"""platformgen.validate with the real kustomize and kubeconform on small fixture kustomizations.
+"""platformgen.checks.validate with the real kustomize and kubeconform on small kustomizations.
 
 The fixtures under tests/fixtures/validate/ are one kustomize directory per case. All cases
 are validated in one call per module (a kustomize build and two kubeconform runs each), and
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from platformgen.checks.validate import KUBERNETES_VERSIONS, TargetResult, validate_targets
 from platformgen.errors import ToolError
-from platformgen.validate import KUBERNETES_VERSIONS, TargetResult, validate_targets
 
 from support import FIXTURES, ROOT, tool, unavailable
 

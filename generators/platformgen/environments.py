@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from platformgen.errors import SpecError
 from platformgen.kinds import merges_lists_by_key
 from platformgen.naming import Manifest
+from platformgen.spec.effective import image_entry
 from platformgen.spec.model import PlatformSpec
 
 
@@ -28,30 +28,13 @@ def image_pins(spec: PlatformSpec, environment: str) -> dict[str, dict[str, str]
     """Image repository -> its kustomize `images:` entry (`name` plus `newTag` or `digest`) in
     `environment`, for the images it pins away from base. A pin applies to every component
     that uses the repository: both emitters read this, so overlays and chart values agree."""
-    env = spec.environments[environment]
-    pins: dict[str, tuple[str, dict[str, str]]] = {}
+    pins: dict[str, dict[str, str]] = {}
     for name in sorted(spec.components):
-        image = spec.components[name].image
-        pin = env.images.get(name)
-        entry: dict[str, str] = {"name": image}
-        if pin is not None and pin.digest is not None:
-            entry["digest"] = pin.digest
-        elif pin is not None and pin.tag is not None:
-            entry["newTag"] = pin.tag
-        elif env.image_tag is not None and env.image_tag != spec.defaults.image_tag:
-            entry["newTag"] = env.image_tag
-        else:
-            continue
-        if image in pins and pins[image][1] != entry:
-            other = pins[image][0]
-            raise SpecError(
-                [
-                    f"platform.yaml: environments.{environment}.images.{name}: image {image!r} "
-                    f"is shared with {other!r} but pinned differently"
-                ]
-            )
-        pins[image] = (name, entry)
-    return {image: entry for image, (_, entry) in sorted(pins.items())}
+        entry = image_entry(spec, environment, name)
+        if entry is not None:
+            # One entry per repository: spec/images.py refuses two different ones at load.
+            pins.setdefault(entry["name"], entry)
+    return dict(sorted(pins.items()))
 
 
 def identity(m: Manifest) -> tuple[str, str, str, str]:

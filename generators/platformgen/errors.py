@@ -21,3 +21,7 @@ class StaleOutputError(PlatformgenError):
 
 class ToolError(PlatformgenError):
     """An external tool (kustomize, kubeconform, ...) is missing or failed."""
+
+
+class ReleaseError(PlatformgenError):
+    """A release request that cannot be carried out (bad reference, unknown name, policy)."""

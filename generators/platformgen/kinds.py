@@ -1,13 +1,23 @@
-"""Kind traits: what each Kubernetes kind is to the generator, in one table.
+"""Every fact about a Kubernetes kind, in one table: `KINDS`.
 
-Both emitters (kustomize, Helm) and `environments` read these traits instead of branching on
-kind names, so a new kind is one entry here (plus its builder), not a branch in every module.
+One row per kind the generator renders (and per value of `components.<name>.kind`): its
+apiVersion, its builders, its Argo CD sync wave, whether live diff searches it for leftovers,
+batch or long-running, its name-length limit, which spec fields apply to it, whether it is
+content-named, and what an environment may tune. Every set another module needs ("kinds Argo CD
+waves", "kinds live diff prunes", "workload kinds the spec accepts") is derived from this table
+below, never listed again where it is used. A new kind is its builder module plus one row here.
+
+The table is plain data and imports only name lengths (naming.py): the spec model, the
+builders, the emitters and the checks all read it (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME
 
 COMMON_TUNABLES: frozenset[str] = frozenset({"resources", "env", "policyExceptions"})
 """ComponentOverride fields (YAML names) an environment may set for a component of any kind."""
@@ -26,8 +36,30 @@ OPTIONAL_TUNABLES: tuple[str, ...] = (
 class KindTraits:
     """One kind, as the generator sees it."""
 
+    api_version: str | None = None
+    """The apiVersion of its objects (None: a component kind rendered as another kind's
+    object, see `object_kind`)."""
+    sync_wave: int = 0
+    """Its Argo CD sync wave (emit/argocd.py explains the order)."""
+    prunable: bool = True
+    """`platformgen diff` searches the cluster for leftovers of this kind, even when the
+    current render has none of it (the last CronJob removed from the spec, say)."""
     workload: bool = False
     """Runs a component's container: a value of `components.<name>.kind`."""
+    builders: tuple[str, ...] = ()
+    """For a workload kind, the builders of its objects, `module:function`, in order (each a
+    ComponentView -> Manifest | None). Other kinds' builders run for every component
+    (builders.COMPONENT_BUILDERS)."""
+    batch: bool = False
+    """Its pods run as batch/v1 Jobs named `<component>(-[0-9]+)?` (a content hash, or the
+    CronJob's scheduled minute): alerted on by JobFailed."""
+    long_running: bool = False
+    """Serves until stopped: gets a Service for its ports, restart alerts and a readiness
+    probe."""
+    name_limit: tuple[int, str] | None = None
+    """The longest component name this kind allows, and why (None: MAX_NAME)."""
+    spec_fields: frozenset[str] = frozenset()
+    """Kind-specific Component fields (YAML names) that apply to this kind and no other."""
     pods_created_by: str | None = None
     """Why its pods are out of sight of static checks of the manifests: the controller that
     creates them (None: the pod template is in the object)."""
@@ -46,46 +78,138 @@ class KindTraits:
     object as fixed data, selected by the `environment` value."""
 
 
+_JOB_NAME = (MAX_NAME - CONTENT_HASH_SUFFIX, "a Job is named <name>-<10-digit content hash>")
+
+
+def _workload(api_version: str | None, *builders: str, **traits: Any) -> KindTraits:
+    """A workload kind's row: its objects come last (sync wave 1), built by `builders`
+    (`<module in platformgen/builders>:<function>`)."""
+    paths = tuple(f"platformgen.builders.{builder}" for builder in builders)
+    return KindTraits(api_version=api_version, sync_wave=1, workload=True, builders=paths, **traits)
+
+
 KINDS: Mapping[str, KindTraits] = {
-    "Deployment": KindTraits(
-        workload=True,
+    # Workload kinds, in the order the spec lists them.
+    "Deployment": _workload(
+        "apps/v1",
+        "deployment:build_deployment",
+        long_running=True,
         tunables=frozenset({"replicas", "autoscaling", "disruptionBudget", "topologySpread"}),
     ),
-    "Job": KindTraits(workload=True, content_named=True),
-    "CronJob": KindTraits(
-        workload=True, tunables=frozenset({"suspend"}), fields={"suspend": ("spec", "suspend")}
+    "Job": _workload(
+        "batch/v1",
+        "job:build_job",
+        batch=True,
+        name_limit=_JOB_NAME,
+        spec_fields=frozenset({"pipeline"}),
+        content_named=True,
     ),
-    "RecurringRun": KindTraits(
-        workload=True, object_kind="Job", content_named=True, tunables=frozenset({"suspend"})
+    "CronJob": _workload(
+        "batch/v1",
+        "cron_job:build_cron_job",
+        batch=True,
+        name_limit=(52, "the CronJob controller appends an 11-character suffix to its Job names"),
+        spec_fields=frozenset({"schedule"}),
+        tunables=frozenset({"suspend"}),
+        fields={"suspend": ("spec", "suspend")},
     ),
-    "InferenceService": KindTraits(
-        workload=True,
+    "RecurringRun": _workload(
+        None,  # rendered as the Job that applies it
+        "job:build_job",
+        batch=True,
+        name_limit=(_JOB_NAME[0], "its Job is named <name>-<10-digit content hash>"),
+        spec_fields=frozenset({"schedule", "pipeline"}),
+        object_kind="Job",
+        content_named=True,
+        tunables=frozenset({"suspend"}),
+    ),
+    "InferenceService": _workload(
+        "serving.kserve.io/v1beta1",
+        "inference_service:build_inference_service",
+        long_running=True,
+        spec_fields=frozenset({"deploymentMode", "payloadLogger"}),
         pods_created_by="KServe creates these pods from the InferenceService",
         tunables=frozenset({"replicas", "disruptionBudget", "model", "canary"}),
     ),
-    "Experiment": KindTraits(
-        workload=True,
+    "Experiment": _workload(
+        "kubeflow.org/v1beta1",
+        "experiment:build_experiment",
+        name_limit=(40, "Katib limits Experiment names to 40 characters"),
+        spec_fields=frozenset({"tuning"}),
         pods_created_by="Katib creates these pods for each trial of the Experiment",
     ),
-    "TrainJob": KindTraits(
-        workload=True,
+    "TrainJob": _workload(
+        "trainer.kubeflow.org/v1alpha1",
+        "train_job:build_training_runtime",
+        "train_job:build_train_job",
+        spec_fields=frozenset({"distributed"}),
         pods_created_by="Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
     ),
-    "PipelineVersion": KindTraits(content_named=True),
+    # Every other kind the builders render.
+    "Namespace": KindTraits(api_version="v1", sync_wave=-3),
+    "ServiceAccount": KindTraits(api_version="v1", sync_wave=-2),
+    "Role": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
+    "RoleBinding": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
+    "ConfigMap": KindTraits(api_version="v1", sync_wave=-2),
+    "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2),
+    "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2),
+    "LimitRange": KindTraits(api_version="v1", sync_wave=-2),
+    "Service": KindTraits(api_version="v1", sync_wave=-1),
+    "ServiceMonitor": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),
+    "PrometheusRule": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),
+    "AlertmanagerConfig": KindTraits(api_version="monitoring.coreos.com/v1alpha1", sync_wave=0),
+    "Pipeline": KindTraits(api_version="pipelines.kubeflow.org/v2beta1", sync_wave=0),
+    "PipelineVersion": KindTraits(
+        api_version="pipelines.kubeflow.org/v2beta1", sync_wave=0, content_named=True
+    ),
+    "TrainingRuntime": KindTraits(api_version="trainer.kubeflow.org/v1alpha1", sync_wave=0),
+    "HorizontalPodAutoscaler": KindTraits(api_version="autoscaling/v2", sync_wave=1),
+    "PodDisruptionBudget": KindTraits(api_version="policy/v1", sync_wave=1),
 }
-"""Kinds with traits; every other kind has the defaults (not a workload, nothing tunable)."""
+"""The kinds: workload kinds first (their order is the order the spec's error message lists
+them in), then every kind of object the builders render."""
 
 
 def traits(kind: str) -> KindTraits:
-    """The traits of `kind` (defaults for kinds without an entry)."""
-    return KINDS.get(kind, KindTraits())
+    """The row of `kind`. A kind without a row is a generator bug (a builder renders a kind
+    nobody declared): refused rather than guessed."""
+    found = KINDS.get(kind)
+    if found is None:
+        raise KeyError(f"kind {kind!r} has no row in platformgen/kinds.py KINDS")
+    return found
+
+
+WORKLOAD_KINDS: tuple[str, ...] = tuple(kind for kind, t in KINDS.items() if t.workload)
+"""The values of `components.<name>.kind` (the spec model's literal)."""
+
+SYNC_WAVES: Mapping[str, int] = {
+    kind: t.sync_wave for kind, t in KINDS.items() if t.api_version is not None
+}
+"""Sync wave of every kind the platform renders."""
+
+PRUNABLE_KINDS: tuple[tuple[str, str], ...] = tuple(
+    sorted((t.api_version, kind) for kind, t in KINDS.items() if t.api_version and t.prunable)
+)
+"""(apiVersion, kind) that live diff searches for leftovers."""
+
+NAME_LIMITS: Mapping[str, tuple[int, str]] = {
+    kind: t.name_limit for kind, t in KINDS.items() if t.name_limit is not None
+}
+"""Component kind -> (the longest name it allows, why), where it is below MAX_NAME."""
+
+
+def kinds_with(spec_field: str) -> tuple[str, ...]:
+    """The component kinds `spec_field` (a Component field's YAML name) applies to, sorted."""
+    return tuple(sorted(kind for kind, t in KINDS.items() if spec_field in t.spec_fields))
 
 
 def tunables(kind: str) -> frozenset[str]:
     """Every ComponentOverride field an environment may set for a component of `kind`
     (nothing, for a kind that is not a workload)."""
-    kind_traits = traits(kind)
-    return COMMON_TUNABLES | kind_traits.tunables if kind_traits.workload else frozenset()
+    kind_traits = KINDS.get(kind)
+    if kind_traits is None or not kind_traits.workload:
+        return frozenset()
+    return COMMON_TUNABLES | kind_traits.tunables
 
 
 def merges_lists_by_key(api_version: str) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-from platformgen.spec.model import PlatformSpec
+if TYPE_CHECKING:
+    from platformgen.spec.model import PlatformSpec
 
 Manifest = dict[str, Any]
 """One Kubernetes object as plain data."""
@@ -53,6 +55,18 @@ def metadata(
     return meta
 
 
+def image_repository(image: str) -> str:
+    """registry:5000/team/app:1.0 -> registry:5000/team/app (also strips a digest)."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def kebab(kind: str) -> str:
+    """HorizontalPodAutoscaler -> horizontal-pod-autoscaler (file names of objects)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+
+
 def camel(name: str) -> str:
     """model-server -> ModelServer, for alert names."""
     return "".join(part.capitalize() for part in name.split("-"))
@@ -63,7 +77,12 @@ def volume_name(path: str) -> str:
     return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
 
 
+MAX_NAME = 63
+"""A DNS-1123 label: the longest name of most objects, and of a component."""
 CONTENT_HASH_DIGITS = 10
+"""Digits of the content hash that names content-named objects: `<name>-<10 digits>`."""
+CONTENT_HASH_SUFFIX = CONTENT_HASH_DIGITS + 1
+"""What a content name adds to its component's name: `-` and the digits."""
 
 
 def content_name(name: str, content: Any) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from platformgen.build import build
 from platformgen.builders import Documents
 from platformgen.emit.argocd import emit_argocd
 from platformgen.emit.dockerfile import emit_dockerfiles, rendered_here
 from platformgen.emit.helm import emit_helm
 from platformgen.emit.kustomize import emit_kustomize
-from platformgen.resolve import collector_paused, memoized
 from platformgen.spec.model import PlatformSpec
 
 GENERATED_ROOTS: tuple[str, ...] = ("base", "overlays", "charts", "argocd")
@@ -20,15 +20,16 @@ whether a file found at a path (with its first bytes) is one platformgen rendere
 
 
 def render(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
-    """`{path relative to the repo root: file text}` for every generated file, sorted.
+    """`{path relative to the repo root: file text}` for every generated file, sorted: the
+    platform built once (build.build), then every emitter over that one build.
 
     `pipelines` holds the compiled KFP objects of `spec.pipelines` (spec.load.load_pipelines).
     """
-    with collector_paused(), memoized():
-        files = emit_kustomize(spec, pipelines)
-        files.update(emit_helm(spec, pipelines))
-        files.update(emit_argocd(spec, pipelines))
-        files.update(emit_dockerfiles(spec))
+    built = build(spec, pipelines)
+    files = emit_kustomize(built)
+    files.update(emit_helm(built))
+    files.update(emit_argocd(built))
+    files.update(emit_dockerfiles(spec))
     return dict(sorted(files.items()))
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
 
+from mlp_common import contracts
+
+from platformgen.spec.effective import (
+    effective_replicas,
+    effective_resources,
+    environment_image,
+)
 from platformgen.spec.model import (
     Component,
     ComponentOverride,
-    ImagePin,
     PlatformSpec,
-    ResourceList,
     Resources,
 )
 
@@ -37,6 +37,8 @@ class ComponentView:
     """(tool, check, reason) waived for every workload of this environment."""
     environment: str | None = None
     """The environment this view renders (None: base)."""
+    dependents: tuple[str, ...] = ()
+    """The components whose `dependsOn` names this one, sorted (resolve.dependents)."""
     pipeline_versions: tuple[tuple[str, str], ...] | None = None
     """(pipeline, the PipelineVersion name it deploys in this environment), for components
     that run a pipeline (builders.pipeline.version_name; set by builders.build_platform when
@@ -59,11 +61,7 @@ class ComponentView:
 
     @property
     def replicas(self) -> int:
-        if self.override.autoscaling is not None:
-            return self.override.autoscaling.min_replicas
-        if self.override.replicas is not None:
-            return self.override.replicas
-        return self.component.replicas
+        return effective_replicas(self.component, self.override)
 
     @property
     def replicas_managed_by_autoscaler(self) -> bool:
@@ -88,11 +86,7 @@ class ComponentView:
     @cached_property
     def resources(self) -> Resources:
         """defaults <- component <- environment, field by field."""
-        layers = [self.spec.defaults.resources, self.component.resources, self.override.resources]
-        return Resources(
-            requests=_merge([r.requests for r in layers if r is not None]),
-            limits=_merge([r.limits for r in layers if r is not None]),
-        )
+        return effective_resources(self.spec, self.component, self.override)
 
     @property
     def stable_model_version(self) -> int | str | None:
@@ -114,7 +108,7 @@ class ComponentView:
         canary = self.override.canary
         served = canary.version if canary is not None and canary.version else None
         version = served or self.stable_model_version
-        return {"MLP_MODEL": model.name, "MLP_MODEL_VERSION": str(version)}
+        return {contracts.MODEL: model.name, contracts.MODEL_VERSION: str(version)}
 
     @property
     def env(self) -> dict[str, str]:
@@ -124,35 +118,6 @@ class ComponentView:
             **(self.override.env or {}),
             **self.model_env,
         }
-
-
-def environment_image(
-    spec: PlatformSpec,
-    environment: str | None,
-    name: str,
-    repository: str,
-    pin: ImagePin | None = None,
-) -> str:
-    """`repository` with the tag or digest `environment` gives component (or step) `name`:
-    its pin (`images.<name>`, or `pin` for pipeline steps), else the environment's imageTag,
-    else defaults.imageTag."""
-    env = spec.environments[environment] if environment is not None else None
-    if env is not None and pin is None:
-        pin = env.images.get(name)
-    if pin is not None and pin.digest is not None:
-        return f"{repository}@{pin.digest}"
-    if pin is not None and pin.tag is not None:
-        return f"{repository}:{pin.tag}"
-    if env is not None and env.image_tag is not None:
-        return f"{repository}:{env.image_tag}"
-    return f"{repository}:{spec.defaults.image_tag}"
-
-
-def _merge(lists: list[ResourceList]) -> ResourceList:
-    merged: dict[str, object] = {}
-    for layer in lists:
-        merged.update(layer.model_dump(exclude_none=True))
-    return ResourceList.model_validate(merged)
 
 
 def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
@@ -165,6 +130,7 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
         for check, reason in checks.items()
     )
     views = []
+    found = dependents(spec)
     for name in sorted(spec.components):
         override = env.components.get(name) if env else None
         autoscaled = any(
@@ -182,71 +148,17 @@ def resolve(spec: PlatformSpec, environment: str | None) -> list[ComponentView]:
                 autoscaled_somewhere=autoscaled,
                 environment_exceptions=env_exceptions,
                 environment=environment,
+                dependents=tuple(found.get(name, ())),
             )
         )
     return views
 
 
-T = TypeVar("T")
-
-_MEMO: ContextVar[dict[Hashable, tuple[tuple[object, ...], Any]] | None] = ContextVar(
-    "platformgen_memo", default=None
-)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (a render, a spec parse): they
-    allocate hundreds of thousands of small dicts and lists, freed by reference counting, and
-    the collector's repeated passes over the live ones grow with the platform's size. Whatever
-    cycles the block leaves are collected once it is back on."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@contextmanager
-def memoized() -> Iterator[None]:
-    """Inside this block `remember` computes each pure result once (render uses it: the
-    emitters ask for the same environment's objects several times). Outside, it always
-    computes, so a caller never sees a result of an earlier spec."""
-    token = _MEMO.set({})
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
-
-
-def remember(name: str, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
-    """`compute()`, once per `name` and identical `inputs` (compared by identity) inside
-    `memoized`. The inputs are kept with the result, so their ids cannot be reused."""
-    memo = _MEMO.get()
-    if memo is None:
-        return compute()
-    key = (name, *(id(i) for i in inputs))
-    found = memo.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], inputs, strict=True)):
-        result: T = found[1]
-        return result
-    value = compute()
-    memo[key] = (inputs, value)
-    return value
-
-
 def dependents(spec: PlatformSpec) -> dict[str, list[str]]:
     """Component -> the components whose `dependsOn` names it, sorted (one pass over the
     spec instead of one per component)."""
-
-    def compute() -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for name in sorted(spec.components):
-            for target in dict.fromkeys(spec.components[name].depends_on):
-                found.setdefault(target, []).append(name)
-        return found
-
-    return remember("dependents", (spec,), compute)
+    found: dict[str, list[str]] = {}
+    for name in sorted(spec.components):
+        for target in dict.fromkeys(spec.components[name].depends_on):
+            found.setdefault(target, []).append(name)
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platformgen.builders.pod import exception_annotations, split_exception_annotations
+from platformgen.waivers import exception_annotations, split_exception_annotations
 
 
 def test_exception_annotations_read_back_with_the_other_annotations_apart() -> None:

@@ -25,6 +25,7 @@ from .kube import (
     load_documents,
     require_tools,
 )
+from .node import NodeSession, sysctls
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,20 @@ def cluster(env: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
     state = tmp_path_factory.mktemp(f"cluster-{env}")
     with control_plane(state) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeSession]:
+    """One control plane with one real node (scripts/cluster.sh, NODE=1) for the session's
+    node tests (one xdist group, tests/conftest.py), stopped by PID afterwards."""
+    before = sysctls()
+    with control_plane(tmp_path_factory.mktemp("node"), node=True) as cluster:
+        yield NodeSession(cluster=cluster, sysctls_before=before)
+
+
+@pytest.fixture(scope="session")
+def node_cluster(node_session: NodeSession) -> Cluster:
+    return node_session.cluster
 
 
 @pytest.fixture(scope="session")
@@ -61,5 +76,7 @@ def applied(cluster: Cluster, rendered: str) -> Applied:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Argo CD takes over what it syncs (field manager argocd-controller, self-heal in dev),
-    so its test runs after every other test that applies to the same clusters."""
-    items.sort(key=lambda item: "test_argocd.py" in item.nodeid)
+    so its test runs after every other test that applies to the same clusters; the node's
+    teardown check stops the session's node, so it runs after every test on that node."""
+    last = ("test_argocd.py", "test_node_teardown.py")
+    items.sort(key=lambda item: any(name in item.nodeid for name in last))

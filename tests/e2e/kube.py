@@ -88,11 +88,95 @@ def wait_until(what: str, condition: Callable[[], str | None], timeout: float) -
 
 
 @dataclass(frozen=True)
+class Node:
+    """The one node of a `control_plane(state, node=True)` cluster (scripts/cluster-node.sh):
+    its name and addresses, the ranges of its pods and Services, its containerd."""
+
+    name: str
+    ip: str
+    host_ip: str
+    pod_cidr: str
+    service_cidr: str
+    dns_ip: str
+    netns: str
+    containerd_address: str
+
+    @classmethod
+    def from_env_file(cls, path: Path) -> Node:
+        """The node.env that `scripts/cluster.sh up` writes with NODE=1."""
+        values = dict(
+            line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if line
+        )
+        return cls(
+            name=values["NODE_NAME"],
+            ip=values["NODE_IP"],
+            host_ip=values["HOST_IP"],
+            pod_cidr=values["POD_CIDR"],
+            service_cidr=values["SERVICE_CIDR"],
+            dns_ip=values["DNS_IP"],
+            netns=values["NETNS"],
+            containerd_address=values["CONTAINERD_ADDRESS"],
+        )
+
+    def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`ctr` against the node's containerd, in the CRI's `k8s.io` namespace."""
+        result = subprocess.run(
+            [str(TOOLS_BIN / "ctr"), "--address", self.containerd_address, "-n", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"ctr {' '.join(args)}: {result.stderr}"
+        return result
+
+    def images(self) -> set[str]:
+        return set(self.ctr("images", "ls", "-q").stdout.split())
+
+    def import_image(self, archive: Path, name: str | None = None) -> list[str]:
+        """Import an OCI (or Docker) image archive into the node's containerd, where the
+        kubelet finds it: pods then use the image with `imagePullPolicy: Never` (or
+        IfNotPresent). With `name` ("repository:tag"), the archive is imported under that
+        repository (`--base-name`: an OCI archive may name its image by a bare tag) and, if
+        its tag differs, also tagged `name`. Returns the image names the import added.
+
+        Names are only ever added, never renamed away: the CRI caches which name an image id
+        was first seen under and fails to start containers once that name is gone."""
+        before = self.images()
+        args = ["images", "import", "--all-platforms"]
+        if name is not None:
+            last = name.rsplit("/", 1)[-1]
+            repository = name.rsplit(":", 1)[0] if ":" in last else name
+            args += ["--base-name", repository]
+        self.ctr(*args, str(archive))
+        added = sorted(self.images() - before)
+        if name is not None and name not in added and name not in before:
+            assert len(added) == 1, f"{archive}: {len(added)} images imported ({added}), 1 expected"
+            self.ctr("images", "tag", added[0], name)
+            added.append(name)
+        return added
+
+
+PROBE_IMAGE = "localhost/mlp-node/probe:node"
+"""busybox (sh, nc, nslookup) for probe pods, built and imported by the node scripts."""
+NODE_TOOLS = (
+    "kubelet",
+    "kube-proxy",
+    "kube-scheduler",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "runc",
+    "kube-router",
+)
+
+
+@dataclass(frozen=True)
 class Cluster:
-    """A running control plane and a kubectl bound to it."""
+    """A running control plane and a kubectl bound to it (and its node, when it has one)."""
 
     kubeconfig: Path
     state: Path
+    node: Node | None = None
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
@@ -544,7 +628,9 @@ def changed_objects(
     return changed
 
 
-def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[str]:
+def _cluster_script(
+    state: Path, command: str, *, node: bool = False
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "cluster.sh"), command],
         env={
@@ -552,6 +638,7 @@ def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[st
             "CLUSTER_DIR": str(state),
             "CLUSTER_BIN": str(TOOLS_BIN),
             "CLUSTER_OWNER_PID": str(os.getpid()),
+            "NODE": "1" if node else "0",
         },
         capture_output=True,
         text=True,
@@ -560,10 +647,14 @@ def _cluster_script(state: Path, command: str) -> subprocess.CompletedProcess[st
 
 
 @contextlib.contextmanager
-def control_plane(state: Path) -> Iterator[Cluster]:
+def control_plane(state: Path, *, node: bool = False) -> Iterator[Cluster]:
     """A control plane of its own (scripts/cluster.sh, state in `state`), stopped afterwards.
-    A failed start fails the test with the tail of every component's log."""
-    up = _cluster_script(state, "up")
+    With `node`, also one real node (kubelet, containerd, kube-proxy, kube-scheduler,
+    kube-router enforcing NetworkPolicy, CoreDNS): pods run. A failed start fails the test
+    with the tail of every component's log."""
+    if node:
+        require_tools(*CONTROL_PLANE, *NODE_TOOLS)
+    up = _cluster_script(state, "up", node=node)
     if up.returncode != 0:
         logs = "".join(
             f"\n--- {log.name} (tail)\n" + "\n".join(log.read_text().splitlines()[-20:])
@@ -572,7 +663,11 @@ def control_plane(state: Path) -> Iterator[Cluster]:
         _cluster_script(state, "down")
         pytest.fail(f"scripts/cluster.sh up failed:\n{up.stderr}{logs}")
     try:
-        yield Cluster(kubeconfig=Path(up.stdout.strip().splitlines()[-1]), state=state)
+        yield Cluster(
+            kubeconfig=Path(up.stdout.strip().splitlines()[-1]),
+            state=state,
+            node=Node.from_env_file(state / "node.env") if node else None,
+        )
     finally:
         down = _cluster_script(state, "down")
         assert down.returncode == 0, down.stderr

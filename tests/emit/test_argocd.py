@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, SYNC_WAVES, emit_argocd
+from platformgen.build import build
+from platformgen.checks.validate_argocd import check_schemas, check_sources
+from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, emit_argocd
 from platformgen.files import write_tree
+from platformgen.kinds import SYNC_WAVES
 from platformgen.render import generated_roots, render
 from platformgen.spec.load import load_spec, parse_spec
-from platformgen.validate_argocd import check_schemas, check_sources
 
 from support import ROOT, SPECS, require_tools, tool
 
@@ -32,14 +34,14 @@ def _rendered(tmp_path: Path, spec_path: Path = SPECS / "full.yaml") -> Path:
 
 
 def test_no_gitops_section_no_argocd_folder() -> None:
-    assert emit_argocd(load_spec(SPECS / "minimal.yaml")) == {}
+    assert emit_argocd(build(load_spec(SPECS / "minimal.yaml"))) == {}
 
 
 @pytest.mark.parametrize("spec_path", CASES, ids=lambda p: p.stem)
 def test_application_sets(spec_path: Path) -> None:
     spec = load_spec(spec_path)
     assert spec.gitops is not None
-    files = emit_argocd(spec)
+    files = emit_argocd(build(spec))
     project = _load(files, "argocd/app-project.yaml")
     assert project["spec"]["sourceRepos"] == [spec.gitops.repo_url]
     # Every namespace the platform renders into: its own and its tenants'.
@@ -70,7 +72,7 @@ def files_of_kustomize(spec_path: Path) -> dict[str, str]:
 
 
 def test_platform_yaml_dev_syncs_automatically_and_prod_by_hand() -> None:
-    files = emit_argocd(load_spec(ROOT / "platform.yaml"))
+    files = emit_argocd(build(load_spec(ROOT / "platform.yaml")))
     dev = _load(files, "argocd/dev/application-set.yaml")["spec"]["template"]["spec"]
     prod = _load(files, "argocd/prod/application-set.yaml")["spec"]["template"]["spec"]
     assert dev["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
@@ -81,7 +83,7 @@ def test_helm_switch_points_at_the_chart_with_the_environment_values() -> None:
     raw = yaml.safe_load((SPECS / "full.yaml").read_text())
     raw["gitops"]["source"] = "helm"
     spec = parse_spec(yaml.safe_dump(raw))
-    files = emit_argocd(spec)
+    files = emit_argocd(build(spec))
     for env in spec.environments:
         appset = _load(files, f"argocd/{env}/application-set.yaml")
         [element] = appset["spec"]["generators"][0]["list"]["elements"]

@@ -16,10 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
+from platformgen.build import build
+from platformgen.checks.validate import HELM_BINARIES, validate_chart
 from platformgen.emit.helm import emit_helm
 from platformgen.kinds import traits, tunables
 from platformgen.spec.load import load_spec
-from platformgen.validate import HELM_BINARIES, validate_chart
 
 from support import ROOT, SPECS, tool
 
@@ -31,7 +32,7 @@ SPEC_FILES = [SPECS / "full.yaml", SPECS / "two-envs.yaml", SPECS / "minimal.yam
 def chart_files(spec_path: Path) -> dict[str, str]:
     spec = load_spec(spec_path)
     prefix = f"charts/{spec.platform.name}/"
-    return {path.removeprefix(prefix): text for path, text in emit_helm(spec).items()}
+    return {path.removeprefix(prefix): text for path, text in emit_helm(build(spec)).items()}
 
 
 @pytest.fixture(scope="module", params=SPEC_FILES, ids=lambda p: p.stem)

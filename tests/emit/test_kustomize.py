@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from platformgen.build import build
 from platformgen.builders import build_platform
-from platformgen.emit.kustomize import emit_kustomize, kebab
+from platformgen.emit.kustomize import emit_kustomize
 from platformgen.files import write_tree
+from platformgen.naming import kebab
 from platformgen.render import GENERATED_ROOTS
 from platformgen.serialize import ordered
 from platformgen.spec.load import load_spec
@@ -61,7 +63,7 @@ def kustomize_build(path: Path) -> tuple[list[dict[str, Any]], str]:
 @pytest.mark.parametrize("spec_path", CASES, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_overlays_build_to_exactly_the_environment(spec_path: Path, tmp_path: Path) -> None:
     spec = load_spec(spec_path)
-    write_tree(tmp_path, emit_kustomize(spec), GENERATED_ROOTS)
+    write_tree(tmp_path, emit_kustomize(build(spec)), GENERATED_ROOTS)
     for env in [None, *spec.environments]:
         target = tmp_path / ("base" if env is None else f"overlays/{env}")
         built, stderr = kustomize_build(target)
@@ -86,7 +88,7 @@ def test_overlays_build_to_exactly_the_environment(spec_path: Path, tmp_path: Pa
 
 def test_kustomizations_use_only_modern_fields() -> None:
     for spec_path in CASES:
-        for path, text in emit_kustomize(load_spec(spec_path)).items():
+        for path, text in emit_kustomize(build(load_spec(spec_path))).items():
             if path.endswith("kustomization.yaml"):
                 doc = yaml.safe_load(text)
                 assert set(doc) <= {
@@ -101,7 +103,7 @@ def test_kustomizations_use_only_modern_fields() -> None:
 
 
 def test_one_object_per_file_in_predictable_paths() -> None:
-    files = emit_kustomize(load_spec(SPECS / "full.yaml"))
+    files = emit_kustomize(build(load_spec(SPECS / "full.yaml")))
     for path, text in files.items():
         docs = [d for d in yaml.safe_load_all(text) if d]
         assert len(docs) == 1, path
@@ -116,7 +118,7 @@ def test_one_object_per_file_in_predictable_paths() -> None:
 
 
 def test_prod_differs_from_dev_only_by_patches_and_images() -> None:
-    files = emit_kustomize(load_spec(ROOT / "platform.yaml"))
+    files = emit_kustomize(build(load_spec(ROOT / "platform.yaml")))
     for env in ("dev", "prod"):
         groups = yaml.safe_load(files[f"overlays/{env}/kustomization.yaml"])["resources"]
         for group in groups:
@@ -134,7 +136,7 @@ def test_environment_is_exactly_its_groups(spec_path: Path, tmp_path: Path) -> N
     """`overlays/<env>` composes `overlays/<env>/<group>` (one Argo CD Application each): the
     groups together hold every object once, each exactly as the whole environment has it."""
     spec = load_spec(spec_path)
-    write_tree(tmp_path, emit_kustomize(spec), GENERATED_ROOTS)
+    write_tree(tmp_path, emit_kustomize(build(spec)), GENERATED_ROOTS)
     for env in spec.environments:
         whole, _ = kustomize_build(tmp_path / "overlays" / env)
         groups = yaml.safe_load((tmp_path / "overlays" / env / "kustomization.yaml").read_text())

@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from mlp_common import contracts
 from mlp_common.step import StepError
 
-CODE_VERSION_ENV = "MLP_CODE_VERSION"
+CODE_VERSION_ENV = contracts.CODE_VERSION
 UNKNOWN = "unknown"
 REDACTED = "***"
 URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"`<>]+")

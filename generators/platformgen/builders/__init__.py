@@ -1,22 +1,20 @@
 """Builders: pure functions from the resolved spec to plain manifests, one module per kind.
 
-`COMPONENT_BUILDERS` is the explicit, ordered list; no registry magic.
+`COMPONENT_BUILDERS` is the explicit, ordered list of what every component gets; its workload
+objects come from the builders its kind's row in kinds.py names (`build_workload`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, cast
 
 from platformgen.builders.alertmanager_config import build_alertmanager_config
 from platformgen.builders.config_map import build_config_map
-from platformgen.builders.cron_job import build_cron_job
-from platformgen.builders.deployment import build_deployment
-from platformgen.builders.experiment import build_experiment
 from platformgen.builders.horizontal_pod_autoscaler import build_horizontal_pod_autoscaler
-from platformgen.builders.inference_service import build_inference_service
-from platformgen.builders.job import build_job
 from platformgen.builders.namespace import build_namespace
 from platformgen.builders.network_policy import (
     build_allow_dns,
@@ -31,24 +29,46 @@ from platformgen.builders.service import build_service
 from platformgen.builders.service_account import build_service_account
 from platformgen.builders.service_monitor import build_service_monitor
 from platformgen.builders.tenant import build_tenant
-from platformgen.builders.train_job import build_train_job, build_training_runtime
+from platformgen.kinds import traits
 from platformgen.naming import Manifest
-from platformgen.resolve import ComponentView, remember, resolve
+from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
 
 ComponentBuilder = Callable[[ComponentView], Manifest | list[Manifest] | None]
+
+
+@cache
+def workload_builders(kind: str) -> tuple[ComponentBuilder, ...]:
+    """The builders kinds.py names for the workload objects of a component of `kind`."""
+    found = []
+    for path in traits(kind).builders:
+        module, _, function = path.partition(":")
+        found.append(cast(ComponentBuilder, getattr(importlib.import_module(module), function)))
+    return tuple(found)
+
+
+def run_builders(builders: tuple[ComponentBuilder, ...], view: ComponentView) -> list[Manifest]:
+    """What `builders` build for `view`, in order (a builder may build none, one or several)."""
+    objects: list[Manifest] = []
+    for builder in builders:
+        built = builder(view)
+        if isinstance(built, list):
+            objects.extend(built)
+        elif built is not None:
+            objects.append(built)
+    return objects
+
+
+def build_workload(view: ComponentView) -> list[Manifest]:
+    """The objects that run the component's container (and what they need of their own)."""
+    return run_builders(workload_builders(view.component.kind), view)
+
 
 COMPONENT_BUILDERS: tuple[ComponentBuilder, ...] = (
     build_service_account,
     build_roles,
     build_config_map,
-    build_deployment,
-    build_job,
-    build_cron_job,
-    build_inference_service,
-    build_experiment,
-    build_training_runtime,
-    build_train_job,
+    build_workload,
     build_service,
     build_network_policy,
     build_service_monitor,
@@ -68,33 +88,17 @@ Documents = dict[str, list[dict[str, Any]]]
 
 def build_component(view: ComponentView) -> list[Manifest]:
     """Every object of one component in one environment, in COMPONENT_BUILDERS order."""
-    objects: list[Manifest] = []
-    for builder in COMPONENT_BUILDERS:
-        built = builder(view)
-        if isinstance(built, list):
-            objects.extend(built)
-        elif built is not None:
-            objects.append(built)
-    return objects
+    return run_builders(COMPONENT_BUILDERS, view)
 
 
 def build_platform(
-    spec: PlatformSpec, environment: str | None, pipelines: Documents | None = None
+    spec: PlatformSpec,
+    environment: str | None,
+    pipelines: Documents | None = None,
+    views: Sequence[ComponentView] | None = None,
 ) -> dict[str, list[Manifest]]:
     """Every object for `environment` (None: base), grouped by folder: `platform`, then each
-    component and pipeline. Inside `resolve.memoized` (a render), built once per environment:
-    callers get their own dict and lists over the same (never mutated) manifests."""
-    groups = remember(
-        f"build_platform:{environment}",
-        (spec, pipelines),
-        lambda: _build_platform(spec, environment, pipelines),
-    )
-    return {group: list(objects) for group, objects in groups.items()}
-
-
-def _build_platform(
-    spec: PlatformSpec, environment: str | None, pipelines: Documents | None
-) -> dict[str, list[Manifest]]:
+    component and pipeline. `views`: resolve(spec, environment), when the caller has them."""
     groups: dict[str, list[Manifest]] = {
         PLATFORM_GROUP: [
             m
@@ -114,7 +118,7 @@ def _build_platform(
             for name, documents in sorted(pipelines.items())
         )
         versions = tuple((name, version) for name, version in found if version is not None)
-    for view in resolve(spec, environment):
+    for view in views if views is not None else resolve(spec, environment):
         if versions is not None:
             view = dataclasses.replace(view, pipeline_versions=versions)
         groups[view.name] = build_component(view)

@@ -24,7 +24,7 @@ from platformgen.naming import (
     metadata,
     selector_labels,
 )
-from platformgen.resolve import ComponentView, dependents
+from platformgen.resolve import ComponentView
 from platformgen.spec.model import Component, Endpoint, PlatformSpec, ServicePort
 
 
@@ -117,7 +117,7 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
     """Ingress from dependents, exposedTo endpoints and Prometheus; egress to dependencies."""
     spec, c = view.spec, view.component
     ingress: list[dict[str, Any]] = []
-    for name in dependents(spec).get(view.name, ()):
+    for name in view.dependents:
         other = spec.components[name]
         ingress.append(
             {

@@ -19,19 +19,12 @@ import copy
 from typing import Any
 
 from platformgen.builders.network_policy import build_pipeline_runs_policy
-from platformgen.errors import SpecError
-from platformgen.naming import Manifest, content_name, metadata, standard_labels
-from platformgen.resolve import environment_image
+from platformgen.naming import Manifest, content_name, image_repository, metadata, standard_labels
+from platformgen.spec.effective import environment_image
+from platformgen.spec.load import executor_containers
 from platformgen.spec.model import PlatformSpec
 
 PIPELINE_ROLE = "pipeline"
-
-
-def _repository(image: str) -> str:
-    """registry:5000/team/app:1.0 -> registry:5000/team/app (also strips a digest)."""
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
 def pin_step_images(
@@ -46,32 +39,12 @@ def pin_step_images(
     for step, declared in pipeline.steps.items():
         pin = pins.steps.get(step) if pins is not None else None
         image = environment_image(spec, environment, step, declared.image, pin)
-        if by_repository.setdefault(declared.image, image) != image:
-            raise SpecError(
-                [
-                    f"platform.yaml: environments.{environment}.pipelines.{name}.steps.{step}: "
-                    f"image {declared.image!r} is shared with another step but pinned differently"
-                ]
-            )
+        # One image per repository: spec/images.py refuses two different pins at load.
+        by_repository.setdefault(declared.image, image)
     out = copy.deepcopy(pipeline_spec)
-    executors = out.get("deploymentSpec", {}).get("executors", {})
-    unknown = []
-    for executor_name, executor in sorted(executors.items()):
-        container = executor.get("container")
-        if not isinstance(container, dict) or "image" not in container:
-            continue
-        repository = _repository(str(container["image"]))
-        if repository not in by_repository:
-            unknown.append(f"{executor_name} ({repository})")
-            continue
-        container["image"] = by_repository[repository]
-    if unknown:
-        raise SpecError(
-            [
-                f"platform.yaml: pipelines.{name}.steps: the compiled pipeline runs images no "
-                f"step declares: {', '.join(unknown)}"
-            ]
-        )
+    # Every executor's repository is a declared step's: spec.load.load_pipelines checks it.
+    for _, container in executor_containers(out):
+        container["image"] = by_repository[image_repository(str(container["image"]))]
     return out
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from platformgen.builders.service import service_name
 from platformgen.builders.service_monitor import stored_label
+from platformgen.kinds import KINDS, traits
 from platformgen.naming import Manifest, camel, metadata
 from platformgen.resolve import ComponentView
 
@@ -170,7 +171,7 @@ def _recording_rules(view: ComponentView) -> list[dict[str, Any]]:
     ]
 
 
-BATCH_KINDS = frozenset({"Job", "CronJob", "RecurringRun"})
+BATCH_KINDS = frozenset(kind for kind, t in KINDS.items() if t.batch)
 """Kinds whose pods run as batch/v1 Jobs named `<component>(-[0-9]+)?` (a content hash, or the
 CronJob's scheduled minute): one alert set, JobFailed, for all of them."""
 
@@ -180,7 +181,7 @@ def _rules(view: ComponentView) -> list[dict[str, Any]]:
     scope = f'namespace="{ns}", service="{service_name(view)}"'
     pods = f'namespace="{ns}", pod=~"{name}-.*"'
     rules: list[dict[str, Any]] = _recording_rules(view) + _drift_recording_rules(view)
-    if c.kind in {"Deployment", "InferenceService"}:
+    if traits(c.kind).long_running:
         rules.append(
             _alert(
                 view,

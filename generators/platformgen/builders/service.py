@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from platformgen.builders.inference_service import has_own_service_name
 from platformgen.builders.pod import selector_metadata
+from platformgen.kinds import traits
 from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
@@ -20,7 +21,7 @@ def build_service(view: ComponentView) -> Manifest | None:
     Service named after it (and Knative the ones in front of the queue-proxy), so ours is
     `<name>-metrics`, only for Prometheus, or none without metrics."""
     c = view.component
-    if not c.ports or c.kind not in {"Deployment", "InferenceService"}:
+    if not c.ports or not traits(c.kind).long_running:
         return None
     metadata = selector_metadata(view, "Service")
     ports = list(c.ports)

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders import Documents, build_platform
+from platformgen.build import PlatformBuild
+from platformgen.kinds import traits
 from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
 from platformgen.serialize import to_yaml
 from platformgen.spec.model import GitopsCluster, PlatformSpec
@@ -57,34 +58,6 @@ SYNC_WAVES_FOLDER = f"{ROOT}/sync-waves"
 SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 KUSTOMIZE_COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
-
-SYNC_WAVES: dict[str, int] = {
-    "Namespace": -3,
-    "ServiceAccount": -2,
-    "Role": -2,
-    "RoleBinding": -2,
-    "ConfigMap": -2,
-    "NetworkPolicy": -2,
-    "ResourceQuota": -2,
-    "LimitRange": -2,
-    "Service": -1,
-    "ServiceMonitor": 0,
-    "PrometheusRule": 0,
-    "AlertmanagerConfig": 0,
-    "Pipeline": 0,
-    "PipelineVersion": 0,
-    "TrainingRuntime": 0,
-    "Deployment": 1,
-    "Job": 1,
-    "CronJob": 1,
-    "InferenceService": 1,
-    "Experiment": 1,
-    "TrainJob": 1,
-    "HorizontalPodAutoscaler": 1,
-    "PodDisruptionBudget": 1,
-}
-"""Sync wave of every kind the platform renders (module docstring). A kind missing here is a
-generator bug: emit_argocd refuses to render rather than guess its place."""
 
 SYNC_OPTIONS = ("ServerSideApply=true",)
 """Each Application's sync options (server-side apply: see the module docstring)."""
@@ -229,12 +202,10 @@ def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) 
 
 def emit_sync_waves(kinds: set[str]) -> dict[str, str]:
     """The kustomize Component that annotates each object with its kind's sync wave."""
-    unknown = sorted(kinds - set(SYNC_WAVES))
-    if unknown:
-        raise AssertionError(f"no sync wave declared for {unknown}: add them to SYNC_WAVES")
+    waves = {kind: traits(kind).sync_wave for kind in kinds}
     files: dict[str, str] = {}
     patches = []
-    for wave in sorted({SYNC_WAVES[kind] for kind in kinds}):
+    for wave in sorted(set(waves.values())):
         path = f"wave-minus-{-wave}.yaml" if wave < 0 else f"wave-{wave}.yaml"
         # The target selects the objects; kustomize gives the patch each target's kind and name.
         files[f"{SYNC_WAVES_FOLDER}/{path}"] = to_yaml(
@@ -250,7 +221,7 @@ def emit_sync_waves(kinds: set[str]) -> dict[str, str]:
         patches += [
             {"path": path, "target": {"kind": kind}}
             for kind in sorted(kinds)
-            if SYNC_WAVES[kind] == wave
+            if waves[kind] == wave
         ]
     files[f"{SYNC_WAVES_FOLDER}/kustomization.yaml"] = to_yaml(
         {**KUSTOMIZE_COMPONENT, "patches": patches}
@@ -258,11 +229,12 @@ def emit_sync_waves(kinds: set[str]) -> dict[str, str]:
     return files
 
 
-def emit_argocd(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_argocd(built: PlatformBuild) -> dict[str, str]:
     """Every file under `argocd/`; nothing when the spec has no `gitops` section."""
+    spec = built.spec
     if spec.gitops is None:
         return {}
-    groups_by_env = {env: build_platform(spec, env, pipelines) for env in sorted(spec.environments)}
+    groups_by_env = {env: dict(b.groups) for env, b in built.environments.items()}
     files = {f"{ROOT}/app-project.yaml": to_yaml(build_app_project(spec, groups_by_env))}
     for environment, groups in groups_by_env.items():
         files[f"{ROOT}/{environment}/application-set.yaml"] = to_yaml(

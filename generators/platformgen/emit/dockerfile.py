@@ -16,24 +16,10 @@ from importlib.resources import files
 import jinja2
 
 from platformgen.serialize import HEADER
+from platformgen.spec.builds import IMAGE_ENV, image_ports
 from platformgen.spec.model import Builds, ImageBuild, PlatformSpec
 
 TEMPLATE = "dockerfile.j2"
-
-IMAGE_ENV: tuple[tuple[str, str], ...] = (
-    ("PATH", "/opt/venv/bin:$PATH"),
-    ("PYTHONPATH", "/app"),
-    ("PYTHONDONTWRITEBYTECODE", "1"),
-    ("PYTHONUNBUFFERED", "1"),
-    ("HOME", "/tmp"),
-    ("KERAS_HOME", "/tmp/.keras"),
-    ("MPLCONFIGDIR", "/tmp/matplotlib"),
-    ("TF_CPP_MIN_LOG_LEVEL", "2"),
-    ("MLP_CODE_VERSION", "$CODE_VERSION"),
-)
-"""The ENV block every image starts with: the venv and packages on the path, no bytecode on
-the read-only root filesystem, caches under the writable /tmp (an image without Keras or
-matplotlib ignores theirs), quiet TensorFlow, and the code version from the build argument."""
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
 
@@ -67,18 +53,6 @@ def rendered_here(path: str, head: str) -> bool:
     rendered Dockerfile copied elsewhere (a golden tree, a fixture) names another folder."""
     folder, _, name = path.rpartition("/")
     return name == "Dockerfile" and head.startswith(HEADER) and source_line(folder) in head
-
-
-def image_ports(spec: PlatformSpec, repository: str) -> list[tuple[int, str]]:
-    """`(port, protocol)` of every component that runs `repository`, sorted and unique."""
-    return sorted(
-        {
-            (port.port, port.protocol)
-            for component in spec.components.values()
-            if component.image == repository
-            for port in component.ports
-        }
-    )
 
 
 def _env_value(value: str) -> str:

@@ -2,54 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from typing import Any
 
-from platformgen.builders import PLATFORM_GROUP, Documents, build_platform
+from platformgen.build import PLATFORM_GROUP, PlatformBuild
 from platformgen.environments import compute_overlay, image_pins
-from platformgen.errors import SpecError
-from platformgen.naming import Manifest
+from platformgen.naming import Manifest, kebab
 from platformgen.serialize import to_yaml
 from platformgen.spec.model import PlatformSpec
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
-
-
-def kebab(kind: str) -> str:
-    """HorizontalPodAutoscaler -> horizontal-pod-autoscaler."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
-
-
-def _file_names(spec: PlatformSpec, objects: list[Manifest], group: str) -> list[str]:
-    """`<kind>.yaml`, made unique with the object name, then its namespace, where needed."""
-    kinds = Counter(m["kind"] for m in objects)
-    names = []
-    for m in objects:
-        meta = m["metadata"]
-        stem = kebab(m["kind"])
-        if group == PLATFORM_GROUP and m["kind"] != "Namespace":
-            stem = f"{meta['namespace']}/{stem}-{meta['name']}"
-        elif group == PLATFORM_GROUP:
-            stem = f"{meta['name']}/{stem}"
-        elif kinds[m["kind"]] > 1:
-            namespaces = Counter(
-                o["metadata"].get("namespace") for o in objects if o["kind"] == m["kind"]
-            )
-            suffix = meta.get("namespace") if namespaces[meta.get("namespace")] == 1 else None
-            stem = f"{stem}-{suffix or meta['name']}"
-        names.append(f"{stem}.yaml")
-    collisions = sorted(n for n, count in Counter(names).items() if count > 1)
-    if collisions:
-        where = f"pipelines.{group}" if group in spec.pipelines else f"components.{group}"
-        raise SpecError(
-            [
-                f"platform.yaml: {where}: two objects would be written to the same file "
-                f"{', '.join(f'base/{group}/{n}' for n in collisions)} (same kind and name): "
-                "rename one of them"
-            ]
-        )
-    return names
 
 
 def _patch_file(m: Manifest, folder: str) -> str:
@@ -67,30 +28,11 @@ def _target(m: Manifest) -> dict[str, Any]:
     return target
 
 
-def _check_unique_objects(spec: PlatformSpec, groups: dict[str, list[Manifest]]) -> None:
-    """Two objects with one kind, namespace and name: kustomize and the apiserver refuse."""
-    owners: dict[tuple[str, str, str], str] = {}
-    problems = []
-    for group, objects in groups.items():
-        for m in objects:
-            key = (m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"])
-            other = owners.setdefault(key, group)
-            if other != group:
-                where = f"pipelines.{group}" if group in spec.pipelines else f"components.{group}"
-                problems.append(
-                    f"platform.yaml: {where}: its {key[0]} {key[1]}/{key[2]} is also rendered "
-                    f"for {other!r}: two objects cannot share a kind, namespace and name"
-                )
-    if problems:
-        raise SpecError(problems)
-
-
-def emit_base(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_base(built: PlatformBuild) -> dict[str, str]:
     files: dict[str, str] = {}
-    groups = build_platform(spec, None, pipelines)
-    _check_unique_objects(spec, groups)
+    groups = built.base.groups
     for group, objects in groups.items():
-        names = _file_names(spec, objects, group)
+        names = built.base_files[group]
         for name, m in zip(names, objects, strict=True):
             files[f"base/{group}/{name}"] = to_yaml(m)
         files[f"base/{group}/kustomization.yaml"] = to_yaml(
@@ -130,9 +72,7 @@ def _image_names(value: Any) -> set[str]:
     return strings
 
 
-def emit_overlay(
-    spec: PlatformSpec, environment: str, pipelines: Documents | None = None
-) -> dict[str, str]:
+def emit_overlay(built: PlatformBuild, environment: str) -> dict[str, str]:
     """`overlays/<env>/<group>/`: one small overlay per group (the platform folder, each
     component, each pipeline) over `base/<group>`, composed by `overlays/<env>/`.
 
@@ -142,8 +82,9 @@ def emit_overlay(
     Application's render time bounded however many components the platform has (see README,
     "Deploy with Argo CD").
     """
-    base_groups = build_platform(spec, None, pipelines)
-    env_groups = build_platform(spec, environment, pipelines)
+    spec = built.spec
+    base_groups = built.base.groups
+    env_groups = built.environments[environment].groups
     images = _images(spec, environment)
     root = f"overlays/{environment}"
     files: dict[str, str] = {}
@@ -175,9 +116,9 @@ def emit_overlay(
     return files
 
 
-def emit_kustomize(spec: PlatformSpec, pipelines: Documents | None = None) -> dict[str, str]:
+def emit_kustomize(built: PlatformBuild) -> dict[str, str]:
     """Every kustomize file: base plus one overlay per environment."""
-    files = emit_base(spec, pipelines)
-    for environment in sorted(spec.environments):
-        files.update(emit_overlay(spec, environment, pipelines))
+    files = emit_base(built)
+    for environment in built.environments:
+        files.update(emit_overlay(built, environment))
     return files

@@ -11,11 +11,15 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from platformgen.naming import volume_name
+from mlp_common import contracts
+
+from platformgen.kinds import NAME_LIMITS
+from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME, volume_name
 from platformgen.quantity import parse_quantity
-from platformgen.resolve import resolve
+from platformgen.spec.effective import effective_replicas, effective_resources
 from platformgen.spec.model import (
     DNS1123_LABEL,
+    PROMETHEUS_DURATION,
     Component,
     ComponentOverride,
     PlatformSpec,
@@ -25,23 +29,7 @@ Problem = tuple[str, str]
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-PROMETHEUS_DURATION = re.compile(
-    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-)
-"""The Prometheus Operator's CRD pattern for a Duration (interval, `for`)."""
 
-HASH_SUFFIX_LENGTH = 11
-"""`-` and ten digits: the content hash that names Jobs and PipelineVersions."""
-MAX_NAME = 63
-NAME_LIMITS = {
-    "Job": (MAX_NAME - HASH_SUFFIX_LENGTH, "a Job is named <name>-<10-digit content hash>"),
-    "RecurringRun": (
-        MAX_NAME - HASH_SUFFIX_LENGTH,
-        "its Job is named <name>-<10-digit content hash>",
-    ),
-    "CronJob": (52, "the CronJob controller appends an 11-character suffix to its Job names"),
-    "Experiment": (40, "Katib limits Experiment names to 40 characters"),
-}
 ISVC_LIMITS = {
     "Serverless": (47, "Knative names the revision <name>-predictor-00001 (at most 63)"),
     "RawDeployment": (53, "KServe names the Service <name>-predictor (at most 63)"),
@@ -155,11 +143,11 @@ def check_admission(spec: PlatformSpec) -> list[Problem]:
     for name, pipeline in spec.pipelines.items():
         for map_name, data in pipeline.config_maps.items():
             problems += _config_keys(f"pipelines.{name}.configMaps.{map_name}", data)
-        if len(name) > MAX_NAME - HASH_SUFFIX_LENGTH:
+        if len(name) > MAX_NAME - CONTENT_HASH_SUFFIX:
             problems.append(
                 (
                     f"pipelines.{name}",
-                    f"at most {MAX_NAME - HASH_SUFFIX_LENGTH} characters: its PipelineVersion "
+                    f"at most {MAX_NAME - CONTENT_HASH_SUFFIX} characters: its PipelineVersion "
                     "is named <name>-<10-digit content hash>",
                 )
             )
@@ -240,26 +228,29 @@ def _resources_and_budgets(spec: PlatformSpec) -> Iterator[Problem]:
     """Requests above limits and disruption budgets that can never allow a disruption, in
     base and every environment; reported at the spec path that set the offending value."""
     for environment in [None, *spec.environments]:
-        for view in resolve(spec, environment):
-            merged = view.resources
+        env = spec.environments[environment] if environment is not None else None
+        for name in sorted(spec.components):
+            component = spec.components[name]
+            override = (env.components.get(name) if env else None) or ComponentOverride()
+            merged = effective_resources(spec, component, override)
             for field in ("cpu", "memory", "ephemeral_storage"):
                 request = getattr(merged.requests, field)
                 limit = getattr(merged.limits, field)
                 if request is None or limit is None:
                     continue
                 if parse_quantity(str(request)) > parse_quantity(str(limit)):
-                    where = _resources_path(spec, environment, view.name, field)
+                    where = _resources_path(spec, environment, name, field)
                     key = {"ephemeral_storage": "ephemeralStorage"}.get(field, field)
                     yield (
                         where,
                         f"the {key} request {request} exceeds the limit {limit}"
                         + (f" in environment {environment}" if environment else ""),
                     )
-            budget = view.override.disruption_budget
+            budget = override.disruption_budget
             if environment is None or budget is None:
                 continue
-            where = f"environments.{environment}.components.{view.name}.disruptionBudget"
-            replicas = view.replicas
+            where = f"environments.{environment}.components.{name}.disruptionBudget"
+            replicas = effective_replicas(component, override)
             if budget.min_available is not None and budget.min_available >= replicas:
                 yield (
                     f"{where}.minAvailable",
@@ -270,7 +261,7 @@ def _resources_and_budgets(spec: PlatformSpec) -> Iterator[Problem]:
                 yield (where, "a disruption budget for 0 replicas selects no pods")
 
 
-MODEL_SETTINGS = ("MLP_MODEL", "MLP_MODEL_VERSION")
+MODEL_SETTINGS = contracts.MODEL_SETTINGS
 """The server's settings that `model` renders: set nowhere else, so the spec says it once."""
 MODEL_FLAGS = ("--model", "--model-name", "--version", "--model-version")
 

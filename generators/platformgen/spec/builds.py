@@ -4,10 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from platformgen.emit.dockerfile import IMAGE_ENV, image_ports
+from mlp_common import contracts
+
 from platformgen.spec.model import PlatformSpec
 
 Problem = tuple[str, str]
+
+IMAGE_ENV: tuple[tuple[str, str], ...] = (
+    ("PATH", "/opt/venv/bin:$PATH"),
+    ("PYTHONPATH", "/app"),
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+    ("PYTHONUNBUFFERED", "1"),
+    ("HOME", "/tmp"),
+    ("KERAS_HOME", "/tmp/.keras"),
+    ("MPLCONFIGDIR", "/tmp/matplotlib"),
+    ("TF_CPP_MIN_LOG_LEVEL", "2"),
+    (contracts.CODE_VERSION, "$CODE_VERSION"),
+)
+"""The ENV block every image starts with: the venv and packages on the path, no bytecode on
+the read-only root filesystem, caches under the writable /tmp (an image without Keras or
+matplotlib ignores theirs), quiet TensorFlow, and the code version from the build argument."""
+
+
+def image_ports(spec: PlatformSpec, repository: str) -> list[tuple[int, str]]:
+    """`(port, protocol)` of every component that runs `repository`, sorted and unique."""
+    return sorted(
+        {
+            (port.port, port.protocol)
+            for component in spec.components.values()
+            if component.image == repository
+            for port in component.ports
+        }
+    )
 
 
 def check_builds(spec: PlatformSpec) -> list[Problem]:

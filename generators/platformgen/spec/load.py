@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,9 @@ import yaml
 from pydantic import ValidationError
 
 from platformgen.errors import SpecError
-from platformgen.resolve import collector_paused
-from platformgen.spec.model import PlatformSpec
+from platformgen.naming import image_repository
+from platformgen.spec.images import check_image_pins
+from platformgen.spec.model import PipelineStep, PlatformSpec
 from platformgen.spec.references import check_references
 
 _FastLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -69,10 +71,43 @@ def load_pipelines(
                 "PipelineVersion (pipelines.kubeflow.org/v2beta1): run `make pipeline-compile`"
             )
             continue
+        unknown = _undeclared_images(pipeline.steps, documents)
+        if unknown:
+            problems.append(
+                f"{source}: pipelines.{name}.steps: the compiled pipeline runs images no step "
+                f"declares: {', '.join(unknown)}"
+            )
+            continue
         out[name] = documents
     if problems:
         raise SpecError(problems)
     return out
+
+
+def executor_containers(pipeline_spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(executor, container) of a compiled pipeline spec's executors that run an image, sorted."""
+    executors = pipeline_spec.get("deploymentSpec", {}).get("executors", {})
+    found = []
+    for name, executor in sorted(executors.items()):
+        container = executor.get("container")
+        if isinstance(container, dict) and "image" in container:
+            found.append((name, container))
+    return found
+
+
+def _undeclared_images(steps: Mapping[str, PipelineStep], documents: list[Any]) -> list[str]:
+    """`<executor> (<repository>)` of every executor whose image no step declares."""
+    declared = {step.image for step in steps.values()}
+    unknown = []
+    for document in documents:
+        if document.get("kind") != "PipelineVersion":
+            continue
+        pipeline_spec = document.get("spec", {}).get("pipelineSpec", {})
+        for executor_name, container in executor_containers(pipeline_spec):
+            repository = image_repository(str(container["image"]))
+            if repository not in declared:
+                unknown.append(f"{executor_name} ({repository})")
+    return unknown
 
 
 def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
@@ -84,7 +119,7 @@ def parse_spec(text: str, source: str = "platform.yaml") -> PlatformSpec:
         spec = PlatformSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError([f"{source}: {p}: {m}" for p, m in _pydantic_problems(err)]) from None
-    problems = check_references(spec)
+    problems = check_references(spec) or check_image_pins(spec)
     if problems:
         raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
     return spec
@@ -107,12 +142,11 @@ def _parse_yaml(text: str, source: str) -> Any:
 def _compose_and_construct(text: str, source: str, loader_class: Any) -> Any:
     loader = loader_class(text)
     try:
-        with collector_paused():
-            node = loader.get_single_node()
-            problems = _node_problems(node)
-            if problems:
-                raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
-            return None if node is None else loader.construct_document(node)
+        node = loader.get_single_node()
+        problems = _node_problems(node)
+        if problems:
+            raise SpecError([f"{source}: {p}: {m}" for p, m in problems])
+        return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 

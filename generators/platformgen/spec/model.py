@@ -9,10 +9,18 @@ several fields (references between components, ports, namespaces) live in
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from platformgen.kinds import WORKLOAD_KINDS
+
+if TYPE_CHECKING:
+    WorkloadKind = str
+else:
+    WorkloadKind = Literal[WORKLOAD_KINDS]
+    """A workload kind of platformgen/kinds.py's table (one Literal member per row)."""
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")
@@ -206,7 +214,11 @@ class Probes(Strict):
     """Hold liveness/readiness until the app has started (slow model loads)."""
 
 
-PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+PROMETHEUS_DURATION = re.compile(
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+)
+"""The Prometheus Operator's CRD pattern for a Duration (interval, `for`): units largest first,
+each at most once."""
 
 
 def _duration(value: str) -> str:
@@ -449,9 +461,7 @@ class ComponentOverride(Strict):
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: Literal[
-        "Deployment", "Job", "CronJob", "RecurringRun", "InferenceService", "Experiment", "TrainJob"
-    ]
+    kind: WorkloadKind
     """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
     Katib Experiment for hyperparameter tuning, Kubeflow Trainer TrainJob for distributed
     training (with `distributed`), RecurringRun for a Kubeflow Pipelines recurring run of the

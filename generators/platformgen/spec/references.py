@@ -6,7 +6,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
-from platformgen.kinds import tunables
+from platformgen.kinds import KINDS, kinds_with, tunables
 from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
 from platformgen.spec.builds import check_builds
@@ -24,7 +24,7 @@ from platformgen.spec.model import (
 
 Problem = tuple[str, str]
 
-LONG_RUNNING = frozenset({"Deployment", "InferenceService"})
+LONG_RUNNING = frozenset(kind for kind, t in KINDS.items() if t.long_running)
 
 
 def check_references(spec: PlatformSpec) -> list[Problem]:
@@ -88,9 +88,9 @@ def _check_names(spec: PlatformSpec) -> Iterator[Problem]:
         yield ("environments", "must declare at least one environment")
 
 
-SCHEDULED = frozenset({"CronJob", "RecurringRun"})
+SCHEDULED = frozenset(kinds_with("schedule"))
 """Kinds that run on a cron `schedule`."""
-RUNS_PIPELINES = frozenset({"Job", "RecurringRun"})
+RUNS_PIPELINES = frozenset(kinds_with("pipeline"))
 """Kinds that may name a `pipeline` to run."""
 
 

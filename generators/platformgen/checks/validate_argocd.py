@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +25,11 @@ from typing import Any
 
 import yaml
 
+from platformgen.checks.validate import bounded_map, run_tool
 from platformgen.errors import ToolError
 from platformgen.render import GENERATED_ROOTS
-from platformgen.validate import bounded_map
 
 ARGOCD_GROUP = "argoproj.io"
-TIMEOUT_SECONDS = 300
 _FIELD = re.compile(r"\{\{\s*\.([A-Za-z0-9_]+)\s*\}\}")
 
 
@@ -52,23 +50,6 @@ def _tool(tools: Path, name: str) -> Path:
     return path
 
 
-def _run(
-    command: list[str], cwd: Path, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            command,
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ToolError(f"{Path(command[0]).name} timed out after {error.timeout}s") from error
-
-
 def check_schemas(root: Path, tools: Path) -> tuple[int, list[str]]:
     """kubeconform -strict on every Argo CD object: (objects checked, problems)."""
     documents = argocd_documents(root)
@@ -77,7 +58,7 @@ def check_schemas(root: Path, tools: Path) -> tuple[int, list[str]]:
     schemas = tools / "schemas"
     if not (schemas / "crds" / ARGOCD_GROUP).is_dir():
         raise ToolError(f"Argo CD CRD schemas not found in {schemas / 'crds'}: run `make tools`")
-    process = _run(
+    process = run_tool(
         [
             str(_tool(tools, "kubeconform")),
             "-strict",
@@ -188,15 +169,15 @@ def _check_source(copy: Path, tools: Path, source: dict[str, Any]) -> str | None
     if (folder / "kustomization.yaml").is_file():
         kustomize = str(_tool(tools, "kustomize"))
         for component in source.get("kustomize", {}).get("components", []):
-            added = _run([kustomize, "edit", "add", "component", component], cwd=folder)
+            added = run_tool([kustomize, "edit", "add", "component", component], cwd=folder)
             if added.returncode != 0:
                 return f"kustomize edit add component {component}: {added.stderr.strip()}"
-        built = _run([kustomize, "build", "."], cwd=folder)
+        built = run_tool([kustomize, "build", "."], cwd=folder)
         what = f"kustomize build {path}"
     elif (folder / "Chart.yaml").is_file():
         values = [a for f in source.get("helm", {}).get("valueFiles", []) for a in ("-f", f)]
         release = source.get("helm", {}).get("releaseName", "release")
-        built = _run([str(_tool(tools, "helm")), "template", release, ".", *values], cwd=folder)
+        built = run_tool([str(_tool(tools, "helm")), "template", release, ".", *values], cwd=folder)
         what = f"helm template {path}"
     else:
         return f"source.path {path!r} has neither kustomization.yaml nor Chart.yaml"

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from platformgen.kinds import PRUNABLE_KINDS
 from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
 
 VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation")
@@ -28,35 +29,6 @@ VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation")
 TOOL_BOOKKEEPING_LABELS = ("applyset.kubernetes.io/part-of", "app.kubernetes.io/instance")
 """Labels a deploying tool (kubectl ApplySets, Argo CD) adds to what it applies: carried over
 from the live object so the dry run does not report them as removed."""
-
-
-PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
-    ("v1", "ConfigMap"),
-    ("v1", "LimitRange"),
-    ("v1", "Namespace"),
-    ("v1", "ResourceQuota"),
-    ("v1", "Service"),
-    ("v1", "ServiceAccount"),
-    ("apps/v1", "Deployment"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("batch/v1", "CronJob"),
-    ("batch/v1", "Job"),
-    ("kubeflow.org/v1beta1", "Experiment"),
-    ("monitoring.coreos.com/v1", "PrometheusRule"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("pipelines.kubeflow.org/v2beta1", "Pipeline"),
-    ("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("serving.kserve.io/v1beta1", "InferenceService"),
-    ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
-    ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"),
-)
-"""Every kind the generator emits: searched for leftovers even when the current render has
-none of that kind any more (the last CronJob removed from the spec, say)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Never the network default, and never `-ignore-missing-schemas`: a kind without a
 error, not a skip. A warning from kustomize (a deprecated field, say) fails the target too.
 Kubeflow Pipelines objects are validated like every other kind, against the upstream CRDs
 vendored in crds/kubeflow-pipelines/; the compiled pipeline inside them, which the CRD leaves
-free-form, is also checked against KFP's protobuf definitions (platformgen.kfp_objects).
+free-form, is also checked against KFP's protobuf definitions (platformgen.checks.kfp_objects).
 
 The chart (`charts/<platform.name>/`) is linted with `helm lint --strict` on Helm 3 and Helm 4
 for values.yaml and each values-<env>.yaml, and `helm template -f values-<env>.yaml` goes
@@ -45,8 +45,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from platformgen.checks.kfp_objects import check_kfp_object, is_kfp_object
 from platformgen.errors import ToolError
-from platformgen.kfp_objects import check_kfp_object, is_kfp_object
+from platformgen.versions import kubernetes_versions
 
 try:  # libyaml's loader when PyYAML has it: much faster on large builds
     from yaml import CSafeLoader as _Loader
@@ -55,10 +56,9 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 logger = logging.getLogger(__name__)
 
-KUBERNETES_VERSIONS: tuple[str, ...] = ("1.35.4", "1.36.3")
-"""The Kubernetes releases every target is validated against (exact patch versions).
-
-scripts/install-tools.sh KUBERNETES_VERSIONS generates the schemas for the same two."""
+KUBERNETES_VERSIONS: tuple[str, ...] = kubernetes_versions()
+"""The Kubernetes releases every target is validated against (exact patch versions), from
+scripts/versions.env, from which scripts/install-tools.sh generates their schemas."""
 
 TOOL_TIMEOUT_SECONDS = 300
 """Upper bound for one kustomize or kubeconform run; a hung tool is an error, not a wait."""
@@ -236,7 +236,7 @@ def _values_args(chart: str, environment: str | None) -> list[str]:
 def _helm_lint(helm: Path, root: Path, chart: str, environment: str | None) -> list[str]:
     """Problems `helm lint --strict` reports (none when it passes)."""
     logger.info("%s lint --strict %s %s", helm.name, chart, environment or "(defaults)")
-    process = _run(
+    process = run_tool(
         [str(helm), "lint", "--strict", chart, *_values_args(chart, environment)], cwd=root
     )
     if process.returncode == 0:
@@ -254,17 +254,15 @@ def _helm_lint(helm: Path, root: Path, chart: str, environment: str | None) -> l
 
 def _helm_template(helm: Path, root: Path, chart: str, environment: str) -> tuple[str, list[str]]:
     logger.info("%s template %s -f values-%s.yaml", helm.name, chart, environment)
-    process = _run(
+    process = run_tool(
         [str(helm), "template", "platformgen-validate", chart, *_values_args(chart, environment)],
         cwd=root,
     )
-    messages = [
-        f"{helm.name} template {chart} (values-{environment}.yaml): {line.strip()}"
-        for line in process.stderr.splitlines()
-        if line.strip()
-    ]
-    if process.returncode != 0 and not messages:
-        messages.append(f"{helm.name} template {chart}: exit status {process.returncode}")
+    messages = _stderr_messages(
+        process,
+        f"{helm.name} template {chart} (values-{environment}.yaml)",
+        f"{helm.name} template {chart}",
+    )
     return (process.stdout if process.returncode == 0 else ""), messages
 
 
@@ -326,7 +324,17 @@ def _schemas(tools: Path, versions: Sequence[str], root: Path) -> Path:
     return schemas
 
 
-def _run(
+def _stderr_messages(
+    process: subprocess.CompletedProcess[str], prefix: str, command: str
+) -> list[str]:
+    """A tool's stderr lines, each after `prefix`; its exit status if it failed silently."""
+    messages = [f"{prefix}: {line.strip()}" for line in process.stderr.splitlines() if line.strip()]
+    if process.returncode != 0 and not messages:
+        messages.append(f"{command}: exit status {process.returncode}")
+    return messages
+
+
+def run_tool(
     command: list[str], *, cwd: Path, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     logger.debug("running %s", " ".join(command))
@@ -349,14 +357,8 @@ def _run(
 def _kustomize_build(kustomize: Path, root: Path, target: str) -> tuple[str, list[str], bool]:
     """(manifests, diagnostics, built cleanly) of `kustomize build <target>`."""
     logger.info("kustomize build %s", target)
-    process = _run([str(kustomize), "build", str(root / target)], cwd=root)
-    messages = [
-        f"kustomize build {target}: {line.strip()}"
-        for line in process.stderr.splitlines()
-        if line.strip()
-    ]
-    if process.returncode != 0 and not messages:
-        messages.append(f"kustomize build {target}: exit status {process.returncode}")
+    process = run_tool([str(kustomize), "build", str(root / target)], cwd=root)
+    messages = _stderr_messages(process, f"kustomize build {target}", f"kustomize build {target}")
     built = process.returncode == 0 and not messages
     return (process.stdout if process.returncode == 0 else ""), messages, built
 
@@ -387,7 +389,7 @@ def _kubeconform(
             ", ".join(builds[i].target for i in files),
             version,
         )
-        process = _run(
+        process = run_tool(
             kubeconform_command(kubeconform, schemas, version, [str(p) for p in files.values()]),
             cwd=schemas,
         )

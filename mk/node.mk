@@ -1,0 +1,16 @@
+# A real node for the cluster checks (issue 18): kubelet, kube-proxy and kube-scheduler (built
+# with the control plane), containerd v2, runc, the CNI plugins, kube-router (NetworkPolicy) and
+# CoreDNS, plus the pause and probe images. `make cluster-up NODE=1` starts a cluster with it.
+
+##@ Node
+
+.PHONY: node-tools
+node-tools: cluster-tools ## Build the pinned node (kubelet, kube-proxy, kube-scheduler, containerd, runc, CNI, kube-router, CoreDNS, images)
+	scripts/install-node.sh
+
+.PHONY: e2e-node
+e2e-node: $(VENV_STAMP) tools cluster-tools node-tools ## Pods on a real node: the node checks and the reachability matrix with real packets
+	$(PYTEST) tests/e2e/test_node.py tests/e2e/test_node_reachability.py tests/e2e/test_node_teardown.py
+
+# `make test` runs the node checks: build the node first.
+test: node-tools
