@@ -195,6 +195,8 @@ CONTROLLERS+=",resourcequota-controller,clusterrole-aggregation-controller"
 # ConfigMap every pod mounts, and garbage collection of pods.
 NODE_CONTROLLERS=",node-lifecycle-controller,endpointslice-controller,endpointslice-mirroring-controller"
 NODE_CONTROLLERS+=",root-ca-certificate-publisher-controller,pod-garbage-collector-controller"
+# Binding a claim to a PersistentVolume the test made (hostPath: the node has no provisioner).
+NODE_CONTROLLERS+=",persistentvolume-binder-controller"
 
 source "$ROOT/scripts/cluster-node.sh"
 

@@ -266,6 +266,7 @@ def running_controllers(cluster: Cluster, work: Path) -> Iterator[Controllers]:
     ports = {f"{n}-{kind}": free_port() for n in names for kind in ("webhook", "health")}
     controllers = Controllers(cluster=cluster, work=work, ca=ca, ports=ports)
     install_prerequisites(cluster)
+    hooks: list[Manifest] = []
     try:
         health = {n: f"http://127.0.0.1:{ports[f'{n}-health']}" for n in names}
         controllers.start(
@@ -345,7 +346,7 @@ def running_controllers(cluster: Cluster, work: Path) -> Iterator[Controllers]:
             f"{health['katib']}/readyz",
         )
         controllers.wait_ready()
-        hooks = [
+        hooks += [
             hook
             for project in names
             for hook in url_webhooks(
@@ -359,6 +360,12 @@ def running_controllers(cluster: Cluster, work: Path) -> Iterator[Controllers]:
         _wait_webhooks_serving(ports, names, pki / "ca.crt")
         yield controllers
     finally:
+        # No webhook outlives its server: on a shared cluster (the node's) a hook whose server
+        # is gone would refuse every later pod or object it matches.
+        for hook in hooks:
+            cluster.kubectl(
+                "delete", hook["kind"].lower(), hook["metadata"]["name"], "--ignore-not-found"
+            )
         controllers.stop()
 
 
