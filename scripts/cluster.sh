@@ -196,7 +196,8 @@ CONTROLLERS+=",resourcequota-controller,clusterrole-aggregation-controller"
 NODE_CONTROLLERS=",node-lifecycle-controller,endpointslice-controller,endpointslice-mirroring-controller"
 NODE_CONTROLLERS+=",root-ca-certificate-publisher-controller,pod-garbage-collector-controller"
 # Binding a claim to a PersistentVolume the test made (hostPath: the node has no provisioner).
-NODE_CONTROLLERS+=",persistentvolume-binder-controller"
+NODE_CONTROLLERS+=",persistentvolume-binder-controller,persistentvolume-protection-controller"
+NODE_CONTROLLERS+=",persistentvolumeclaim-protection-controller"
 
 source "$ROOT/scripts/cluster-node.sh"
 

@@ -39,7 +39,7 @@ import yaml
 import support
 from .controllers import BINARIES, Controllers, running_controllers
 from .kube import CONTROL_PLANE, NODE_TOOLS, ROOT, Cluster, Manifest, apply
-from .node import probe_pod, wait_running
+from .node import probe_pod
 from .test_controllers import component, render
 
 pytestmark = pytest.mark.tools
@@ -51,6 +51,7 @@ PORT = 2222
 EPOCHS = 40
 TRAIN_UID = 10001  # the runtime's runAsUser / fsGroup (builders/train_job.py)
 MIN_ACCURACY = 0.9
+SELECTOR = ("app.kubernetes.io/name", "app.kubernetes.io/part-of")  # the policy's podSelector
 
 
 def spec_copy(spec: str) -> str:
@@ -179,7 +180,12 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
     # The image, from its generated Dockerfile, into the node's containerd.
     record = train_image()
     started = time.monotonic()
-    cluster.node.import_image(Path(record["archive"]), container["image"])
+    # The archive names the image by its first reference; the environment's tag is another.
+    first_reference = record["references"][0]
+    cluster.node.import_image(Path(record["archive"]), first_reference)
+    if container["image"] not in cluster.node.images():
+        assert container["image"] in record["references"], (container["image"], record)
+        cluster.node.ctr("images", "tag", first_reference, container["image"])
     import_seconds = time.monotonic() - started
 
     # The work volume: the preprocessed digits, owned by the pods' user.
@@ -248,26 +254,33 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
         cluster.wait_for("2 worker pods running", running, 180)
         first = {n: p["metadata"]["uid"] for n, p in worker_pods().items()}
 
-        # The policies are enforced: an unlabelled pod of the namespace cannot reach a worker's
-        # port (so the workers' own traffic passed because the rendered policy allows it).
+        # The policies are enforced with real packets: a pod with the workers' labels reaches
+        # the chief's port (tried until its gRPC server listens), an unlabelled pod of the same
+        # namespace then does not.
         ips = {n: p["status"]["podIP"] for n, p in worker_pods().items()}
-        stranger = probe_pod(
-            "trainjob-stranger",
-            NAMESPACE,
-            f"if nc -w 3 -z {ips[workers[0]]} {PORT}; then echo reached; else echo refused; fi;"
-            " exec sleep 3600",
-        )
-        apply(cluster, dump([stranger]), applyset=None)
-        wait_running(cluster, NAMESPACE, ["trainjob-stranger"], 120)
+        connect = f"nc -w 3 {ips[workers[0]]} {PORT} -e /bin/true"
+        labels = {k: runtime["metadata"]["labels"][k] for k in SELECTOR}
+        results = {}
+        for probe, probe_labels, tries in (("peer", labels, 60), ("stranger", {}, 3)):
+            script = (
+                f"for i in $(seq {tries}); do if {connect} 2>/dev/null; then echo reached; "
+                "exec sleep 3600; fi; sleep 1; done; echo refused; exec sleep 3600"
+            )
+            name = f"trainjob-{probe}"
+            apply(
+                cluster,
+                dump([probe_pod(name, NAMESPACE, script, labels=probe_labels)]),
+                applyset=None,
+            )
 
-        def stranger_result() -> str | None:
-            out = cluster.kubectl("logs", "-n", NAMESPACE, "trainjob-stranger", check=False).stdout
-            return None if out.strip() else "no answer yet"
+            def answered(name: str = name) -> str | None:
+                out = cluster.kubectl("logs", "-n", NAMESPACE, name, check=False).stdout
+                return None if out.strip() else "no answer yet"
 
-        cluster.wait_for("the unlabelled pod's connection attempt", stranger_result, 30)
-        stranger_out = cluster.kubectl("logs", "-n", NAMESPACE, "trainjob-stranger").stdout
-        cluster.kubectl("delete", "pod", "-n", NAMESPACE, "trainjob-stranger", "--wait=false")
-        assert stranger_out.strip() == "refused", stranger_out
+            cluster.wait_for(f"{name}'s connection to the chief", answered, 180)
+            results[probe] = cluster.kubectl("logs", "-n", NAMESPACE, name).stdout.strip()
+            cluster.kubectl("delete", "pod", "-n", NAMESPACE, name, "--wait=false")
+        assert results == {"peer": "reached", "stranger": "refused"}, results
 
         # Interrupt training once an epoch is backed up on the volume.
         def backed_up() -> str | None:
@@ -337,7 +350,14 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
         cluster.kubectl(
             "delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=180s", check=False
         )
-        cluster.kubectl("delete", "pv", pv["metadata"]["name"], "--ignore-not-found", check=False)
+        cluster.kubectl(
+            "delete",
+            "pv",
+            pv["metadata"]["name"],
+            "--ignore-not-found",
+            "--timeout=60s",
+            check=False,
+        )
 
 
 def predict(model: Path, data: Path) -> float:
