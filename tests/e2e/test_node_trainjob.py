@@ -294,7 +294,8 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
 
         cluster.wait_for("the first backed-up epoch", backed_up, 600)
         interrupted = time.monotonic() - started
-        cluster.kubectl("delete", "pod", "-n", NAMESPACE, workers[1], "--wait=false")
+        victim = worker_pods()[workers[1]]["metadata"]["name"]  # <job>-<index>-<random>
+        cluster.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
 
         def done() -> str | None:
             trainjob = cluster.get_json("trainjob", "-n", NAMESPACE, NAME)
