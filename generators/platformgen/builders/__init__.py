@@ -22,6 +22,7 @@ from platformgen.builders.network_policy import (
     build_network_policy,
 )
 from platformgen.builders.pipeline import build_pipeline, version_name
+from platformgen.builders.pod import recording_waivers
 from platformgen.builders.pod_disruption_budget import build_pod_disruption_budget
 from platformgen.builders.prometheus_rule import build_prometheus_rule
 from platformgen.builders.role import build_roles
@@ -33,6 +34,7 @@ from platformgen.kinds import traits
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, resolve
 from platformgen.spec.model import PlatformSpec
+from platformgen.waivers import Waiver
 
 ComponentBuilder = Callable[[ComponentView], Manifest | list[Manifest] | None]
 
@@ -91,14 +93,38 @@ def build_component(view: ComponentView) -> list[Manifest]:
     return run_builders(COMPONENT_BUILDERS, view)
 
 
+Carried = list[tuple[Manifest, list[Waiver]]]
+"""The objects that carry a component's policy waivers (its workload, a Trainer
+TrainingRuntime), each with the waivers its builder wrote on it, sorted."""
+
+
+def build_component_waived(view: ComponentView) -> tuple[list[Manifest], Carried]:
+    """build_component(view), and which of its objects carry the component's waivers."""
+    with recording_waivers() as record:
+        objects = build_component(view)
+    carried = [(m, waivers) for m in objects for meta, waivers in record if m["metadata"] is meta]
+    return objects, carried
+
+
 def build_platform(
     spec: PlatformSpec,
     environment: str | None,
     pipelines: Documents | None = None,
     views: Sequence[ComponentView] | None = None,
 ) -> dict[str, list[Manifest]]:
+    """Every object for `environment` (None: base), grouped by folder (build_platform_waived)."""
+    return build_platform_waived(spec, environment, pipelines, views)[0]
+
+
+def build_platform_waived(
+    spec: PlatformSpec,
+    environment: str | None,
+    pipelines: Documents | None = None,
+    views: Sequence[ComponentView] | None = None,
+) -> tuple[dict[str, list[Manifest]], dict[str, Carried]]:
     """Every object for `environment` (None: base), grouped by folder: `platform`, then each
-    component and pipeline. `views`: resolve(spec, environment), when the caller has them."""
+    component and pipeline, and per component the objects that carry its waivers. `views`:
+    resolve(spec, environment), when the caller has them."""
     groups: dict[str, list[Manifest]] = {
         PLATFORM_GROUP: [
             m
@@ -111,6 +137,7 @@ def build_platform(
         ]
         + [m for tenant in sorted(spec.tenancy.tenants) for m in build_tenant(spec, tenant)]
     }
+    carried: dict[str, Carried] = {}
     versions: tuple[tuple[str, str], ...] | None = None
     if environment is not None and pipelines is not None:
         found = (
@@ -121,7 +148,8 @@ def build_platform(
     for view in views if views is not None else resolve(spec, environment):
         if versions is not None:
             view = dataclasses.replace(view, pipeline_versions=versions)
-        groups[view.name] = build_component(view)
+        groups[view.name], carried[view.name] = build_component_waived(view)
     for name, documents in sorted((pipelines or {}).items()):
         groups[name] = build_pipeline(spec, name, documents, environment)
-    return dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))
+    ordered = dict(sorted(groups.items(), key=lambda g: (g[0] != PLATFORM_GROUP, g[0])))
+    return ordered, carried
