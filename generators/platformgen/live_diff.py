@@ -49,6 +49,7 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("pipelines.kubeflow.org/v2beta1", "Pipeline"),
     ("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("serving.kserve.io/v1beta1", "InferenceService"),

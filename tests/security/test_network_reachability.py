@@ -8,8 +8,9 @@ namespace and an outsider in a foreign namespace; IP blocks stand for the intern
 The intent is computed from the spec alone, independently of the NetworkPolicy builder:
   - a component reaches each `dependsOn` peer on that peer's ports;
   - each `exposedTo` endpoint reaches the component on the component's ports;
-  - except for a Serverless InferenceService: its clients reach Knative's queue-proxy in the
-    pod, on 8012 (a fact of KServe's Serverless mode, which forwards to the container port);
+  - except for a Serverless InferenceService: its clients (components and tenants alike, one
+    function) reach Knative's queue-proxy in the pod, on 8012 (a fact of KServe's Serverless
+    mode, which forwards to the container port), and so does Knative's activator;
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
   - each tenant (two probe pods in its namespace) resolves names, talks within its own
@@ -48,6 +49,8 @@ pytestmark = pytest.mark.tools
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 DNS = ("kube-system", {"k8s-app": "kube-dns"})
+ACTIVATOR = ("knative-serving", {"app": "activator"})
+"""Knative's activator: it proxies requests to a Serverless InferenceService's queue-proxy."""
 OUTSIDE_NAMESPACE = "outside"
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 
@@ -152,13 +155,14 @@ def model(
         dict(spec.monitoring.prometheus_pod_labels),
     )
     dns = Peer(DNS[0], "kube-dns", DNS[1])
+    activator = Peer(ACTIVATOR[0], "activator", ACTIVATOR[1])
     strangers = [Peer(ns, "stranger", {"probe": "stranger"}) for ns in spec.namespaces]
     outsider = Peer(OUTSIDE_NAMESPACE, "outsider", {"probe": "outsider"})
     tenants = {
         name: [Peer(name, f"{name}-{i}", {"probe": f"tenant-{i}"}) for i in (1, 2)]
         for name in spec.tenancy.tenants
     }
-    probes += [*endpoint_peers.values(), prometheus, dns, *strangers, outsider]
+    probes += [*endpoint_peers.values(), prometheus, dns, activator, *strangers, outsider]
     probes += [p for pods in tenants.values() for p in pods]
 
     intent: set[Connection] = set()
@@ -171,19 +175,28 @@ def model(
     for me in [*ids.values(), *(s.id for s in strangers)]:
         intent.add((me, dns.id, "TCP 53"))
         intent.add((me, dns.id, "UDP 53"))
+
+    def connect(src: str, target: str) -> None:
+        """`src` connects to `target` (a component or an endpoint) the way every client does:
+        one function for components' dependsOn and tenants' uses alike, so a client kind can
+        never be modelled on the wrong port (tenants once were, on a Serverless container port)."""
+        if target in spec.components:
+            allow(src, ids[target], reached_on(spec.components[target]))
+            return
+        endpoint = spec.endpoints[target]
+        if endpoint.namespace is not None:
+            allow(src, endpoint_peers[target].id, endpoint.ports)
+        else:
+            assert endpoint.cidr is not None
+            for block in ip_ranges(endpoint.cidr, endpoint.except_):
+                allow(src, block, endpoint.ports)
+
     for name, component in spec.components.items():
         me = ids[name]
         for target in component.depends_on:
-            if target in spec.components:
-                allow(me, ids[target], reached_on(spec.components[target]))
-            else:
-                endpoint = spec.endpoints[target]
-                if endpoint.namespace is not None:
-                    allow(me, endpoint_peers[target].id, endpoint.ports)
-                else:
-                    assert endpoint.cidr is not None
-                    for block in ip_ranges(endpoint.cidr, endpoint.except_):
-                        allow(me, block, endpoint.ports)
+            connect(me, target)
+        if component.kind == "InferenceService" and component.deployment_mode == "Serverless":
+            allow(activator.id, me, reached_on(component))
         for source in component.exposed_to:
             endpoint = spec.endpoints[source]
             if endpoint.namespace is not None:
@@ -203,16 +216,7 @@ def model(
                 if other != me:
                     intent.add((me.id, other.id, "All Connections"))
             for target in tenant.uses:
-                if target in spec.components:
-                    allow(me.id, ids[target], spec.components[target].ports)
-                    continue
-                endpoint = spec.endpoints[target]
-                if endpoint.namespace is not None:
-                    allow(me.id, endpoint_peers[target].id, endpoint.ports)
-                else:
-                    assert endpoint.cidr is not None
-                    for block in ip_ranges(endpoint.cidr, endpoint.except_):
-                        allow(me.id, block, endpoint.ports)
+                connect(me.id, target)
 
     namespaces = sorted(
         {p.namespace for p in probes} - set(spec.namespaces) - set(spec.tenancy.tenants)

@@ -87,7 +87,8 @@ def _ports(ports: tuple[ServicePort, ...]) -> list[dict[str, Any]]:
     return [{"port": p.port, "protocol": p.protocol} for p in ports]
 
 
-def _serving_ports(c: Component) -> list[dict[str, Any]]:
+def serving_port_list(c: Component) -> list[dict[str, Any]]:
+    """NetworkPolicy ports on which every client (component, tenant, endpoint) reaches `c`."""
     return [{"port": port, "protocol": protocol} for port, protocol in serving_ports(c)]
 
 
@@ -122,18 +123,18 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         ingress.append(
             {
                 "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
-                "ports": _serving_ports(c),
+                "ports": serving_port_list(c),
             }
         )
     for tenant in tenants_using(spec, view.name):
-        ingress.append({"from": [_namespace_peer(tenant)], "ports": _ports(c.ports)})
+        ingress.append({"from": [_namespace_peer(tenant)], "ports": serving_port_list(c)})
     for source in c.exposed_to:
         ingress.append(
-            {"from": [_endpoint_peer(spec.endpoints[source])], "ports": _serving_ports(c)}
+            {"from": [_endpoint_peer(spec.endpoints[source])], "ports": serving_port_list(c)}
         )
     if not has_own_service_name(c):
         namespace, labels = KNATIVE_ACTIVATOR
-        ingress.append({"from": [_pod_peer(namespace, labels)], "ports": _serving_ports(c)})
+        ingress.append({"from": [_pod_peer(namespace, labels)], "ports": serving_port_list(c)})
     if c.metrics is not None:
         metrics_port = next(p for p in c.ports if p.name == c.metrics.port)
         mon = spec.monitoring
@@ -149,7 +150,7 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
             dep = spec.components[target]
             egress.append(
                 {
-                    "ports": _serving_ports(dep),
+                    "ports": serving_port_list(dep),
                     "to": [_pod_peer(dep.namespace, selector_labels(spec, target))],
                 }
             )

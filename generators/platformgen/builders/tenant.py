@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformgen.builders.namespace import pod_security_labels
+from platformgen.builders.namespace import RETENTION_ANNOTATIONS, pod_security_labels
 from platformgen.builders.network_policy import (
     _endpoint_peer,
     _namespace_peer,
@@ -13,6 +13,7 @@ from platformgen.builders.network_policy import (
     _ports,
     build_allow_dns,
     build_default_deny,
+    serving_port_list,
 )
 from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, resource_list
 from platformgen.naming import Manifest, selector_labels, standard_labels
@@ -41,6 +42,126 @@ PIPELINE_RUNNER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, 
     (("argoproj.io",), ("workflowtaskresults",), ("create", "patch")),
 )
 """What a KFP v2 run's pods need in their namespace, and nothing more."""
+
+
+READ = ("get", "list", "watch")
+WRITE = ("create", "update", "patch", "delete", "deletecollection")
+KFP_VERBS = ("archive", "disable", "enable", "readArtifact", "reportMetrics", "retry")
+KFP_VERBS += ("terminate", "unarchive")
+"""Verbs the KFP API server asks the apiserver about (SubjectAccessReview), besides CRUD."""
+KFP_RESOURCES = ("experiments", "jobs", "pipelines", "pipelineversions", "recurringruns", "runs")
+"""What the KFP API server authorizes (`jobs` are recurring runs in KFP v1 terms)."""
+Rule = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+"""(apiGroups, resources, verbs)."""
+
+TENANT_RULES: dict[str, tuple[Rule, ...]] = {
+    "view": (
+        (
+            ("",),
+            (
+                "configmaps",
+                "endpoints",
+                "events",
+                "limitranges",
+                "persistentvolumeclaims",
+                "pods",
+                "pods/log",
+                "resourcequotas",
+                "serviceaccounts",
+                "services",
+            ),
+            READ,
+        ),
+        (("apps",), ("deployments", "replicasets", "statefulsets"), READ),
+        (("autoscaling",), ("horizontalpodautoscalers",), READ),
+        (("batch",), ("cronjobs", "jobs"), READ),
+        (("events.k8s.io",), ("events",), READ),
+        (("networking.k8s.io",), ("networkpolicies",), READ),
+        (("policy",), ("poddisruptionbudgets",), READ),
+        (("rbac.authorization.k8s.io",), ("rolebindings", "roles"), READ),
+        (("argoproj.io",), ("workflows",), READ),
+        (("kubeflow.org",), ("experiments", "suggestions", "trials"), READ),
+        (("pipelines.kubeflow.org",), KFP_RESOURCES, (*READ, "readArtifact")),
+        (("serving.kserve.io",), ("inferenceservices",), READ),
+        (("trainer.kubeflow.org",), ("trainjobs",), READ),
+    ),
+    "edit": (
+        (("",), ("configmaps", "persistentvolumeclaims", "pods", "services"), WRITE),
+        (("apps",), ("deployments", "statefulsets"), WRITE),
+        (("autoscaling",), ("horizontalpodautoscalers",), WRITE),
+        (("batch",), ("cronjobs", "jobs"), WRITE),
+        (("policy",), ("poddisruptionbudgets",), WRITE),
+        (("kubeflow.org",), ("experiments",), WRITE),
+        (("pipelines.kubeflow.org",), KFP_RESOURCES, (*WRITE, *KFP_VERBS)),
+        (("serving.kserve.io",), ("inferenceservices",), WRITE),
+        (("trainer.kubeflow.org",), ("trainjobs",), WRITE),
+    ),
+    "admin": (
+        # Who else gets access: the apiserver lets an owner bind only roles whose permissions
+        # the owner holds (RBAC escalation prevention), so never more than admin.
+        (("rbac.authorization.k8s.io",), ("rolebindings",), WRITE),
+        # The tenant's credentials (its object-store Secret): create only. get, update,
+        # patch and delete all return the stored Secret, so none of them is granted.
+        (("",), ("secrets",), ("create",)),
+    ),
+}
+"""What each platform tenant role adds to the one below it (view < edit < admin). No role
+reads Secrets, writes NetworkPolicies, ResourceQuotas, LimitRanges, ServiceAccounts or Roles,
+or reaches pods/exec, attach, portforward or serviceaccounts/token: tenants cannot undo the
+isolation the platform draws, nor act as its service accounts."""
+TENANT_ROLE_LEVELS = ("view", "edit", "admin")
+AGGREGATE_LABEL = "platformgen.io/aggregate-to-tenant-"
+"""+ role: the label (value: the platform's name) that aggregates a ClusterRole's rules into
+that tenant role, as Kubeflow's `aggregate-to-kubeflow-edit`: another component can extend
+a tenant role by labelling its own ClusterRole."""
+
+
+def tenant_role_name(spec: PlatformSpec, role: str) -> str:
+    """The ClusterRole of platform tenant role `role` (admin, edit, view)."""
+    return f"{spec.platform.name}-tenant-{role}"
+
+
+def build_tenant_roles(spec: PlatformSpec) -> list[Manifest]:
+    """The platform's tenant roles: per level an aggregated ClusterRole, filled by the
+    controller-manager from every ClusterRole labelled for that level or a lower one, and
+    one ClusterRole (`-rules`) holding the level's own rules. Empty without tenants."""
+    if not spec.tenancy.tenants:
+        return []
+    out: list[Manifest] = []
+    for i, role in enumerate(TENANT_ROLE_LEVELS):
+        name = tenant_role_name(spec, role)
+        labels = standard_labels(spec, name, ROLE)
+        out.append(
+            {
+                "aggregationRule": {
+                    "clusterRoleSelectors": [
+                        {"matchLabels": {f"{AGGREGATE_LABEL}{level}": spec.platform.name}}
+                        for level in TENANT_ROLE_LEVELS[: i + 1]
+                    ]
+                },
+                "apiVersion": f"{RBAC_GROUP}/v1",
+                "kind": "ClusterRole",
+                "metadata": {"labels": labels, "name": name},
+            }
+        )
+        out.append(
+            {
+                "apiVersion": f"{RBAC_GROUP}/v1",
+                "kind": "ClusterRole",
+                "metadata": {
+                    "labels": {
+                        **standard_labels(spec, f"{name}-rules", ROLE),
+                        f"{AGGREGATE_LABEL}{role}": spec.platform.name,
+                    },
+                    "name": f"{name}-rules",
+                },
+                "rules": [
+                    {"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
+                    for groups, resources, verbs in TENANT_RULES[role]
+                ],
+            }
+        )
+    return out
 
 
 def _metadata(spec: PlatformSpec, tenant: str, name: str, namespaced: bool = True) -> Manifest:
@@ -133,7 +254,7 @@ def _network_policies(spec: PlatformSpec, tenant: str, t: Tenant) -> list[Manife
         if target in spec.components:
             component = spec.components[target]
             peer = _pod_peer(component.namespace, selector_labels(spec, target))
-            egress.append({"ports": _ports(component.ports), "to": [peer]})
+            egress.append({"ports": serving_port_list(component), "to": [peer]})
         else:
             endpoint = spec.endpoints[target]
             egress.append({"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]})
@@ -154,8 +275,9 @@ def build_tenant(spec: PlatformSpec, tenant: str) -> list[Manifest]:
     t = spec.tenancy.tenants[tenant]
     namespace_meta = _metadata(spec, tenant, tenant, namespaced=False)
     namespace_meta["labels"] = {**namespace_meta["labels"], **pod_security_labels()}
+    namespace_meta["annotations"] = dict(RETENTION_ANNOTATIONS)
     if t.description:
-        namespace_meta["annotations"] = {"description": t.description}
+        namespace_meta["annotations"]["description"] = t.description
     limits = t.limits
     limit: dict[str, Any] = {"type": "Container"}
     for key, value in (
@@ -181,13 +303,23 @@ def build_tenant(spec: PlatformSpec, tenant: str) -> list[Manifest]:
             "spec": {"limits": [limit]},
         },
         _role_binding(
-            spec, tenant, "tenant-owners", "ClusterRole", t.owner_role, _subjects(t.owners)
+            spec,
+            tenant,
+            "tenant-owners",
+            "ClusterRole",
+            tenant_role_name(spec, t.owner_role),
+            _subjects(t.owners),
         ),
     ]
     if t.members.users or t.members.groups:
         objects.append(
             _role_binding(
-                spec, tenant, "tenant-members", "ClusterRole", t.member_role, _subjects(t.members)
+                spec,
+                tenant,
+                "tenant-members",
+                "ClusterRole",
+                tenant_role_name(spec, t.member_role),
+                _subjects(t.members),
             )
         )
     objects += [

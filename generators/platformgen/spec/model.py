@@ -154,6 +154,7 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
 
@@ -276,6 +277,12 @@ class RbacRule(Strict):
     """Resources, e.g. inferenceservices."""
     verbs: tuple[str, ...] = Field(min_length=1)
     """Verbs, e.g. get, patch."""
+    resource_names: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Only these objects (e.g. the one Secret a component reads); empty: every object."""
+    exception: Annotated[str, Field(min_length=10)] | None = None
+    """Why this rule needs a grant the platform otherwise refuses as privilege escalation (a
+    wildcard, escalate/bind/impersonate, exec, tokens, workload or RBAC writes, Secrets beyond
+    `get` of named ones; spec.security). Rendered as an annotation on the Role."""
 
 
 class Autoscaling(Strict):
@@ -589,7 +596,7 @@ class EnvironmentPipeline(Strict):
 class Environment(Strict):
     """An environment is a cluster: same names and namespaces, different sizes and pins."""
 
-    image_tag: str | None = None
+    image_tag: ImageTag | None = None
     """Tag for every component image in this environment."""
     images: dict[Name, ImagePin] = {}
     """Per-component tag or digest, overriding imageTag."""
@@ -749,6 +756,13 @@ class Gitops(Strict):
     listed deploys to Argo CD's own cluster and syncs by hand."""
 
 
+TenantRole = Literal["admin", "edit", "view"]
+"""The platform's own tenant roles (ClusterRoles `<platform>-tenant-<role>`): `view` reads the
+tenant's workloads, `edit` also runs pipelines, workloads and InferenceServices, `admin` also
+manages who else gets access. None of them writes NetworkPolicies, quotas, LimitRanges,
+ServiceAccounts or reads Secrets."""
+
+
 class Subjects(Strict):
     """People and groups, as the cluster's authenticator names them."""
 
@@ -811,10 +825,10 @@ class Tenant(Strict):
     """Bound to `ownerRole` in the tenant namespace."""
     members: Subjects = Subjects()
     """Bound to `memberRole` in the tenant namespace."""
-    owner_role: Name = "edit"
-    """ClusterRole owners get in the namespace (Kubernetes' built-in `edit` by default)."""
-    member_role: Name = "view"
-    """ClusterRole members get in the namespace (Kubernetes' built-in `view` by default)."""
+    owner_role: TenantRole = "edit"
+    """The platform's tenant role owners get in the namespace (builders.tenant_roles)."""
+    member_role: TenantRole = "view"
+    """The platform's tenant role members get in the namespace (builders.tenant_roles)."""
     quota: TenantQuota = TenantQuota()
     """ResourceQuota of the namespace."""
     limits: TenantLimits = TenantLimits()
