@@ -14,7 +14,11 @@ The intent is computed from the spec alone, independently of the NetworkPolicy b
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
   - each tenant (two probe pods in its namespace) resolves names, talks within its own
-    namespace, and reaches each service in its `uses` on that service's ports.
+    namespace, and reaches each service in its `uses` on that service's ports;
+  - the pods of KFP runs (one probe per pipeline, in its namespace, and one per tenant, with
+    KFP's run labels) also reach the Kubernetes API server, the endpoint marked
+    `kubernetesApi` (an IP block): the launcher patches its pod, reads kfp-launcher and
+    records Argo task results. No other pod reaches it.
 Everything else, ingress and egress, must be denied: in particular one tenant never reaches
 another, and nothing outside a tenant reaches into it. On a mismatch the test prints both
 matrices and the difference.
@@ -34,7 +38,7 @@ import pytest
 import yaml
 
 from platformgen.spec.load import load_spec
-from platformgen.spec.model import PlatformSpec
+from platformgen.spec.model import Pipeline, PlatformSpec
 
 from ..e2e.kube import (
     ROOT,
@@ -52,6 +56,8 @@ DNS = ("kube-system", {"k8s-app": "kube-dns"})
 ACTIVATOR = ("knative-serving", {"app": "activator"})
 """Knative's activator: it proxies requests to a Serverless InferenceService's queue-proxy."""
 OUTSIDE_NAMESPACE = "outside"
+RUN_POD_LABELS = Pipeline.model_fields["run_pod_labels"].default
+"""Labels of a KFP v2 run's pods, in tenants as in pipeline namespaces (KFP's, not ours)."""
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 
 Connection = tuple[str, str, str]  # (src, dst, "TCP 8080" | "All Connections")
@@ -160,10 +166,18 @@ def model(
     outsider = Peer(OUTSIDE_NAMESPACE, "outsider", {"probe": "outsider"})
     tenants = {
         name: [Peer(name, f"{name}-{i}", {"probe": f"tenant-{i}"}) for i in (1, 2)]
+        + [Peer(name, f"{name}-run", dict(RUN_POD_LABELS))]
         for name in spec.tenancy.tenants
     }
+    # A pod of each pipeline's runs (KFP creates them, labelled run_pod_labels).
+    runs = {
+        name: Peer(p.namespace, f"{name}-run", dict(p.run_pod_labels))
+        for name, p in spec.pipelines.items()
+    }
+    api_servers = [name for name, e in spec.endpoints.items() if e.kubernetes_api]
     probes += [*endpoint_peers.values(), prometheus, dns, activator, *strangers, outsider]
     probes += [p for pods in tenants.values() for p in pods]
+    probes += list(runs.values())
 
     intent: set[Connection] = set()
 
@@ -208,8 +222,19 @@ def model(
         if component.metrics is not None:
             port = next(p for p in component.ports if p.name == component.metrics.port)
             allow(prometheus.id, me, [port])
+    # A KFP run pod resolves names, reaches its pipeline's dependsOn, and (its launcher) the
+    # Kubernetes API server: pipeline runs here, tenants' runs below.
+    for name, pipeline in spec.pipelines.items():
+        me = runs[name].id
+        intent.add((me, dns.id, "TCP 53"))
+        intent.add((me, dns.id, "UDP 53"))
+        for target in {*pipeline.depends_on, *api_servers}:
+            connect(me, target)
     for name, tenant in spec.tenancy.tenants.items():
         for me in tenants[name]:
+            if me.name.endswith("-run"):
+                for target in api_servers:
+                    connect(me.id, target)
             intent.add((me.id, dns.id, "TCP 53"))
             intent.add((me.id, dns.id, "UDP 53"))
             for other in tenants[name]:

@@ -178,10 +178,21 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
     }
 
 
+def kubernetes_api_rule(spec: PlatformSpec) -> dict[str, Any] | None:
+    """Egress to the endpoint marked `kubernetesApi` (None when the spec has none)."""
+    for endpoint in spec.endpoints.values():
+        if endpoint.kubernetes_api:
+            return {"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]}
+    return None
+
+
 def build_pipeline_runs_policy(spec: PlatformSpec, name: str) -> Manifest | None:
-    """Egress for the pods of a pipeline's runs (KFP creates them; default-deny covers them)."""
+    """Egress for the pods of a pipeline's runs (KFP creates them; default-deny covers them):
+    the pipeline's `dependsOn` and the Kubernetes API, which every run pod's launcher calls."""
     pipeline = spec.pipelines[name]
-    if not pipeline.depends_on:
+    api = kubernetes_api_rule(spec)
+    targets = [t for t in pipeline.depends_on if not spec.endpoints[t].kubernetes_api]
+    if not targets and api is None:
         return None
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -200,11 +211,14 @@ def build_pipeline_runs_policy(spec: PlatformSpec, name: str) -> Manifest | None
         ),
         "spec": {
             "egress": [
-                {
-                    "ports": _ports(spec.endpoints[target].ports),
-                    "to": [_endpoint_peer(spec.endpoints[target])],
-                }
-                for target in pipeline.depends_on
+                *(
+                    {
+                        "ports": _ports(spec.endpoints[target].ports),
+                        "to": [_endpoint_peer(spec.endpoints[target])],
+                    }
+                    for target in targets
+                ),
+                *([api] if api is not None else []),
             ],
             "podSelector": {"matchLabels": dict(pipeline.run_pod_labels)},
             "policyTypes": ["Egress"],

@@ -4,6 +4,9 @@ network isolation and KFP launcher configuration (Kubeflow's profiles, declared 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from platformgen.builders.namespace import RETENTION_ANNOTATIONS, pod_security_labels
 from platformgen.builders.network_policy import (
@@ -13,12 +16,13 @@ from platformgen.builders.network_policy import (
     _ports,
     build_allow_dns,
     build_default_deny,
+    kubernetes_api_rule,
     serving_port_list,
 )
 from platformgen.builders.pod import SELECTOR_CHECKS, exception_annotations, resource_list
 from platformgen.naming import Manifest, selector_labels, standard_labels
 from platformgen.quantity import canonical_bytes, canonical_cpu
-from platformgen.spec.model import PlatformSpec, Subjects, Tenant
+from platformgen.spec.model import Pipeline, PlatformSpec, Subjects, Tenant
 
 ROLE = "tenant"
 """app.kubernetes.io/component of every tenant object; app.kubernetes.io/name is the tenant."""
@@ -27,6 +31,8 @@ PIPELINE_RUNNER = "pipeline-runner"
 LAUNCHER_CONFIG = "kfp-launcher"
 """The ConfigMap KFP v2's launcher reads defaultPipelineRoot from, in the run's namespace."""
 RBAC_GROUP = "rbac.authorization.k8s.io"
+RUN_POD_LABELS: dict[str, str] = Pipeline.model_fields["run_pod_labels"].default
+"""Labels KFP puts on the pods of a v2 run, in a tenant as in a pipeline namespace."""
 
 PIPELINE_RUNNER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
     # Argo's emissary executor watches and annotates its own pod.
@@ -34,8 +40,6 @@ PIPELINE_RUNNER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, 
     (("",), ("pods/log",), ("get",)),
     # The KFP v2 launcher reads kfp-launcher and the object-store ConfigMaps.
     (("",), ("configmaps",), ("get", "list", "watch")),
-    # Object-store credentials, referenced by name in the run's pod spec.
-    (("",), ("secrets",), ("get",)),
     # kfp-kubernetes CreatePvc/DeletePvc steps.
     (("",), ("persistentvolumeclaims",), ("create", "delete", "get")),
     # Argo Workflows (3.4+) records step outputs as WorkflowTaskResults.
@@ -209,8 +213,43 @@ def _role_binding(
 
 def pipeline_root(spec: PlatformSpec, tenant: str) -> str:
     """Where the tenant's pipeline artifacts go (KFP defaultPipelineRoot)."""
-    declared = spec.tenancy.tenants[tenant].pipeline_root
-    return declared or f"{spec.tenancy.artifact_root.rstrip('/')}/{tenant}/v2/artifacts"
+    return spec.tenancy.pipeline_root(tenant)
+
+
+PROVIDERS = {"s3://": "s3", "minio://": "minio"}
+"""Pipeline-root schemes whose credentials the KFP launcher takes from `providers`."""
+
+
+def launcher_config(spec: PlatformSpec, tenant: str) -> dict[str, str]:
+    """kfp-launcher's data: the tenant's pipeline root and, for an S3-compatible root, the
+    provider config that makes its runs use the tenant's own Secret (KFP's launcher otherwise
+    falls back to the platform's `mlpipeline-minio-artifact` credentials)."""
+    root = pipeline_root(spec, tenant)
+    data = {"defaultPipelineRoot": root}
+    provider = next((p for scheme, p in PROVIDERS.items() if root.startswith(scheme)), None)
+    if provider is None:
+        return data
+    endpoint = urlsplit(spec.tenancy.object_store_endpoint)
+    credentials = spec.tenancy.tenants[tenant].object_store
+    config = {
+        provider: {
+            "default": {
+                "credentials": {
+                    "fromEnv": False,
+                    "secretRef": {
+                        "accessKeyKey": credentials.access_key_key,
+                        "secretKeyKey": credentials.secret_key_key,
+                        "secretName": credentials.secret,
+                    },
+                },
+                "disableSSL": endpoint.scheme == "http",
+                "endpoint": endpoint.netloc,
+                "region": "us-east-1",
+            }
+        }
+    }
+    data["providers"] = yaml.safe_dump(config, sort_keys=True)
+    return data
 
 
 TENANT_PODS = (
@@ -218,11 +257,16 @@ TENANT_PODS = (
 )
 
 
-def _policy_metadata(spec: PlatformSpec, tenant: str, name: str) -> Manifest:
+RUN_PODS = "Kubeflow Pipelines creates the tenant's run pods this policy selects"
+
+
+def _policy_metadata(
+    spec: PlatformSpec, tenant: str, name: str, reason: str = TENANT_PODS
+) -> Manifest:
     """A tenant NetworkPolicy's metadata: it selects pods no rendered manifest holds."""
     meta = _metadata(spec, tenant, name)
     meta["annotations"] = exception_annotations(
-        [(tool, check, TENANT_PODS) for tool, check in SELECTOR_CHECKS["NetworkPolicy"]]
+        [(tool, check, reason) for tool, check in SELECTOR_CHECKS["NetworkPolicy"]]
     )
     return meta
 
@@ -265,6 +309,22 @@ def _network_policies(spec: PlatformSpec, tenant: str, t: Tenant) -> list[Manife
                 "kind": "NetworkPolicy",
                 "metadata": _policy_metadata(spec, tenant, "allow-platform-services"),
                 "spec": {"egress": egress, "podSelector": {}, "policyTypes": ["Egress"]},
+            }
+        )
+    api = kubernetes_api_rule(spec)
+    if api is not None:  # the tenant's KFP run pods (pipeline-runner) call the API server
+        policies.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": _policy_metadata(
+                    spec, tenant, "allow-pipeline-runs-kubernetes-api", RUN_PODS
+                ),
+                "spec": {
+                    "egress": [api],
+                    "podSelector": {"matchLabels": dict(RUN_POD_LABELS)},
+                    "policyTypes": ["Egress"],
+                },
             }
         )
     return policies
@@ -333,8 +393,17 @@ def build_tenant(spec: PlatformSpec, tenant: str) -> list[Manifest]:
             "kind": "Role",
             "metadata": _metadata(spec, tenant, PIPELINE_RUNNER),
             "rules": [
-                {"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
-                for groups, resources, verbs in PIPELINE_RUNNER_RULES
+                *(
+                    {"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
+                    for groups, resources, verbs in PIPELINE_RUNNER_RULES
+                ),
+                # The launcher reads the tenant's own object-store credentials, and only those.
+                {
+                    "apiGroups": [""],
+                    "resourceNames": [t.object_store.secret],
+                    "resources": ["secrets"],
+                    "verbs": ["get"],
+                },
             ],
         },
         _role_binding(
@@ -349,7 +418,7 @@ def build_tenant(spec: PlatformSpec, tenant: str) -> list[Manifest]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _metadata(spec, tenant, LAUNCHER_CONFIG),
-            "data": {"defaultPipelineRoot": pipeline_root(spec, tenant)},
+            "data": launcher_config(spec, tenant),
         },
         *_network_policies(spec, tenant, t),
     ]

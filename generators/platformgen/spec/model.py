@@ -547,6 +547,11 @@ class Endpoint(Strict):
     """Ports the platform may connect to; empty for a client-only endpoint."""
     description: str = ""
     """One line for humans."""
+    kubernetes_api: bool = False
+    """This endpoint is the Kubernetes API server (by `cidr`: its endpoint addresses, as
+    NetworkPolicies see them after the `kubernetes` Service's DNAT). Pods whose role needs the
+    API get egress to it, and only those: the pods of every KFP run (the launcher patches its
+    pod, reads `kfp-launcher`, records Argo task results), in pipeline namespaces and tenants."""
 
 
 class Monitoring(Strict):
@@ -814,6 +819,18 @@ class TenantLimits(Strict):
     """Largest requests and limits a container may set."""
 
 
+class ObjectStoreCredentials(Strict):
+    """The tenant's own object-store credentials: a Secret in the tenant's namespace, created
+    by its owners or the installer (never in git), which its KFP runs' launcher reads."""
+
+    secret: Name = "object-store-credentials"
+    """Name of the Secret in the tenant namespace."""
+    access_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "accesskey"
+    """Key of the access key id in the Secret."""
+    secret_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "secretkey"
+    """Key of the secret access key in the Secret."""
+
+
 class Tenant(Strict):
     """A team: a namespace of its own (named after the tenant) with a quota, RBAC for its
     people, a service account for its pipeline runs, and network access to the platform
@@ -837,6 +854,9 @@ class Tenant(Strict):
     """Platform services (components or endpoints with ports) the tenant's pods may reach."""
     pipeline_root: str | None = None
     """KFP defaultPipelineRoot; default `<tenancy.artifactRoot>/<tenant>/v2/artifacts`."""
+    object_store: ObjectStoreCredentials = ObjectStoreCredentials()
+    """The credentials the tenant's runs use for its pipelineRoot (kfp-launcher `providers`),
+    never the platform's: the `pipeline-runner` role may read exactly this Secret."""
 
 
 class Tenancy(Strict):
@@ -844,8 +864,18 @@ class Tenancy(Strict):
 
     artifact_root: str = Field(default="minio://mlpipeline/private-artifacts", min_length=1)
     """Object-store prefix under which each tenant's pipeline artifacts go."""
+    object_store_endpoint: str = Field(
+        default="http://minio-service.kubeflow:9000", pattern=r"^https?://[^/\s]+$"
+    )
+    """URL (scheme, host, port) of the S3-compatible store behind the tenants' pipeline roots;
+    http means the launcher connects without TLS (kfp-launcher `providers`)."""
     tenants: dict[Name, Tenant] = {}
     """Tenants by name; the name is also the tenant's namespace."""
+
+    def pipeline_root(self, tenant: str) -> str:
+        """Where `tenant`'s pipeline artifacts go (KFP defaultPipelineRoot)."""
+        declared = self.tenants[tenant].pipeline_root
+        return declared or f"{self.artifact_root.rstrip('/')}/{tenant}/v2/artifacts"
 
 
 class Platform(Strict):

@@ -354,6 +354,41 @@ def _urls_and_numbers(spec: PlatformSpec) -> Iterator[Problem]:
             )
 
 
+def _kubernetes_api(spec: PlatformSpec) -> Iterator[Problem]:
+    marked = [name for name, e in spec.endpoints.items() if e.kubernetes_api]
+    for name in marked[1:]:
+        yield (
+            f"endpoints.{name}.kubernetesApi",
+            f"only one endpoint is the Kubernetes API server (already {marked[0]!r})",
+        )
+    for name in marked:
+        e = spec.endpoints[name]
+        if e.cidr is None or not e.ports:
+            yield (
+                f"endpoints.{name}",
+                "the Kubernetes API server is reached by address: set cidr and ports (it is "
+                "not a pod a namespace and labels could select)",
+            )
+
+
+def _segments(uri: str) -> tuple[str, ...]:
+    return tuple(part for part in uri.split("/") if part)
+
+
+def _tenant_roots(spec: PlatformSpec) -> Iterator[Problem]:
+    """Each tenant's pipeline root is its own: no root lies inside another tenant's."""
+    tenancy = spec.tenancy
+    roots = {name: _segments(tenancy.pipeline_root(name)) for name in tenancy.tenants}
+    for name, root in roots.items():
+        for other, theirs in roots.items():
+            if other != name and root[: len(theirs)] == theirs:
+                yield (
+                    f"tenancy.tenants.{name}.pipelineRoot",
+                    f"{'/'.join(root)!r} lies inside the pipeline root of tenant {other!r}: each "
+                    "tenant's artifacts need a prefix of their own",
+                )
+
+
 def check_security(spec: PlatformSpec) -> list[Problem]:
     """Every security problem of `spec`, each once."""
     problems = [
@@ -362,5 +397,7 @@ def check_security(spec: PlatformSpec) -> list[Problem]:
         *_rbac(spec),
         *_subjects(spec),
         *_urls_and_numbers(spec),
+        *_kubernetes_api(spec),
+        *_tenant_roots(spec),
     ]
     return list(dict.fromkeys(problems))
