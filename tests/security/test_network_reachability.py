@@ -11,6 +11,7 @@ The intent is computed from the spec alone, independently of the NetworkPolicy b
   - except for a Serverless InferenceService: its clients (components and tenants alike, one
     function) reach Knative's queue-proxy in the pod, on 8012 (a fact of KServe's Serverless
     mode, which forwards to the container port), and so does Knative's activator;
+  - the port of an `alertWebhook` is no client's: only that Alertmanager reaches it;
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
   - each tenant (two probe pods in its namespace) resolves names, talks within its own
@@ -73,7 +74,14 @@ def reached_on(component: Any) -> list[Any]:
     """The ports a component's clients connect to (see the module docstring)."""
     if component.kind == "InferenceService" and component.deployment_mode == "Serverless":
         return [ReachedPort(8012)]
-    return list(component.ports)
+    hook = component.alert_webhook
+    return [p for p in component.ports if hook is None or p.name != hook.port]
+
+
+def webhook_ports(component: Any) -> list[Any]:
+    """The port Alertmanager posts the component's alerts to (`alertWebhook`), its alone."""
+    hook = component.alert_webhook
+    return [p for p in component.ports if hook is not None and p.name == hook.port]
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,12 @@ def model(
             connect(me, target)
         if component.kind == "InferenceService" and component.deployment_mode == "Serverless":
             allow(activator.id, me, reached_on(component))
+        if component.alert_webhook is not None:
+            allow(
+                endpoint_peers[component.alert_webhook.alertmanager].id,
+                me,
+                webhook_ports(component),
+            )
         for source in component.exposed_to:
             endpoint = spec.endpoints[source]
             if endpoint.namespace is not None:

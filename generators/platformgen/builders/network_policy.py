@@ -87,9 +87,21 @@ def _ports(ports: tuple[ServicePort, ...]) -> list[dict[str, Any]]:
     return [{"port": p.port, "protocol": p.protocol} for p in ports]
 
 
+def webhook_port(c: Component) -> ServicePort | None:
+    """The port that receives `alertWebhook` notifications: Alertmanager's alone."""
+    hook = c.alert_webhook
+    return next((p for p in c.ports if p.name == hook.port), None) if hook else None
+
+
 def serving_port_list(c: Component) -> list[dict[str, Any]]:
-    """NetworkPolicy ports on which every client (component, tenant, endpoint) reaches `c`."""
-    return [{"port": port, "protocol": protocol} for port, protocol in serving_ports(c)]
+    """NetworkPolicy ports on which every client (component, tenant, endpoint) reaches `c`:
+    its serving ports, except the alert webhook port (only Alertmanager reaches that)."""
+    hook = webhook_port(c)
+    return [
+        {"port": port, "protocol": protocol}
+        for port, protocol in serving_ports(c)
+        if hook is None or (port, protocol) != (hook.port, hook.protocol)
+    ]
 
 
 def _pod_peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -132,6 +144,10 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         ingress.append(
             {"from": [_endpoint_peer(spec.endpoints[source])], "ports": serving_port_list(c)}
         )
+    hook = webhook_port(c)
+    if hook is not None and c.alert_webhook is not None:
+        alertmanager = spec.endpoints[c.alert_webhook.alertmanager]
+        ingress.append({"from": [_endpoint_peer(alertmanager)], "ports": _ports((hook,))})
     if not has_own_service_name(c):
         namespace, labels = KNATIVE_ACTIVATOR
         ingress.append({"from": [_pod_peer(namespace, labels)], "ports": serving_port_list(c)})

@@ -69,14 +69,21 @@ def rendered_here(path: str, head: str) -> bool:
     return name == "Dockerfile" and head.startswith(HEADER) and source_line(folder) in head
 
 
-def image_ports(spec: PlatformSpec, repository: str) -> list[tuple[int, str]]:
-    """`(port, protocol)` of every component that runs `repository`, sorted and unique."""
+def image_ports(
+    spec: PlatformSpec, repository: str, webhooks: bool = True
+) -> list[tuple[int, str]]:
+    """`(port, protocol)` of every component that runs `repository`, sorted and unique;
+    without `webhooks`, leaving out the ports that receive only alert webhooks (the program's
+    own port, for `portEnv`, is the other one)."""
     return sorted(
         {
             (port.port, port.protocol)
             for component in spec.components.values()
             if component.image == repository
             for port in component.ports
+            if webhooks
+            or component.alert_webhook is None
+            or port.name != component.alert_webhook.port
         }
     )
 
@@ -97,8 +104,9 @@ def render_dockerfile(spec: PlatformSpec, builds: Builds, folder: str, image: Im
     ports = image_ports(spec, image.repository)
     env = list(IMAGE_ENV)
     env += [(name, _env_value(value)) for name, value in image.env.items()]
-    if image.port_env is not None and ports:
-        env.append((image.port_env, str(ports[0][0])))
+    served = image_ports(spec, image.repository, webhooks=False)
+    if image.port_env is not None and served:
+        env.append((image.port_env, str(served[0][0])))
     packages = [
         *builds.shared_packages,
         *(f"{other}/{builds.images[other].package}" for other in image.includes),

@@ -36,7 +36,7 @@ def _check_builds(spec: PlatformSpec) -> Iterator[Problem]:
             if name in fixed:
                 yield f"{where}.env.{name}", "set by every image already (the template's ENV)"
         if image.port_env is not None:
-            ports = image_ports(spec, image.repository)
+            ports = image_ports(spec, image.repository, webhooks=False)
             if image.port_env in fixed or image.port_env in image.env:
                 yield f"{where}.portEnv", f"{image.port_env} is also set in env"
             if len(ports) != 1:

@@ -389,6 +389,39 @@ def _tenant_roots(spec: PlatformSpec) -> Iterator[Problem]:
                 )
 
 
+def _internal_receivers(spec: PlatformSpec) -> Iterator[Problem]:
+    """Endpoints that change what the platform does (an alert webhook starts retraining; a
+    payload-logger sink counts drift) are reachable only by the peers meant to call them."""
+    sinks = {
+        c.payload_logger.sink: name
+        for name, c in spec.components.items()
+        if c.payload_logger is not None
+    }
+    for name, c in spec.components.items():
+        hook = c.alert_webhook
+        if hook is None:
+            continue
+        shared = {p for p in (c.metrics.port if c.metrics else None,) if p}
+        shared |= {p.port for p in (c.probes.liveness, c.probes.readiness, c.probes.startup) if p}
+        if c.ports:
+            shared.add(c.ports[0].name)  # what payload loggers and other clients reach
+        if hook.port in shared:
+            yield (
+                f"components.{name}.alertWebhook.port",
+                f"{hook.port!r} is also the metrics, a probe or the first (client) port: give "
+                "the webhook a port of its own, so that only Alertmanager reaches it",
+            )
+    for tenant, t in spec.tenancy.tenants.items():
+        for i, target in enumerate(t.uses):
+            c = spec.components.get(target)
+            if c is not None and (c.alert_webhook is not None or target in sinks):
+                yield (
+                    f"tenancy.tenants.{tenant}.uses[{i}]",
+                    f"{target!r} receives the platform's alert webhooks or payload logs: "
+                    "tenants may not reach it",
+                )
+
+
 def check_security(spec: PlatformSpec) -> list[Problem]:
     """Every security problem of `spec`, each once."""
     problems = [
@@ -399,5 +432,6 @@ def check_security(spec: PlatformSpec) -> list[Problem]:
         *_urls_and_numbers(spec),
         *_kubernetes_api(spec),
         *_tenant_roots(spec),
+        *_internal_receivers(spec),
     ]
     return list(dict.fromkeys(problems))
