@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .argocd import ARGOCD_TOOLS, HACK_DIR, HACK_WRAPPERS, ArgoCD, GitRepo
+from .argocd import ArgoCD, GitRepo, running
 from .kube import (
     CONTROL_PLANE,
     Cluster,
@@ -31,27 +31,19 @@ from .kube import (
     load_documents,
 )
 from .test_argocd import ENVIRONMENT, _all_synced, _spec_copy, _wait
-from .test_helm_uninstall import exists
+from .test_helm_uninstall import exists, states
 from .test_tenants import without_tenant
-from support import require_tools, unavailable
+from support import require_tools
 
 pytestmark = pytest.mark.tools
 
 
 @pytest.fixture
 def argocd(tmp_path: Path) -> Iterator[ArgoCD]:
-    require_tools(*CONTROL_PLANE, *ARGOCD_TOOLS, install="make argocd-tools")
-    if not all((HACK_DIR / name).is_file() for name in HACK_WRAPPERS):
-        unavailable(
-            f"Argo CD's {', '.join(HACK_WRAPPERS)} missing in {HACK_DIR}: run `make argocd-tools`"
-        )
-    with control_plane(tmp_path / "cluster") as cluster:
-        instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd")
-        try:
-            instance.start()
-            yield instance
-        finally:
-            instance.stop()
+    """A control plane and an Argo CD of this test's own."""
+    require_tools(*CONTROL_PLANE)
+    with control_plane(tmp_path / "cluster") as cluster, running(cluster, tmp_path) as instance:
+        yield instance
 
 
 def _drop_tenant(repo: Path, tenant: str) -> None:
@@ -81,7 +73,6 @@ def test_removing_a_tenant_or_the_application_set_keeps_namespaces_and_their_dat
     elements = application_set["spec"]["generators"][0]["list"]["elements"]
     template_name = application_set["spec"]["template"]["metadata"]["name"]
     names = sorted(template_name.replace("{{.group}}", e["group"]) for e in elements)
-    namespaces = sorted(d["metadata"]["name"] for d in documents if d["kind"] == "Namespace")
     tenants = sorted(
         yaml.safe_load((repo.path / "platform.yaml").read_text())["tenancy"]["tenants"]
     )
@@ -129,12 +120,8 @@ def test_removing_a_tenant_or_the_application_set_keeps_namespaces_and_their_dat
         return f"Applications left: {left}" if left else None
 
     _wait("the Applications to be deleted", applications_gone, argocd)
-    states = {ns: exists(cluster, "namespace", ns) for ns in namespaces}
-    assert states == dict.fromkeys(namespaces, "live"), states
+    kept = states(cluster, documents, "Namespace")
+    assert set(kept.values()) == {"live"}, kept
     assert exists(cluster, "secret", "tenant-data", "-n", victim) == "live"
-    workloads = [d for d in documents if d["kind"] == "Deployment"]
-    assert workloads and all(
-        exists(cluster, "deployment", d["metadata"]["name"], "-n", d["metadata"]["namespace"])
-        == "live"
-        for d in workloads
-    ), "deleting the ApplicationSet deleted workloads"
+    workloads = states(cluster, documents, "Deployment")
+    assert set(workloads.values()) == {"live"}, f"deleting the ApplicationSet: {workloads}"

@@ -50,8 +50,10 @@ PIPELINE_RUNNER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, 
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
-KFP_VERBS = ("archive", "disable", "enable", "readArtifact", "reportMetrics", "retry")
-KFP_VERBS += ("terminate", "unarchive")
+KFP_VERBS: tuple[str, ...] = (
+    *("archive", "disable", "enable", "readArtifact"),
+    *("reportMetrics", "retry", "terminate", "unarchive"),
+)
 """Verbs the KFP API server asks the apiserver about (SubjectAccessReview), besides CRUD."""
 KFP_RESOURCES = ("experiments", "jobs", "pipelines", "pipelineversions", "recurringruns", "runs")
 """What the KFP API server authorizes (`jobs` are recurring runs in KFP v1 terms)."""

@@ -413,8 +413,8 @@ def _internal_receivers(spec: PlatformSpec) -> Iterator[Problem]:
             )
     for tenant, t in spec.tenancy.tenants.items():
         for i, target in enumerate(t.uses):
-            c = spec.components.get(target)
-            if c is not None and (c.alert_webhook is not None or target in sinks):
+            used = spec.components.get(target)
+            if used is not None and (used.alert_webhook is not None or target in sinks):
                 yield (
                     f"tenancy.tenants.{tenant}.uses[{i}]",
                     f"{target!r} receives the platform's alert webhooks or payload logs: "
