@@ -34,6 +34,9 @@ from .kube import ROOT, Cluster
 from .test_tenants import pod, wait_until_ready_for_pods
 
 pytestmark = pytest.mark.tools
+ONE_ENVIRONMENT = pytest.mark.parametrize("env", ["dev"], indirect=True)
+"""The tenant roles and bindings are the same objects in every environment (base/platform):
+one environment's cluster answers for all."""
 
 OUTSIDER = ["--as=mallory@example.com", "--as-group=strangers"]
 SECRET = "not-theirs"
@@ -215,6 +218,7 @@ def test_platform_yaml_covers_every_role_level(spec: PlatformSpec) -> None:
     assert {role for _, role, _ in people(spec)} == set(TENANT_ROLE_LEVELS)
 
 
+@ONE_ENVIRONMENT
 def test_each_role_may_do_its_work_and_nothing_that_undoes_isolation(
     cluster: Cluster, tenants_ready: list[str], spec: PlatformSpec
 ) -> None:
@@ -237,6 +241,7 @@ def test_each_role_may_do_its_work_and_nothing_that_undoes_isolation(
     assert not problems, "\n".join(problems)
 
 
+@ONE_ENVIRONMENT
 def test_nobody_reaches_across_namespaces_and_outsiders_reach_nothing(
     cluster: Cluster, tenants_ready: list[str], spec: PlatformSpec
 ) -> None:
