@@ -174,6 +174,9 @@ KINDS: Mapping[str, KindTraits] = {
     "RoleBinding": KindTraits(
         api_version="rbac.authorization.k8s.io/v1", sync_wave=-2, health="none"
     ),
+    "ClusterRole": KindTraits(
+        api_version="rbac.authorization.k8s.io/v1", sync_wave=-2, health="none"
+    ),
     "ConfigMap": KindTraits(api_version="v1", sync_wave=-2, health="none"),
     "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2, health="none"),
     "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2, health="none"),
