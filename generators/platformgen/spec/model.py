@@ -943,9 +943,7 @@ class Pipeline(Strict):
         description="Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML.",
     )
     steps: dict[Name, PipelineStep] = Field(
-        description=(
-            "Images of the pipeline's components (mlp_pipeline.images must agree; a test checks)."
-        )
+        description=("Images of the pipeline's components (`mlp-pipeline compile` reads them).")
     )
     config_maps: dict[Name, dict[str, str]] = Field(
         {},
