@@ -15,7 +15,13 @@ from typing import Any
 
 from platformgen.build.chart import ChartSource, chart_source, workload_waivers
 from platformgen.build.checks import base_files
-from platformgen.builders import PLATFORM_GROUP, Documents, build_component, build_platform
+from platformgen.builders import (
+    PLATFORM_GROUP,
+    Documents,
+    build_component,
+    build_platform,
+    with_versions,
+)
 from platformgen.builders.pod import resources
 from platformgen.kinds import traits
 from platformgen.naming import Manifest
@@ -91,7 +97,7 @@ def charted(view: ComponentView) -> bool:
 def build_environment(
     spec: PlatformSpec, environment: str | None, pipelines: Documents | None
 ) -> EnvironmentBuild:
-    views = tuple(resolve(spec, environment))
+    views = tuple(with_versions(resolve(spec, environment), environment, pipelines))
     groups = build_platform(spec, environment, pipelines, views)
     workloads = {}
     for view in views:

@@ -529,7 +529,10 @@ class Component(Strict):
     RecurringRun (schedule it) talks to the KFP API about: passes its names to the container
     (`--pipeline`, `--pipeline-version`, `--namespace`), mounts a projected ServiceAccount token
     for the KFP API (audience pipelines.kubeflow.org) instead of the Kubernetes API token, and
-    grants the KFP permissions the container needs (a Role in the pipeline's namespace)."""
+    grants the KFP permissions the container needs (a Role in the pipeline's namespace).
+    On a Deployment (a monitor that starts runs), the container gets the same facts as
+    MLP_PIPELINE, MLP_PIPELINE_NAMESPACE and, per environment, MLP_PIPELINE_VERSION
+    (mlp_common.contracts), and the projected KFP token; its KFP permissions are its `rbac`."""
     backoff_limit: int = Field(default=2, ge=0)
     """Pod retries before a Job is marked failed (Jobs and CronJobs)."""
     active_deadline_seconds: PositiveInt | None = None
