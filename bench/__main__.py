@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline", "gate")
+NAMES = ("serving", "render", "validate", "pipeline", "gate", "images")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -83,12 +83,25 @@ def _gate(args: argparse.Namespace) -> Result:
     )
 
 
+def _images(args: argparse.Namespace) -> Result:
+    from bench import images
+
+    smoke = args.smoke
+    return images.run(
+        images.Options(
+            repeat=1 if smoke else args.images_repeat,
+            folders=("components/drift",) if smoke else tuple(args.images),
+        )
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
     "validate": _validate,
     "pipeline": _pipeline,
     "gate": _gate,
+    "images": _images,
 }
 
 
@@ -130,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="pipeline: runs per training-scaling row (default 1; each trains 20 epochs)",
+    )
+    run.add_argument(
+        "--images",
+        nargs="+",
+        default=[],
+        help="images: rebuild only these builds.images folders on a code change (default: all)",
+    )
+    run.add_argument(
+        "--images-repeat",
+        type=int,
+        default=1,
+        help="images: code-change rebuilds per image (default 1; each takes minutes)",
     )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)

@@ -3,7 +3,7 @@
 
 ##@ Benchmarks
 
-BENCH ?= render validate pipeline serving gate
+BENCH ?= render validate pipeline serving gate images
 BENCH_REPEAT ?= 5
 BENCH_DURATION ?= 10
 # Largest synthetic size that gets a whole-overlay kustomize build, helm template and kubeconform

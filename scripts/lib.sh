@@ -130,3 +130,32 @@ _pip_venv_build() {
     "$dest/bin/pip" install --quiet --disable-pip-version-check "$@"
     touch "$dest/.complete"
 }
+
+# apt_install WHO PACKAGE...: apt-get install the Debian PACKAGEs that are not installed yet
+# (as root, or through sudo), waiting for another apt's lock; WHO prefixes the messages.
+apt_install() {
+    local who="$1" package
+    shift
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$package")
+    done
+    ((${#missing[@]} > 0)) || return 0
+    if ! command -v apt-get >/dev/null; then
+        echo "$who: ${missing[*]} missing and no apt-get here; install them by hand" >&2
+        return 1
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || {
+            echo "$who: need root or sudo to apt-get install ${missing[*]}" >&2
+            return 1
+        }
+        sudo=(sudo)
+    fi
+    echo "$who: apt-get install ${missing[*]}" >&2
+    local apt=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends)
+    "${apt[@]}" "${missing[@]}" >/dev/null ||
+        { "${sudo[@]}" apt-get update -qq && "${apt[@]}" "${missing[@]}" >/dev/null; }
+}

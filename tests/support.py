@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -43,3 +44,16 @@ def tool(name: str) -> Path:
     """A pinned tool from .tools/bin (see `require_tools`)."""
     require_tools(name)
     return TOOLS_BIN / name
+
+
+def load_script(name: str) -> ModuleType:
+    """`scripts/<name>.py` as a module named `name` (the scripts are files, not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

@@ -4,30 +4,19 @@ cheap commands (the pipeline and the validation have their own tests)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from support import FIXTURES, ROOT
+from support import FIXTURES, load_script
 
 DEMO_FIXTURES = FIXTURES / "demo"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["demo"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load()
+demo = load_script("demo")
 
 
 def fixture_results() -> object:
