@@ -152,6 +152,7 @@ KINDS: Mapping[str, KindTraits] = {
     "ServiceAccount": KindTraits(api_version="v1", sync_wave=-2),
     "Role": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
     "RoleBinding": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
+    "ClusterRole": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
     "ConfigMap": KindTraits(api_version="v1", sync_wave=-2),
     "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2),
     "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2),

@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP port for /metrics, /log, /alerts and the probes (env MLP_DRIFT_PORT; 8000)",
     )
     serve.add_argument(
+        "--alerts-port",
+        type=_port,
+        default=os.environ.get("MLP_DRIFT_ALERTS_PORT") or None,
+        help="receive POST /alerts on this port instead of --port, so only Alertmanager may "
+        "reach it (env MLP_DRIFT_ALERTS_PORT)",
+    )
+    serve.add_argument(
         "--interval",
         type=float,
         default=60.0,
@@ -346,9 +353,10 @@ def _serve(args: argparse.Namespace) -> int:
             args.interval,
             trigger=trigger,
             max_body_bytes=args.max_body_bytes,
+            alerts_port=args.alerts_port,
         )
     except OSError as exc:
-        raise DriftError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+        raise DriftError(f"cannot listen on {args.host}: {exc.strerror}") from exc
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

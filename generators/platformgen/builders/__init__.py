@@ -28,7 +28,7 @@ from platformgen.builders.role import build_roles
 from platformgen.builders.service import build_service
 from platformgen.builders.service_account import build_service_account
 from platformgen.builders.service_monitor import build_service_monitor
-from platformgen.builders.tenant import build_tenant
+from platformgen.builders.tenant import build_tenant, build_tenant_roles
 from platformgen.kinds import traits
 from platformgen.naming import Manifest
 from platformgen.resolve import ComponentView, resolve
@@ -136,6 +136,7 @@ def build_platform(
             )
         ]
         + [m for tenant in sorted(spec.tenancy.tenants) for m in build_tenant(spec, tenant)]
+        + build_tenant_roles(spec)
     }
     for view in with_versions(
         views if views is not None else resolve(spec, environment), environment, pipelines

@@ -178,6 +178,7 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
 
@@ -304,6 +305,12 @@ class RbacRule(Strict):
     """Resources, e.g. inferenceservices."""
     verbs: tuple[str, ...] = Field(min_length=1)
     """Verbs, e.g. get, patch."""
+    resource_names: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Only these objects (e.g. the one Secret a component reads); empty: every object."""
+    exception: Annotated[str, Field(min_length=10)] | None = None
+    """Why this rule needs a grant the platform otherwise refuses as privilege escalation (a
+    wildcard, escalate/bind/impersonate, exec, tokens, workload or RBAC writes, Secrets beyond
+    `get` of named ones; spec.security). Rendered as an annotation on the Role."""
 
 
 class Autoscaling(Strict):
@@ -575,6 +582,11 @@ class Endpoint(Strict):
     """Ports the platform may connect to; empty for a client-only endpoint."""
     description: str = ""
     """One line for humans."""
+    kubernetes_api: bool = False
+    """This endpoint is the Kubernetes API server (by `cidr`: its endpoint addresses, as
+    NetworkPolicies see them after the `kubernetes` Service's DNAT). Pods whose role needs the
+    API get egress to it, and only those: the pods of every KFP run (the launcher patches its
+    pod, reads `kfp-launcher`, records Argo task results), in pipeline namespaces and tenants."""
 
 
 class Monitoring(Strict):
@@ -624,7 +636,7 @@ class EnvironmentPipeline(Strict):
 class Environment(Strict):
     """An environment is a cluster: same names and namespaces, different sizes and pins."""
 
-    image_tag: str | None = None
+    image_tag: ImageTag | None = None
     """Tag for every component image in this environment."""
     images: dict[Name, ImagePin] = {}
     """Per-component tag or digest, overriding imageTag."""
@@ -803,6 +815,13 @@ class Gitops(Strict):
     listed deploys to Argo CD's own cluster and syncs by hand."""
 
 
+TenantRole = Literal["admin", "edit", "view"]
+"""The platform's own tenant roles (ClusterRoles `<platform>-tenant-<role>`): `view` reads the
+tenant's workloads, `edit` also runs pipelines, workloads and InferenceServices, `admin` also
+manages who else gets access. None of them writes NetworkPolicies, quotas, LimitRanges,
+ServiceAccounts or reads Secrets."""
+
+
 class Subjects(Strict):
     """People and groups, as the cluster's authenticator names them."""
 
@@ -854,6 +873,18 @@ class TenantLimits(Strict):
     """Largest requests and limits a container may set."""
 
 
+class ObjectStoreCredentials(Strict):
+    """The tenant's own object-store credentials: a Secret in the tenant's namespace, created
+    by its owners or the installer (never in git), which its KFP runs' launcher reads."""
+
+    secret: Name = "object-store-credentials"
+    """Name of the Secret in the tenant namespace."""
+    access_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "accesskey"
+    """Key of the access key id in the Secret."""
+    secret_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "secretkey"
+    """Key of the secret access key in the Secret."""
+
+
 class Tenant(Strict):
     """A team: a namespace of its own (named after the tenant) with a quota, RBAC for its
     people, a service account for its pipeline runs, and network access to the platform
@@ -865,10 +896,10 @@ class Tenant(Strict):
     """Bound to `ownerRole` in the tenant namespace."""
     members: Subjects = Subjects()
     """Bound to `memberRole` in the tenant namespace."""
-    owner_role: Name = "edit"
-    """ClusterRole owners get in the namespace (Kubernetes' built-in `edit` by default)."""
-    member_role: Name = "view"
-    """ClusterRole members get in the namespace (Kubernetes' built-in `view` by default)."""
+    owner_role: TenantRole = "edit"
+    """The platform's tenant role owners get in the namespace (builders.tenant_roles)."""
+    member_role: TenantRole = "view"
+    """The platform's tenant role members get in the namespace (builders.tenant_roles)."""
     quota: TenantQuota = TenantQuota()
     """ResourceQuota of the namespace."""
     limits: TenantLimits = TenantLimits()
@@ -877,6 +908,9 @@ class Tenant(Strict):
     """Platform services (components or endpoints with ports) the tenant's pods may reach."""
     pipeline_root: str | None = None
     """KFP defaultPipelineRoot; default `<tenancy.artifactRoot>/<tenant>/v2/artifacts`."""
+    object_store: ObjectStoreCredentials = ObjectStoreCredentials()
+    """The credentials the tenant's runs use for its pipelineRoot (kfp-launcher `providers`),
+    never the platform's: the `pipeline-runner` role may read exactly this Secret."""
 
 
 class Tenancy(Strict):
@@ -884,8 +918,18 @@ class Tenancy(Strict):
 
     artifact_root: str = Field(default="minio://mlpipeline/private-artifacts", min_length=1)
     """Object-store prefix under which each tenant's pipeline artifacts go."""
+    object_store_endpoint: str = Field(
+        default="http://minio-service.kubeflow:9000", pattern=r"^https?://[^/\s]+$"
+    )
+    """URL (scheme, host, port) of the S3-compatible store behind the tenants' pipeline roots;
+    http means the launcher connects without TLS (kfp-launcher `providers`)."""
     tenants: dict[Name, Tenant] = {}
     """Tenants by name; the name is also the tenant's namespace."""
+
+    def pipeline_root(self, tenant: str) -> str:
+        """Where `tenant`'s pipeline artifacts go (KFP defaultPipelineRoot)."""
+        declared = self.tenants[tenant].pipeline_root
+        return declared or f"{self.artifact_root.rstrip('/')}/{tenant}/v2/artifacts"
 
 
 class Platform(Strict):
