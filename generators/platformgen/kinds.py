@@ -108,6 +108,7 @@ KINDS: Mapping[str, KindTraits] = {
         "apps/v1",
         "deployment:build_deployment",
         long_running=True,
+        spec_fields=frozenset({"pipeline"}),
         tunables=frozenset({"replicas", "autoscaling", "disruptionBudget", "topologySpread"}),
         health="built-in",
     ),

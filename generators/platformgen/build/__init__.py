@@ -20,6 +20,7 @@ from platformgen.builders import (
     Documents,
     build_component_waived,
     build_platform_waived,
+    with_versions,
 )
 from platformgen.builders.pod import resources
 from platformgen.kinds import traits
@@ -96,7 +97,7 @@ def charted(view: ComponentView) -> bool:
 def build_environment(
     spec: PlatformSpec, environment: str | None, pipelines: Documents | None
 ) -> EnvironmentBuild:
-    views = tuple(resolve(spec, environment))
+    views = tuple(with_versions(resolve(spec, environment), environment, pipelines))
     groups, carried = build_platform_waived(spec, environment, pipelines, views)
     workloads = {}
     for view in views:

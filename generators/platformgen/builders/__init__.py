@@ -106,6 +106,32 @@ def build_component_waived(view: ComponentView) -> tuple[list[Manifest], Carried
     return objects, carried
 
 
+def deployed_versions(
+    spec: PlatformSpec, environment: str | None, pipelines: Documents | None
+) -> tuple[tuple[str, str], ...] | None:
+    """(pipeline, its PipelineVersion name in `environment`) for every compiled pipeline (None:
+    base, or no compiled pipelines given)."""
+    if environment is None or pipelines is None:
+        return None
+    found = (
+        (name, version_name(spec, name, documents, environment))
+        for name, documents in sorted(pipelines.items())
+    )
+    return tuple((name, version) for name, version in found if version is not None)
+
+
+def with_versions(
+    views: Sequence[ComponentView], environment: str | None, pipelines: Documents | None
+) -> list[ComponentView]:
+    """`views` told the PipelineVersions `environment` deploys (unchanged in base)."""
+    if not views:
+        return []
+    versions = deployed_versions(views[0].spec, environment, pipelines)
+    if versions is None:
+        return list(views)
+    return [dataclasses.replace(view, pipeline_versions=versions) for view in views]
+
+
 def build_platform(
     spec: PlatformSpec,
     environment: str | None,
@@ -139,16 +165,9 @@ def build_platform_waived(
         + build_tenant_roles(spec)
     }
     carried: dict[str, Carried] = {}
-    versions: tuple[tuple[str, str], ...] | None = None
-    if environment is not None and pipelines is not None:
-        found = (
-            (name, version_name(spec, name, documents, environment))
-            for name, documents in sorted(pipelines.items())
-        )
-        versions = tuple((name, version) for name, version in found if version is not None)
-    for view in views if views is not None else resolve(spec, environment):
-        if versions is not None:
-            view = dataclasses.replace(view, pipeline_versions=versions)
+    for view in with_versions(
+        views if views is not None else resolve(spec, environment), environment, pipelines
+    ):
         groups[view.name], carried[view.name] = build_component_waived(view)
     for name, documents in sorted((pipelines or {}).items()):
         groups[name] = build_pipeline(spec, name, documents, environment)

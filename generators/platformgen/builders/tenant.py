@@ -35,8 +35,9 @@ RUN_POD_LABELS: dict[str, str] = Pipeline.model_fields["run_pod_labels"].default
 """Labels KFP puts on the pods of a v2 run, in a tenant as in a pipeline namespace."""
 
 PIPELINE_RUNNER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    # Argo's emissary executor watches and annotates its own pod.
-    (("",), ("pods",), ("get", "patch", "watch")),
+    # Argo's emissary executor watches and annotates its own pod; the register step gets its
+    # own pod and lists its run's pods for the image digests they ran (mlp_common.run_images).
+    (("",), ("pods",), ("get", "list", "patch", "watch")),
     (("",), ("pods/log",), ("get",)),
     # The KFP v2 launcher reads kfp-launcher and the object-store ConfigMaps.
     (("",), ("configmaps",), ("get", "list", "watch")),

@@ -687,7 +687,10 @@ class Component(Strict):
             "`--namespace`), mounts a projected ServiceAccount token for the KFP API "
             "(audience pipelines.kubeflow.org) instead of the Kubernetes API token, and "
             "grants the KFP permissions the container needs (a Role in the pipeline's "
-            "namespace)."
+            "namespace). On a Deployment (a monitor that starts runs), the container gets"
+            " the same facts as MLP_PIPELINE, MLP_PIPELINE_NAMESPACE and, per "
+            "environment, MLP_PIPELINE_VERSION (mlp_common.contracts), and the projected "
+            "KFP token; its KFP permissions are its `rbac`."
         ),
     )
     backoff_limit: int = Field(
@@ -943,7 +946,7 @@ class Pipeline(Strict):
         description="Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML.",
     )
     steps: dict[Name, PipelineStep] = Field(
-        description=("Images of the pipeline's components (`mlp-pipeline compile` reads them).")
+        description="Images of the pipeline's components (`mlp-pipeline compile` reads them)."
     )
     config_maps: dict[Name, dict[str, str]] = Field(
         {},

@@ -6,6 +6,8 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
+from mlp_common import contracts
+
 from platformgen.kinds import KINDS, kinds_with, tunables
 from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
@@ -119,10 +121,15 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.pipeline", "is required for kind RecurringRun")
     if c.pipeline is not None:
         if c.kind not in RUNS_PIPELINES:
-            yield (f"{path}.pipeline", f"only applies to kinds Job and RecurringRun, not {c.kind}")
+            kinds = ", ".join(sorted(RUNS_PIPELINES))
+            yield (f"{path}.pipeline", f"only applies to kinds {kinds}, not {c.kind}")
         elif c.pipeline not in spec.pipelines:
             known = ", ".join(sorted(spec.pipelines)) or "none"
             yield (f"{path}.pipeline", f"unknown pipeline {c.pipeline!r} (pipelines: {known})")
+        for where, settings in (("env", c.env), ("config", c.config)):
+            for key in contracts.PIPELINE_SETTINGS:
+                if c.kind == "Deployment" and key in settings:
+                    yield (f"{path}.{where}.{key}", f"rendered from {path}.pipeline; remove it")
     if c.kind not in LONG_RUNNING and c.probes.readiness is not None:
         yield (f"{path}.probes.readiness", f"does not apply to kind {c.kind}")
     if (c.kind == "Experiment") != (c.tuning is not None):

@@ -45,7 +45,7 @@ def component_values(
     if "replicas" in kind_tunables:
         out["replicas"] = o.replicas if o.replicas is not None else c.replicas
     out["resources"] = workload.resources
-    out["env"] = {**c.env, **(o.env or {}), **view.model_env}
+    out["env"] = {**c.env, **(o.env or {}), **view.model_env, **view.pipeline_env}
     for knob in OPTIONAL_TUNABLES:
         if knob in kind_tunables:
             out[knob] = _dump(getattr(o, field_name(ComponentOverride, knob)))
