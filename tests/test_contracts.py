@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from mlp_common import contracts, provenance
 from mlp_train import jobset
 
 from platformgen.builders import build_platform
 from platformgen.resolve import resolve
 from platformgen.spec.builds import IMAGE_ENV
-from platformgen.spec.load import load_spec
+from platformgen.spec.load import load_pipelines, load_spec
 
 from support import ROOT, SPECS
 
@@ -50,3 +51,30 @@ def test_distributed_training_is_configured_by_the_names_the_entrypoint_reads() 
         names = _env_names(groups[name])
         assert {contracts.NUM_WORKERS, contracts.WORKER_PORT} <= names
         assert {contracts.NUM_WORKERS, contracts.WORKER_PORT} <= set(jobset.REQUIRED)
+
+
+def test_a_deployment_that_runs_a_pipeline_is_told_by_the_contract_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """platform.yaml's drift monitor gets the three settings, and its CLI reads exactly those
+    names as the defaults of --kfp-pipeline, --kfp-namespace and --kfp-pipeline-version."""
+    from mlp_drift.cli import build_parser
+
+    spec = load_spec(ROOT / "platform.yaml")
+    pipelines = load_pipelines(spec, ROOT)
+    (deployment,) = [
+        m for m in build_platform(spec, "prod", pipelines)["drift-monitor"]
+        if m["kind"] == "Deployment"
+    ]  # fmt: skip
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+    rendered = {k: env[k] for k in contracts.PIPELINE_SETTINGS}
+    for name, value in rendered.items():
+        monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(["serve"])
+    assert (args.kfp_pipeline, args.kfp_namespace, args.kfp_pipeline_version) == tuple(
+        rendered[k] for k in contracts.PIPELINE_SETTINGS
+    )

@@ -62,7 +62,7 @@ def stages(path: Path) -> list[list[tuple[str, str]]]:
 
 def test_the_serving_images_are_among_them() -> None:
     assert {"components/serve", "components/drift"} <= set(IDS), IDS
-    assert SERVING_PORTS == {"serve": {8080}, "drift": {8000}}
+    assert SERVING_PORTS == {"serve": {8080}, "drift": {8000, 8001}}
 
 
 def test_every_dockerfile_is_rendered_from_the_spec() -> None:

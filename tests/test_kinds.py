@@ -3,16 +3,22 @@ ComponentOverride fields: a new kind is one entry there, checked here."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import get_args
+
+import pytest
 
 from platformgen.builders import build_platform
 from platformgen.emit.helm import KNOB_MODELS
 from platformgen.environments import compute_overlay
 from platformgen.kinds import (
     COMMON_TUNABLES,
+    HEALTH_CHECKS_NEEDED,
     KINDS,
     OPTIONAL_TUNABLES,
+    ArgoHealth,
+    KindTraits,
     merges_lists_by_key,
     traits,
     tunables,
@@ -69,3 +75,36 @@ def test_content_named_kinds_are_exactly_the_environment_only_objects() -> None:
         assert named == {t.object_kind or k for k, t in KINDS.items() if t.content_named}, (
             environment
         )
+
+
+def test_every_kind_says_how_argo_cd_judges_its_health() -> None:
+    """The health column is required (a row without it does not build) and one of the three
+    answers; only custom resources can need a check of ours (Argo CD judges the built-in kinds
+    it can judge in Go)."""
+    answers = set(get_args(ArgoHealth))
+    for kind, t in KINDS.items():
+        assert t.health in answers, kind
+        if t.health == "custom":
+            assert t.api_version is not None and not merges_lists_by_key(t.api_version), kind
+    with pytest.raises(TypeError, match="health"):
+        KindTraits(api_version="v1")  # type: ignore[call-arg]
+    assert HEALTH_CHECKS_NEEDED == tuple(
+        sorted((t.api_version or "", k) for k, t in KINDS.items() if t.health == "custom")
+    )
+
+
+def test_a_kind_whose_controller_reports_conditions_has_health() -> None:
+    """A custom resource whose CRD (the schemas `make tools` converts from the upstream CRDs)
+    has `status.conditions` is judged by someone: Argo CD, or a check of ours."""
+    crds = ROOT / ".tools/schemas/crds"
+    checked = 0
+    for kind, t in KINDS.items():
+        if t.api_version is None or merges_lists_by_key(t.api_version):
+            continue
+        group, version = t.api_version.split("/")
+        schema = json.loads((crds / group / f"{kind.lower()}_{version}-strict.json").read_text())
+        status = schema["properties"].get("status", {}).get("properties", {})
+        if "conditions" in status:
+            assert t.health != "none", kind
+            checked += 1
+    assert checked >= 3  # InferenceService, TrainJob, PipelineVersion

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import platformgen.build
-from platformgen.builders import build_platform
+from platformgen.builders import build_platform, build_platform_waived
 from platformgen.render import render
 from platformgen.resolve import dependents, resolve
 from platformgen.spec.load import load_spec
@@ -15,16 +15,16 @@ from support import SPECS
 
 
 def test_render_builds_each_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Build once, emit many: one build_platform per environment (and base) in a render;
-    every emitter reads that build."""
+    """Build once, emit many: one build_platform_waived per environment (and base) in a
+    render; every emitter reads that build."""
     spec = load_spec(SPECS / "full.yaml")
     calls: list[str | None] = []
 
     def counting(spec_: object, environment: str | None, *args: object) -> object:
         calls.append(environment)
-        return build_platform(spec, environment, *args)  # type: ignore[arg-type]
+        return build_platform_waived(spec, environment, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(platformgen.build, "build_platform", counting)
+    monkeypatch.setattr(platformgen.build, "build_platform_waived", counting)
     render(spec)
     assert sorted(calls, key=str) == sorted([None, *spec.environments], key=str)
 

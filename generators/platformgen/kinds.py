@@ -3,9 +3,10 @@
 One row per kind the generator renders (and per value of `components.<name>.kind`): its
 apiVersion, its builders, its Argo CD sync wave, whether live diff searches it for leftovers,
 batch or long-running, its name-length limit, which spec fields apply to it, whether it is
-content-named, and what an environment may tune. Every set another module needs ("kinds Argo CD
-waves", "kinds live diff prunes", "workload kinds the spec accepts") is derived from this table
-below, never listed again where it is used. A new kind is its builder module plus one row here.
+content-named, what an environment may tune, and how Argo CD judges its health. Every set
+another module needs ("kinds Argo CD waves", "kinds live diff prunes", "workload kinds the spec
+accepts") is derived from this table below, never listed again where it is used.
+A new kind is its builder module plus one row here.
 
 The table is plain data and imports only name lengths (naming.py): the spec model, the
 builders, the emitters and the checks all read it (docs/architecture.md, "Layers").
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME
 
@@ -30,6 +31,17 @@ OPTIONAL_TUNABLES: tuple[str, ...] = (
     "canary",
 )
 """Tunables that add fields or objects only when set (a HorizontalPodAutoscaler, say)."""
+
+ArgoHealth = Literal["built-in", "custom", "none"]
+"""How Argo CD judges a kind's health (Argo CD v3.5.1):
+- `built-in`: Argo CD does, with gitops-engine's Go checks (Deployment, Job, Service, PVC,
+  HorizontalPodAutoscaler, ...) or a Lua check it ships in `resource_customizations/`
+  (batch/CronJob, policy/PodDisruptionBudget, serving.kserve.io/InferenceService);
+- `custom`: its status tells whether it worked, but Argo CD has no check: without one of ours
+  (a Lua `resource.customizations` health check, issue 22) a failed object never turns its
+  app Degraded;
+- `none`: nothing to judge (configuration, a template, no status a controller reports on):
+  Argo CD gives it no health, and it does not count in its app's."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class KindTraits:
     and exists only in environments (rendered whole into each overlay, never into base): the
     name depends on the environment's image pins. The Helm chart renders the environment's
     object as fixed data, selected by the `environment` value."""
+    health: ArgoHealth = field(kw_only=True)
+    """How Argo CD judges its health (see ArgoHealth): required, so a new kind says it."""
 
 
 _JOB_NAME = (MAX_NAME - CONTENT_HASH_SUFFIX, "a Job is named <name>-<10-digit content hash>")
@@ -94,7 +108,9 @@ KINDS: Mapping[str, KindTraits] = {
         "apps/v1",
         "deployment:build_deployment",
         long_running=True,
+        spec_fields=frozenset({"pipeline"}),
         tunables=frozenset({"replicas", "autoscaling", "disruptionBudget", "topologySpread"}),
+        health="built-in",
     ),
     "Job": _workload(
         "batch/v1",
@@ -103,6 +119,7 @@ KINDS: Mapping[str, KindTraits] = {
         name_limit=_JOB_NAME,
         spec_fields=frozenset({"pipeline"}),
         content_named=True,
+        health="built-in",
     ),
     "CronJob": _workload(
         "batch/v1",
@@ -112,6 +129,7 @@ KINDS: Mapping[str, KindTraits] = {
         spec_fields=frozenset({"schedule"}),
         tunables=frozenset({"suspend"}),
         fields={"suspend": ("spec", "suspend")},
+        health="built-in",
     ),
     "RecurringRun": _workload(
         None,  # rendered as the Job that applies it
@@ -122,6 +140,7 @@ KINDS: Mapping[str, KindTraits] = {
         object_kind="Job",
         content_named=True,
         tunables=frozenset({"suspend"}),
+        health="built-in",
     ),
     "InferenceService": _workload(
         "serving.kserve.io/v1beta1",
@@ -130,6 +149,7 @@ KINDS: Mapping[str, KindTraits] = {
         spec_fields=frozenset({"deploymentMode", "payloadLogger"}),
         pods_created_by="KServe creates these pods from the InferenceService",
         tunables=frozenset({"replicas", "disruptionBudget", "model", "canary"}),
+        health="built-in",
     ),
     "Experiment": _workload(
         "kubeflow.org/v1beta1",
@@ -137,6 +157,7 @@ KINDS: Mapping[str, KindTraits] = {
         name_limit=(40, "Katib limits Experiment names to 40 characters"),
         spec_fields=frozenset({"tuning"}),
         pods_created_by="Katib creates these pods for each trial of the Experiment",
+        health="custom",
     ),
     "TrainJob": _workload(
         "trainer.kubeflow.org/v1alpha1",
@@ -145,28 +166,49 @@ KINDS: Mapping[str, KindTraits] = {
         "train_job:build_train_job",
         spec_fields=frozenset({"distributed"}),
         pods_created_by="Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
+        health="custom",
     ),
     # Every other kind the builders render.
-    "Namespace": KindTraits(api_version="v1", sync_wave=-3),
-    "ServiceAccount": KindTraits(api_version="v1", sync_wave=-2),
-    "Role": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
-    "RoleBinding": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2),
-    "ConfigMap": KindTraits(api_version="v1", sync_wave=-2),
-    "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2),
-    "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2),
-    "LimitRange": KindTraits(api_version="v1", sync_wave=-2),
-    "PersistentVolumeClaim": KindTraits(api_version="v1", sync_wave=-2),
-    "Service": KindTraits(api_version="v1", sync_wave=-1),
-    "ServiceMonitor": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),
-    "PrometheusRule": KindTraits(api_version="monitoring.coreos.com/v1", sync_wave=0),
-    "AlertmanagerConfig": KindTraits(api_version="monitoring.coreos.com/v1alpha1", sync_wave=0),
-    "Pipeline": KindTraits(api_version="pipelines.kubeflow.org/v2beta1", sync_wave=0),
-    "PipelineVersion": KindTraits(
-        api_version="pipelines.kubeflow.org/v2beta1", sync_wave=0, content_named=True
+    "Namespace": KindTraits(api_version="v1", sync_wave=-3, health="none"),
+    "ServiceAccount": KindTraits(api_version="v1", sync_wave=-2, health="none"),
+    "Role": KindTraits(api_version="rbac.authorization.k8s.io/v1", sync_wave=-2, health="none"),
+    "RoleBinding": KindTraits(
+        api_version="rbac.authorization.k8s.io/v1", sync_wave=-2, health="none"
     ),
-    "TrainingRuntime": KindTraits(api_version="trainer.kubeflow.org/v1alpha1", sync_wave=0),
-    "HorizontalPodAutoscaler": KindTraits(api_version="autoscaling/v2", sync_wave=1),
-    "PodDisruptionBudget": KindTraits(api_version="policy/v1", sync_wave=1),
+    "ClusterRole": KindTraits(
+        api_version="rbac.authorization.k8s.io/v1", sync_wave=-2, health="none"
+    ),
+    "ConfigMap": KindTraits(api_version="v1", sync_wave=-2, health="none"),
+    "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2, health="none"),
+    "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2, health="none"),
+    "LimitRange": KindTraits(api_version="v1", sync_wave=-2, health="none"),
+    "PersistentVolumeClaim": KindTraits(api_version="v1", sync_wave=-2, health="built-in"),
+    "Service": KindTraits(api_version="v1", sync_wave=-1, health="built-in"),
+    "ServiceMonitor": KindTraits(
+        api_version="monitoring.coreos.com/v1", sync_wave=0, health="none"
+    ),
+    "PrometheusRule": KindTraits(
+        api_version="monitoring.coreos.com/v1", sync_wave=0, health="none"
+    ),
+    "AlertmanagerConfig": KindTraits(
+        api_version="monitoring.coreos.com/v1alpha1", sync_wave=0, health="none"
+    ),
+    "Pipeline": KindTraits(
+        api_version="pipelines.kubeflow.org/v2beta1", sync_wave=0, health="none"
+    ),
+    "PipelineVersion": KindTraits(
+        api_version="pipelines.kubeflow.org/v2beta1",
+        sync_wave=0,
+        content_named=True,
+        health="custom",
+    ),
+    "TrainingRuntime": KindTraits(
+        api_version="trainer.kubeflow.org/v1alpha1", sync_wave=0, health="none"
+    ),
+    "HorizontalPodAutoscaler": KindTraits(
+        api_version="autoscaling/v2", sync_wave=1, health="built-in"
+    ),
+    "PodDisruptionBudget": KindTraits(api_version="policy/v1", sync_wave=1, health="built-in"),
 }
 """The kinds: workload kinds first (their order is the order the spec's error message lists
 them in), then every kind of object the builders render."""
@@ -198,6 +240,13 @@ NAME_LIMITS: Mapping[str, tuple[int, str]] = {
     kind: t.name_limit for kind, t in KINDS.items() if t.name_limit is not None
 }
 """Component kind -> (the longest name it allows, why), where it is below MAX_NAME."""
+
+HEALTH_CHECKS_NEEDED: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        (t.api_version, kind) for kind, t in KINDS.items() if t.api_version and t.health == "custom"
+    )
+)
+"""(apiVersion, kind) whose health Argo CD judges only with a Lua check of ours."""
 
 
 def kinds_with(spec_field: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from mlp_common import contracts
 
+from platformgen.errors import SpecError
 from platformgen.spec.effective import (
     effective_replicas,
     effective_resources,
@@ -111,12 +112,47 @@ class ComponentView:
         return {contracts.MODEL: model.name, contracts.MODEL_VERSION: str(version)}
 
     @property
+    def deployed_version(self) -> str | None:
+        """The PipelineVersion this environment deploys of the component's `pipeline` (None:
+        no pipeline, or the build was not given the compiled pipelines, as in base)."""
+        pipeline = self.component.pipeline
+        if pipeline is None or self.pipeline_versions is None:
+            return None
+        versions = dict(self.pipeline_versions)
+        if pipeline not in versions:
+            raise SpecError(
+                [
+                    f"platform.yaml: components.{self.name}.pipeline: pipeline {pipeline!r} has "
+                    "no compiled PipelineVersion (run `mlp-pipeline compile`)"
+                ]
+            )
+        return versions[pipeline]
+
+    @property
+    def pipeline_env(self) -> dict[str, str]:
+        """MLP_PIPELINE, MLP_PIPELINE_NAMESPACE and (in an environment) MLP_PIPELINE_VERSION of
+        a Deployment that declares `pipeline`, e.g. a monitor that starts runs of it. Jobs and
+        RecurringRuns are told by arguments instead (builders.job.kfp_arguments)."""
+        c = self.component
+        if c.pipeline is None or c.kind != "Deployment":
+            return {}
+        out = {
+            contracts.PIPELINE: c.pipeline,
+            contracts.PIPELINE_NAMESPACE: self.spec.pipelines[c.pipeline].namespace,
+        }
+        version = self.deployed_version
+        if version is not None:
+            out[contracts.PIPELINE_VERSION] = version
+        return out
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             "LOG_LEVEL": self.log_level.upper(),
             **self.component.env,
             **(self.override.env or {}),
             **self.model_env,
+            **self.pipeline_env,
         }
 
 

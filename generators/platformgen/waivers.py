@@ -1,10 +1,9 @@
 """Policy waivers as annotations: how a (tool, check, reason) waiver is written on an object
-for checkov, kube-linter and kube-score, and read back. The chart's `policyExceptions` helper
+for checkov, kube-linter and kube-score (never read back: the builders record which objects
+carry which waivers, builders.build_component_waived). The chart's `policyExceptions` helper
 (emit/helm/_helpers.tpl) writes the same annotations in Go template text."""
 
 from __future__ import annotations
-
-import re
 
 Waiver = tuple[str, str, str]
 """(tool, check, reason)."""
@@ -30,24 +29,3 @@ def exception_annotations(exceptions: list[tuple[str, str, str]]) -> dict[str, s
         out[KUBE_SCORE_IGNORE] = ",".join(check for check, _ in score)
         out.update({f"{KUBE_SCORE_REASON}{check}": reason for check, reason in score})
     return out
-
-
-def split_exception_annotations(
-    annotations: dict[str, str],
-) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """The inverse of exception_annotations: the (tool, check, reason) waivers among
-    `annotations`, sorted, and the annotations that are not waivers."""
-    exceptions: list[tuple[str, str, str]] = []
-    others: dict[str, str] = {}
-    score = [c for c in annotations.get(KUBE_SCORE_IGNORE, "").split(",") if c]
-    for key, value in annotations.items():
-        if re.fullmatch(re.escape(CHECKOV_SKIP) + r"[0-9]+", key):
-            check, _, reason = value.partition("=")
-            exceptions.append(("checkov", check, reason))
-        elif key.startswith(KUBE_LINTER_IGNORE):
-            exceptions.append(("kube-linter", key.removeprefix(KUBE_LINTER_IGNORE), value))
-        elif key.startswith(KUBE_SCORE_REASON) and key.removeprefix(KUBE_SCORE_REASON) in score:
-            exceptions.append(("kube-score", key.removeprefix(KUBE_SCORE_REASON), value))
-        elif key != KUBE_SCORE_IGNORE or not score:
-            others[key] = value
-    return sorted(exceptions), others

@@ -191,7 +191,10 @@ def run_local(
     snapshots go to ``datasets`` (default: ``datasets/`` next to the registry)."""
     from kfp import local
 
-    from mlp_pipeline.pipeline import training_pipeline
+    from mlp_pipeline.images import spec_step_images
+    from mlp_pipeline.pipeline import PIPELINE_NAME, build_pipeline
+
+    training_pipeline = build_pipeline(spec_step_images(PIPELINE_NAME))
 
     run_path = Path(run_dir).resolve()
     registry_path = Path(registry).resolve()

@@ -6,8 +6,11 @@
 
 Each step is a lightweight component whose body only imports its component package and calls the
 same ``main(argv)`` (or core function) as the CLI and the container, so the local run, the
-container and the pipeline execute one code path. Images come from
-:func:`mlp_pipeline.images.step_image`.
+container and the pipeline execute one code path. Each step's image comes from platform.yaml
+when the pipeline is built (:func:`build_pipeline`, given
+:func:`mlp_pipeline.images.spec_step_images`): the step functions and the pipeline's signature
+below need no image, so the pipeline image, which has no platform.yaml, imports this module to
+check run parameters.
 
 No retraining when nothing changed, in two layers:
 
@@ -32,6 +35,8 @@ deployment gate.
 """
 
 import json
+import types
+from collections.abc import Mapping
 
 from kfp import dsl, kubernetes
 from kfp.dsl import (
@@ -52,14 +57,12 @@ from mlp_pipeline.cluster import (
     OBJECT_STORE_SECRET,
     OBJECT_STORE_SECRET_KEYS,
 )
-from mlp_pipeline.images import STEP_COMPONENT, step_image
+from mlp_pipeline.images import STEP_COMPONENT
 
 PIPELINE_NAME = "mlp-training"
 DEFAULT_REGISTRY = MODEL_REGISTRY
 DEFAULT_SNAPSHOTS = DATASET_SNAPSHOTS
 RETRY = {"num_retries": 2, "backoff_duration": "2s", "backoff_factor": 2.0}
-# Recorded with each version when it runs on a cluster (lineage: which images built it).
-IMAGES = json.dumps({step: step_image(step) for step in sorted(STEP_COMPONENT)}, sort_keys=True)
 
 
 def _object_store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -75,7 +78,6 @@ def _object_store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
     return task
 
 
-@dsl.component(base_image=step_image("ingest"), install_kfp_package=False)
 def ingest(source: str, query: str, target: str, dataset_name: str, snapshot_root: str) -> str:
     """Read the source into an immutable snapshot (mlp-ingest); returns the snapshot URI, which
     depends only on the data's content."""
@@ -94,7 +96,6 @@ def ingest(source: str, query: str, target: str, dataset_name: str, snapshot_roo
         return handle.read()
 
 
-@dsl.component(base_image=step_image("snapshot"), install_kfp_package=False)
 def snapshot(snapshot_uri: str, dataset: Output[Dataset]) -> None:
     """The snapshot as the run's Dataset artifact, checked against its recorded hashes. Cached:
     its only input is the content-addressed URI."""
@@ -110,7 +111,6 @@ def snapshot(snapshot_uri: str, dataset: Output[Dataset]) -> None:
         raise RuntimeError("snapshot failed (see the message above)")
 
 
-@dsl.component(base_image=step_image("validate"), install_kfp_package=False)
 def validate(
     dataset: Input[Dataset],
     schema: str,
@@ -130,7 +130,6 @@ def validate(
         raise RuntimeError("validate: the data broke the schema (report above)")
 
 
-@dsl.component(base_image=step_image("plan"), install_kfp_package=False)
 def plan(
     snapshot_uri: str,
     registry_uri: str,
@@ -182,7 +181,6 @@ def plan(
     return printed.getvalue().strip()
 
 
-@dsl.component(base_image=step_image("reuse"), install_kfp_package=False)
 def reuse(registry_uri: str, model_name: str, plan: Input[Artifact]) -> int:
     """The version this run reuses instead of training (nothing changed since it was trained)."""
     import json
@@ -206,7 +204,6 @@ def reuse(registry_uri: str, model_name: str, plan: Input[Artifact]) -> int:
     return found["version"]
 
 
-@dsl.component(base_image=step_image("preprocess"), install_kfp_package=False)
 def preprocess(
     dataset: Input[Dataset],
     test_size: float,
@@ -225,7 +222,6 @@ def preprocess(
         raise RuntimeError("preprocess failed (see the message above)")
 
 
-@dsl.component(base_image=step_image("train"), install_kfp_package=False)
 def train(
     data: Input[Dataset],
     learning_rate: float,
@@ -266,7 +262,6 @@ def train(
     model.metadata["framework"] = "tensorflow"
 
 
-@dsl.component(base_image=step_image("evaluate"), install_kfp_package=False)
 def evaluate(
     model: Input[Model],
     data: Input[Dataset],
@@ -309,7 +304,6 @@ def evaluate(
     return str(gate["decision"])
 
 
-@dsl.component(base_image=step_image("register"), install_kfp_package=False)
 def register(
     model: Input[Model],
     evaluation: Input[Artifact],
@@ -343,7 +337,6 @@ def register(
         return int(handle.read())
 
 
-@dsl.component(base_image=step_image("promote"), install_kfp_package=False)
 def promote(registry_uri: str, model_name: str, version: int, evaluation: Input[Artifact]) -> str:
     """Point the registry's production pointer at the gated version (mlp-registry promote), by
     compare-and-swap: refused if production is no longer the version the gate compared with."""
@@ -362,12 +355,13 @@ def promote(registry_uri: str, model_name: str, version: int, evaluation: Input[
     return f"{model_name}:{version}"
 
 
-@dsl.pipeline(
-    name=PIPELINE_NAME,
-    description="Ingest a content-addressed snapshot, validate, then train (TensorFlow), evaluate, "
-    "gate, register and promote a classifier, or reuse the version trained on the same inputs.",
+DESCRIPTION = (
+    "Ingest a content-addressed snapshot, validate, then train (TensorFlow), evaluate, "
+    "gate, register and promote a classifier, or reuse the version trained on the same inputs."
 )
-def training_pipeline(
+
+
+def training_pipeline(  # run only through build_pipeline, which binds its step names
     source: str = "sklearn:digits",
     query: str = "",
     target: str = "",
@@ -478,7 +472,7 @@ def training_pipeline(
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             source=source,
             query=query,
-            images=IMAGES,
+            images=IMAGES,  # noqa: F821 (bound by build_pipeline)
         )
         register_task.set_retry(**RETRY).set_caching_options(enable_caching=False)
         register_task.set_display_name("register")
@@ -505,3 +499,52 @@ def training_pipeline(
         _object_store_access(task)
 
     return dsl.OneOf(register_task.output, reuse_task.output)
+
+
+STEPS = {
+    step.__name__: step
+    for step in (
+        ingest,
+        snapshot,
+        validate,
+        plan,
+        reuse,
+        preprocess,
+        train,
+        evaluate,
+        register,
+        promote,
+    )
+}
+"""Step name -> its function (each a lightweight component once given its image)."""
+
+
+def build_pipeline(images: Mapping[str, str]) -> dsl.graph_component.GraphComponent:
+    """The pipeline, each step a component on its image (``images``: step name -> image, e.g.
+    :func:`mlp_pipeline.images.spec_step_images`). ``training_pipeline`` runs with its step
+    names bound to those components, and the register step records the images (lineage:
+    which images built a version)."""
+    components = {
+        name: dsl.component(step, base_image=images[name], install_kfp_package=False)
+        for name, step in STEPS.items()
+    }
+    scope = {
+        **training_pipeline.__globals__,
+        **components,
+        "IMAGES": json.dumps(
+            {step: images[step] for step in sorted(STEP_COMPONENT)}, sort_keys=True
+        ),
+    }
+    bound = types.FunctionType(
+        training_pipeline.__code__,
+        scope,
+        training_pipeline.__name__,
+        training_pipeline.__defaults__,
+        training_pipeline.__closure__,
+    )
+    bound.__annotations__ = training_pipeline.__annotations__
+    bound.__kwdefaults__ = training_pipeline.__kwdefaults__
+    bound.__doc__ = training_pipeline.__doc__
+    bound.__qualname__ = training_pipeline.__qualname__
+    bound.__module__ = training_pipeline.__module__
+    return dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(bound)

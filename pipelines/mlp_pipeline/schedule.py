@@ -28,7 +28,7 @@ from mlp_pipeline.pipeline import PIPELINE_NAME, training_pipeline
 
 def pipeline_parameters() -> dict[str, type]:
     """Name -> Python type of every pipeline parameter (for ``--param`` checking)."""
-    signature = inspect.signature(training_pipeline.pipeline_func)
+    signature = inspect.signature(training_pipeline)
     return {name: param.annotation for name, param in signature.parameters.items()}
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import yaml
 from kfp import components
 from mlp_pipeline.compile import COMPILED_DIR, HEADER, IR_FILE, K8S_FILE, render, stale, write
-from mlp_pipeline.images import step_image
+from mlp_pipeline.images import spec_step_images
 
 
 def test_compiled_files_are_fresh() -> None:
@@ -65,7 +65,7 @@ def test_ir_structure_retries_caching_gate_and_images() -> None:
     steps = ("ingest", "snapshot", "validate", "plan", "preprocess", "train", "evaluate")
     for step in (*steps, "register", "promote", "reuse"):
         container = executors[f"exec-{step}"]["container"]
-        assert container["image"] == step_image(step)
+        assert container["image"] == spec_step_images("mlp-training")[step]
         assert "pip install" not in " ".join(container["command"])  # install_kfp_package=False
         access = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][f"exec-{step}"]
         assert access["configMapAsEnv"][0]["configMapName"] == "mlp-object-store"
@@ -75,7 +75,7 @@ def test_ir_structure_retries_caching_gate_and_images() -> None:
     assert parameters["snapshot_root"]["defaultValue"] == "s3://mlp-models/datasets"
     assert parameters["source"]["defaultValue"] == "sklearn:digits"
     images = trained["register"]["inputs"]["parameters"]["images"]["runtimeValue"]["constant"]
-    assert json.loads(images)["train"] == step_image("train")
+    assert json.loads(images)["train"] == spec_step_images("mlp-training")["train"]
 
 
 def test_kubernetes_objects_carry_the_same_spec() -> None:

@@ -119,17 +119,20 @@ def _deliver(config: dict[str, Any], processes: Processes, tmp_path: Path) -> tu
     marker = tmp_path / "retrained"
     reference = tmp_path / "reference.csv"
     _reference(reference)
-    monitor_port, am_port = free_port(), free_port()
+    monitor_port, alerts_port, am_port = free_port(), free_port(), free_port()
     command = f"{sys.executable} -c \"open('{marker}', 'w').close()\""
     processes.start(
         "drift-monitor",
         [str(PYTHON), "-m", "mlp_drift", "serve", "--reference", str(reference),
-         "--target", "label", "--port", str(monitor_port), "--retrain", "local",
+         "--target", "label", "--port", str(monitor_port),
+         "--alerts-port", str(alerts_port), "--retrain", "local",
          "--retrain-command", command, "--retrain-cooldown", "3600"],
     )  # fmt: skip
     monitor = f"http://127.0.0.1:{monitor_port}"
     config_file = tmp_path / "alertmanager.yml"
-    config_file.write_text(yaml.safe_dump(alertmanager_yaml(config, monitor)), encoding="utf-8")
+    # Alertmanager posts to the monitor's alerts port, as the rendered webhook URL says.
+    local = f"http://127.0.0.1:{alerts_port}"
+    config_file.write_text(yaml.safe_dump(alertmanager_yaml(config, local)), encoding="utf-8")
     processes.start(
         "alertmanager",
         [str(TOOLS_BIN / "alertmanager"), f"--config.file={config_file}",

@@ -36,7 +36,7 @@ def test_drift_alerts_route_to_the_drift_monitor_in_its_namespace() -> None:
     assert receiver["webhookConfigs"] == [
         {
             "sendResolved": False,
-            "url": "http://drift-monitor.ml-serving.svc.cluster.local:8000/alerts",
+            "url": "http://drift-monitor.ml-serving.svc.cluster.local:8001/alerts",
         }
     ]
     assert build_alertmanager_config(_views()["model-server"]) is None
@@ -57,8 +57,14 @@ def test_alertmanager_may_reach_the_webhook_port() -> None:
     assert (
         {"kubernetes.io/metadata.name": "monitoring"},
         {"app.kubernetes.io/name": "alertmanager"},
-        [{"port": 8000, "protocol": "TCP"}],
+        [{"port": 8001, "protocol": "TCP"}],
     ) in peers
+    # The webhook port (POST /alerts starts retraining) is Alertmanager's alone: the model
+    # server, whose payload logger posts /log on 8000, gets no rule that opens 8001.
+    others = [
+        ports for ns, labels, ports in peers if labels != {"app.kubernetes.io/name": "alertmanager"}
+    ]
+    assert others and all({"port": 8001, "protocol": "TCP"} not in ports for ports in others)
 
 
 def test_components_with_kfp_rbac_get_the_projected_kfp_token() -> None:

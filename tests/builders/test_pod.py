@@ -1,11 +1,19 @@
-"""Shared pod helpers: the policy-exception annotations and their inverse."""
+"""Shared pod helpers: the policy-exception annotations, and the waivers the builders record
+beside the objects that carry them."""
 
 from __future__ import annotations
 
-from platformgen.waivers import exception_annotations, split_exception_annotations
+import dataclasses
+
+from platformgen.builders import build_component, build_component_waived
+from platformgen.resolve import resolve
+from platformgen.spec.load import load_spec
+from platformgen.waivers import exception_annotations
+
+from support import ROOT
 
 
-def test_exception_annotations_read_back_with_the_other_annotations_apart() -> None:
+def test_exception_annotations_number_checkov_and_list_kube_score_ids() -> None:
     exceptions = sorted(
         [
             ("checkov", "CKV_K8S_35", "secrets come by reference"),
@@ -15,12 +23,37 @@ def test_exception_annotations_read_back_with_the_other_annotations_apart() -> N
             ("kube-score", "pod-probes", "a batch pod"),
         ]
     )
-    others = {"serving.kserve.io/deploymentMode": "Knative", "team": "ml"}
-    annotations = {**exception_annotations(exceptions), **others}
+    assert exception_annotations(exceptions) == {
+        "checkov.io/skip1": "CKV_K8S_35=secrets come by reference",
+        "checkov.io/skip2": "CKV_K8S_8=queue-proxy=readiness only",
+        "ignore-check.kube-linter.io/job-ttl-seconds-after-finished": "content-named",
+        "kube-score/ignore": "deployment-has-poddisruptionbudget,pod-probes",
+        "kube-score.platformgen.io/deployment-has-poddisruptionbudget": "dev is disposable",
+        "kube-score.platformgen.io/pod-probes": "a batch pod",
+    }
 
-    assert split_exception_annotations(annotations) == (exceptions, others)
 
-
-def test_no_exceptions_leaves_every_annotation() -> None:
-    others = {"kube-score.platformgen.io/x": "not a waiver without kube-score/ignore"}
-    assert split_exception_annotations(others) == ([], others)
+def test_the_recorded_waivers_are_the_ones_written_on_the_object() -> None:
+    """Every component of the repo's spec, in every environment: the objects the builders say
+    carry waivers are the objects the component's own waivers reach, and their annotations
+    write exactly the recorded waivers."""
+    spec = load_spec(ROOT / "platform.yaml")
+    probe = ("checkov", "CKV_PLATFORMGEN_PROBE", "a waiver no spec declares")
+    seen = 0
+    for environment in sorted(spec.environments):
+        for view in resolve(spec, environment):
+            objects, carried = build_component_waived(view)
+            assert objects == build_component(view)
+            probed = dataclasses.replace(
+                view, environment_exceptions=(*view.environment_exceptions, probe)
+            )
+            reached = [m for m in build_component(probed) if m not in objects]
+            assert sorted(m["metadata"]["name"] + m["kind"] for m, _ in carried) == sorted(
+                m["metadata"]["name"] + m["kind"] for m in reached
+            ), view.name
+            for m, waivers in carried:
+                written = exception_annotations(waivers)
+                annotations = m["metadata"].get("annotations", {})
+                assert {k: annotations[k] for k in written} == written
+                seen += bool(waivers)
+    assert seen

@@ -15,12 +15,14 @@ What a real install has that this one does not, and why it does not matter here:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,3 +325,21 @@ class ArgoCD:
             "-p",
             json.dumps(operation),
         )
+
+
+@contextlib.contextmanager
+def running(cluster: Cluster, tmp_path: Path) -> Iterator[ArgoCD]:
+    """Argo CD on `cluster` (state under `tmp_path`), stopped by PID afterwards."""
+    from support import require_tools, unavailable
+
+    require_tools(*ARGOCD_TOOLS, install="make argocd-tools")
+    if not all((HACK_DIR / name).is_file() for name in HACK_WRAPPERS):
+        unavailable(
+            f"Argo CD's {', '.join(HACK_WRAPPERS)} missing in {HACK_DIR}: run `make argocd-tools`"
+        )
+    instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd")
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()

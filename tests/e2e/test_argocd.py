@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .argocd import ARGOCD_TOOLS, HACK_DIR, HACK_WRAPPERS, NAMESPACE, ArgoCD, GitRepo
+from .argocd import NAMESPACE, ArgoCD, GitRepo, running
 from .kube import (
     PLATFORMGEN,
     ROOT,
@@ -40,7 +40,6 @@ from .kube import (
     kustomize_build,
     load_documents,
 )
-from support import require_tools, unavailable
 
 ENVIRONMENT = "dev"
 CHANGED = ("apps", "Deployment", "ml-serving", "drift-monitor")
@@ -211,17 +210,8 @@ class Watch:
 
 @pytest.fixture
 def argocd(cluster: Cluster, tmp_path: Path) -> Iterator[ArgoCD]:
-    require_tools(*ARGOCD_TOOLS, install="make argocd-tools")
-    if not all((HACK_DIR / name).is_file() for name in HACK_WRAPPERS):
-        unavailable(
-            f"Argo CD's {', '.join(HACK_WRAPPERS)} missing in {HACK_DIR}: run `make argocd-tools`"
-        )
-    instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd")
-    try:
-        instance.start()
+    with running(cluster, tmp_path) as instance:
         yield instance
-    finally:
-        instance.stop()
 
 
 def test_argocd_syncs_the_platform_stays_synced_and_syncs_a_spec_change(

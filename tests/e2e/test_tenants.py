@@ -250,3 +250,75 @@ def test_prune_removes_exactly_the_removed_tenant(
             timeout=120,
         )
         apply(cluster, rendered)
+
+
+def runner_pod(name: str, namespace: str, workflow: str, image: str) -> dict[str, Any]:
+    """A KFP v2 step's pod as Argo creates it: the pipeline runner's account, its workflow's
+    label, the step's pinned image in the `main` container."""
+    document = json.loads(pod(name, namespace))
+    document["metadata"]["labels"] = {"workflows.argoproj.io/workflow": workflow}
+    document["spec"]["serviceAccountName"] = "pipeline-runner"
+    document["spec"]["containers"][0]["image"] = image
+    return document
+
+
+def test_pipeline_runner_reads_the_image_digests_of_its_run(
+    cluster: Cluster, applied: Applied, spec: PlatformSpec, tmp_path: Path
+) -> None:
+    """The register step's read (mlp_common.run_images) with the generated pipeline-runner
+    Role deciding: its own pod, then its run's pods by label. This control plane has no
+    kubelet, so the test writes what a kubelet reports after a pull (`status.containerStatuses`
+    through the status subresource); the requests and the authorization are the apiserver's."""
+    from mlp_common.run_images import KubernetesApi, run_image_digests
+
+    tenant, other = sorted(spec.tenancy.tenants)[:2]
+    wait_until_ready_for_pods(cluster, tenant)
+    pins = {"train": "registry.example.com/mlp/train-python:1", "ingest": "i.example/ingest:1"}
+    ran = "registry.example.com/mlp/train-python@sha256:" + "a" * 64
+    pods = [
+        runner_pod("run-a-train", tenant, "run-a", pins["train"]),
+        runner_pod("run-a-register", tenant, "run-a", "registry.example.com/mlp/register:1"),
+        runner_pod("run-b-ingest", tenant, "run-b", pins["ingest"]),  # another run's
+    ]
+    for document in pods:
+        cluster.kubectl("create", "-f", "-", stdin=json.dumps(document))
+        container = document["spec"]["containers"][0]
+        reported = f"{container['image'].rsplit(':', 1)[0]}@sha256:" + "a" * 64
+        status = {
+            "containerStatuses": [
+                {"name": "main", "image": container["image"], "imageID": reported,
+                 "ready": False, "restartCount": 0, "state": {"waiting": {}}}
+            ]
+        }  # fmt: skip
+        cluster.kubectl("patch", "pod", document["metadata"]["name"], "-n", tenant,
+                        "--subresource=status", "--type=merge", "-p",
+                        json.dumps({"status": status}))  # fmt: skip
+    config = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
+    server = config["clusters"][0]["cluster"]
+    ca = server.get("certificate-authority-data")
+    account = tmp_path / "account"
+    account.mkdir()
+    if ca:
+        import base64
+
+        (account / "ca.crt").write_bytes(base64.b64decode(ca))
+    else:
+        (account / "ca.crt").write_bytes(Path(server["certificate-authority"]).read_bytes())
+
+    def read_as(namespace: str) -> dict[str, Any]:
+        token = cluster.kubectl("create", "token", "pipeline-runner", "-n", namespace).stdout
+        (account / "token").write_text(token.strip())
+        api = KubernetesApi(server["server"], account)
+        return run_image_digests(pins, api, "run-a-register", tenant)
+
+    record = read_as(tenant)
+    assert record == {
+        "source": "pod status",
+        "namespace": tenant,
+        "workflow": "run-a",
+        "digests": {"ingest": None, "train": ran},  # run-b's ingest pod is not this run's
+    }
+    denied = read_as(other)  # another tenant's runner may not read this tenant's pods
+    assert denied["source"] == "unavailable" and "403" in denied["reason"], denied
+    for document in pods:
+        cluster.kubectl("delete", "pod", document["metadata"]["name"], "-n", tenant, "--wait=false")

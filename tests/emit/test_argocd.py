@@ -47,13 +47,21 @@ def test_application_sets(spec_path: Path) -> None:
     # Every namespace the platform renders into: its own and its tenants'.
     namespaces = set(spec.namespaces) | set(spec.tenancy.tenants)
     assert {d["namespace"] for d in project["spec"]["destinations"]} == namespaces
-    assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    # Cluster-scoped objects by name: each platform and tenant Namespace and the tenant roles,
+    # never any Namespace (kube-system is one too).
+    allowed = project["spec"]["clusterResourceWhitelist"]
+    assert all(entry.get("name") for entry in allowed), allowed
+    assert {e["name"] for e in allowed if e["kind"] == "Namespace"} == namespaces
+    assert {e["kind"] for e in allowed} <= {"Namespace", "ClusterRole"}
+    assert project["spec"]["orphanedResources"] == {"warn": True}
     for env in spec.environments:
         appset = _load(files, f"argocd/{env}/application-set.yaml")
         assert appset["spec"]["goTemplate"] is True
         assert appset["spec"]["goTemplateOptions"] == ["missingkey=error"]
+        # Deleting the ApplicationSet or an Application never deletes what it deployed.
+        assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
         template = appset["spec"]["template"]
-        assert template["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+        assert "finalizers" not in template["metadata"]
         policy = template["spec"]["syncPolicy"]
         assert policy["syncOptions"] == ["ServerSideApply=true"]
         cluster = spec.gitops.clusters.get(env)

@@ -56,7 +56,8 @@ def test_user_follows_run_as_user() -> None:
 def test_expose_and_the_port_variable_follow_the_component_ports() -> None:
     before = dockerfiles(SPEC_TEXT)
     assert lines(before["components/serve/Dockerfile"], "EXPOSE") == ["8080"]
-    assert lines(before["components/drift/Dockerfile"], "EXPOSE") == ["8000"]
+    assert lines(before["components/drift/Dockerfile"], "EXPOSE") == ["8000 8001"]
+    # The port variable is the program's own port, not the alert webhook's (8001).
     assert "    MLP_DRIFT_PORT=8000\n" in before["components/drift/Dockerfile"]
     batch = [
         p for p in before if p not in {"components/serve/Dockerfile", "components/drift/Dockerfile"}
@@ -64,10 +65,11 @@ def test_expose_and_the_port_variable_follow_the_component_ports() -> None:
     assert batch and all(not lines(before[p], "EXPOSE") for p in batch)
 
     moved = SPEC_TEXT.replace(
-        "ports: [{name: metrics, port: 8000}]", "ports: [{name: metrics, port: 9100}]"
+        "ports: [{name: metrics, port: 8000}, {name: alerts, port: 8001}]",
+        "ports: [{name: metrics, port: 9100}, {name: alerts, port: 8001}]",
     )
     after = dockerfiles(moved)
-    assert lines(after["components/drift/Dockerfile"], "EXPOSE") == ["9100"]
+    assert lines(after["components/drift/Dockerfile"], "EXPOSE") == ["8001 9100"]
     assert "    MLP_DRIFT_PORT=9100\n" in after["components/drift/Dockerfile"]
     assert {p: t for p, t in after.items() if "drift" not in p} == {
         p: t for p, t in before.items() if "drift" not in p

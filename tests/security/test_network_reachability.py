@@ -8,12 +8,18 @@ namespace and an outsider in a foreign namespace; IP blocks stand for the intern
 The intent is computed from the spec alone, independently of the NetworkPolicy builder:
   - a component reaches each `dependsOn` peer on that peer's ports;
   - each `exposedTo` endpoint reaches the component on the component's ports;
-  - except for a Knative InferenceService: its clients reach Knative's queue-proxy in the
-    pod, on 8012 (a fact of KServe's Knative mode, which forwards to the container port);
+  - except for a Knative InferenceService: its clients (components and tenants alike, one
+    function) reach Knative's queue-proxy in the pod, on 8012 (a fact of KServe's Knative
+    mode, which forwards to the container port), and so does Knative's activator;
+  - the port of an `alertWebhook` is no client's: only that Alertmanager reaches it;
   - Prometheus reaches the metrics port of every component with `metrics`;
   - every pod of a platform namespace resolves names through kube-dns (UDP and TCP 53);
   - each tenant (two probe pods in its namespace) resolves names, talks within its own
-    namespace, and reaches each service in its `uses` on that service's ports.
+    namespace, and reaches each service in its `uses` on that service's ports;
+  - the pods of KFP runs (one probe per pipeline, in its namespace, and one per tenant, with
+    KFP's run labels) also reach the Kubernetes API server, the endpoint marked
+    `kubernetesApi` (an IP block): the launcher patches its pod, reads kfp-launcher and
+    records Argo task results. No other pod reaches it.
 Everything else, ingress and egress, must be denied: in particular one tenant never reaches
 another, and nothing outside a tenant reaches into it. On a mismatch the test prints both
 matrices and the difference.
@@ -33,7 +39,7 @@ import pytest
 import yaml
 
 from platformgen.spec.load import load_spec
-from platformgen.spec.model import PlatformSpec
+from platformgen.spec.model import Pipeline, PlatformSpec
 
 from ..e2e.kube import (
     ROOT,
@@ -48,7 +54,11 @@ pytestmark = pytest.mark.tools
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 DNS = ("kube-system", {"k8s-app": "kube-dns"})
+ACTIVATOR = ("knative-serving", {"app": "activator"})
+"""Knative's activator: it proxies requests to a Knative InferenceService's queue-proxy."""
 OUTSIDE_NAMESPACE = "outside"
+RUN_POD_LABELS = Pipeline.model_fields["run_pod_labels"].default
+"""Labels of a KFP v2 run's pods, in tenants as in pipeline namespaces (KFP's, not ours)."""
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 
 Connection = tuple[str, str, str]  # (src, dst, "TCP 8080" | "All Connections")
@@ -64,7 +74,14 @@ def reached_on(component: Any) -> list[Any]:
     """The ports a component's clients connect to (see the module docstring)."""
     if component.kind == "InferenceService" and component.deployment_mode == "Knative":
         return [ReachedPort(8012)]
-    return list(component.ports)
+    hook = component.alert_webhook
+    return [p for p in component.ports if hook is None or p.name != hook.port]
+
+
+def webhook_ports(component: Any) -> list[Any]:
+    """The port Alertmanager posts the component's alerts to (`alertWebhook`), its alone."""
+    hook = component.alert_webhook
+    return [p for p in component.ports if hook is not None and p.name == hook.port]
 
 
 @dataclass(frozen=True)
@@ -152,14 +169,23 @@ def model(
         dict(spec.monitoring.prometheus_pod_labels),
     )
     dns = Peer(DNS[0], "kube-dns", DNS[1])
+    activator = Peer(ACTIVATOR[0], "activator", ACTIVATOR[1])
     strangers = [Peer(ns, "stranger", {"probe": "stranger"}) for ns in spec.namespaces]
     outsider = Peer(OUTSIDE_NAMESPACE, "outsider", {"probe": "outsider"})
     tenants = {
         name: [Peer(name, f"{name}-{i}", {"probe": f"tenant-{i}"}) for i in (1, 2)]
+        + [Peer(name, f"{name}-run", dict(RUN_POD_LABELS))]
         for name in spec.tenancy.tenants
     }
-    probes += [*endpoint_peers.values(), prometheus, dns, *strangers, outsider]
+    # A pod of each pipeline's runs (KFP creates them, labelled run_pod_labels).
+    runs = {
+        name: Peer(p.namespace, f"{name}-run", dict(p.run_pod_labels))
+        for name, p in spec.pipelines.items()
+    }
+    api_servers = [name for name, e in spec.endpoints.items() if e.kubernetes_api]
+    probes += [*endpoint_peers.values(), prometheus, dns, activator, *strangers, outsider]
     probes += [p for pods in tenants.values() for p in pods]
+    probes += list(runs.values())
 
     intent: set[Connection] = set()
 
@@ -171,19 +197,34 @@ def model(
     for me in [*ids.values(), *(s.id for s in strangers)]:
         intent.add((me, dns.id, "TCP 53"))
         intent.add((me, dns.id, "UDP 53"))
+
+    def connect(src: str, target: str) -> None:
+        """`src` connects to `target` (a component or an endpoint) the way every client does:
+        one function for components' dependsOn and tenants' uses alike, so a client kind can
+        never be modelled on the wrong port (tenants once were, on a Serverless container port)."""
+        if target in spec.components:
+            allow(src, ids[target], reached_on(spec.components[target]))
+            return
+        endpoint = spec.endpoints[target]
+        if endpoint.namespace is not None:
+            allow(src, endpoint_peers[target].id, endpoint.ports)
+        else:
+            assert endpoint.cidr is not None
+            for block in ip_ranges(endpoint.cidr, endpoint.except_):
+                allow(src, block, endpoint.ports)
+
     for name, component in spec.components.items():
         me = ids[name]
         for target in component.depends_on:
-            if target in spec.components:
-                allow(me, ids[target], reached_on(spec.components[target]))
-            else:
-                endpoint = spec.endpoints[target]
-                if endpoint.namespace is not None:
-                    allow(me, endpoint_peers[target].id, endpoint.ports)
-                else:
-                    assert endpoint.cidr is not None
-                    for block in ip_ranges(endpoint.cidr, endpoint.except_):
-                        allow(me, block, endpoint.ports)
+            connect(me, target)
+        if component.kind == "InferenceService" and component.deployment_mode == "Knative":
+            allow(activator.id, me, reached_on(component))
+        if component.alert_webhook is not None:
+            allow(
+                endpoint_peers[component.alert_webhook.alertmanager].id,
+                me,
+                webhook_ports(component),
+            )
         for source in component.exposed_to:
             endpoint = spec.endpoints[source]
             if endpoint.namespace is not None:
@@ -195,24 +236,26 @@ def model(
         if component.metrics is not None:
             port = next(p for p in component.ports if p.name == component.metrics.port)
             allow(prometheus.id, me, [port])
+    # A KFP run pod resolves names, reaches its pipeline's dependsOn, and (its launcher) the
+    # Kubernetes API server: pipeline runs here, tenants' runs below.
+    for name, pipeline in spec.pipelines.items():
+        me = runs[name].id
+        intent.add((me, dns.id, "TCP 53"))
+        intent.add((me, dns.id, "UDP 53"))
+        for target in {*pipeline.depends_on, *api_servers}:
+            connect(me, target)
     for name, tenant in spec.tenancy.tenants.items():
         for me in tenants[name]:
+            if me.name.endswith("-run"):
+                for target in api_servers:
+                    connect(me.id, target)
             intent.add((me.id, dns.id, "TCP 53"))
             intent.add((me.id, dns.id, "UDP 53"))
             for other in tenants[name]:
                 if other != me:
                     intent.add((me.id, other.id, "All Connections"))
             for target in tenant.uses:
-                if target in spec.components:
-                    allow(me.id, ids[target], spec.components[target].ports)
-                    continue
-                endpoint = spec.endpoints[target]
-                if endpoint.namespace is not None:
-                    allow(me.id, endpoint_peers[target].id, endpoint.ports)
-                else:
-                    assert endpoint.cidr is not None
-                    for block in ip_ranges(endpoint.cidr, endpoint.except_):
-                        allow(me.id, block, endpoint.ports)
+                connect(me.id, target)
 
     namespaces = sorted(
         {p.namespace for p in probes} - set(spec.namespaces) - set(spec.tenancy.tenants)

@@ -21,3 +21,13 @@ NUM_WORKERS = "MLP_NUM_WORKERS"
 """How many workers a distributed TrainJob runs (TF_CONFIG's worker list)."""
 WORKER_PORT = "MLP_WORKER_PORT"
 """The port the workers of a distributed TrainJob reach each other on."""
+PIPELINE = "MLP_PIPELINE"
+"""The KFP pipeline a long-running component starts runs of (platformgen:
+`components.<c>.pipeline` on a Deployment; Jobs and RecurringRuns get `--pipeline` instead)."""
+PIPELINE_NAMESPACE = "MLP_PIPELINE_NAMESPACE"
+"""The namespace of that pipeline (`pipelines.<p>.namespace`)."""
+PIPELINE_VERSION = "MLP_PIPELINE_VERSION"
+"""The PipelineVersion this environment deploys of that pipeline (content-named, so it differs
+per environment; rendered in each overlay, absent from base)."""
+PIPELINE_SETTINGS = (PIPELINE, PIPELINE_NAMESPACE, PIPELINE_VERSION)
+"""The settings `components.<c>.pipeline` renders on a Deployment (set nowhere else)."""

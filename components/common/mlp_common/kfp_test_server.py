@@ -2,9 +2,10 @@
 
 There is no real Kubeflow Pipelines API server here (its Go module cannot be fetched), so tests
 of :mod:`mlp_common.kfp_runs` run the real ``kfp.Client`` against this small HTTP server. It
-speaks only the subset that client uses: healthz, pipelines and their versions (listed with
-``name``/``display_name`` EQUALS filters), experiments, runs and recurring runs (create, list,
-get, disable, enable, delete), with the v2beta1 JSON field names. It records every request
+speaks only the subset that client (and the drift monitor) uses: healthz, pipelines (listed, or
+got by name) and their versions (listed with ``name``/``display_name`` EQUALS filters, sorted by
+``sort_by``), experiments, runs and recurring runs (create, list, get, disable, enable, delete),
+with the v2beta1 JSON field names. It records every request
 (method, path, query, ``Authorization`` header), so tests assert what the SDK really sent.
 It does not run anything, check RBAC or validate pipeline specs.
 
@@ -66,14 +67,14 @@ class KfpApi:
             self.add_version(pipeline_id, version)
         return pipeline_id
 
-    def add_version(self, pipeline_id: str, name: str) -> str:
+    def add_version(self, pipeline_id: str, name: str, created_at: str = NOW) -> str:
         version_id = str(uuid.uuid4())
         self.versions[version_id] = {
             "pipeline_id": pipeline_id,
             "pipeline_version_id": version_id,
             "name": name,
             "display_name": self.pipelines[pipeline_id]["display_name"],
-            "created_at": NOW,
+            "created_at": created_at,
         }
         return version_id
 
@@ -97,6 +98,9 @@ def _matches(item: dict[str, Any], raw_filter: str | None) -> bool:
 
 
 def _page(items: list[dict[str, Any]], query: dict[str, str], key: str) -> dict[str, Any]:
+    field, _, order = (query.get("sort_by") or "").partition(" ")
+    if field:
+        items = sorted(items, key=lambda item: str(item.get(field, "")), reverse=order == "desc")
     size = int(query.get("page_size") or 10)
     start = int(query.get("page_token") or 0)
     page = items[start : start + size]
@@ -152,6 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if (not ns or p["namespace"] in (ns, "")) and _matches(p, query.get("filter"))
             ]
             return 200, _page(items, query, "pipelines")
+        if method == "GET" and segments[:2] == ["pipelines", "names"] and len(segments) == 3:
+            ns = query.get("namespace", "")
+            named = [
+                p
+                for p in api.pipelines.values()
+                if p["name"] == segments[2] and (not ns or p["namespace"] in (ns, ""))
+            ]
+            return (200, named[0]) if named else missing
         if method == "GET" and len(segments) == 3 and segments[0] == "pipelines":
             if segments[1] not in api.pipelines:
                 return missing

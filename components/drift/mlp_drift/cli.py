@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlp_common import contracts
 from mlp_common.files import write_bytes_atomic
 from mlp_common.registry import ModelRegistry
 from mlp_common.step import configure_logging, run_step
@@ -180,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP port for /metrics, /log, /alerts and the probes (env MLP_DRIFT_PORT; 8000)",
     )
     serve.add_argument(
+        "--alerts-port",
+        type=_port,
+        default=os.environ.get("MLP_DRIFT_ALERTS_PORT") or None,
+        help="receive POST /alerts on this port instead of --port, so only Alertmanager may "
+        "reach it (env MLP_DRIFT_ALERTS_PORT)",
+    )
+    serve.add_argument(
         "--interval",
         type=float,
         default=60.0,
@@ -222,13 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument(
         "--kfp-host", help="--retrain kfp: the KFP API, e.g. http://ml-pipeline.kubeflow:8888"
     )
-    retrain.add_argument("--kfp-pipeline", help="--retrain kfp: the Pipeline's name")
+    retrain.add_argument(
+        "--kfp-pipeline",
+        default=os.environ.get(contracts.PIPELINE) or None,
+        help=f"--retrain kfp: the Pipeline's name (env {contracts.PIPELINE})",
+    )
     retrain.add_argument(
         "--kfp-pipeline-version",
-        help="--retrain kfp: the PipelineVersion this environment deploys (by name; default: "
-        "the pipeline's newest version)",
+        default=os.environ.get(contracts.PIPELINE_VERSION) or None,
+        help="--retrain kfp: the PipelineVersion this environment deploys (by name; env "
+        f"{contracts.PIPELINE_VERSION}, which platformgen renders per environment; without "
+        "either, the pipeline's newest version)",
     )
-    retrain.add_argument("--kfp-namespace", help="--retrain kfp: the Pipeline's namespace")
+    retrain.add_argument(
+        "--kfp-namespace",
+        default=os.environ.get(contracts.PIPELINE_NAMESPACE) or None,
+        help=f"--retrain kfp: the Pipeline's namespace (env {contracts.PIPELINE_NAMESPACE})",
+    )
     retrain.add_argument("--kfp-experiment-id", help="--retrain kfp: experiment of the runs")
     return parser
 
@@ -335,9 +353,10 @@ def _serve(args: argparse.Namespace) -> int:
             args.interval,
             trigger=trigger,
             max_body_bytes=args.max_body_bytes,
+            alerts_port=args.alerts_port,
         )
     except OSError as exc:
-        raise DriftError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+        raise DriftError(f"cannot listen on {args.host}: {exc.strerror}") from exc
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

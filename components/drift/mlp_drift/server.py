@@ -106,13 +106,29 @@ class DriftExporter:
         interval: float,
         trigger: RetrainTrigger | None = None,
         max_body_bytes: int = 1 << 20,
+        alerts_port: int | None = None,
     ) -> None:
         self.monitor = monitor
         self.trigger = trigger
         self.max_body_bytes = max_body_bytes
         self.interval = interval
         self._stop = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        # With `alerts_port`, POST /alerts (which starts retraining) has a listener of its own,
+        # so a NetworkPolicy can open it to Alertmanager alone while the model server's
+        # payload logger keeps /log on `port`.
+        self.alerts_httpd: ThreadingHTTPServer | None = None
+        if alerts_port is not None:
+            self.alerts_httpd = ThreadingHTTPServer(
+                (host, alerts_port), self._handler(("/alerts",))
+            )
+            self.alerts_httpd.daemon_threads = True
+        routes = ("/log",) if self.alerts_httpd is not None else ("/log", "/alerts")
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), self._handler(routes))
+        except OSError:
+            if self.alerts_httpd is not None:
+                self.alerts_httpd.server_close()
+            raise
         self.httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
@@ -130,29 +146,44 @@ class DriftExporter:
                 self.monitor.metrics.reference_errors.inc()
             self._stop.wait(self.interval)
 
+    @property
+    def alerts_address(self) -> tuple[str, int] | None:
+        if self.alerts_httpd is None:
+            return None
+        host, port = self.alerts_httpd.server_address[:2]
+        return str(host), int(port)
+
     def start(self) -> None:
-        for target in (self._loop, self.httpd.serve_forever):
+        servers = [self.httpd] + ([self.alerts_httpd] if self.alerts_httpd is not None else [])
+        for target in (self._loop, *(server.serve_forever for server in servers)):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._threads:
-            self.httpd.shutdown()
-        self.httpd.server_close()
+        servers = [self.httpd] + ([self.alerts_httpd] if self.alerts_httpd is not None else [])
+        for server in servers:
+            if self._threads:
+                server.shutdown()
+            server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self, routes: tuple[str, ...]) -> type[BaseHTTPRequestHandler]:
+        """The request handler of one listener; `routes` are the POST paths it accepts (the
+        alerts listener serves POST /alerts and GET /healthz only)."""
         exporter = self
+        alerts_only = routes == ("/alerts",)
         monitor = self.monitor
         metrics = monitor.metrics
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
-                if path == "/metrics":
+                if alerts_only and path != "/healthz":
+                    self._send(404, b"not found: this port receives POST /alerts only\n")
+                elif path == "/metrics":
                     self._send(200, metrics.exposition(), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
                     self._send(200, b"ok\n")
@@ -172,8 +203,9 @@ class DriftExporter:
                 if path == "/alerts" and exporter.trigger is None:
                     self._send(404, b"not found: retraining is off (--retrain)\n")
                     return
-                if path not in ("/log", "/alerts"):
-                    self._send(404, b"not found: POST /log (KServe logger) or /alerts\n")
+                if path not in routes:
+                    where = " or ".join(routes)
+                    self._send(404, f"not found: POST {where} on this port\n".encode())
                     return
                 body = self._body()
                 if body is None:

@@ -318,3 +318,37 @@ def test_two_replicas_receiving_one_alert_start_one_run(
                 assert (status, body.startswith("ignored: a run was submitted")) == (200, True)
             time.sleep(1)
     assert runs.read_text() == "run\n"
+
+
+def test_the_monitor_runs_the_version_its_environment_deploys_not_the_newest(
+    cancer_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Deployment is told its environment's PipelineVersion by MLP_PIPELINE_VERSION
+    (platformgen renders it per overlay); a newer version of the pipeline in KFP (another
+    environment's, or one not yet deployed here) is never the one that runs."""
+    from mlp_common import contracts
+    from mlp_common.kfp_test_server import kfp_api
+
+    token = tmp_path / "token"
+    token.write_text("projected-token\n")
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token))
+    monkeypatch.setenv(contracts.PIPELINE, "mlp-training")
+    monkeypatch.setenv(contracts.PIPELINE_NAMESPACE, "ml-pipelines")
+    monkeypatch.setenv(contracts.PIPELINE_VERSION, "mlp-training-0123456789")
+    with kfp_api() as api:
+        pipeline = api.add_pipeline("mlp-training", [], namespace="ml-pipelines")
+        deployed = api.add_version(pipeline, "mlp-training-0123456789", "2026-11-29T00:00:00Z")
+        api.add_version(pipeline, "mlp-training-9876543210", "2026-12-01T00:00:00Z")  # newer
+        args = ["--reference", str(cancer_files["reference"]), "--retrain", "kfp",
+                "--kfp-host", api.url]  # fmt: skip
+        with monitor(tmp_path, *args) as base:
+            status, body = _post(base + "/alerts", FIRING)
+        assert status == 202, body
+        (run,) = api.runs.values()
+        assert run["pipeline_version_reference"] == {
+            "pipeline_id": pipeline,
+            "pipeline_version_id": deployed,
+        }
+        (named,) = api.calls("GET", "/pipelines/names/")
+        assert named.query == {"namespace": "ml-pipelines"}
+        assert {r.authorization for r in api.requests} == {"Bearer projected-token"}

@@ -97,6 +97,15 @@ def model_card(metadata: dict[str, Any]) -> str:
                     (f"image ({step})", f"`{image}`")
                     for step, image in sorted((metadata.get("images") or {}).items())
                 ),
+                *(
+                    (f"ran ({step})", f"`{digest}`" if digest else "no pod (cached)")
+                    for step, digest in sorted(_ran(metadata).get("digests", {}).items())
+                ),
+                *(
+                    [("ran", f"{_ran(metadata)['source']}: {_ran(metadata).get('reason')}")]
+                    if _ran(metadata).get("source") == "unavailable"
+                    else []
+                ),
             ]
         ),
         "",
@@ -117,3 +126,9 @@ def _split(split: Any) -> str:
         f"by {split.get('key')}, test {split.get('test_size')}, val {split.get('val_size')}; "
         f"test set `{split.get('test_hash')}`"
     )
+
+
+def _ran(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The image digests the run's pods ran (mlp_common.run_images), {} when not recorded."""
+    ran = metadata.get("image_digests")
+    return ran if isinstance(ran, dict) else {}

@@ -8,7 +8,9 @@ metrics, the baseline's metrics, the gate decision (its test, counts, p-value, e
 ``parent`` is the production version it compared with, never merely the previous version) and the
 lineage: the dataset snapshot URI and hashes, the split rule and the test set's hash, the source
 and query (credentials redacted), the train step's code version, component images (on a
-cluster), pipeline run id, ``trained_at`` and the training key that lets a later run with the
+cluster: the PipelineVersion's pins, and ``image_digests``, what the run's pods actually ran, read
+from their status by :mod:`mlp_common.run_images`; locally ``local`` and the code version),
+pipeline run id, ``trained_at`` and the training key that lets a later run with the
 same inputs reuse this version (see :mod:`mlp_common.registry`). ``MODEL_CARD.md``
 (:mod:`mlp_register.card`) is generated from the final metadata inside the version.
 """
@@ -24,6 +26,7 @@ from mlp_common.dataset import META_FILE as DATASET_META
 from mlp_common.files import read_json
 from mlp_common.provenance import cluster_images, recorded_code_version, redact_credentials
 from mlp_common.registry import ModelRegistry, ModelVersion, promotion_problems
+from mlp_common.run_images import run_image_digests
 from mlp_common.step import StepError
 
 from mlp_register.card import CARD_FILE, model_card
@@ -91,6 +94,7 @@ def build_metadata(
         "code_version": provenance.get("code_version") or recorded_code_version(),
         "register_code_version": recorded_code_version(),
         "images": cluster_images(images or {}),
+        "image_digests": run_image_digests(images or {}),
         "pipeline_run_id": run_id,
         "gate": gate,
         "compared_with": {"production_version": gate.get("production_version")},

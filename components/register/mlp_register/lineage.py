@@ -64,6 +64,7 @@ def lineage(registry: ModelRegistry, model: str, ref: int | str) -> dict[str, An
             "pipeline_run_id": meta.get("pipeline_run_id"),
             "code_version": meta.get("code_version"),
             "images": meta.get("images"),
+            "image_digests": meta.get("image_digests"),
             "params": meta.get("params"),
             "training_key": meta.get("training_key"),
         },
@@ -117,8 +118,15 @@ def render_lineage(record: dict[str, Any]) -> str:
         f"  trained    {training.get('trained_at')} by run {training.get('pipeline_run_id')}, "
         f"code {training.get('code_version')}",
     ]
+    ran = training.get("image_digests") or {}
+    digests = ran.get("digests") or {}
     for step, image in sorted((training.get("images") or {}).items()):
-        lines.append(f"  image      {step}: {image}")
+        lines.append(
+            f"  image      {step}: {image}" + (f" ran {digests[step]}" if digests.get(step) else "")
+        )
+    if ran.get("source") in ("local", "unavailable"):
+        detail = ran.get("code_version") or ran.get("reason")
+        lines.append(f"  ran        {ran['source']} ({detail})")
     params = training.get("params") or {}
     split = record.get("split") or {}
     test_rows = (split.get("rows") or {}).get("test", "-")

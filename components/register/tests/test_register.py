@@ -61,6 +61,10 @@ def test_version_metadata_and_files(artifacts: dict[str, Path], tmp_path: Path) 
     assert meta["code_version"] and meta["created_at"].endswith("Z")
     assert meta["trained_at"].endswith("Z") and meta["trained_at"] <= meta["created_at"]
     assert meta["images"] is None  # not on a cluster
+    assert meta["image_digests"] == {
+        "source": "local",
+        "code_version": meta["register_code_version"],
+    }
     assert meta["baseline"]["test"]["accuracy"] > 0.9
     assert meta["baseline"]["val_accuracy"] == meta["metrics"]["baseline_val_accuracy"]
     for name in ("model.keras", "saved_model", "statistics.json", "confusion_matrix.png"):
@@ -178,7 +182,14 @@ def test_images_are_recorded_on_a_cluster(
 ) -> None:
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     assert register(artifacts, tmp_path, "--images", '{"train": "t@sha256:1"}') == 0
-    assert ModelRegistry(tmp_path).get("digits", 1).metadata["images"] == {"train": "t@sha256:1"}
+    meta = ModelRegistry(tmp_path).get("digits", 1).metadata
+    assert meta["images"] == {"train": "t@sha256:1"}  # the PipelineVersion's pins
+    # What the pods ran needs a KFP step's pod (mlp_common.run_images); outside one, the
+    # record says why instead of passing the pins off as digests.
+    assert meta["image_digests"] == {
+        "source": "unavailable",
+        "reason": "$KFP_POD_NAME is not set (not a KFP v2 step's pod)",
+    }
 
 
 def test_ci_refuses_an_unknown_code_version(

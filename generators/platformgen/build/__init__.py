@@ -15,7 +15,13 @@ from typing import Any
 
 from platformgen.build.chart import ChartSource, chart_source, workload_waivers
 from platformgen.build.checks import base_files
-from platformgen.builders import PLATFORM_GROUP, Documents, build_component, build_platform
+from platformgen.builders import (
+    PLATFORM_GROUP,
+    Documents,
+    build_component_waived,
+    build_platform_waived,
+    with_versions,
+)
 from platformgen.builders.pod import resources
 from platformgen.kinds import traits
 from platformgen.naming import Manifest
@@ -91,19 +97,19 @@ def charted(view: ComponentView) -> bool:
 def build_environment(
     spec: PlatformSpec, environment: str | None, pipelines: Documents | None
 ) -> EnvironmentBuild:
-    views = tuple(resolve(spec, environment))
-    groups = build_platform(spec, environment, pipelines, views)
+    views = tuple(with_versions(resolve(spec, environment), environment, pipelines))
+    groups, carried = build_platform_waived(spec, environment, pipelines, views)
     workloads = {}
     for view in views:
         if not charted(view):
             continue
         # Base has no environment; its workload is built as an environment's would be.
-        built = (
-            groups[view.name]
+        waived = (
+            carried[view.name]
             if environment is not None
-            else build_component(dataclasses.replace(view, is_base=False))
+            else build_component_waived(dataclasses.replace(view, is_base=False))[1]
         )
-        workloads[view.name] = Workload(resources(view), workload_waivers(view, built))
+        workloads[view.name] = Workload(resources(view), workload_waivers(view, waived))
     return EnvironmentBuild(environment, views, groups, workloads)
 
 

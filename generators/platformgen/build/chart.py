@@ -4,8 +4,8 @@ The Helm emitter turns a component's objects into a template that reads like the
 and differs from it only where an environment may change something (kinds.tunables). To find
 those places, the component is built here, once, with a typed `Placeholder` in place of every
 tunable scalar (replicas, each field of an optional tunable's model), once per optional tunable
-set (what it adds or removes is what the template wraps in `{{- if }}`), and once with a probe
-waiver (which objects carry the component's waivers). The emitter only turns placeholders into
+set (what it adds or removes is what the template wraps in `{{- if }}`); the builders record
+which objects carry the component's waivers. The emitter only turns placeholders into
 Go template actions; it never calls a builder.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from platformgen.builders import build_component
+from platformgen.builders import Carried, build_component_waived
 from platformgen.environments import identity
 from platformgen.kinds import OPTIONAL_TUNABLES, traits, tunables
 from platformgen.naming import Manifest
@@ -32,7 +32,7 @@ from platformgen.spec.model import (
     ModelPin,
     TopologySpread,
 )
-from platformgen.waivers import Waiver, exception_annotations, split_exception_annotations
+from platformgen.waivers import Waiver, exception_annotations
 
 KNOB_MODELS: dict[str, type[BaseModel]] = {
     "autoscaling": Autoscaling,
@@ -45,9 +45,6 @@ KNOB_MODELS: dict[str, type[BaseModel]] = {
 
 PLACEHOLDER = re.compile(r"__pg(\d+)__")
 """A placeholder in built data: `__pg<n>__`, n its index in ChartSource.placeholders."""
-
-PROBE_WAIVER: Waiver = ("checkov", "CKV_PLATFORMGEN_PROBE", "probe")
-"""A waiver no spec declares: built into a view to find which objects carry its waivers."""
 
 Identity = tuple[str, str, str, str]
 
@@ -118,14 +115,15 @@ def workload(view: ComponentView, built: list[Manifest]) -> Manifest:
     return found
 
 
-def workload_waivers(view: ComponentView, built: list[Manifest]) -> list[Waiver]:
+def workload_waivers(view: ComponentView, carried: Carried) -> list[Waiver]:
     """Every waiver on the component's workload: the spec's and the environment's
     (view.policy_exceptions) and those the builder derives (a Knative InferenceService
-    waives the queue-proxy's liveness probe, say), read back from the built object, so one
-    list feeds the chart's helper and the numbering of `checkov.io/skipN` stays the
-    builder's."""
-    annotations = workload(view, built)["metadata"].get("annotations", {})
-    return split_exception_annotations(annotations)[0]
+    waives the queue-proxy's liveness probe, say), as the builder recorded them
+    (builders.build_component_waived), so one list feeds the chart's helper and the numbering
+    of `checkov.io/skipN` stays the builder's."""
+    kind = traits(view.component.kind).object_kind or view.component.kind
+    (found,) = [waivers for m, waivers in carried if m["kind"] == kind]
+    return found
 
 
 def _placeholder_model(
@@ -140,23 +138,13 @@ def _placeholder_model(
     return model.model_construct(None, **fields)
 
 
-def _carriers(view: ComponentView, built: list[Manifest]) -> dict[Identity, Carrier]:
+def _carriers(carried: Carried) -> dict[Identity, Carrier]:
     """Objects that carry the component's policy waivers (its workload, and e.g. a Trainer
-    TrainingRuntime that holds the pod template): those a waiver added to the view reaches."""
-    probed = dataclasses.replace(
-        view, environment_exceptions=(*view.environment_exceptions, PROBE_WAIVER)
-    )
-    before = {identity(m): m for m in built}
-    carriers = {}
-    for m in build_component(probed):
-        key = identity(m)
-        if key not in before:
-            continue
-        annotations = before[key]["metadata"].get("annotations")
-        if m["metadata"].get("annotations") != annotations:
-            waivers = split_exception_annotations(annotations or {})[0]
-            carriers[key] = Carrier(waivers, frozenset(exception_annotations(waivers)))
-    return carriers
+    TrainingRuntime that holds the pod template)."""
+    return {
+        identity(m): Carrier(waivers, frozenset(exception_annotations(waivers)))
+        for m, waivers in carried
+    }
 
 
 def chart_source(view: ComponentView) -> ChartSource:
@@ -172,20 +160,20 @@ def chart_source(view: ComponentView) -> ChartSource:
         environment_exceptions=(),
         override=ComponentOverride.model_construct(None, **scalars),
     )
-    built = build_component(plain)
+    built, carried = build_component_waived(plain)
     knobs = {}
     for knob in OPTIONAL_TUNABLES:
         if knob not in kind_tunables:
             continue
         model = _placeholder_model(KNOB_MODELS[knob], knob, placeholders)
         override = plain.override.model_copy(update={field_name(ComponentOverride, knob): model})
-        knobs[knob] = build_component(dataclasses.replace(plain, override=override))
+        knobs[knob] = build_component_waived(dataclasses.replace(plain, override=override))[0]
     return ChartSource(
         view=view,
         plain=plain,
         placeholders=tuple(placeholders.items),
         built=built,
         knobs=knobs,
-        carriers=_carriers(plain, built),
-        own_waivers=frozenset((tool, check) for tool, check, _ in workload_waivers(plain, built)),
+        carriers=_carriers(carried),
+        own_waivers=frozenset((tool, check) for tool, check, _ in workload_waivers(plain, carried)),
     )

@@ -61,7 +61,9 @@ def _file_names(objects: list[Manifest], group: str) -> list[str]:
     for m in objects:
         meta = m["metadata"]
         stem = kebab(m["kind"])
-        if group == PLATFORM_GROUP and m["kind"] != "Namespace":
+        if group == PLATFORM_GROUP and "namespace" not in meta and m["kind"] != "Namespace":
+            stem = f"{stem}-{meta['name']}"  # cluster-wide: the tenant roles
+        elif group == PLATFORM_GROUP and m["kind"] != "Namespace":
             stem = f"{meta['namespace']}/{stem}-{meta['name']}"
         elif group == PLATFORM_GROUP:
             stem = f"{meta['name']}/{stem}"

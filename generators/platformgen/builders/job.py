@@ -37,7 +37,6 @@ from platformgen.builders.pod import (
     pod_template,
     workload_metadata,
 )
-from platformgen.errors import SpecError
 from platformgen.naming import Manifest, content_name
 from platformgen.resolve import ComponentView
 
@@ -74,18 +73,7 @@ KFP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 def deployed_version(view: ComponentView) -> str | None:
     """The PipelineVersion this environment deploys for the component's pipeline (None when
     the build was not given the compiled pipelines: unit tests of other objects)."""
-    if view.pipeline_versions is None:
-        return None
-    pipeline = view.component.pipeline
-    versions = dict(view.pipeline_versions)
-    if pipeline not in versions:
-        raise SpecError(
-            [
-                f"platform.yaml: components.{view.name}.pipeline: pipeline {pipeline!r} has no "
-                "compiled PipelineVersion (run `mlp-pipeline compile`)"
-            ]
-        )
-    return versions[pipeline]
+    return view.deployed_version
 
 
 def kfp_arguments(view: ComponentView) -> list[str]:

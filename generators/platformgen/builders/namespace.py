@@ -10,6 +10,17 @@ KATIB_INJECTION = "katib.kubeflow.org/metrics-collector-injection"
 """Katib injects its metrics collector into trial pods only in namespaces with this label."""
 
 
+RETENTION_ANNOTATIONS = {
+    # Argo CD: prune only after a person confirms, never delete with the Application.
+    "argocd.argoproj.io/sync-options": "Prune=confirm,Delete=false",
+    # Helm: `helm uninstall` and an upgrade that drops it leave it in place.
+    "helm.sh/resource-policy": "keep",
+}
+"""On every Namespace: deleting one deletes everything in it (a tenant's Secrets, volumes and
+runs), so no tool deletes it as a side effect of a spec edit or an uninstall; removing a
+namespace for good is a deliberate `kubectl delete namespace`."""
+
+
 def pod_security_labels() -> dict[str, str]:
     """Pod Security admission enforces, audits and warns at `restricted`."""
     return {
@@ -32,5 +43,5 @@ def build_namespace(spec: PlatformSpec, name: str) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"labels": labels, "name": name},
+        "metadata": {"annotations": dict(RETENTION_ANNOTATIONS), "labels": labels, "name": name},
     }

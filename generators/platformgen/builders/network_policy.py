@@ -87,8 +87,21 @@ def _ports(ports: tuple[ServicePort, ...]) -> list[dict[str, Any]]:
     return [{"port": p.port, "protocol": p.protocol} for p in ports]
 
 
-def _serving_ports(c: Component) -> list[dict[str, Any]]:
-    return [{"port": port, "protocol": protocol} for port, protocol in serving_ports(c)]
+def webhook_port(c: Component) -> ServicePort | None:
+    """The port that receives `alertWebhook` notifications: Alertmanager's alone."""
+    hook = c.alert_webhook
+    return next((p for p in c.ports if p.name == hook.port), None) if hook else None
+
+
+def serving_port_list(c: Component) -> list[dict[str, Any]]:
+    """NetworkPolicy ports on which every client (component, tenant, endpoint) reaches `c`:
+    its serving ports, except the alert webhook port (only Alertmanager reaches that)."""
+    hook = webhook_port(c)
+    return [
+        {"port": port, "protocol": protocol}
+        for port, protocol in serving_ports(c)
+        if hook is None or (port, protocol) != (hook.port, hook.protocol)
+    ]
 
 
 def _pod_peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -122,18 +135,22 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
         ingress.append(
             {
                 "from": [_pod_peer(other.namespace, selector_labels(spec, name))],
-                "ports": _serving_ports(c),
+                "ports": serving_port_list(c),
             }
         )
     for tenant in tenants_using(spec, view.name):
-        ingress.append({"from": [_namespace_peer(tenant)], "ports": _ports(c.ports)})
+        ingress.append({"from": [_namespace_peer(tenant)], "ports": serving_port_list(c)})
     for source in c.exposed_to:
         ingress.append(
-            {"from": [_endpoint_peer(spec.endpoints[source])], "ports": _serving_ports(c)}
+            {"from": [_endpoint_peer(spec.endpoints[source])], "ports": serving_port_list(c)}
         )
+    hook = webhook_port(c)
+    if hook is not None and c.alert_webhook is not None:
+        alertmanager = spec.endpoints[c.alert_webhook.alertmanager]
+        ingress.append({"from": [_endpoint_peer(alertmanager)], "ports": _ports((hook,))})
     if not has_own_service_name(c):
         namespace, labels = KNATIVE_ACTIVATOR
-        ingress.append({"from": [_pod_peer(namespace, labels)], "ports": _serving_ports(c)})
+        ingress.append({"from": [_pod_peer(namespace, labels)], "ports": serving_port_list(c)})
     if c.metrics is not None:
         metrics_port = next(p for p in c.ports if p.name == c.metrics.port)
         mon = spec.monitoring
@@ -149,7 +166,7 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
             dep = spec.components[target]
             egress.append(
                 {
-                    "ports": _serving_ports(dep),
+                    "ports": serving_port_list(dep),
                     "to": [_pod_peer(dep.namespace, selector_labels(spec, target))],
                 }
             )
@@ -177,10 +194,21 @@ def build_network_policy(view: ComponentView) -> Manifest | None:
     }
 
 
+def kubernetes_api_rule(spec: PlatformSpec) -> dict[str, Any] | None:
+    """Egress to the endpoint marked `kubernetesApi` (None when the spec has none)."""
+    for endpoint in spec.endpoints.values():
+        if endpoint.kubernetes_api:
+            return {"ports": _ports(endpoint.ports), "to": [_endpoint_peer(endpoint)]}
+    return None
+
+
 def build_pipeline_runs_policy(spec: PlatformSpec, name: str) -> Manifest | None:
-    """Egress for the pods of a pipeline's runs (KFP creates them; default-deny covers them)."""
+    """Egress for the pods of a pipeline's runs (KFP creates them; default-deny covers them):
+    the pipeline's `dependsOn` and the Kubernetes API, which every run pod's launcher calls."""
     pipeline = spec.pipelines[name]
-    if not pipeline.depends_on:
+    api = kubernetes_api_rule(spec)
+    targets = [t for t in pipeline.depends_on if not spec.endpoints[t].kubernetes_api]
+    if not targets and api is None:
         return None
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -199,11 +227,14 @@ def build_pipeline_runs_policy(spec: PlatformSpec, name: str) -> Manifest | None
         ),
         "spec": {
             "egress": [
-                {
-                    "ports": _ports(spec.endpoints[target].ports),
-                    "to": [_endpoint_peer(spec.endpoints[target])],
-                }
-                for target in pipeline.depends_on
+                *(
+                    {
+                        "ports": _ports(spec.endpoints[target].ports),
+                        "to": [_endpoint_peer(spec.endpoints[target])],
+                    }
+                    for target in targets
+                ),
+                *([api] if api is not None else []),
             ],
             "podSelector": {"matchLabels": dict(pipeline.run_pod_labels)},
             "policyTypes": ["Egress"],

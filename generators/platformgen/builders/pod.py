@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +15,7 @@ from platformgen.naming import metadata, standard_labels, volume_name
 from platformgen.quantity import canonical_bytes, canonical_cpu
 from platformgen.resolve import ComponentView
 from platformgen.spec.model import Probe, ResourceList
+from platformgen.waivers import Waiver
 from platformgen.waivers import exception_annotations as exception_annotations  # for builders
 
 _canonical_cpu = lru_cache(maxsize=1024)(canonical_cpu)
@@ -214,6 +218,26 @@ def pod_template(view: ComponentView, restart_policy: str | None = None) -> dict
     return {"metadata": meta, "spec": pod_spec(view, restart_policy)}
 
 
+WaiverRecord = list[tuple[dict[str, Any], list[Waiver]]]
+"""(an object's metadata, the component's waivers written on it), as `workload_metadata` made
+them."""
+
+_RECORD: ContextVar[WaiverRecord | None] = ContextVar("platformgen_waivers", default=None)
+
+
+@contextmanager
+def recording_waivers() -> Iterator[WaiverRecord]:
+    """Within: every `workload_metadata` is recorded with its waivers, so whoever runs the
+    builders learns which objects carry the component's waivers, and which, from the builders
+    themselves (never by reading the annotations back)."""
+    record: WaiverRecord = []
+    token = _RECORD.set(record)
+    try:
+        yield record
+    finally:
+        _RECORD.reset(token)
+
+
 def workload_metadata(
     view: ComponentView, extra_exceptions: list[tuple[str, str, str]] | None = None
 ) -> dict[str, Any]:
@@ -223,13 +247,17 @@ def workload_metadata(
     for tool, check, reason in extra_exceptions or []:
         found.setdefault((tool, check), reason)
     exceptions = sorted((tool, check, reason) for (tool, check), reason in found.items())
-    return metadata(
+    meta = metadata(
         view.spec,
         view.name,
         view.component.role,
         view.namespace,
         annotations=exception_annotations(exceptions),
     )
+    record = _RECORD.get()
+    if record is not None:
+        record.append((meta, exceptions))
+    return meta
 
 
 SELECTOR_CHECKS = {

@@ -23,25 +23,40 @@ def kfp_rules(view: ComponentView) -> list[RbacRule]:
     ]
 
 
+RBAC_EXCEPTION = "platformgen.io/rbac-exception-"
+"""Annotation prefix (+ the rule's index in the Role) carrying a rule's written `exception`:
+why it grants what spec.security otherwise refuses as privilege escalation."""
+
+
+def _rule(r: RbacRule) -> Manifest:
+    rule: Manifest = {
+        "apiGroups": list(r.api_groups),
+        "resources": list(r.resources),
+        "verbs": list(r.verbs),
+    }
+    if r.resource_names:
+        rule["resourceNames"] = list(r.resource_names)
+    return rule
+
+
 def build_roles(view: ComponentView) -> list[Manifest]:
     c = view.component
     out: list[Manifest] = []
     by_namespace = sorted([*c.rbac, *kfp_rules(view)], key=lambda r: r.namespace)
-    for namespace, rules in groupby(by_namespace, key=lambda r: r.namespace):
-        meta = metadata(view.spec, view.name, c.role, namespace)
+    for namespace, group in groupby(by_namespace, key=lambda r: r.namespace):
+        rules = list(group)
+        exceptions = {
+            f"{RBAC_EXCEPTION}{i}": r.exception
+            for i, r in enumerate(rules)
+            if r.exception is not None
+        }
+        meta = metadata(view.spec, view.name, c.role, namespace, annotations=exceptions or None)
         out.append(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": meta,
-                "rules": [
-                    {
-                        "apiGroups": list(r.api_groups),
-                        "resources": list(r.resources),
-                        "verbs": list(r.verbs),
-                    }
-                    for r in rules
-                ],
+                "rules": [_rule(r) for r in rules],
             }
         )
         out.append(

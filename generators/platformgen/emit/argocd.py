@@ -57,6 +57,8 @@ ROOT = "argocd"
 SYNC_WAVES_FOLDER = f"{ROOT}/sync-waves"
 SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+"""Cascading deletion of an Application's objects: never on the generated Applications (the
+ApplicationSet's preserveResourcesOnDeletion); `argocd app delete --cascade` adds it."""
 KUSTOMIZE_COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
 
 SYNC_OPTIONS = ("ServerSideApply=true",)
@@ -95,7 +97,15 @@ def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> M
     renders."""
     assert spec.gitops is not None
     objects = _objects(groups_by_env)
-    cluster_kinds = sorted({_group_key(m) for m in objects if "namespace" not in m["metadata"]})
+    # Cluster-scoped objects by name: the project may create these Namespaces and tenant
+    # roles, never another (kube-system, say) even though it is a Namespace too.
+    cluster_objects = sorted(
+        {
+            (*_group_key(m), m["metadata"]["name"])
+            for m in objects
+            if "namespace" not in m["metadata"]
+        }
+    )
     namespaced_kinds = sorted({_group_key(m) for m in objects if "namespace" in m["metadata"]})
     servers = sorted({_cluster(spec, env).server for env in spec.environments})
     # Every namespace an object is rendered into (platform namespaces and tenants' alike).
@@ -119,8 +129,13 @@ def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> M
                 for server in servers
                 for namespace in namespaces
             ],
-            "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in cluster_kinds],
+            "clusterResourceWhitelist": [
+                {"group": g, "kind": k, "name": n} for g, k, n in cluster_objects
+            ],
             "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in namespaced_kinds],
+            # Objects in the platform's namespaces that no Application manages (a tenant's
+            # own workloads and Secrets) show as warnings; Argo CD never deletes them.
+            "orphanedResources": {"warn": True},
         },
     }
 
@@ -172,6 +187,8 @@ def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) 
         # Relative to the Application's path, overlays/<env>/<group>.
         source["kustomize"] = {"components": [f"../../../{SYNC_WAVES_FOLDER}"]}
     sync_policy: dict[str, Any] = {"syncOptions": list(SYNC_OPTIONS), "retry": RETRY}
+    # Deleting the ApplicationSet (or an Application) leaves the deployed objects: the
+    # controller adds no resources finalizer to the Applications with preserve set.
     if cluster.auto_sync:
         sync_policy["automated"] = {"prune": True, "selfHeal": True}
     name = f"{spec.platform.name}-{environment}"
@@ -182,12 +199,12 @@ def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) 
         "spec": {
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
             "generators": [{"list": {"elements": _elements(spec, environment, groups)}}],
             "template": {
                 "metadata": {
                     "name": f"{name}-{{{{.group}}}}",
                     "labels": {**_labels(spec), "platformgen.io/environment": environment},
-                    "finalizers": [RESOURCES_FINALIZER],
                 },
                 "spec": {
                     "project": spec.platform.name,

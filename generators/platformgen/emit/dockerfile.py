@@ -71,8 +71,9 @@ def render_dockerfile(spec: PlatformSpec, builds: Builds, folder: str, image: Im
     ports = image_ports(spec, image.repository)
     env = list(IMAGE_ENV)
     env += [(name, _env_value(value)) for name, value in image.env.items()]
-    if image.port_env is not None and ports:
-        env.append((image.port_env, str(ports[0][0])))
+    served = image_ports(spec, image.repository, webhooks=False)
+    if image.port_env is not None and served:
+        env.append((image.port_env, str(served[0][0])))
     packages = [
         *builds.shared_packages,
         *(f"{other}/{builds.images[other].package}" for other in image.includes),

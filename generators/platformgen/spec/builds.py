@@ -26,14 +26,21 @@ the read-only root filesystem, caches under the writable /tmp (an image without 
 matplotlib ignores theirs), quiet TensorFlow, and the code version from the build argument."""
 
 
-def image_ports(spec: PlatformSpec, repository: str) -> list[tuple[int, str]]:
-    """`(port, protocol)` of every component that runs `repository`, sorted and unique."""
+def image_ports(
+    spec: PlatformSpec, repository: str, webhooks: bool = True
+) -> list[tuple[int, str]]:
+    """`(port, protocol)` of every component that runs `repository`, sorted and unique;
+    without `webhooks`, leaving out the ports that receive only alert webhooks (the program's
+    own port, for `portEnv`, is the other one)."""
     return sorted(
         {
             (port.port, port.protocol)
             for component in spec.components.values()
             if component.image == repository
             for port in component.ports
+            if webhooks
+            or component.alert_webhook is None
+            or port.name != component.alert_webhook.port
         }
     )
 
@@ -64,7 +71,7 @@ def _check_builds(spec: PlatformSpec) -> Iterator[Problem]:
             if name in fixed:
                 yield f"{where}.env.{name}", "set by every image already (the template's ENV)"
         if image.port_env is not None:
-            ports = image_ports(spec, image.repository)
+            ports = image_ports(spec, image.repository, webhooks=False)
             if image.port_env in fixed or image.port_env in image.env:
                 yield f"{where}.portEnv", f"{image.port_env} is also set in env"
             if len(ports) != 1:

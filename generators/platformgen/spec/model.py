@@ -178,56 +178,55 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
 
 class ResourceList(Strict):
-    cpu: Quantity | None = None
-    """CPU, e.g. 100m or 2."""
-    memory: Quantity | None = None
-    """Memory, e.g. 256Mi."""
-    ephemeral_storage: Quantity | None = None
-    """Node-local scratch space, e.g. 1Gi."""
+    cpu: Quantity | None = Field(None, description="CPU, e.g. 100m or 2.")
+    memory: Quantity | None = Field(None, description="Memory, e.g. 256Mi.")
+    ephemeral_storage: Quantity | None = Field(
+        None, description="Node-local scratch space, e.g. 1Gi."
+    )
 
 
 class Resources(Strict):
-    requests: ResourceList = ResourceList()
-    """What the scheduler reserves."""
-    limits: ResourceList = ResourceList()
-    """The hard cap; memory limits are required by the secure defaults."""
+    requests: ResourceList = Field(ResourceList(), description="What the scheduler reserves.")
+    limits: ResourceList = Field(
+        ResourceList(),
+        description="The hard cap; memory limits are required by the secure defaults.",
+    )
 
 
 class ServicePort(Strict):
-    name: PortName
-    """Port name, referenced by probes, metrics and dependencies."""
-    port: Port
-    """Container port, also the Service port (written once)."""
-    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
-    """Transport protocol."""
+    name: PortName = Field(description="Port name, referenced by probes, metrics and dependencies.")
+    port: Port = Field(description="Container port, also the Service port (written once).")
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field("TCP", description="Transport protocol.")
 
 
 class Probe(Strict):
-    path: HttpPath | None = None
-    """HTTP GET path; without it the probe is a TCP check."""
-    port: Name
-    """Name of one of the component's ports."""
-    initial_delay_seconds: int = Field(default=0, ge=0)
-    """Seconds before the first probe."""
-    period_seconds: PositiveInt = 10
-    """Seconds between probes."""
-    failure_threshold: PositiveInt = 3
-    """Failures before the probe is considered failed."""
-    timeout_seconds: PositiveInt = 1
-    """Seconds before a probe attempt times out."""
+    path: HttpPath | None = Field(
+        None, description="HTTP GET path; without it the probe is a TCP check."
+    )
+    port: Name = Field(description="Name of one of the component's ports.")
+    initial_delay_seconds: int = Field(
+        default=0, ge=0, description="Seconds before the first probe."
+    )
+    period_seconds: PositiveInt = Field(10, description="Seconds between probes.")
+    failure_threshold: PositiveInt = Field(
+        3, description="Failures before the probe is considered failed."
+    )
+    timeout_seconds: PositiveInt = Field(1, description="Seconds before a probe attempt times out.")
 
 
 class Probes(Strict):
-    liveness: Probe | None = None
-    """Restart the container when this fails."""
-    readiness: Probe | None = None
-    """Take the pod out of Service endpoints when this fails."""
-    startup: Probe | None = None
-    """Hold liveness/readiness until the app has started (slow model loads)."""
+    liveness: Probe | None = Field(None, description="Restart the container when this fails.")
+    readiness: Probe | None = Field(
+        None, description="Take the pod out of Service endpoints when this fails."
+    )
+    startup: Probe | None = Field(
+        None, description="Hold liveness/readiness until the app has started (slow model loads)."
+    )
 
 
 PROMETHEUS_DURATION = re.compile(
@@ -248,87 +247,151 @@ Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class Metrics(Strict):
-    port: Name
-    """Name of the port that serves metrics (metrics share a component port by default)."""
-    path: HttpPath = "/metrics"
-    """HTTP path of the Prometheus endpoint."""
-    interval: Duration = "30s"
-    """Scrape interval."""
+    port: Name = Field(
+        description=(
+            "Name of the port that serves metrics (metrics share a component port by default)."
+        )
+    )
+    path: HttpPath = Field("/metrics", description="HTTP path of the Prometheus endpoint.")
+    interval: Duration = Field("30s", description="Scrape interval.")
 
 
 class AlertThresholds(Strict):
     """Thresholds for the alerts a component gets. Unset means that alert is not rendered."""
 
-    error_ratio: float | None = Field(default=None, gt=0, lt=1)
-    """Serving: alert when the 5xx share of requests exceeds this over 5 minutes."""
-    latency_p99_seconds: float | None = Field(default=None, gt=0)
-    """Serving: alert when p99 request latency exceeds this many seconds."""
-    model_age_hours: float | None = Field(default=None, gt=0)
-    """Serving: alert when the loaded model is older than this (retraining stalled)."""
-    drift_psi: float | None = Field(default=None, gt=0)
-    """Drift: alert when any feature's population stability index exceeds this."""
-    drift_window: Duration = "1h"
-    """Drift: served values counted by every replica over this range (`increase(...[w])`) are
-    compared with the reference (the recording rules' window)."""
-    drift_min_samples: PositiveInt = 200
-    """Drift: fewest rows (all replicas) in `driftWindow` before FeatureDrift may fire; PSI is
-    biased upwards by about (bins - 1) / rows on small samples, and an idle service stays quiet."""
-    for_: Duration = Field(default="10m", alias="for")
-    """How long a condition must hold before an alert fires."""
-    window: Duration = "5m"
-    """Range the error ratio and p99 latency are computed over (`rate(...[window])`): at
-    least four scrape intervals, so a missed scrape does not empty it."""
+    error_ratio: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Serving: alert when the 5xx share of requests exceeds this over 5 minutes.",
+    )
+    latency_p99_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Serving: alert when p99 request latency exceeds this many seconds.",
+    )
+    model_age_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Serving: alert when the loaded model is older than this (retraining stalled)."
+        ),
+    )
+    drift_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Drift: alert when any feature's population stability index exceeds this.",
+    )
+    drift_window: Duration = Field(
+        "1h",
+        description=(
+            "Drift: served values counted by every replica over this range "
+            "(`increase(...[w])`) are compared with the reference (the recording rules' "
+            "window)."
+        ),
+    )
+    drift_min_samples: PositiveInt = Field(
+        200,
+        description=(
+            "Drift: fewest rows (all replicas) in `driftWindow` before FeatureDrift may "
+            "fire; PSI is biased upwards by about (bins - 1) / rows on small samples, and"
+            " an idle service stays quiet."
+        ),
+    )
+    for_: Duration = Field(
+        default="10m",
+        alias="for",
+        description="How long a condition must hold before an alert fires.",
+    )
+    window: Duration = Field(
+        "5m",
+        description=(
+            "Range the error ratio and p99 latency are computed over "
+            "(`rate(...[window])`): at least four scrape intervals, so a missed scrape "
+            "does not empty it."
+        ),
+    )
 
 
 class AlertWebhook(Strict):
     """Alertmanager sends some of this component's own alerts to it: an AlertmanagerConfig in
     the component's namespace routes them to `http://<service>.<namespace>.svc:<port><path>`."""
 
-    alerts: tuple[Literal["FeatureDrift"], ...] = Field(min_length=1)
-    """Alerts (by suffix; the rule names them <Component><Suffix>) routed to the receiver."""
-    port: Name
-    """Name of the component port that receives the webhook."""
-    path: HttpPath = "/alerts"
-    """HTTP path of the receiver."""
-    alertmanager: Name
-    """The endpoint (in `endpoints`) of the Alertmanager pods; listed in `exposedTo`, so the
-    NetworkPolicy lets them connect."""
+    alerts: tuple[Literal["FeatureDrift"], ...] = Field(
+        min_length=1,
+        description=(
+            "Alerts (by suffix; the rule names them <Component><Suffix>) routed to the receiver."
+        ),
+    )
+    port: Name = Field(description="Name of the component port that receives the webhook.")
+    path: HttpPath = Field("/alerts", description="HTTP path of the receiver.")
+    alertmanager: Name = Field(
+        description=(
+            "The endpoint (in `endpoints`) of the Alertmanager pods; listed in "
+            "`exposedTo`, so the NetworkPolicy lets them connect."
+        )
+    )
 
 
 class RbacRule(Strict):
-    namespace: Name
-    """Namespace the Role is created in (may be another platform namespace)."""
-    api_groups: tuple[str, ...] = Field(min_length=1)
-    """API groups, "" for the core group."""
-    resources: tuple[str, ...] = Field(min_length=1)
-    """Resources, e.g. inferenceservices."""
-    verbs: tuple[str, ...] = Field(min_length=1)
-    """Verbs, e.g. get, patch."""
+    namespace: Name = Field(
+        description="Namespace the Role is created in (may be another platform namespace)."
+    )
+    api_groups: tuple[str, ...] = Field(
+        min_length=1, description='API groups, "" for the core group.'
+    )
+    resources: tuple[str, ...] = Field(
+        min_length=1, description="Resources, e.g. inferenceservices."
+    )
+    verbs: tuple[str, ...] = Field(min_length=1, description="Verbs, e.g. get, patch.")
+    resource_names: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (),
+        description=(
+            "Only these objects (e.g. the one Secret a component reads); empty: every object."
+        ),
+    )
+    exception: Annotated[str, Field(min_length=10)] | None = Field(
+        None,
+        description=(
+            "Why this rule needs a grant the platform otherwise refuses as privilege "
+            "escalation (a wildcard, escalate/bind/impersonate, exec, tokens, workload or"
+            " RBAC writes, Secrets beyond `get` of named ones; spec.security). Rendered "
+            "as an annotation on the Role."
+        ),
+    )
 
 
 class Autoscaling(Strict):
-    min_replicas: PositiveInt
-    """Lower bound; also the Deployment's replicas in that environment."""
-    max_replicas: PositiveInt
-    """Upper bound."""
-    target_cpu_utilization: int = Field(default=70, ge=1)
-    """Average CPU utilisation (percent of requests) the HPA aims for."""
+    min_replicas: PositiveInt = Field(
+        description="Lower bound; also the Deployment's replicas in that environment."
+    )
+    max_replicas: PositiveInt = Field(description="Upper bound.")
+    target_cpu_utilization: int = Field(
+        default=70,
+        ge=1,
+        description="Average CPU utilisation (percent of requests) the HPA aims for.",
+    )
 
 
 class DisruptionBudget(Strict):
-    min_available: PositiveInt | None = None
-    """Pods that must stay up during voluntary disruptions."""
-    max_unavailable: PositiveInt | None = None
-    """Pods that may be down during voluntary disruptions."""
+    min_available: PositiveInt | None = Field(
+        None, description="Pods that must stay up during voluntary disruptions."
+    )
+    max_unavailable: PositiveInt | None = Field(
+        None, description="Pods that may be down during voluntary disruptions."
+    )
 
 
 class TopologySpread(Strict):
-    topology_key: LabelKey = "topology.kubernetes.io/zone"
-    """Node label to spread over."""
-    max_skew: PositiveInt = 1
-    """Largest allowed difference in pods between topology domains."""
-    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = "ScheduleAnyway"
-    """What the scheduler does when it cannot spread."""
+    topology_key: LabelKey = Field(
+        "topology.kubernetes.io/zone", description="Node label to spread over."
+    )
+    max_skew: PositiveInt = Field(
+        1, description="Largest allowed difference in pods between topology domains."
+    )
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = Field(
+        "ScheduleAnyway", description="What the scheduler does when it cannot spread."
+    )
 
 
 ModelVersion = Annotated[int, Field(ge=1)] | Literal["production"]
@@ -338,23 +401,33 @@ ModelVersion = Annotated[int, Field(ge=1)] | Literal["production"]
 class ServedModel(Strict):
     """What an InferenceService serves: one model of the registry, at a version."""
 
-    name: Name
-    """Model name in the registry (the server's MLP_MODEL)."""
-    version: ModelVersion = "production"
-    """Version the predictor serves (MLP_MODEL_VERSION): a number pins it and the server never
-    switches; `production` follows the registry's pointer (hot reload). Environments pin it with
-    `environments.<env>.components.<name>.model.version`."""
-    production_environment: Name | None = None
-    """The environment whose full `platformgen promote-model` also moves the registry's
-    production pointer (compare-and-swap), so servers following `production` serve what it
-    serves; absent: promotions never move the pointer."""
+    name: Name = Field(description="Model name in the registry (the server's MLP_MODEL).")
+    version: ModelVersion = Field(
+        "production",
+        description=(
+            "Version the predictor serves (MLP_MODEL_VERSION): a number pins it and the "
+            "server never switches; `production` follows the registry's pointer (hot "
+            "reload). Environments pin it with "
+            "`environments.<env>.components.<name>.model.version`."
+        ),
+    )
+    production_environment: Name | None = Field(
+        None,
+        description=(
+            "The environment whose full `platformgen promote-model` also moves the "
+            "registry's production pointer (compare-and-swap), so servers following "
+            "`production` serve what it serves; absent: promotions never move the "
+            "pointer."
+        ),
+    )
 
 
 class ModelPin(Strict):
     """The registry version an environment serves (its stable revision)."""
 
-    version: PositiveInt
-    """Registry version number; replaces `components.<name>.model.version` here."""
+    version: PositiveInt = Field(
+        description="Registry version number; replaces `components.<name>.model.version` here."
+    )
 
 
 class Canary(Strict):
@@ -362,287 +435,467 @@ class Canary(Strict):
     to `trafficPercent` of the requests; KServe's previously rolled-out revision (the stable
     `model.version`) keeps the rest."""
 
-    traffic_percent: Percent
-    """Share of traffic the newest revision receives (KServe canaryTrafficPercent), 1-99."""
-    version: PositiveInt | None = None
-    """Registry version the canary serves (required when the component declares `model`)."""
+    traffic_percent: Percent = Field(
+        description=(
+            "Share of traffic the newest revision receives (KServe canaryTrafficPercent), 1-99."
+        )
+    )
+    version: PositiveInt | None = Field(
+        None,
+        description=(
+            "Registry version the canary serves (required when the component declares `model`)."
+        ),
+    )
 
 
 class SearchParameter(Strict):
     """One hyperparameter: the train CLI option `--<name>` and the Katib parameter name."""
 
-    name: Name
-    """Option name without dashes prefix, e.g. learning-rate."""
-    type: Literal["double", "int", "categorical"]
-    """Katib parameterType."""
-    min: float | None = None
-    """Lower bound (double, int)."""
-    max: float | None = None
-    """Upper bound (double, int)."""
-    values: tuple[str, ...] = ()
-    """Choices (categorical)."""
-    distribution: Literal["uniform", "logUniform"] | None = None
-    """How a numeric parameter is sampled between min and max: uniform (Katib's default), or
-    logUniform (uniform in log space: each decade equally likely; min must be above 0). Katib
-    feasibleSpace.distribution; `make tune` samples the same way."""
+    name: Name = Field(description="Option name without dashes prefix, e.g. learning-rate.")
+    type: Literal["double", "int", "categorical"] = Field(description="Katib parameterType.")
+    min: float | None = Field(None, description="Lower bound (double, int).")
+    max: float | None = Field(None, description="Upper bound (double, int).")
+    values: tuple[str, ...] = Field((), description="Choices (categorical).")
+    distribution: Literal["uniform", "logUniform"] | None = Field(
+        None,
+        description=(
+            "How a numeric parameter is sampled between min and max: uniform (Katib's "
+            "default), or logUniform (uniform in log space: each decade equally likely; "
+            "min must be above 0). Katib feasibleSpace.distribution; `make tune` samples "
+            "the same way."
+        ),
+    )
 
 
 class Objective(Strict):
-    type: Literal["maximize", "minimize"] = "maximize"
-    """Whether the metric should go up or down."""
-    metric: str = Field(min_length=1)
-    """Metric the trial prints on stdout as `<metric>=<value>` (Katib StdOut collector)."""
-    goal: float | None = None
-    """Stop early once a trial reaches this value."""
-    additional_metrics: tuple[str, ...] = ()
-    """Other metrics to record per trial."""
+    type: Literal["maximize", "minimize"] = Field(
+        "maximize", description="Whether the metric should go up or down."
+    )
+    metric: str = Field(
+        min_length=1,
+        description=(
+            "Metric the trial prints on stdout as `<metric>=<value>` (Katib StdOut collector)."
+        ),
+    )
+    goal: float | None = Field(None, description="Stop early once a trial reaches this value.")
+    additional_metrics: tuple[str, ...] = Field(
+        (), description="Other metrics to record per trial."
+    )
 
 
 class Tuning(Strict):
     """A Katib Experiment over the component's container (kind Experiment)."""
 
     objective: Objective
-    algorithm: Literal["random", "grid", "bayesianoptimization", "tpe"] = "random"
-    """Katib search algorithm."""
-    max_trials: PositiveInt = 12
-    """Trials in total."""
-    parallel_trials: PositiveInt = 2
-    """Trials at once."""
-    max_failed_trials: int = Field(default=3, ge=0)
-    """Failed trials before the experiment fails."""
-    parameters: tuple[SearchParameter, ...] = Field(min_length=1)
-    """The search space, passed to the container as `--<name>=<value>`."""
-    db_manager: Name = "katib-db-manager"
-    """The endpoint of Katib's db-manager, which the metrics collector Katib injects into every
-    trial pod reports to; it must be in `dependsOn` (the trial pods' egress)."""
+    algorithm: Literal["random", "grid", "bayesianoptimization", "tpe"] = Field(
+        "random", description="Katib search algorithm."
+    )
+    max_trials: PositiveInt = Field(12, description="Trials in total.")
+    parallel_trials: PositiveInt = Field(2, description="Trials at once.")
+    max_failed_trials: int = Field(
+        default=3, ge=0, description="Failed trials before the experiment fails."
+    )
+    parameters: tuple[SearchParameter, ...] = Field(
+        min_length=1, description="The search space, passed to the container as `--<name>=<value>`."
+    )
+    db_manager: Name = Field(
+        "katib-db-manager",
+        description=(
+            "The endpoint of Katib's db-manager, which the metrics collector Katib "
+            "injects into every trial pod reports to; it must be in `dependsOn` (the "
+            "trial pods' egress)."
+        ),
+    )
 
 
 class PayloadLogger(Strict):
     """KServe's payload logger: copy requests (and/or responses) to another component."""
 
-    sink: Name
-    """A component in `dependsOn` that receives the events (e.g. the drift monitor)."""
-    path: HttpPath = "/log"
-    """HTTP path on the sink's first port."""
-    mode: Literal["all", "request", "response"] = "request"
-    """What is logged."""
+    sink: Name = Field(
+        description=(
+            "A component in `dependsOn` that receives the events (e.g. the drift monitor)."
+        )
+    )
+    path: HttpPath = Field("/log", description="HTTP path on the sink's first port.")
+    mode: Literal["all", "request", "response"] = Field("request", description="What is logged.")
 
 
 class SecretKeyRef(Strict):
     """A key of an existing Secret in the component's namespace (never its value)."""
 
-    secret: Name
-    """Name of the Secret (created outside the spec: sealed, external-secrets, the installer)."""
-    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
-    """Key inside the Secret."""
+    secret: Name = Field(
+        description=(
+            "Name of the Secret (created outside the spec: sealed, external-secrets, the "
+            "installer)."
+        )
+    )
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+        description="Key inside the Secret."
+    )
 
 
 class Distributed(Strict):
     """Multi-worker training (kind TrainJob): TensorFlow MultiWorkerMirroredStrategy workers
     that Kubeflow Trainer schedules from a TrainJob and its TrainingRuntime, on JobSet."""
 
-    workers: int = Field(ge=2, le=128)
-    """Worker pods (the runtime's mlPolicy.numNodes); worker 0 is the chief."""
-    port: Port = 2222
-    """Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the workers'
-    NetworkPolicy opens between them."""
-    storage: Quantity = "1Gi"
-    """Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) every worker mounts: the
-    chief's model and the BackupAndRestore checkpoints live there, per run, so they outlive the
-    pods and a restarted JobSet resumes from the last epoch."""
-    storage_class_name: Name | None = None
-    """StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."""
+    workers: int = Field(
+        ge=2,
+        le=128,
+        description="Worker pods (the runtime's mlPolicy.numNodes); worker 0 is the chief.",
+    )
+    port: Port = Field(
+        2222,
+        description=(
+            "Worker-to-worker gRPC port: the TF_CONFIG addresses, and the only port the "
+            "workers' NetworkPolicy opens between them."
+        ),
+    )
+    storage: Quantity = Field(
+        "1Gi",
+        description=(
+            "Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) every worker"
+            " mounts: the chief's model and the BackupAndRestore checkpoints live there, "
+            "per run, so they outlive the pods and a restarted JobSet resumes from the "
+            "last epoch."
+        ),
+    )
+    storage_class_name: Name | None = Field(
+        None,
+        description=(
+            "StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."
+        ),
+    )
 
 
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
-    replicas: int | None = Field(default=None, ge=0)
-    """Replica count in this environment."""
-    resources: Resources | None = None
-    """Replaces requests/limits entries that are set here."""
-    env: dict[EnvName, str] | None = None
-    """Extra or changed environment variables."""
-    autoscaling: Autoscaling | None = None
-    """Adds a HorizontalPodAutoscaler (Deployments only)."""
-    disruption_budget: DisruptionBudget | None = None
-    """Adds a PodDisruptionBudget (Deployments and InferenceServices)."""
-    topology_spread: TopologySpread | None = None
-    """Adds topologySpreadConstraints to the pod template (Deployments only)."""
-    model: ModelPin | None = None
-    """The registry version this environment serves (InferenceServices with `model` only)."""
-    canary: Canary | None = None
-    """Sends part of the traffic to the newest revision, which serves `canary.version`
-    (InferenceServices only; `platformgen promote-model --canary` writes it)."""
-    suspend: bool | None = None
-    """Suspends a CronJob, or disables a RecurringRun's recurring run, in this environment."""
-    policy_exceptions: PolicyExceptions = {}
-    """Policy checks waived for this component in this environment, each with its reason."""
+    replicas: int | None = Field(
+        default=None, ge=0, description="Replica count in this environment."
+    )
+    resources: Resources | None = Field(
+        None, description="Replaces requests/limits entries that are set here."
+    )
+    env: dict[EnvName, str] | None = Field(
+        None, description="Extra or changed environment variables."
+    )
+    autoscaling: Autoscaling | None = Field(
+        None, description="Adds a HorizontalPodAutoscaler (Deployments only)."
+    )
+    disruption_budget: DisruptionBudget | None = Field(
+        None, description="Adds a PodDisruptionBudget (Deployments and InferenceServices)."
+    )
+    topology_spread: TopologySpread | None = Field(
+        None, description="Adds topologySpreadConstraints to the pod template (Deployments only)."
+    )
+    model: ModelPin | None = Field(
+        None,
+        description=(
+            "The registry version this environment serves (InferenceServices with `model` only)."
+        ),
+    )
+    canary: Canary | None = Field(
+        None,
+        description=(
+            "Sends part of the traffic to the newest revision, which serves "
+            "`canary.version` (InferenceServices only; `platformgen promote-model "
+            "--canary` writes it)."
+        ),
+    )
+    suspend: bool | None = Field(
+        None,
+        description=(
+            "Suspends a CronJob, or disables a RecurringRun's recurring run, in this environment."
+        ),
+    )
+    policy_exceptions: PolicyExceptions = Field(
+        {},
+        description=(
+            "Policy checks waived for this component in this environment, each with its reason."
+        ),
+    )
 
 
 class Component(Strict):
     """One deployable unit. Its name (the key in `components`) names every object it owns."""
 
-    kind: WorkloadKind
-    """Deployment for services, Job/CronJob for batch, KServe InferenceService for models,
-    Katib Experiment for hyperparameter tuning, Kubeflow Trainer TrainJob for distributed
-    training (with `distributed`), RecurringRun for a Kubeflow Pipelines recurring run of the
-    deployed `pipeline` on `schedule` (a Job that applies it)."""
-    namespace: Name
-    """One of `namespaces`."""
-    role: Name
-    """app.kubernetes.io/component label, e.g. serving, monitoring, training."""
-    image: ImageRepository
-    """Image repository without tag; the tag or digest comes from the environment."""
-    description: str = ""
-    """One line for humans (documentation only)."""
-    command: tuple[str, ...] = ()
-    """Container entrypoint override."""
-    args: tuple[str, ...] = ()
-    """Container arguments."""
-    ports: tuple[ServicePort, ...] = ()
-    """Ports the component serves; they define its Service and NetworkPolicy ingress."""
-    probes: Probes = Probes()
-    """Health probes (long-running kinds)."""
-    metrics: Metrics | None = None
-    """Prometheus scraping; renders a ServiceMonitor."""
-    alerts: AlertThresholds | None = None
-    """Alert thresholds; renders a PrometheusRule."""
-    resources: Resources | None = None
-    """Merged over `defaults.resources`."""
-    env: dict[EnvName, str] = {}
-    """Environment variables (non-secret; credential-looking values are refused)."""
-    secret_env: dict[EnvName, SecretKeyRef] = {}
-    """Environment variables read from existing Secrets by name and key (credentials)."""
-    deployment_mode: DeploymentMode | None = None
-    """KServe deployment mode (kind InferenceService, where it is required): Knative
-    (queue-proxy on 8012, scale to zero, canary) or Standard (a Deployment and
-    a `<name>-predictor` Service; no canary)."""
-    config: dict[str, str] = {}
-    """Files/values rendered into a ConfigMap and loaded with envFrom."""
-    replicas: int = Field(default=1, ge=0)
-    """Replicas in base (Deployments and InferenceServices)."""
-    schedule: str | None = None
-    """Cron schedule, five fields, UTC (CronJobs and RecurringRuns only)."""
-    pipeline: Name | None = None
-    """A pipeline in `pipelines` whose deployed PipelineVersion this Job (submit one run) or
-    RecurringRun (schedule it) talks to the KFP API about: passes its names to the container
-    (`--pipeline`, `--pipeline-version`, `--namespace`), mounts a projected ServiceAccount token
-    for the KFP API (audience pipelines.kubeflow.org) instead of the Kubernetes API token, and
-    grants the KFP permissions the container needs (a Role in the pipeline's namespace)."""
-    backoff_limit: int = Field(default=2, ge=0)
-    """Pod retries before a Job is marked failed (Jobs and CronJobs)."""
-    active_deadline_seconds: PositiveInt | None = None
-    """Wall-clock limit of a Job run."""
-    depends_on: tuple[Name, ...] = ()
-    """Components or endpoints this one connects to; renders egress (and their ingress)."""
-    exposed_to: tuple[Name, ...] = ()
-    """Endpoints (outside the platform) allowed to connect to this component."""
-    rbac: tuple[RbacRule, ...] = ()
-    """Kubernetes API access; renders Role/RoleBinding and mounts the token."""
-    tuning: Tuning | None = None
-    """Search space and objective (kind Experiment only)."""
-    distributed: Distributed | None = None
-    """Worker count and port of a distributed training component (kind TrainJob only)."""
-    payload_logger: PayloadLogger | None = None
-    """Send inference payloads to another component (kind InferenceService only)."""
-    model: ServedModel | None = None
-    """The registry model and version the server loads (kind InferenceService only), rendered
-    as the container's MLP_MODEL and MLP_MODEL_VERSION."""
-    alert_webhook: AlertWebhook | None = None
-    """Receive some of its own alerts from Alertmanager (renders an AlertmanagerConfig)."""
-    policy_exceptions: PolicyExceptions = {}
-    """Policy checks (checkov, kube-linter, kube-score) waived for the workload, with reasons."""
-    writable_paths: tuple[HttpPath, ...] = ("/tmp",)
-    """Paths backed by emptyDir (the root filesystem is read-only)."""
+    kind: WorkloadKind = Field(
+        description=(
+            "Deployment for services, Job/CronJob for batch, KServe InferenceService for "
+            "models, Katib Experiment for hyperparameter tuning, Kubeflow Trainer "
+            "TrainJob for distributed training (with `distributed`), RecurringRun for a "
+            "Kubeflow Pipelines recurring run of the deployed `pipeline` on `schedule` (a"
+            " Job that applies it)."
+        )
+    )
+    namespace: Name = Field(description="One of `namespaces`.")
+    role: Name = Field(
+        description="app.kubernetes.io/component label, e.g. serving, monitoring, training."
+    )
+    image: ImageRepository = Field(
+        description="Image repository without tag; the tag or digest comes from the environment."
+    )
+    description: str = Field("", description="One line for humans (documentation only).")
+    command: tuple[str, ...] = Field((), description="Container entrypoint override.")
+    args: tuple[str, ...] = Field((), description="Container arguments.")
+    ports: tuple[ServicePort, ...] = Field(
+        (),
+        description=(
+            "Ports the component serves; they define its Service and NetworkPolicy ingress."
+        ),
+    )
+    probes: Probes = Field(Probes(), description="Health probes (long-running kinds).")
+    metrics: Metrics | None = Field(
+        None, description="Prometheus scraping; renders a ServiceMonitor."
+    )
+    alerts: AlertThresholds | None = Field(
+        None, description="Alert thresholds; renders a PrometheusRule."
+    )
+    resources: Resources | None = Field(None, description="Merged over `defaults.resources`.")
+    env: dict[EnvName, str] = Field(
+        {}, description="Environment variables (non-secret; credential-looking values are refused)."
+    )
+    secret_env: dict[EnvName, SecretKeyRef] = Field(
+        {},
+        description=(
+            "Environment variables read from existing Secrets by name and key (credentials)."
+        ),
+    )
+    deployment_mode: DeploymentMode | None = Field(
+        None,
+        description=(
+            "KServe deployment mode (kind InferenceService, where it is required): "
+            "Knative (queue-proxy on 8012, scale to zero, canary) or Standard (a "
+            "Deployment and a `<name>-predictor` Service; no canary)."
+        ),
+    )
+    config: dict[str, str] = Field(
+        {}, description="Files/values rendered into a ConfigMap and loaded with envFrom."
+    )
+    replicas: int = Field(
+        default=1, ge=0, description="Replicas in base (Deployments and InferenceServices)."
+    )
+    schedule: str | None = Field(
+        None, description="Cron schedule, five fields, UTC (CronJobs and RecurringRuns only)."
+    )
+    pipeline: Name | None = Field(
+        None,
+        description=(
+            "A pipeline in `pipelines` whose deployed PipelineVersion this Job (submit "
+            "one run) or RecurringRun (schedule it) talks to the KFP API about: passes "
+            "its names to the container (`--pipeline`, `--pipeline-version`, "
+            "`--namespace`), mounts a projected ServiceAccount token for the KFP API "
+            "(audience pipelines.kubeflow.org) instead of the Kubernetes API token, and "
+            "grants the KFP permissions the container needs (a Role in the pipeline's "
+            "namespace). On a Deployment (a monitor that starts runs), the container gets"
+            " the same facts as MLP_PIPELINE, MLP_PIPELINE_NAMESPACE and, per "
+            "environment, MLP_PIPELINE_VERSION (mlp_common.contracts), and the projected "
+            "KFP token; its KFP permissions are its `rbac`."
+        ),
+    )
+    backoff_limit: int = Field(
+        default=2,
+        ge=0,
+        description="Pod retries before a Job is marked failed (Jobs and CronJobs).",
+    )
+    active_deadline_seconds: PositiveInt | None = Field(
+        None, description="Wall-clock limit of a Job run."
+    )
+    depends_on: tuple[Name, ...] = Field(
+        (),
+        description=(
+            "Components or endpoints this one connects to; renders egress (and their ingress)."
+        ),
+    )
+    exposed_to: tuple[Name, ...] = Field(
+        (), description="Endpoints (outside the platform) allowed to connect to this component."
+    )
+    rbac: tuple[RbacRule, ...] = Field(
+        (), description="Kubernetes API access; renders Role/RoleBinding and mounts the token."
+    )
+    tuning: Tuning | None = Field(
+        None, description="Search space and objective (kind Experiment only)."
+    )
+    distributed: Distributed | None = Field(
+        None,
+        description=(
+            "Worker count and port of a distributed training component (kind TrainJob only)."
+        ),
+    )
+    payload_logger: PayloadLogger | None = Field(
+        None,
+        description="Send inference payloads to another component (kind InferenceService only).",
+    )
+    model: ServedModel | None = Field(
+        None,
+        description=(
+            "The registry model and version the server loads (kind InferenceService "
+            "only), rendered as the container's MLP_MODEL and MLP_MODEL_VERSION."
+        ),
+    )
+    alert_webhook: AlertWebhook | None = Field(
+        None,
+        description=(
+            "Receive some of its own alerts from Alertmanager (renders an AlertmanagerConfig)."
+        ),
+    )
+    policy_exceptions: PolicyExceptions = Field(
+        {},
+        description=(
+            "Policy checks (checkov, kube-linter, kube-score) waived for the workload, "
+            "with reasons."
+        ),
+    )
+    writable_paths: tuple[HttpPath, ...] = Field(
+        ("/tmp",), description="Paths backed by emptyDir (the root filesystem is read-only)."
+    )
 
 
 class Endpoint(Strict):
     """Something outside the platform: in-cluster by namespace+labels, or external by CIDR."""
 
-    namespace: Name | None = None
-    """Namespace of an in-cluster endpoint (with podLabels)."""
-    pod_labels: Labels = {}
-    """Pod labels of an in-cluster endpoint; empty selects every pod in the namespace."""
-    cidr: str | None = None
-    """IP block of an external endpoint, e.g. 203.0.113.0/24."""
-    except_: tuple[str, ...] = Field(default=(), alias="except")
-    """Sub-blocks excluded from `cidr`."""
-    ports: tuple[ServicePort, ...] = ()
-    """Ports the platform may connect to; empty for a client-only endpoint."""
-    description: str = ""
-    """One line for humans."""
+    namespace: Name | None = Field(
+        None, description="Namespace of an in-cluster endpoint (with podLabels)."
+    )
+    pod_labels: Labels = Field(
+        {},
+        description=(
+            "Pod labels of an in-cluster endpoint; empty selects every pod in the namespace."
+        ),
+    )
+    cidr: str | None = Field(
+        None, description="IP block of an external endpoint, e.g. 203.0.113.0/24."
+    )
+    except_: tuple[str, ...] = Field(
+        default=(), alias="except", description="Sub-blocks excluded from `cidr`."
+    )
+    ports: tuple[ServicePort, ...] = Field(
+        (), description="Ports the platform may connect to; empty for a client-only endpoint."
+    )
+    description: str = Field("", description="One line for humans.")
+    kubernetes_api: bool = Field(
+        False,
+        description=(
+            "This endpoint is the Kubernetes API server (by `cidr`: its endpoint "
+            "addresses, as NetworkPolicies see them after the `kubernetes` Service's "
+            "DNAT). Pods whose role needs the API get egress to it, and only those: the "
+            "pods of every KFP run (the launcher patches its pod, reads `kfp-launcher`, "
+            "records Argo task results), in pipeline namespaces and tenants."
+        ),
+    )
 
 
 class Monitoring(Strict):
-    prometheus_namespace: Name = "monitoring"
-    """Namespace Prometheus runs in (NetworkPolicies allow scrapes from it)."""
-    prometheus_pod_labels: Labels = {"app.kubernetes.io/name": "prometheus"}
-    """Labels of the Prometheus pods."""
-    selector_labels: Labels = {"release": "kube-prometheus-stack"}
-    """Labels Prometheus selects ServiceMonitors and PrometheusRules by (ruleSelector)."""
-    runbook_base_url: str = "https://runbooks.example.com/ml-platform"
-    """Alerts link to <runbookBaseUrl>/<alert-name>."""
-    evaluation_interval: Duration | None = None
-    """How often each component's rule group is evaluated; unset = the Prometheus object's
-    `evaluationInterval` (30s by default)."""
+    prometheus_namespace: Name = Field(
+        "monitoring",
+        description="Namespace Prometheus runs in (NetworkPolicies allow scrapes from it).",
+    )
+    prometheus_pod_labels: Labels = Field(
+        {"app.kubernetes.io/name": "prometheus"}, description="Labels of the Prometheus pods."
+    )
+    selector_labels: Labels = Field(
+        {"release": "kube-prometheus-stack"},
+        description=(
+            "Labels Prometheus selects ServiceMonitors and PrometheusRules by (ruleSelector)."
+        ),
+    )
+    runbook_base_url: str = Field(
+        "https://runbooks.example.com/ml-platform",
+        description="Alerts link to <runbookBaseUrl>/<alert-name>.",
+    )
+    evaluation_interval: Duration | None = Field(
+        None,
+        description=(
+            "How often each component's rule group is evaluated; unset = the Prometheus "
+            "object's `evaluationInterval` (30s by default)."
+        ),
+    )
 
 
 class Defaults(Strict):
     """Container defaults every component starts from."""
 
-    run_as_user: int = Field(default=10001, ge=1000, le=2147483647)
-    """Non-root UID (and GID) for every container; the rendered Dockerfiles' USER."""
-    image_tag: ImageTag = "latest"
-    """Tag in base; environments pin tags or digests."""
-    resources: Resources = Resources(
-        requests=ResourceList(cpu="100m", memory="128Mi", ephemeral_storage="64Mi"),
-        limits=ResourceList(cpu="1", memory="256Mi", ephemeral_storage="2Gi"),
+    run_as_user: int = Field(
+        default=10001,
+        ge=1000,
+        le=2147483647,
+        description="Non-root UID (and GID) for every container; the rendered Dockerfiles' USER.",
     )
-    """Requests and limits for components that do not set their own."""
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    """LOG_LEVEL passed to every component."""
-    termination_grace_period_seconds: int = Field(default=30, ge=0)
-    """Time a pod gets to drain on shutdown."""
+    image_tag: ImageTag = Field(
+        "latest", description="Tag in base; environments pin tags or digests."
+    )
+    resources: Resources = Field(
+        Resources(
+            requests=ResourceList(cpu="100m", memory="128Mi", ephemeral_storage="64Mi"),
+            limits=ResourceList(cpu="1", memory="256Mi", ephemeral_storage="2Gi"),
+        ),
+        description="Requests and limits for components that do not set their own.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="LOG_LEVEL passed to every component."
+    )
+    termination_grace_period_seconds: int = Field(
+        default=30, ge=0, description="Time a pod gets to drain on shutdown."
+    )
 
 
 class ImagePin(Strict):
-    tag: ImageTag | None = None
-    """Image tag in this environment."""
-    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
-    """Image digest in this environment (preferred in prod)."""
+    tag: ImageTag | None = Field(None, description="Image tag in this environment.")
+    digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Image digest in this environment (preferred in prod).",
+    )
 
 
 class EnvironmentPipeline(Strict):
-    steps: dict[Name, ImagePin] = {}
-    """Per-step tag or digest, overriding the environment's imageTag."""
+    steps: dict[Name, ImagePin] = Field(
+        {}, description="Per-step tag or digest, overriding the environment's imageTag."
+    )
 
 
 class Environment(Strict):
     """An environment is a cluster: same names and namespaces, different sizes and pins."""
 
-    image_tag: str | None = None
-    """Tag for every component image in this environment."""
-    images: dict[Name, ImagePin] = {}
-    """Per-component tag or digest, overriding imageTag."""
-    log_level: Literal["debug", "info", "warning", "error"] | None = None
-    """LOG_LEVEL in this environment."""
-    components: dict[Name, ComponentOverride] = {}
-    """Per-component differences."""
-    policy_exceptions: PolicyExceptions = {}
-    """Policy checks waived for every workload in this environment, each with its reason."""
-    require_digests: bool = False
-    """Every image (components and pipeline steps) must be pinned by digest here (prod)."""
-    pipelines: dict[Name, EnvironmentPipeline] = {}
-    """Per-pipeline step image pins in this environment."""
-    min_model_metrics: dict[str, Annotated[float, Field(ge=0)]] = {}
-    """Floors a model version's registry metrics must meet before `platformgen promote-model`
-    pins it here, e.g. {test_accuracy: 0.95}; its gate must have passed regardless."""
+    image_tag: ImageTag | None = Field(
+        None, description="Tag for every component image in this environment."
+    )
+    images: dict[Name, ImagePin] = Field(
+        {}, description="Per-component tag or digest, overriding imageTag."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        None, description="LOG_LEVEL in this environment."
+    )
+    components: dict[Name, ComponentOverride] = Field({}, description="Per-component differences.")
+    policy_exceptions: PolicyExceptions = Field(
+        {},
+        description=(
+            "Policy checks waived for every workload in this environment, each with its reason."
+        ),
+    )
+    require_digests: bool = Field(
+        False,
+        description=(
+            "Every image (components and pipeline steps) must be pinned by digest here (prod)."
+        ),
+    )
+    pipelines: dict[Name, EnvironmentPipeline] = Field(
+        {}, description="Per-pipeline step image pins in this environment."
+    )
+    min_model_metrics: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {},
+        description=(
+            "Floors a model version's registry metrics must meet before `platformgen "
+            "promote-model` pins it here, e.g. {test_accuracy: 0.95}; its gate must have "
+            "passed regardless."
+        ),
+    )
 
 
 class PipelineStep(Strict):
-    image: ImageRepository
-    """Image repository of the step, without tag (the tag is defaults.imageTag)."""
+    image: ImageRepository = Field(
+        description="Image repository of the step, without tag (the tag is defaults.imageTag)."
+    )
 
 
 class Promotion(Strict):
@@ -650,35 +903,71 @@ class Promotion(Strict):
     the pipeline parameter of the same name (snake_case) in the PipelineVersion every environment
     deploys, so recurring, drift and initial runs all decide the same way."""
 
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    """One-sided false-promotion rate of the gate's paired test (exact McNemar)."""
-    min_effect: float = Field(default=0.02, gt=0, lt=1)
-    """Smallest improvement of the gate metric worth detecting (0.02 = two points of accuracy);
-    the gate refuses when the test set cannot detect it with power 0.8."""
-    schema_change: bool = False
-    """The next model may change features, their order, dtypes or classes (otherwise refused).
-    Declare it for the rollout that changes the schema, then remove it."""
-    id_column: str = ""
-    """Column whose value keys each row's train/val/test split (default: the row's content)."""
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="One-sided false-promotion rate of the gate's paired test (exact McNemar).",
+    )
+    min_effect: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description=(
+            "Smallest improvement of the gate metric worth detecting (0.02 = two points "
+            "of accuracy); the gate refuses when the test set cannot detect it with power"
+            " 0.8."
+        ),
+    )
+    schema_change: bool = Field(
+        False,
+        description=(
+            "The next model may change features, their order, dtypes or classes "
+            "(otherwise refused). Declare it for the rollout that changes the schema, "
+            "then remove it."
+        ),
+    )
+    id_column: str = Field(
+        "",
+        description=(
+            "Column whose value keys each row's train/val/test split (default: the row's content)."
+        ),
+    )
 
 
 class Pipeline(Strict):
     """A Kubeflow Pipelines v2 pipeline, compiled to K8s-native v2beta1 objects."""
 
-    namespace: Name
-    """One of `namespaces`; the Pipeline and PipelineVersion objects go there."""
-    compiled: str = Field(min_length=1)
-    """Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML."""
-    steps: dict[Name, PipelineStep]
-    """Images of the pipeline's components (mlp_pipeline.images must agree; a test checks)."""
-    config_maps: dict[Name, dict[str, str]] = {}
-    """ConfigMaps the pipeline's steps read in the cluster (e.g. the object-store endpoint)."""
-    depends_on: tuple[Name, ...] = ()
-    """Endpoints the run pods connect to; renders an egress NetworkPolicy `<name>-runs`."""
-    run_pod_labels: Labels = {"pipelines.kubeflow.org/v2_component": "true"}
-    """Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector)."""
-    promotion: Promotion | None = None
-    """Split and gate settings of a training pipeline (defaults of its parameters)."""
+    namespace: Name = Field(
+        description="One of `namespaces`; the Pipeline and PipelineVersion objects go there."
+    )
+    compiled: str = Field(
+        min_length=1,
+        description="Path (relative to the spec) of the compiled Pipeline/PipelineVersion YAML.",
+    )
+    steps: dict[Name, PipelineStep] = Field(
+        description="Images of the pipeline's components (`mlp-pipeline compile` reads them)."
+    )
+    config_maps: dict[Name, dict[str, str]] = Field(
+        {},
+        description=(
+            "ConfigMaps the pipeline's steps read in the cluster (e.g. the object-store endpoint)."
+        ),
+    )
+    depends_on: tuple[Name, ...] = Field(
+        (),
+        description=(
+            "Endpoints the run pods connect to; renders an egress NetworkPolicy `<name>-runs`."
+        ),
+    )
+    run_pod_labels: Labels = Field(
+        {"pipelines.kubeflow.org/v2_component": "true"},
+        description="Labels KFP puts on the pods of a v2 run (the NetworkPolicy's pod selector).",
+    )
+    promotion: Promotion | None = Field(
+        None,
+        description="Split and gate settings of a training pipeline (defaults of its parameters).",
+    )
 
 
 BUILD_FOLDER = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
@@ -732,36 +1021,64 @@ class ImageBuild(Strict):
     """One container image built from this repository. Its folder (the key) holds the code
     package, the pinned `requirements.txt` and the Dockerfile `platformgen render` writes."""
 
-    repository: ImageRepository
-    """The image repository it is pushed to; components and pipeline steps name it as `image`."""
-    description: Annotated[SingleLine, Field(min_length=1)]
-    """What the image runs, for the Dockerfile's header comment."""
-    package: PythonPackage
-    """The code package in the folder; the entrypoint is `python -m <package>`."""
-    includes: tuple[BuildFolder, ...] = ()
-    """Other builds whose packages this image carries too (the pipeline CLI imports the steps)."""
-    args: tuple[str, ...] = ()
-    """Default arguments of the entrypoint (CMD)."""
-    env: dict[EnvName, SingleLine] = {}
-    """Image defaults for the package's settings (the pod's env and config override them)."""
-    port_env: EnvName | None = None
-    """Variable set to the image's one port (from the components that run it), so the port
-    the program listens on is the port the spec declares."""
-    notes: tuple[SingleLine, ...] = ()
-    """Comment lines above USER: where the program finds its data at run time."""
+    repository: ImageRepository = Field(
+        description=(
+            "The image repository it is pushed to; components and pipeline steps name it "
+            "as `image`."
+        )
+    )
+    description: Annotated[SingleLine, Field(min_length=1)] = Field(
+        description="What the image runs, for the Dockerfile's header comment."
+    )
+    package: PythonPackage = Field(
+        description="The code package in the folder; the entrypoint is `python -m <package>`."
+    )
+    includes: tuple[BuildFolder, ...] = Field(
+        (),
+        description=(
+            "Other builds whose packages this image carries too (the pipeline CLI imports"
+            " the steps)."
+        ),
+    )
+    args: tuple[str, ...] = Field((), description="Default arguments of the entrypoint (CMD).")
+    env: dict[EnvName, SingleLine] = Field(
+        {},
+        description=(
+            "Image defaults for the package's settings (the pod's env and config override them)."
+        ),
+    )
+    port_env: EnvName | None = Field(
+        None,
+        description=(
+            "Variable set to the image's one port (from the components that run it), so "
+            "the port the program listens on is the port the spec declares."
+        ),
+    )
+    notes: tuple[SingleLine, ...] = Field(
+        (), description="Comment lines above USER: where the program finds its data at run time."
+    )
 
 
 class Builds(Strict):
     """The images built from this repository, one Dockerfile each from one template."""
 
-    base_image: Annotated[str, AfterValidator(_base_image)]
-    """Base of every image (build and final stage), pinned by tag or digest: written once here,
-    so a base bump or a digest pin is one edit that re-renders every Dockerfile."""
-    shared_packages: tuple[BuildFolder, ...] = ()
-    """Package folders every image carries (the shared helper package)."""
-    images: dict[BuildFolder, ImageBuild] = {}
-    """Images by folder: `<folder>/Dockerfile` is rendered, `<folder>/requirements.txt` is
-    installed."""
+    base_image: Annotated[str, AfterValidator(_base_image)] = Field(
+        description=(
+            "Base of every image (build and final stage), pinned by tag or digest: "
+            "written once here, so a base bump or a digest pin is one edit that "
+            "re-renders every Dockerfile."
+        )
+    )
+    shared_packages: tuple[BuildFolder, ...] = Field(
+        (), description="Package folders every image carries (the shared helper package)."
+    )
+    images: dict[BuildFolder, ImageBuild] = Field(
+        {},
+        description=(
+            "Images by folder: `<folder>/Dockerfile` is rendered, "
+            "`<folder>/requirements.txt` is installed."
+        ),
+    )
 
 
 GitopsSource = Literal["kustomize", "helm"]
@@ -777,78 +1094,124 @@ def _repo_url(value: str) -> str:
 class GitopsCluster(Strict):
     """Where Argo CD deploys one environment, and how it syncs."""
 
-    server: str = Field(default="https://kubernetes.default.svc", pattern=r"^https://\S+$")
-    """API server URL of the environment's cluster, as registered in Argo CD."""
-    auto_sync: bool = False
-    """Sync every new commit automatically, with prune and selfHeal; false: sync by hand."""
+    server: str = Field(
+        default="https://kubernetes.default.svc",
+        pattern=r"^https://\S+$",
+        description="API server URL of the environment's cluster, as registered in Argo CD.",
+    )
+    auto_sync: bool = Field(
+        False,
+        description=(
+            "Sync every new commit automatically, with prune and selfHeal; false: sync by hand."
+        ),
+    )
 
 
 class Gitops(Strict):
     """Argo CD: the AppProject and ApplicationSets under `argocd/` (see README)."""
 
-    repo_url: Annotated[str, AfterValidator(_repo_url)] = Field(alias="repoURL")
-    """The Git repository Argo CD reads (this repo); the AppProject allows only it."""
-    target_revision: str = Field(default="HEAD", min_length=1)
-    """Branch, tag or commit Argo CD deploys."""
-    source: GitopsSource = "kustomize"
-    """What the applications deploy: the kustomize overlays (one application per group), or
-    the Helm chart (one application per environment, `values-<env>.yaml`)."""
-    namespace: Name = "argocd"
-    """Namespace Argo CD runs in; the AppProject and ApplicationSets go there."""
-    clusters: dict[Name, GitopsCluster] = {}
-    """Per environment (a name from `environments`): cluster and sync mode. An environment not
-    listed deploys to Argo CD's own cluster and syncs by hand."""
+    repo_url: Annotated[str, AfterValidator(_repo_url)] = Field(
+        alias="repoURL",
+        description="The Git repository Argo CD reads (this repo); the AppProject allows only it.",
+    )
+    target_revision: str = Field(
+        default="HEAD", min_length=1, description="Branch, tag or commit Argo CD deploys."
+    )
+    source: GitopsSource = Field(
+        "kustomize",
+        description=(
+            "What the applications deploy: the kustomize overlays (one application per "
+            "group), or the Helm chart (one application per environment, "
+            "`values-<env>.yaml`)."
+        ),
+    )
+    namespace: Name = Field(
+        "argocd",
+        description="Namespace Argo CD runs in; the AppProject and ApplicationSets go there.",
+    )
+    clusters: dict[Name, GitopsCluster] = Field(
+        {},
+        description=(
+            "Per environment (a name from `environments`): cluster and sync mode. An "
+            "environment not listed deploys to Argo CD's own cluster and syncs by hand."
+        ),
+    )
+
+
+TenantRole = Literal["admin", "edit", "view"]
+"""The platform's own tenant roles (ClusterRoles `<platform>-tenant-<role>`): `view` reads the
+tenant's workloads, `edit` also runs pipelines, workloads and InferenceServices, `admin` also
+manages who else gets access. None of them writes NetworkPolicies, quotas, LimitRanges,
+ServiceAccounts or reads Secrets."""
 
 
 class Subjects(Strict):
     """People and groups, as the cluster's authenticator names them."""
 
-    users: tuple[Annotated[str, Field(min_length=1)], ...] = ()
-    """User names (RBAC subjects of kind User)."""
-    groups: tuple[Annotated[str, Field(min_length=1)], ...] = ()
-    """Group names (RBAC subjects of kind Group)."""
+    users: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (), description="User names (RBAC subjects of kind User)."
+    )
+    groups: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (), description="Group names (RBAC subjects of kind Group)."
+    )
 
 
 class TenantQuota(Strict):
     """The tenant namespace's ResourceQuota. Every key has a modest default, so a tenant that
     declares nothing still gets a quota, never none."""
 
-    cpu: Quantity = "4"
-    """requests.cpu summed over the namespace."""
-    memory: Quantity = "16Gi"
-    """requests.memory summed over the namespace."""
-    limits_cpu: Quantity = "8"
-    """limits.cpu summed over the namespace."""
-    limits_memory: Quantity = "32Gi"
-    """limits.memory summed over the namespace."""
-    gpu: int = Field(default=0, ge=0)
-    """requests.nvidia.com/gpu summed over the namespace."""
-    storage: Quantity = "50Gi"
-    """requests.storage summed over the namespace's PersistentVolumeClaims."""
-    pods: int = Field(default=20, ge=0)
-    """Pods (not terminated) at once."""
-    persistent_volume_claims: int = Field(default=5, ge=0)
-    """PersistentVolumeClaims."""
-    services: int = Field(default=10, ge=0)
-    """Services."""
-    config_maps: int = Field(default=50, ge=0)
-    """ConfigMaps."""
-    secrets: int = Field(default=50, ge=0)
-    """Secrets."""
+    cpu: Quantity = Field("4", description="requests.cpu summed over the namespace.")
+    memory: Quantity = Field("16Gi", description="requests.memory summed over the namespace.")
+    limits_cpu: Quantity = Field("8", description="limits.cpu summed over the namespace.")
+    limits_memory: Quantity = Field("32Gi", description="limits.memory summed over the namespace.")
+    gpu: int = Field(
+        default=0, ge=0, description="requests.nvidia.com/gpu summed over the namespace."
+    )
+    storage: Quantity = Field(
+        "50Gi", description="requests.storage summed over the namespace's PersistentVolumeClaims."
+    )
+    pods: int = Field(default=20, ge=0, description="Pods (not terminated) at once.")
+    persistent_volume_claims: int = Field(default=5, ge=0, description="PersistentVolumeClaims.")
+    services: int = Field(default=10, ge=0, description="Services.")
+    config_maps: int = Field(default=50, ge=0, description="ConfigMaps.")
+    secrets: int = Field(default=50, ge=0, description="Secrets.")
 
 
 class TenantLimits(Strict):
     """The tenant namespace's LimitRange for containers: what a container gets when it asks
     for nothing, and the smallest and largest it may ask for."""
 
-    default_request: ResourceList = ResourceList(cpu="100m", memory="128Mi")
-    """Requests of a container that sets none."""
-    default: ResourceList = ResourceList(cpu="500m", memory="512Mi")
-    """Limits of a container that sets none."""
-    min: ResourceList = ResourceList(cpu="10m", memory="16Mi")
-    """Smallest requests and limits a container may set."""
-    max: ResourceList = ResourceList(cpu="4", memory="16Gi")
-    """Largest requests and limits a container may set."""
+    default_request: ResourceList = Field(
+        ResourceList(cpu="100m", memory="128Mi"),
+        description="Requests of a container that sets none.",
+    )
+    default: ResourceList = Field(
+        ResourceList(cpu="500m", memory="512Mi"),
+        description="Limits of a container that sets none.",
+    )
+    min: ResourceList = Field(
+        ResourceList(cpu="10m", memory="16Mi"),
+        description="Smallest requests and limits a container may set.",
+    )
+    max: ResourceList = Field(
+        ResourceList(cpu="4", memory="16Gi"),
+        description="Largest requests and limits a container may set.",
+    )
+
+
+class ObjectStoreCredentials(Strict):
+    """The tenant's own object-store credentials: a Secret in the tenant's namespace, created
+    by its owners or the installer (never in git), which its KFP runs' launcher reads."""
+
+    secret: Name = Field(
+        "object-store-credentials", description="Name of the Secret in the tenant namespace."
+    )
+    access_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+        "accesskey", description="Key of the access key id in the Secret."
+    )
+    secret_key_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+        "secretkey", description="Key of the secret access key in the Secret."
+    )
 
 
 class Tenant(Strict):
@@ -856,59 +1219,106 @@ class Tenant(Strict):
     people, a service account for its pipeline runs, and network access to the platform
     services it declares, and to nothing else."""
 
-    description: str = ""
-    """One line for humans."""
-    owners: Subjects
-    """Bound to `ownerRole` in the tenant namespace."""
-    members: Subjects = Subjects()
-    """Bound to `memberRole` in the tenant namespace."""
-    owner_role: Name = "edit"
-    """ClusterRole owners get in the namespace (Kubernetes' built-in `edit` by default)."""
-    member_role: Name = "view"
-    """ClusterRole members get in the namespace (Kubernetes' built-in `view` by default)."""
-    quota: TenantQuota = TenantQuota()
-    """ResourceQuota of the namespace."""
-    limits: TenantLimits = TenantLimits()
-    """LimitRange of the namespace."""
-    uses: tuple[Name, ...] = ()
-    """Platform services (components or endpoints with ports) the tenant's pods may reach."""
-    pipeline_root: str | None = None
-    """KFP defaultPipelineRoot; default `<tenancy.artifactRoot>/<tenant>/v2/artifacts`."""
+    description: str = Field("", description="One line for humans.")
+    owners: Subjects = Field(description="Bound to `ownerRole` in the tenant namespace.")
+    members: Subjects = Field(
+        Subjects(), description="Bound to `memberRole` in the tenant namespace."
+    )
+    owner_role: TenantRole = Field(
+        "edit",
+        description=(
+            "The platform's tenant role owners get in the namespace (builders.tenant_roles)."
+        ),
+    )
+    member_role: TenantRole = Field(
+        "view",
+        description=(
+            "The platform's tenant role members get in the namespace (builders.tenant_roles)."
+        ),
+    )
+    quota: TenantQuota = Field(TenantQuota(), description="ResourceQuota of the namespace.")
+    limits: TenantLimits = Field(TenantLimits(), description="LimitRange of the namespace.")
+    uses: tuple[Name, ...] = Field(
+        (),
+        description=(
+            "Platform services (components or endpoints with ports) the tenant's pods may reach."
+        ),
+    )
+    pipeline_root: str | None = Field(
+        None,
+        description=(
+            "KFP defaultPipelineRoot; default `<tenancy.artifactRoot>/<tenant>/v2/artifacts`."
+        ),
+    )
+    object_store: ObjectStoreCredentials = Field(
+        ObjectStoreCredentials(),
+        description=(
+            "The credentials the tenant's runs use for its pipelineRoot (kfp-launcher "
+            "`providers`), never the platform's: the `pipeline-runner` role may read "
+            "exactly this Secret."
+        ),
+    )
 
 
 class Tenancy(Strict):
     """Teams sharing the platform, in the spirit of Kubeflow profiles."""
 
-    artifact_root: str = Field(default="minio://mlpipeline/private-artifacts", min_length=1)
-    """Object-store prefix under which each tenant's pipeline artifacts go."""
-    tenants: dict[Name, Tenant] = {}
-    """Tenants by name; the name is also the tenant's namespace."""
+    artifact_root: str = Field(
+        default="minio://mlpipeline/private-artifacts",
+        min_length=1,
+        description="Object-store prefix under which each tenant's pipeline artifacts go.",
+    )
+    object_store_endpoint: str = Field(
+        default="http://minio-service.kubeflow:9000",
+        pattern=r"^https?://[^/\s]+$",
+        description=(
+            "URL (scheme, host, port) of the S3-compatible store behind the tenants' "
+            "pipeline roots; http means the launcher connects without TLS (kfp-launcher "
+            "`providers`)."
+        ),
+    )
+    tenants: dict[Name, Tenant] = Field(
+        {}, description="Tenants by name; the name is also the tenant's namespace."
+    )
+
+    def pipeline_root(self, tenant: str) -> str:
+        """Where `tenant`'s pipeline artifacts go (KFP defaultPipelineRoot)."""
+        declared = self.tenants[tenant].pipeline_root
+        return declared or f"{self.artifact_root.rstrip('/')}/{tenant}/v2/artifacts"
 
 
 class Platform(Strict):
-    name: Name
-    """Short platform name (used in descriptions)."""
-    part_of: Name
-    """app.kubernetes.io/part-of on every object."""
+    name: Name = Field(description="Short platform name (used in descriptions).")
+    part_of: Name = Field(description="app.kubernetes.io/part-of on every object.")
 
 
 class PlatformSpec(Strict):
     """The whole of `platform.yaml`."""
 
     platform: Platform
-    namespaces: dict[Name, Labels]
-    """Platform namespaces (identical in every environment), with extra labels."""
+    namespaces: dict[Name, Labels] = Field(
+        description="Platform namespaces (identical in every environment), with extra labels."
+    )
     defaults: Defaults = Defaults()
     monitoring: Monitoring = Monitoring()
-    endpoints: dict[Name, Endpoint] = {}
-    """Peers outside the platform (object stores, the KFP API, ingress gateways)."""
+    endpoints: dict[Name, Endpoint] = Field(
+        {}, description="Peers outside the platform (object stores, the KFP API, ingress gateways)."
+    )
     components: dict[Name, Component]
-    pipelines: dict[Name, Pipeline] = {}
-    """KFP pipelines whose compiled objects are placed into the base."""
+    pipelines: dict[Name, Pipeline] = Field(
+        {}, description="KFP pipelines whose compiled objects are placed into the base."
+    )
     environments: dict[Name, Environment]
-    gitops: Gitops | None = None
-    """Argo CD applications for every environment; absent: no `argocd/` folder."""
-    tenancy: Tenancy = Tenancy()
-    """Teams with their own namespaces, quotas, RBAC and network isolation."""
-    builds: Builds | None = None
-    """Container images built from this repository; absent: no Dockerfiles are rendered."""
+    gitops: Gitops | None = Field(
+        None, description="Argo CD applications for every environment; absent: no `argocd/` folder."
+    )
+    tenancy: Tenancy = Field(
+        Tenancy(),
+        description="Teams with their own namespaces, quotas, RBAC and network isolation.",
+    )
+    builds: Builds | None = Field(
+        None,
+        description=(
+            "Container images built from this repository; absent: no Dockerfiles are rendered."
+        ),
+    )

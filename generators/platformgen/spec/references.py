@@ -6,6 +6,8 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterator
 
+from mlp_common import contracts
+
 from platformgen.kinds import KINDS, kinds_with, tunables
 from platformgen.quantity import parse_quantity
 from platformgen.spec.admission import check_admission
@@ -21,6 +23,7 @@ from platformgen.spec.model import (
     ResourceList,
     Tenant,
 )
+from platformgen.spec.security import check_security
 
 Problem = tuple[str, str]
 
@@ -33,7 +36,7 @@ def check_references(spec: PlatformSpec) -> list[Problem]:
     if references:
         # Admission rules resolve references (environments, components); report those first.
         return references
-    return [*check_admission(spec), *check_credentials(spec)]
+    return [*check_admission(spec), *check_credentials(spec), *check_security(spec)]
 
 
 def _check_references(spec: PlatformSpec) -> list[Problem]:
@@ -118,10 +121,15 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.pipeline", "is required for kind RecurringRun")
     if c.pipeline is not None:
         if c.kind not in RUNS_PIPELINES:
-            yield (f"{path}.pipeline", f"only applies to kinds Job and RecurringRun, not {c.kind}")
+            kinds = ", ".join(sorted(RUNS_PIPELINES))
+            yield (f"{path}.pipeline", f"only applies to kinds {kinds}, not {c.kind}")
         elif c.pipeline not in spec.pipelines:
             known = ", ".join(sorted(spec.pipelines)) or "none"
             yield (f"{path}.pipeline", f"unknown pipeline {c.pipeline!r} (pipelines: {known})")
+        for where, settings in (("env", c.env), ("config", c.config)):
+            for key in contracts.PIPELINE_SETTINGS:
+                if c.kind == "Deployment" and key in settings:
+                    yield (f"{path}.{where}.{key}", f"rendered from {path}.pipeline; remove it")
     if c.kind not in LONG_RUNNING and c.probes.readiness is not None:
         yield (f"{path}.probes.readiness", f"does not apply to kind {c.kind}")
     if (c.kind == "Experiment") != (c.tuning is not None):
@@ -304,21 +312,11 @@ def _duplicates(path: str, values: list[object], what: str) -> Iterator[Problem]
             yield (path, f"duplicate {what} {value!r}")
 
 
-SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 ARTIFACT_SCHEMES = ("s3://", "minio://", "gs://")
 
 
 def _check_tenant(spec: PlatformSpec, name: str, t: Tenant) -> Iterator[Problem]:
-    path = f"tenancy.tenants.{name}"
-    taken: dict[str, str] = {ns: "a platform namespace" for ns in spec.namespaces}
-    for other, e in spec.endpoints.items():
-        if e.namespace is not None:
-            taken[e.namespace] = f"the namespace of endpoint {other!r}"
-    taken[spec.monitoring.prometheus_namespace] = "the Prometheus namespace"
-    if name in taken:
-        yield (path, f"tenant namespace {name!r} is already {taken[name]}")
-    elif name in SYSTEM_NAMESPACES or name.startswith("kube-"):
-        yield (path, f"tenant namespace {name!r} is reserved by Kubernetes")
+    path = f"tenancy.tenants.{name}"  # reserved namespaces: spec.security
     if not t.owners.users and not t.owners.groups:
         yield (f"{path}.owners", "name at least one user or group")
     for role in ("owners", "members"):

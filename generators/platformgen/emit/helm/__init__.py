@@ -15,11 +15,11 @@ Values hold only environment knobs. What the builders derive from the component 
 the template: `secretEnv` entries (passed to the `env` helper as a fixed list and merged in the
 builders' sorted order) and workload annotations that are not policy waivers (KServe's
 deployment mode, beside the waivers helper). The waivers the builders derive (the Knative
-queue-proxy's probe, the content-named Job's TTL) are read back from the built workload into
-the values' `policyExceptions`, so one list feeds the helper and numbers `checkov.io/skipN`
-as the builder does. Every object that carries the component's waivers (found by building with
-a probe waiver: the workload, a Trainer TrainingRuntime) gets the helper; waivers only that
-object has (JobSet's TTL) are fixed data merged under the values'.
+queue-proxy's probe, the content-named Job's TTL) are recorded by the builders beside the
+built workload and go into the values' `policyExceptions`, so one list feeds the helper and
+numbers `checkov.io/skipN` as the builder does. Every object that carries the component's
+waivers (the builders record which: the workload, a Trainer TrainingRuntime) gets the helper;
+waivers only that object has (JobSet's TTL) are fixed data merged under the values'.
 
 Content-named objects (kinds.py `content_named`: Jobs, PipelineVersions) are not templated over
 values. Their name is a hash of their content and their spec is immutable, so a template would

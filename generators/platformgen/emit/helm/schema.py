@@ -33,16 +33,33 @@ def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
             func = getattr(item, "func", None)
             extra = VALIDATOR_SCHEMAS.get(getattr(func, "__name__", ""), {})
             schema["properties"][info.alias or name].update(extra)
-    stripped: dict[str, Any] = _strip_titles(schema)
+    stripped: dict[str, Any] = _strip_docs(schema)
     return stripped
 
 
-def _strip_titles(value: Any) -> Any:
+def _strip_docs(value: Any) -> Any:
+    """The schema without titles, nor the field descriptions pydantic copies from the model
+    (the chart documents its own values: KNOB_DOCS)."""
     if isinstance(value, dict):
-        return {k: _strip_titles(v) for k, v in value.items() if k != "title"}
+        return {
+            k: (
+                {name: _strip_field(field) for name, field in v.items()}
+                if k == "properties"
+                else _strip_docs(v)
+            )
+            for k, v in value.items()
+            if k != "title"
+        }
     if isinstance(value, list):
-        return [_strip_titles(v) for v in value]
+        return [_strip_docs(v) for v in value]
     return value
+
+
+def _strip_field(field: Any) -> Any:
+    stripped = _strip_docs(field)
+    if isinstance(stripped, dict):
+        stripped.pop("description", None)
+    return stripped
 
 
 def _closed_object(

@@ -3,10 +3,6 @@ the spec model's field docs) and values-<env>.yaml (what each environment change
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import sys
 from typing import Any
 
 import yaml
@@ -49,7 +45,7 @@ def component_values(
     if "replicas" in kind_tunables:
         out["replicas"] = o.replicas if o.replicas is not None else c.replicas
     out["resources"] = workload.resources
-    out["env"] = {**c.env, **(o.env or {}), **view.model_env}
+    out["env"] = {**c.env, **(o.env or {}), **view.model_env, **view.pipeline_env}
     for knob in OPTIONAL_TUNABLES:
         if knob in kind_tunables:
             out[knob] = _dump(getattr(o, field_name(ComponentOverride, knob)))
@@ -91,29 +87,13 @@ def values_difference(base: Any, env: Any) -> Any:
     return out
 
 
-@functools.cache
-def _classes(module: str) -> dict[str, ast.ClassDef]:
-    """The top-level classes of a module's source, parsed once (`inspect.getsource` per class
-    tokenizes the file again each time: about 3x the import time of this module)."""
-    source = inspect.getsource(sys.modules[module])
-    return {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
-
-
 def field_docs(model: type[BaseModel]) -> dict[str, str]:
-    """Field alias -> the field's docstring (the line under it in spec/model.py)."""
-    body = _classes(model.__module__)[model.__name__].body
-    docs: dict[str, str] = {}
-    for node, after in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            field = model.model_fields[node.target.id]
-            docs[field.alias or node.target.id] = " ".join(after.value.value.split())
-    return docs
+    """Field alias -> the field's description (`Field(description=...)` in spec/model.py)."""
+    return {
+        info.alias or name: info.description
+        for name, info in model.model_fields.items()
+        if info.description is not None
+    }
 
 
 KNOB_DOCS: dict[str, str] = {

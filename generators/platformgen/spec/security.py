@@ -1,0 +1,437 @@
+"""Security rules over the whole spec: what a spec may not do to the cluster it deploys to.
+
+Each rule is a general class, not a list of examples; each problem is `(spec path, message)`:
+
+- **Reserved namespaces.** No platform namespace, pipeline or RBAC namespace and no tenant is a
+  namespace the cluster's infrastructure owns: `default`, `kube-*`, the GitOps namespace, the
+  namespace of every in-cluster endpoint, Prometheus' namespace and the namespaces the
+  generated policies name as infrastructure (kube-dns, Knative's activator). One set,
+  `reserved_namespaces(spec)`, used by every check.
+- **RBAC that cannot escalate.** A component's `rbac` rule may not grant what Kubernetes' RBAC
+  good practices list as privilege escalation (`ESCALATIONS`), nor any wildcard, unless the rule
+  carries a written `exception` (rendered as an annotation on the Role). Tenant subjects in
+  Kubernetes' reserved `system:` namespace of users and groups are refused.
+- **Strings safe in every output.** Every spec string is checked once, by walking the model:
+  control characters are refused everywhere; line breaks everywhere except the values that are
+  file or program text (`MULTI_LINE`); `{{`/`}}` where a controller evaluates the field as a
+  template (`TEMPLATED`: Prometheus alert annotations, Argo CD ApplicationSet goTemplate);
+  whitespace in URLs and revisions. Helm templates escape every literal `{{` (emit.helm), so
+  the other fields keep their braces verbatim.
+- **Meaningful alert numbers.** Non-finite numbers are refused by the model for every field
+  (`allow_inf_nan=False`); the alert ages that Prometheus compares in seconds are bounded here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from platformgen.spec.model import Gitops, PlatformSpec, RbacRule
+
+Problem = tuple[str, str]
+
+KUBERNETES_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+KUBERNETES_PREFIX = "kube-"
+INFRASTRUCTURE_NAMESPACES = {
+    "kube-system": "kube-dns, which every namespace's allow-dns policy names",
+    "knative-serving": "Knative's activator, which Knative InferenceService policies name",
+}
+"""Namespaces the generated NetworkPolicies name as infrastructure peers (builders)."""
+
+
+def reserved_namespaces(spec: PlatformSpec) -> dict[str, str]:
+    """Namespace -> who owns it, for every namespace the platform must not take over (plus
+    every `kube-*` name, see `reserved_reason`)."""
+    reserved = {name: "by Kubernetes" for name in KUBERNETES_NAMESPACES}
+    for name, why in INFRASTRUCTURE_NAMESPACES.items():
+        reserved.setdefault(name, f"for {why}")
+    gitops_default = Gitops.model_fields["namespace"].default
+    reserved.setdefault(gitops_default, "for Argo CD (gitops.namespace's default)")
+    if spec.gitops is not None:
+        reserved[spec.gitops.namespace] = "for Argo CD (gitops.namespace)"
+    reserved.setdefault(
+        spec.monitoring.prometheus_namespace, "for Prometheus (monitoring.prometheusNamespace)"
+    )
+    for name, endpoint in sorted(spec.endpoints.items()):
+        if endpoint.namespace is not None:
+            reserved.setdefault(
+                endpoint.namespace, f"for endpoint {name!r} (endpoints.{name}.namespace)"
+            )
+    return reserved
+
+
+def reserved_reason(spec: PlatformSpec, namespace: str) -> str | None:
+    """Why `namespace` may not be a platform or tenant namespace, or None."""
+    if namespace.startswith(KUBERNETES_PREFIX):
+        return "by Kubernetes"
+    return reserved_namespaces(spec).get(namespace)
+
+
+def _namespaces(spec: PlatformSpec) -> Iterator[Problem]:
+    def check(path: str, what: str, namespace: str) -> Iterator[Problem]:
+        why = reserved_reason(spec, namespace)
+        if why is not None:
+            yield (path, f"{what} {namespace!r} is reserved {why}")
+
+    for name in spec.namespaces:
+        yield from check(f"namespaces.{name}", "namespace", name)
+    for name, c in spec.components.items():
+        if c.namespace not in spec.namespaces:  # reported by references
+            yield from check(f"components.{name}.namespace", "namespace", c.namespace)
+        for i, rule in enumerate(c.rbac):
+            if rule.namespace not in spec.namespaces:
+                where = f"components.{name}.rbac[{i}].namespace"
+                yield from check(where, "namespace", rule.namespace)
+    for name in spec.tenancy.tenants:
+        path = f"tenancy.tenants.{name}"
+        if name in spec.namespaces:
+            yield (path, f"tenant namespace {name!r} is already a platform namespace")
+        else:
+            yield from check(path, "tenant namespace", name)
+
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+ANY_VERB = frozenset({"*"})
+"""A table row that applies whatever the verbs (any grant of the resource)."""
+ESCALATIONS: tuple[tuple[frozenset[str], frozenset[str], frozenset[str], str], ...] = (
+    # (API groups, resources, verbs that escalate or ANY_VERB, why)
+    (
+        frozenset({""}),
+        frozenset({"pods/exec", "pods/attach", "pods/portforward", "pods/proxy"}),
+        ANY_VERB,
+        "runs commands in, or connects to, other workloads' containers",
+    ),
+    (
+        frozenset({""}),
+        frozenset({"pods/ephemeralcontainers"}),
+        ANY_VERB,
+        "adds a container (a shell) to a running pod",
+    ),
+    (frozenset({""}), frozenset({"services/proxy"}), ANY_VERB, "reaches any Service port"),
+    (frozenset({""}), frozenset({"nodes/proxy"}), ANY_VERB, "reaches the kubelet API"),
+    (
+        frozenset({""}),
+        frozenset({"serviceaccounts/token"}),
+        ANY_VERB,
+        "mints tokens of other service accounts",
+    ),
+    (
+        frozenset({""}),
+        frozenset({"pods", "replicationcontrollers", "podtemplates"}),
+        WRITE_VERBS,
+        "creates pods that run as any service account of the namespace and mount any Secret",
+    ),
+    (
+        frozenset({"apps"}),
+        frozenset({"deployments", "replicasets", "statefulsets", "daemonsets"}),
+        WRITE_VERBS,
+        "creates pods that run as any service account of the namespace and mount any Secret",
+    ),
+    (
+        frozenset({"batch"}),
+        frozenset({"jobs", "cronjobs"}),
+        WRITE_VERBS,
+        "creates pods that run as any service account of the namespace and mount any Secret",
+    ),
+    (
+        frozenset({""}),
+        frozenset({"persistentvolumes"}),
+        WRITE_VERBS,
+        "creates hostPath volumes on the nodes",
+    ),
+    (
+        frozenset({""}),
+        frozenset({"namespaces"}),
+        WRITE_VERBS,
+        "changes Pod Security labels or deletes namespaces",
+    ),
+    (
+        frozenset({"networking.k8s.io"}),
+        frozenset({"networkpolicies"}),
+        WRITE_VERBS,
+        "removes the network isolation (default-deny) the platform draws",
+    ),
+    (
+        frozenset({""}),
+        frozenset({"resourcequotas", "limitranges", "serviceaccounts"}),
+        WRITE_VERBS,
+        "removes the quota, limits or identities the platform sets",
+    ),
+    (
+        frozenset({"rbac.authorization.k8s.io"}),
+        frozenset({"roles", "rolebindings", "clusterroles", "clusterrolebindings"}),
+        WRITE_VERBS,
+        "grants permissions to other subjects",
+    ),
+    (
+        frozenset({"admissionregistration.k8s.io"}),
+        frozenset(
+            {
+                "mutatingwebhookconfigurations",
+                "validatingwebhookconfigurations",
+                "validatingadmissionpolicies",
+                "validatingadmissionpolicybindings",
+                "mutatingadmissionpolicies",
+                "mutatingadmissionpolicybindings",
+            }
+        ),
+        WRITE_VERBS,
+        "intercepts or rewrites every object admitted",
+    ),
+    (
+        frozenset({"certificates.k8s.io"}),
+        frozenset({"certificatesigningrequests", "certificatesigningrequests/approval"}),
+        WRITE_VERBS | {"approve", "sign"},
+        "issues client certificates for any identity",
+    ),
+)
+"""What Kubernetes' RBAC good practices (kubernetes.io/docs/concepts/security/rbac-good-practices)
+list as privilege escalation, by API group and resource."""
+ESCALATING_VERBS = frozenset({"escalate", "bind", "impersonate"})
+SECRETS = ("", "secrets")
+
+
+def rule_escalations(rule: RbacRule) -> list[tuple[str, str]]:
+    """`(field, why)` for each grant of `rule` that escalates or reaches credentials."""
+    found: list[tuple[str, str]] = []
+    for field, values in (
+        ("apiGroups", rule.api_groups),
+        ("resources", rule.resources),
+        ("verbs", rule.verbs),
+    ):
+        if any("*" in value for value in values):
+            found.append((field, "a wildcard grants everything, present and future"))
+    for verb in sorted(ESCALATING_VERBS & set(rule.verbs)):
+        found.append(("verbs", f"{verb!r} lets the holder exceed its own permissions"))
+    verbs = set(rule.verbs)
+    for groups, resources, escalating, why in ESCALATIONS:
+        granted_verbs = verbs if escalating is ANY_VERB else verbs & escalating
+        for resource in sorted(resources & set(rule.resources)):
+            if groups & set(rule.api_groups) and granted_verbs:
+                found.append(("resources", f"{' '.join(sorted(granted_verbs))} {resource}: {why}"))
+    if SECRETS[0] in rule.api_groups and SECRETS[1] in rule.resources:
+        if verbs - {"get"} or not rule.resource_names:
+            found.append(
+                (
+                    "resources",
+                    "secrets: only `get` of named Secrets (resourceNames) is allowed; anything "
+                    "more reads every credential of the namespace",
+                )
+            )
+    return found
+
+
+def _rbac(spec: PlatformSpec) -> Iterator[Problem]:
+    for name, c in spec.components.items():
+        for i, rule in enumerate(c.rbac):
+            if rule.exception is not None:
+                continue
+            for field, why in rule_escalations(rule):
+                yield (
+                    f"components.{name}.rbac[{i}].{field}",
+                    f"{why}; state why it is needed in rbac[{i}].exception, or drop it",
+                )
+
+
+SYSTEM_SUBJECT = "system:"
+"""Kubernetes reserves user and group names starting with this (system:authenticated,
+system:serviceaccounts, system:anonymous, system:masters, system:node:...)."""
+
+
+def _subjects(spec: PlatformSpec) -> Iterator[Problem]:
+    for name, t in spec.tenancy.tenants.items():
+        for role in ("owners", "members"):
+            subjects = getattr(t, role)
+            for kind in ("users", "groups"):
+                for i, subject in enumerate(getattr(subjects, kind)):
+                    if subject.strip().lower().startswith(SYSTEM_SUBJECT):
+                        yield (
+                            f"tenancy.tenants.{name}.{role}.{kind}[{i}]",
+                            f"{subject!r}: names in Kubernetes' reserved {SYSTEM_SUBJECT} "
+                            "namespace stand for the cluster's own identities or whole "
+                            "populations; name people and groups",
+                        )
+
+
+Parts = tuple[str | int, ...]
+"""A spec path as its keys and list indexes, e.g. ("components", "api", "args", 0)."""
+ANY = "*"
+MULTI_LINE: tuple[Parts, ...] = (
+    ("components", ANY, "config", ANY),
+    ("components", ANY, "env", ANY),
+    ("components", ANY, "args", ANY),
+    ("components", ANY, "command", ANY),
+    ("environments", ANY, "components", ANY, "env", ANY),
+    ("pipelines", ANY, "configMaps", ANY, ANY),
+    ("builds", "images", ANY, "args", ANY),
+)
+"""Values that are file or program text (ConfigMap data, env values, arguments): they may span
+lines; the serializers quote them. Every other string is one line."""
+TEMPLATED: tuple[tuple[Parts, str], ...] = (
+    (("monitoring", "runbookBaseUrl"), "Prometheus expands it in alert annotations"),
+    (("gitops",), "Argo CD's ApplicationSet controller expands it (goTemplate)"),
+)
+"""Fields (and everything under them) that a controller evaluates as a Go template, where
+`{{`/`}}` cannot be escaped for every place the value goes."""
+NO_WHITESPACE: tuple[Parts, ...] = (
+    ("monitoring", "runbookBaseUrl"),
+    ("gitops", "repoURL"),
+    ("gitops", "targetRevision"),
+    ("gitops", "clusters", ANY, "server"),
+    ("tenancy", "artifactRoot"),
+    ("tenancy", "tenants", ANY, "pipelineRoot"),
+)
+"""URLs, URIs and revisions: a space would make them mean something else, or nothing."""
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+LINE_BREAK = re.compile(r"[\n\r]")
+
+
+def _matches(parts: Parts, pattern: Parts, prefix: bool = False) -> bool:
+    if len(parts) < len(pattern) or (not prefix and len(parts) != len(pattern)):
+        return False
+    return all(want == ANY or want == got for want, got in zip(pattern, parts, strict=False))
+
+
+def _format(parts: Parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _string_problems(parts: Parts, value: str, is_key: bool) -> Iterator[Problem]:
+    path = _format(parts)
+    multi_line = not is_key and any(_matches(parts, p) for p in MULTI_LINE)
+    if CONTROL.search(value) or ("\t" in value and not multi_line):
+        yield (path, f"{value!r}: control characters are not allowed")
+    elif LINE_BREAK.search(value) and not multi_line:
+        yield (path, f"{value!r}: must be one line")
+    if is_key:
+        return
+    for pattern, why in TEMPLATED:
+        if _matches(parts, pattern, prefix=True) and ("{{" in value or "}}" in value):
+            yield (path, f"{value!r}: '{{{{' and '}}}}' are not allowed here ({why})")
+    if any(_matches(parts, p) for p in NO_WHITESPACE) and re.search(r"\s", value):
+        yield (path, f"{value!r}: must not contain whitespace")
+
+
+def _strings(value: Any, parts: Parts) -> Iterator[Problem]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = (*parts, str(key))
+            if isinstance(key, str):
+                yield from _string_problems(child, key, is_key=True)
+            yield from _strings(item, child)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*parts, i))
+    elif isinstance(value, str):
+        yield from _string_problems(parts, value, is_key=False)
+
+
+MAX_ALERT_HOURS = 24 * 366 * 100
+"""An age threshold beyond a century never fires; its seconds would also leave the range
+Prometheus compares exactly (float64 integers)."""
+
+
+def _urls_and_numbers(spec: PlatformSpec) -> Iterator[Problem]:
+    base = spec.monitoring.runbook_base_url
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        yield (
+            "monitoring.runbookBaseUrl",
+            f"{base!r}: must be an absolute http(s) URL without query or fragment (alerts link "
+            "to <runbookBaseUrl>/<alert>)",
+        )
+    for name, c in spec.components.items():
+        hours = c.alerts.model_age_hours if c.alerts is not None else None
+        if hours is not None and hours > MAX_ALERT_HOURS:
+            yield (
+                f"components.{name}.alerts.modelAgeHours",
+                f"{hours:g}: at most {MAX_ALERT_HOURS} hours (a century)",
+            )
+
+
+def _kubernetes_api(spec: PlatformSpec) -> Iterator[Problem]:
+    marked = [name for name, e in spec.endpoints.items() if e.kubernetes_api]
+    for name in marked[1:]:
+        yield (
+            f"endpoints.{name}.kubernetesApi",
+            f"only one endpoint is the Kubernetes API server (already {marked[0]!r})",
+        )
+    for name in marked:
+        e = spec.endpoints[name]
+        if e.cidr is None or not e.ports:
+            yield (
+                f"endpoints.{name}",
+                "the Kubernetes API server is reached by address: set cidr and ports (it is "
+                "not a pod a namespace and labels could select)",
+            )
+
+
+def _segments(uri: str) -> tuple[str, ...]:
+    return tuple(part for part in uri.split("/") if part)
+
+
+def _tenant_roots(spec: PlatformSpec) -> Iterator[Problem]:
+    """Each tenant's pipeline root is its own: no root lies inside another tenant's."""
+    tenancy = spec.tenancy
+    roots = {name: _segments(tenancy.pipeline_root(name)) for name in tenancy.tenants}
+    for name, root in roots.items():
+        for other, theirs in roots.items():
+            if other != name and root[: len(theirs)] == theirs:
+                yield (
+                    f"tenancy.tenants.{name}.pipelineRoot",
+                    f"{'/'.join(root)!r} lies inside the pipeline root of tenant {other!r}: each "
+                    "tenant's artifacts need a prefix of their own",
+                )
+
+
+def _internal_receivers(spec: PlatformSpec) -> Iterator[Problem]:
+    """Endpoints that change what the platform does (an alert webhook starts retraining; a
+    payload-logger sink counts drift) are reachable only by the peers meant to call them."""
+    sinks = {
+        c.payload_logger.sink: name
+        for name, c in spec.components.items()
+        if c.payload_logger is not None
+    }
+    for name, c in spec.components.items():
+        hook = c.alert_webhook
+        if hook is None:
+            continue
+        shared = {p for p in (c.metrics.port if c.metrics else None,) if p}
+        shared |= {p.port for p in (c.probes.liveness, c.probes.readiness, c.probes.startup) if p}
+        if c.ports:
+            shared.add(c.ports[0].name)  # what payload loggers and other clients reach
+        if hook.port in shared:
+            yield (
+                f"components.{name}.alertWebhook.port",
+                f"{hook.port!r} is also the metrics, a probe or the first (client) port: give "
+                "the webhook a port of its own, so that only Alertmanager reaches it",
+            )
+    for tenant, t in spec.tenancy.tenants.items():
+        for i, target in enumerate(t.uses):
+            used = spec.components.get(target)
+            if used is not None and (used.alert_webhook is not None or target in sinks):
+                yield (
+                    f"tenancy.tenants.{tenant}.uses[{i}]",
+                    f"{target!r} receives the platform's alert webhooks or payload logs: "
+                    "tenants may not reach it",
+                )
+
+
+def check_security(spec: PlatformSpec) -> list[Problem]:
+    """Every security problem of `spec`, each once."""
+    problems = [
+        *_strings(spec.model_dump(by_alias=True), ()),
+        *_namespaces(spec),
+        *_rbac(spec),
+        *_subjects(spec),
+        *_urls_and_numbers(spec),
+        *_kubernetes_api(spec),
+        *_tenant_roots(spec),
+        *_internal_receivers(spec),
+    ]
+    return list(dict.fromkeys(problems))
