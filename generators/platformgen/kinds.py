@@ -182,7 +182,7 @@ KINDS: Mapping[str, KindTraits] = {
     "NetworkPolicy": KindTraits(api_version="networking.k8s.io/v1", sync_wave=-2, health="none"),
     "ResourceQuota": KindTraits(api_version="v1", sync_wave=-2, health="none"),
     "LimitRange": KindTraits(api_version="v1", sync_wave=-2, health="none"),
-    "PersistentVolumeClaim": KindTraits(api_version="v1", sync_wave=-2, health="built-in"),
+    "PersistentVolumeClaim": KindTraits(api_version="v1", sync_wave=1, health="built-in"),
     "Service": KindTraits(api_version="v1", sync_wave=-1, health="built-in"),
     "ServiceMonitor": KindTraits(
         api_version="monitoring.coreos.com/v1", sync_wave=0, health="none"

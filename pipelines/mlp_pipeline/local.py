@@ -191,10 +191,17 @@ def run_local(
     snapshots go to ``datasets`` (default: ``datasets/`` next to the registry)."""
     from kfp import local
 
-    from mlp_pipeline.images import spec_step_images
+    from mlp_pipeline.images import STEP_COMPONENT, spec_step_images, step_images
     from mlp_pipeline.pipeline import PIPELINE_NAME, build_pipeline
 
-    training_pipeline = build_pipeline(spec_step_images(PIPELINE_NAME))
+    try:
+        images = spec_step_images(PIPELINE_NAME)
+    except ModuleNotFoundError:
+        # Inside the pipeline image: no generator and no platform.yaml. kfp.local runs every
+        # step in this process's venv, so the images are only names here.
+        components = {c: f"local/{c}" for c in sorted(set(STEP_COMPONENT.values()))}
+        images = step_images(PIPELINE_NAME, components, "local", source="local run")
+    training_pipeline = build_pipeline(images)
 
     run_path = Path(run_dir).resolve()
     registry_path = Path(registry).resolve()

@@ -87,6 +87,8 @@ def chain_spec(spec: dict[str, Any]) -> dict[str, Any]:
     scraped = {name for name, c in copy["components"].items() if c.get("metrics")}
     copy["components"] = {n: c for n, c in copy["components"].items() if n in scraped}
     copy.pop("pipelines", None)
+    for component in copy["components"].values():
+        component.pop("pipeline", None)  # the pipeline it retrains goes with the pipelines
     for environment in copy.get("environments", {}).values():
         environment.pop("pipelines", None)  # per-environment step pins go with the pipelines
     for env in copy.get("environments", {}).values():

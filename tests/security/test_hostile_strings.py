@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 import yaml
+from test_equivalence import HELM_MAJORS, chart_of, equivalence_problems, kustomize_build
 
 from ..e2e.kube import PLATFORMGEN, ROOT
-from ..test_equivalence import HELM_MAJORS, chart_of, equivalence_problems, kustomize_build
 
 pytestmark = pytest.mark.tools
 
