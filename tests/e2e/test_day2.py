@@ -125,6 +125,39 @@ def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]
     """Put the environment back (the committed render) after a test that changed it."""
     yield
     apply(cluster, rendered)
+    settle_reverted_rollouts(cluster)
+
+
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def settle_reverted_rollouts(cluster: Cluster) -> None:
+    """Delete the ReplicaSets a Deployment no longer runs after the restore.
+
+    A changed pipeline changes the PipelineVersion the drift monitor is told to submit, so the
+    test rolls that Deployment; the restore rolls it back. With no kubelet no Pod ever becomes
+    available, so the reverted rollout's surge Pod is never scaled away (maxUnavailable 0): a
+    finished rollout on a real node would have scaled that ReplicaSet to zero."""
+
+    def revisions_current() -> str | None:
+        for d in cluster.get_json("deployments", "-A")["items"]:
+            if d.get("status", {}).get("observedGeneration") != d["metadata"]["generation"]:
+                return f"Deployment {d['metadata']['name']} not observed yet"
+        return None
+
+    cluster.wait_for("every Deployment to observe the restore", revisions_current)
+    for d in cluster.get_json("deployments", "-A")["items"]:
+        meta = d["metadata"]
+        current = meta.get("annotations", {}).get(REVISION)
+        for rs in cluster.get_json("replicasets", "-n", meta["namespace"])["items"]:
+            owned = any(
+                o.get("uid") == meta["uid"] for o in rs["metadata"].get("ownerReferences", [])
+            )
+            revision = rs["metadata"].get("annotations", {}).get(REVISION)
+            if owned and revision != current and rs["spec"].get("replicas", 0) > 0:
+                cluster.kubectl(
+                    "delete", "replicaset", rs["metadata"]["name"], "-n", meta["namespace"]
+                )
 
 
 def render_changed(
