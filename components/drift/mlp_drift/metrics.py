@@ -3,6 +3,8 @@ drift report (``check --metrics-file``) and the long-running monitor's observati
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from mlp_common.statistics import bin_counts
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -130,27 +132,34 @@ class ObservationMetrics:
         )
         for outcome in ("submitted", "cooldown", "ignored", "rejected", "failed"):
             self.retrain.labels(outcome=outcome)
+        # A scrape reads the families one after another: a switch between two of them would
+        # expose the new version's number beside the old version's counters.
+        self._switch = threading.Lock()
 
     def set_reference(self, reference: Reference) -> None:
         """Switch to ``reference``: the old version's series go, the new ones start at 0."""
-        self.observations.clear()
-        self.reference_ratio.clear()
         version = reference.version
-        for name, bins in reference.features.items():
-            for index, ratio in enumerate(bins.ratios):
-                self.reference_ratio.labels(name, str(index), version).set(ratio)
-                self.observations.labels(name, str(index), version)
-        self.reference_version.set(int(version) if version.isdigit() else 0)
+        with self._switch:
+            self.observations.clear()
+            self.reference_ratio.clear()
+            for name, bins in reference.features.items():
+                for index, ratio in enumerate(bins.ratios):
+                    self.reference_ratio.labels(name, str(index), version).set(ratio)
+                    self.observations.labels(name, str(index), version)
+            self.reference_version.set(int(version) if version.isdigit() else 0)
 
     def observe(self, reference: Reference, matrix: FloatArray) -> None:
         """Count each feature column of ``matrix`` (rows in ``reference.names`` order)."""
-        for j, (name, bins) in enumerate(reference.features.items()):
-            counts = bin_counts(bins.edges, matrix[:, j])
-            for index in np.flatnonzero(counts):
-                self.observations.labels(name, str(index), reference.version).inc(
-                    float(counts[index])
-                )
-        self.rows.inc(matrix.shape[0])
+        with self._switch:
+            for j, (name, bins) in enumerate(reference.features.items()):
+                counts = bin_counts(bins.edges, matrix[:, j])
+                for index in np.flatnonzero(counts):
+                    self.observations.labels(name, str(index), reference.version).inc(
+                        float(counts[index])
+                    )
+            self.rows.inc(matrix.shape[0])
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """One consistent scrape: never half before and half after a reference switch."""
+        with self._switch:
+            return generate_latest(self.registry)
