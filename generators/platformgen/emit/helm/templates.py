@@ -9,7 +9,7 @@ from typing import Any
 
 from platformgen.build import PlatformBuild
 from platformgen.build.chart import ChartSource
-from platformgen.emit.helm.text import Template, copy_data
+from platformgen.emit.helm.text import Action, Block, Splice, When, copy_data, write
 from platformgen.environments import identity
 from platformgen.kinds import traits, tunables
 from platformgen.naming import MANAGED_BY_LABEL, Manifest, kebab
@@ -28,11 +28,11 @@ def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
             yield from _walk_dicts(item)
 
 
-def label_knobs(m: Manifest, t: Template, chart: str) -> None:
+def label_knobs(m: Manifest, chart: str) -> None:
     labels = m["metadata"].setdefault("labels", {})
     if MANAGED_BY_LABEL in labels:
-        labels[MANAGED_BY_LABEL] = t.scalar("$.Release.Service")
-    labels[CHART_LABEL] = t.scalar(f'include "{chart}.chart" $')
+        labels[MANAGED_BY_LABEL] = Action("$.Release.Service")
+    labels[CHART_LABEL] = Action(f'include "{chart}.chart" $')
 
 
 Change = tuple[tuple[Any, ...], str]
@@ -79,7 +79,6 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
     kind_tunables = tunables(view.component.kind)
     kind_traits = traits(view.component.kind)
     values = f'index $.Values.components "{view.name}"'
-    t = Template(source.placeholders)
     c = "$c"
     original = {identity(m): m for m in _templated(source.built)}
     objects = copy_data(original)
@@ -98,9 +97,9 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
             for path, change in sorted(_changes(before, after, (), where), key=str):
                 parent = _get(objects[key], path[:-1])
                 if change == "added":
-                    parent[t.marked(path[-1], f"{c}.{knob}")] = _get(m, path)
+                    parent[When(path[-1], f"{c}.{knob}")] = _get(m, path)
                 elif path[-1] in parent:
-                    parent[t.marked(path[-1], f"not {c}.{knob}")] = parent.pop(path[-1])
+                    parent[When(path[-1], f"not {c}.{knob}")] = parent.pop(path[-1])
                 else:
                     raise AssertionError(f"{where}: {path} is removed by two tunables")
     files: dict[str, str] = {}
@@ -109,18 +108,18 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
         m = copy_data(m)
         for knob, path in kind_traits.fields.items():
             if knob in kind_tunables and m["kind"] == view.component.kind:
-                _get(m, path[:-1])[path[-1]] = t.scalar(f"{c}.{knob} | toJson")
+                _get(m, path[:-1])[path[-1]] = Action(f"{c}.{knob} | toJson")
         for d in _walk_dicts(m):
             if d.get("image") == view.image:
-                d["image"] = t.scalar(f'include "{chart}.image" {c}.image')
+                d["image"] = Action(f'include "{chart}.image" {c}.image')
                 if "resources" in d:
-                    d["resources"] = t.block(f"toYaml {c}.resources")
+                    d["resources"] = Block(f"toYaml {c}.resources")
                 if "env" in d:
                     args = f'"env" {c}.env "logLevel" $.Values.logLevel'
                     fixed = [e for e in d["env"] if e != _plain_env(e, plain.env)]
                     if fixed:
                         args += f' "fixed" (fromJsonArray {_go_string(_json(fixed))})'
-                    d["env"] = t.block(f'include "{chart}.env" (dict {args})')
+                    d["env"] = Block(f'include "{chart}.env" (dict {args})')
         carrier = source.carriers.get(key)
         if carrier is not None:
             annotations = m["metadata"].get("annotations", {})
@@ -137,12 +136,14 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
                 )
             exceptions = f'include "{chart}.policyExceptions" {waived}'
             if fixed_annotations:
-                m["metadata"]["annotations"] = {**fixed_annotations, t.splice(exceptions): "splice"}
+                m["metadata"]["annotations"] = {**fixed_annotations, Splice(exceptions): ""}
             else:
-                m["metadata"]["annotations"] = t.block("", guard=exceptions)
-        label_knobs(m, t, chart)
+                m["metadata"]["annotations"] = Block("", guard=exceptions)
+        label_knobs(m, chart)
         preamble = "{{- $c := " + values + " }}\n"
-        files[f"templates/{stem}.yaml"] = t.text(m, preamble, conditions.get(key))
+        files[f"templates/{stem}.yaml"] = write(
+            m, source.placeholders, preamble, conditions.get(key)
+        )
     return files
 
 
@@ -203,7 +204,6 @@ def stems(objects: list[Manifest], group: str) -> list[str]:
 
 
 def static_template(m: Manifest, chart: str, condition: str | None = None) -> str:
-    t = Template()
     m = copy_data(m)
-    label_knobs(m, t, chart)
-    return t.text(m, condition=condition)
+    label_knobs(m, chart)
+    return write(m, condition=condition)
