@@ -2,11 +2,12 @@
 
 The Helm emitter turns a component's objects into a template that reads like the base object
 and differs from it only where an environment may change something (kinds.tunables). To find
-those places, the component is built here, once, with a typed `Placeholder` (a str that knows its
-values path) in place of every tunable scalar (replicas, each field of an optional tunable's model), once per optional tunable
-set (what it adds or removes is what the template wraps in `{{- if }}`); the builders record
-which objects carry the component's waivers. The emitter only turns placeholders into
-Go template actions; it never calls a builder.
+those places, the component is built here, once, with a typed `Placeholder` (a str that
+knows its values path) in place of every tunable scalar (replicas, each field of an optional
+tunable's model), once per optional tunable set (what it adds or removes is what the
+template wraps in `{{- if }}`); the builders record which objects carry the component's
+waivers. The emitter only turns placeholders into Go template actions; it never calls a
+builder.
 """
 
 from __future__ import annotations
