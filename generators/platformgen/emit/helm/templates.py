@@ -16,6 +16,19 @@ from platformgen.naming import MANAGED_BY_LABEL, Manifest, kebab
 
 CHART_LABEL = "helm.sh/chart"
 """The label every Helm chart puts on its objects' metadata (with MANAGED_BY_LABEL = Helm)."""
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+"""The release name, on every object's metadata (never in a selector: a renamed release would
+orphan the pods of a Deployment)."""
+VERSION_LABEL = "app.kubernetes.io/version"
+"""The chart's appVersion (the platform's release), on every object's metadata only."""
+SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+"""Argo CD's sync wave of the object's kind (kinds.py; the kustomize tree gets the same from
+argocd/sync-waves/), so `gitops.source: helm` syncs in the same order. Helm ignores it."""
+KEEP = ("helm.sh/resource-policy", "keep")
+"""On content-named objects: `helm upgrade` leaves the replaced Job (done, never re-run) and
+`helm rollback` finds the old one in place, so it does not create it, and training does not run
+again. Argo CD still prunes it (it reads this as Delete=false: only deleting the Application
+keeps it)."""
 
 
 def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
@@ -29,10 +42,22 @@ def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def label_knobs(m: Manifest, chart: str) -> None:
+    """Helm's labels on the object's metadata (never on pod templates or selectors)."""
     labels = m["metadata"].setdefault("labels", {})
     if MANAGED_BY_LABEL in labels:
         labels[MANAGED_BY_LABEL] = Action("$.Release.Service")
     labels[CHART_LABEL] = Action(f'include "{chart}.chart" $')
+    labels[INSTANCE_LABEL] = Action("$.Release.Name")
+    labels[VERSION_LABEL] = Action("$.Chart.AppVersion | toJson")
+
+
+def annotate(m: Manifest) -> Manifest:
+    """`m` with its kind's sync wave, and the keep policy if it is content-named."""
+    annotations = m["metadata"].setdefault("annotations", {})
+    annotations[SYNC_WAVE_ANNOTATION] = str(traits(m["kind"]).sync_wave)
+    if traits(m["kind"]).content_named:
+        annotations[KEEP[0]] = KEEP[1]
+    return m
 
 
 Change = tuple[tuple[Any, ...], str]
@@ -105,7 +130,7 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
     files: dict[str, str] = {}
     names = stems(list(objects.values()), view.name)
     for (key, m), stem in zip(objects.items(), names, strict=True):
-        m = copy_data(m)
+        m = annotate(copy_data(m))
         for knob, path in kind_traits.fields.items():
             if knob in kind_tunables and m["kind"] == view.component.kind:
                 _get(m, path[:-1])[path[-1]] = Action(f"{c}.{knob} | toJson")
@@ -204,6 +229,6 @@ def stems(objects: list[Manifest], group: str) -> list[str]:
 
 
 def static_template(m: Manifest, chart: str, condition: str | None = None) -> str:
-    m = copy_data(m)
+    m = annotate(copy_data(m))
     label_knobs(m, chart)
     return write(m, condition=condition)
