@@ -17,6 +17,14 @@ a new Pod. The proof is the live objects: the set of Jobs and their UIDs, and th
 controller made for them, are the same after the rollback as before it. The control: the same
 chart with the annotation stripped re-creates the old Job on rollback (a new UID), i.e. would
 train again.
+
+Helm 4 applies server-side, so the rollback's apply of the kept Job is a no-op and the rollback
+succeeds. Helm 3 patches an object its current release does not list with the live object as
+the baseline (pkg/kube/client.go, "using cluster state as baseline"), so its patch removes the
+Job's generated selector and the apiserver refuses it ("field is immutable"): on Helm 3 the
+rollback stops at the kept Job, still without creating a Job or a Pod. The test's Helm 3
+branch asserts exactly that; roll back with Helm 4 (the release's other objects are already rolled
+back by then, and a later `helm upgrade` proceeds from the failed revision).
 """
 
 from __future__ import annotations
@@ -155,8 +163,8 @@ def changed_chart(tmp_path: Path, keep: bool) -> tuple[Path, Path]:
 
 def install_upgrade_rollback(
     helm: Helm, cluster: Cluster, registry: str, first: Path, second: Path, work: Path
-) -> tuple[dict[str, str], dict[str, str], set[str], set[str]]:
-    """Jobs and Job Pods after the upgrade and after the rollback."""
+) -> tuple[dict[str, str], dict[str, str], set[str], set[str], subprocess.CompletedProcess[str]]:
+    """Jobs and Job Pods after the upgrade and after the rollback, and the rollback's run."""
     values = ["-f", str(first / f"values-{ENVIRONMENT}.yaml")]
     v1 = helm.publish(first, registry, work / "packages")
     v2 = helm.publish(second, registry, work / "packages")
@@ -168,11 +176,14 @@ def install_upgrade_rollback(
     installed = jobs(cluster)
     helm.run("upgrade", RELEASE, url, "--version", v2, "--plain-http", "-n", "default", *values)
     upgraded, upgraded_pods = jobs(cluster), job_pods(cluster)
-    assert set(upgraded) > set(installed), "the upgrade should create the changed Job"
-    helm.run("rollback", RELEASE, "1", "-n", "default")
-    status = yaml.safe_load(helm.run("status", RELEASE, "-n", "default", "-o", "yaml").stdout)
-    assert status["version"] == 3 and status["info"]["status"] == "deployed", status
-    return upgraded, jobs(cluster), upgraded_pods, job_pods(cluster)
+    assert set(upgraded) - set(installed), "the upgrade should create the changed Job"
+    rollback = helm.run("rollback", RELEASE, "1", "-n", "default", check=False)
+    return upgraded, jobs(cluster), upgraded_pods, job_pods(cluster), rollback
+
+
+def status(helm: Helm) -> tuple[int, str]:
+    found = yaml.safe_load(helm.run("status", RELEASE, "-n", "default", "-o", "yaml").stdout)
+    return int(found["version"]), str(found["info"]["status"])
 
 
 def clean(helm: Helm, cluster: Cluster) -> None:
@@ -188,13 +199,21 @@ def test_oci_install_upgrade_rollback_never_reruns_training(
     helm = Helm(binary, tmp_path / "helm-home", own_cluster)
     first, second = changed_chart(tmp_path, keep=True)
     try:
-        upgraded, rolled_back, upgraded_pods, rolled_back_pods = install_upgrade_rollback(
+        upgraded, rolled_back, upgraded_pods, rolled_back_pods, rollback = install_upgrade_rollback(
             helm, own_cluster, registry, first, second, tmp_path
         )
+        after = status(helm)
     finally:
         clean(helm, own_cluster)
     assert rolled_back == upgraded, "the rollback created or replaced a Job"
     assert rolled_back_pods == upgraded_pods, "the rollback started training Pods"
+    if binary == "helm4":
+        assert rollback.returncode == 0, rollback.stderr
+        assert after == (3, "deployed"), after
+    else:  # Helm 3: refused at the kept Job (module docstring), nothing re-run
+        assert rollback.returncode != 0
+        assert "initial-training-" in rollback.stderr and "field is immutable" in rollback.stderr
+        assert after == (3, "failed"), after
 
 
 def test_without_the_keep_policy_a_rollback_would_train_again(
@@ -206,10 +225,11 @@ def test_without_the_keep_policy_a_rollback_would_train_again(
     helm = Helm("helm", tmp_path / "helm-home", own_cluster)
     first, second = changed_chart(tmp_path, keep=False)
     try:
-        upgraded, rolled_back, _, _ = install_upgrade_rollback(
+        upgraded, rolled_back, _, _, rollback = install_upgrade_rollback(
             helm, own_cluster, registry, first, second, tmp_path
         )
     finally:
         clean(helm, own_cluster)
+    assert rollback.returncode == 0, rollback.stderr
     recreated = set(rolled_back) - set(upgraded)
     assert recreated, f"no Job was re-created: {upgraded} -> {rolled_back}"
