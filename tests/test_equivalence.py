@@ -7,9 +7,10 @@ Nulls and empty maps are kept: they are exactly what keeps an Argo CD app OutOfS
 rewrites are Helm's own labels, listed once in helm_rewrites (the release's instance label and
 the appVersion label are dropped only when they hold exactly the release name and the chart's
 appVersion), and the two annotations only the chart carries, each dropped only when it holds
-what it must (HELM_ANNOTATIONS: the kind's Argo CD sync wave from kinds.py, which the kustomize
-tree gets from argocd/sync-waves/; the keep policy on content-named kinds); nothing is per
-component. `helm test` hooks are not release objects (`--skip-tests`).
+what it must (chart_annotations: the kind's Argo CD sync wave, read from the tree's
+argocd/sync-waves/ Component, which gives the overlays theirs in Argo CD, or from kinds.py where
+the tree has no gitops; the keep policy on content-named kinds); nothing is per component.
+`helm test` hooks are not release objects (`--skip-tests`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import functools
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from platformgen.kinds import traits
+from platformgen.kinds import KINDS
 
 from support import GOLDEN, ROOT, SPEC_CASES, tool
 
@@ -49,11 +50,36 @@ def helm_rewrites(release: str, app_version: str) -> tuple[Rewrite, ...]:
     )
 
 
-HELM_ANNOTATIONS = {
-    "argocd.argoproj.io/sync-wave": lambda kind: str(traits(kind).sync_wave),
-    "helm.sh/resource-policy": lambda kind: "keep" if traits(kind).content_named else None,
-}
+Expected = dict[str, Callable[[str], str | None]]
 """Annotation -> the value it must hold on an object of a kind (None: must not be there)."""
+
+
+def sync_waves(tree: Path) -> dict[str, str]:
+    """kind -> wave, from the tree's argocd/sync-waves/ Component (empty without gitops)."""
+    folder = tree / "argocd" / "sync-waves"
+    if not (folder / "kustomization.yaml").is_file():
+        return {}
+    patches = yaml.safe_load((folder / "kustomization.yaml").read_text())["patches"]
+    wave = {
+        p["path"]: yaml.safe_load((folder / p["path"]).read_text())["metadata"]["annotations"]
+        for p in patches
+    }
+    return {p["target"]["kind"]: wave[p["path"]]["argocd.argoproj.io/sync-wave"] for p in patches}
+
+
+def chart_annotations(tree: Path | None = None) -> Expected:
+    waves = sync_waves(tree) if tree is not None else {}
+
+    def wave(kind: str) -> str | None:
+        row = KINDS.get(kind)
+        return waves.get(kind, str(row.sync_wave) if row is not None else None)
+
+    def keep(kind: str) -> str | None:
+        row = KINDS.get(kind)
+        return "keep" if row is not None and row.content_named else None
+
+    return {"argocd.argoproj.io/sync-wave": wave, "helm.sh/resource-policy": keep}
+
 
 RELEASE = "mlp"
 
@@ -134,7 +160,9 @@ def canonical(document: dict[str, Any]) -> str:
     )
 
 
-def rewrite_helm_labels(document: dict[str, Any], release: str, app_version: str) -> dict[str, Any]:
+def rewrite_helm_labels(
+    document: dict[str, Any], release: str, app_version: str, expected: Expected | None = None
+) -> dict[str, Any]:
     metadata = document.get("metadata") or {}
     labels = metadata.get("labels")
     if isinstance(labels, dict):
@@ -146,8 +174,8 @@ def rewrite_helm_labels(document: dict[str, Any], release: str, app_version: str
                     labels[label] = stands_for
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
-        for annotation, expected in HELM_ANNOTATIONS.items():
-            if annotation in annotations and annotations[annotation] == expected(document["kind"]):
+        for annotation, value in (expected or chart_annotations()).items():
+            if annotation in annotations and annotations[annotation] == value(document["kind"]):
                 del annotations[annotation]
         if not annotations:
             del metadata["annotations"]
@@ -168,7 +196,12 @@ def key_of(document: dict[str, Any]) -> Key:
     )
 
 
-def objects(stream: str, source: str, rewrite: tuple[str, str] | None = None) -> dict[Key, str]:
+def objects(
+    stream: str,
+    source: str,
+    rewrite: tuple[str, str] | None = None,
+    expected: Expected | None = None,
+) -> dict[Key, str]:
     """`rewrite`: (release, appVersion) of a Helm stream, whose own labels are rewritten."""
     """Canonical JSON of every document of `stream`, by key; duplicates are an error."""
     out: dict[Key, str] = {}
@@ -177,7 +210,7 @@ def objects(stream: str, source: str, rewrite: tuple[str, str] | None = None) ->
         if document is None:
             continue
         if rewrite is not None:
-            document = rewrite_helm_labels(document, *rewrite)
+            document = rewrite_helm_labels(document, *rewrite, expected)
         key = key_of(document)
         if key in out:
             duplicates.append(key)
@@ -229,7 +262,10 @@ def equivalence_problems(
     chart = chart or chart_of(tree)
     built = objects(kustomize_build(tree / "overlays" / environment), "kustomize build")
     templated = objects(
-        helm_template(major, chart, environment), "helm template", (RELEASE, app_version(chart))
+        helm_template(major, chart, environment),
+        "helm template",
+        (RELEASE, app_version(chart)),
+        chart_annotations(tree),
     )
     return compare(built, templated)
 
@@ -322,7 +358,7 @@ def test_instance_version_and_wave_are_dropped_only_when_right() -> None:
     right = (
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n"
         "    app.kubernetes.io/instance: mlp\n    app.kubernetes.io/version: 0.1.0\n"
-        f"  annotations:\n    argocd.argoproj.io/sync-wave: '{traits('ConfigMap').sync_wave}'\n"
+        f"  annotations:\n    argocd.argoproj.io/sync-wave: '{KINDS['ConfigMap'].sync_wave}'\n"
     )
     plain = objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {}}\n", "k")
     assert compare(plain, objects(right, "helm", rewrite=("mlp", "0.1.0"))) == []
