@@ -63,6 +63,10 @@ def test_nodes_become_actions_where_they_sit() -> None:
     )
 
 
-def test_a_stray_delimiter_that_is_no_placeholder_stays_text() -> None:
-    document = {"apiVersion": "v1", "kind": "T", "metadata": {"name": "\ue000nope\ue001"}}
-    assert "{{" not in write(document, [Placeholder("replicas")])
+def test_a_spec_string_cannot_pass_for_a_placeholder() -> None:
+    """The delimiters carry a per-process nonce: a string that looks like one without it (a
+    hostile spec value) stays text."""
+    for forged in ("\ue000replicas\ue001", "\ue000:replicas\ue001", "\ue000nope\ue001"):
+        document = {"apiVersion": "v1", "kind": "T", "metadata": {"name": forged}}
+        text = write(document, [Placeholder("replicas")])
+        assert "{{" not in text and forged in text

@@ -13,6 +13,7 @@ builder.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +44,13 @@ KNOB_MODELS: dict[str, type[BaseModel]] = {
 }
 """The optional tunables' spec models: values, placeholders and schema all come from these."""
 
-OPEN, CLOSE = "\ue000", "\ue001"
-"""Private-use characters around a placeholder's path in its text: only seen where a builder
-formats a tunable into a longer string (`f"{model.name} version {pin.version}"`)."""
+OPEN = "\ue000" + secrets.token_hex(8) + ":"
+CLOSE = "\ue001"
+"""Around a placeholder's path in its text, only seen where a builder formats a tunable into a
+longer string (`f"{model.name} version {pin.version}"`): a private-use character and a nonce
+drawn per process, so no spec string can pass for a placeholder. The text never reaches the
+output (the writer turns every placeholder into an action and checks none is left), so the
+output stays the same from run to run."""
 
 Identity = tuple[str, str, str, str]
 

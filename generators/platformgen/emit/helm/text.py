@@ -8,7 +8,7 @@ subtree without nodes is serialized by serialize.to_yaml and indented where it s
 is byte for byte what the kustomize tree holds), a node becomes its `{{ ... }}` action. No
 sentinels, no regexes over serialized text: the only text a placeholder leaves is where a builder
 formatted it into a longer string (an annotation such as "digits version 3"); there its path sits
-between two private-use characters (build/chart.py OPEN, CLOSE) and `_line` splits on them.
+between build/chart.py's OPEN (with a per-process nonce) and CLOSE, and `_line` splits on them.
 """
 
 from __future__ import annotations
@@ -223,6 +223,8 @@ def write(
     writer = _Writer(placeholders)
     writer.mapping(document, 0, False, True)
     body = "\n".join(writer.lines)
+    if OPEN in body:
+        raise AssertionError(f"a placeholder of another component in: {body[:200]}")
     uses = body + (condition or "")
     head = HEADER + (preamble if "$c." in uses else "")
     if condition is not None:
