@@ -52,7 +52,8 @@ def readme(spec: PlatformSpec, defaults: dict[str, Any], schema: dict[str, Any])
         " `app.kubernetes.io/version` (appVersion) on its metadata, never in a selector.",
         "- Content-named objects (Jobs, PipelineVersions) are kept by `helm upgrade`"
         " (`helm.sh/resource-policy: keep`), so `helm rollback` finds them in place and never"
-        " runs a training again.",
+        " runs a training again (Helm 4; Helm 3's rollback stops at the kept Job, whose"
+        " generated selector its patch would drop, and creates nothing).",
         "- Every object carries its Argo CD sync wave (`argocd.argoproj.io/sync-wave`), which"
         " Helm ignores.",
         "",
@@ -67,9 +68,13 @@ def readme(spec: PlatformSpec, defaults: dict[str, Any], schema: dict[str, Any])
             f" {_cell(KNOB_DOCS[key])} |"
         )
     lines.append(f"| `components` | object | | {_cell(KNOB_DOCS['components'])} |")
-    knobs = sorted({k for c in top["components"]["properties"].values() for k in c["properties"]})
-    for knob in knobs:
-        lines.append(f"| `components.<name>.{knob}` | object | | {_cell(KNOB_DOCS[knob])} |")
+    knobs = {
+        k: v for c in top["components"]["properties"].values() for k, v in c["properties"].items()
+    }
+    for knob, knob_schema in sorted(knobs.items()):
+        lines.append(
+            f"| `components.<name>.{knob}` | {_type(knob_schema)} | | {_cell(KNOB_DOCS[knob])} |"
+        )
         model = KNOB_MODELS.get(knob)
         for field, doc in field_docs(model).items() if model is not None else ():
             lines.append(f"| `components.<name>.{knob}.{field}` | | | {_cell(doc)} |")
