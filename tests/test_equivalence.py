@@ -4,7 +4,13 @@
 Documents are keyed by (apiVersion, kind, namespace, name); a duplicate key fails. Each object
 is compared as canonical JSON (sorted keys, RFC 8785 number form: 2.0 is 2), byte for byte.
 Nulls and empty maps are kept: they are exactly what keeps an Argo CD app OutOfSync. The only
-rewrites are Helm's own labels, listed once in HELM_REWRITES; nothing is per component.
+rewrites are Helm's own labels, listed once in helm_rewrites (the release's instance label and
+the appVersion label are dropped only when they hold exactly the release name and the chart's
+appVersion), and the two annotations only the chart carries, each dropped only when it holds
+what it must (chart_annotations: the kind's Argo CD sync wave, read from the tree's
+argocd/sync-waves/ Component, which gives the overlays theirs in Argo CD, or from kinds.py where
+the tree has no gitops; the keep policy on content-named kinds); nothing is per component.
+`helm test` hooks are not release objects (`--skip-tests`).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import functools
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from platformgen.kinds import KINDS
 
 from support import GOLDEN, ROOT, SPEC_CASES, tool
 
@@ -27,12 +35,53 @@ pytestmark = pytest.mark.tools
 HELM_MAJORS = {"3": "helm", "4": "helm4"}
 """Helm major -> its binary in .tools/bin (scripts/install-tools.sh keeps them apart)."""
 
-HELM_REWRITES: tuple[tuple[str, str | None, str | None], ...] = (
-    ("helm.sh/chart", None, None),
-    ("app.kubernetes.io/managed-by", "Helm", "platformgen"),
-)
-"""(metadata label, value Helm sets or None for any, value it stands for or None to drop): the
-labels every Helm chart puts on its objects, the only difference allowed between emitters."""
+Rewrite = tuple[str, str | None, str | None]
+
+
+def helm_rewrites(release: str, app_version: str) -> tuple[Rewrite, ...]:
+    """(metadata label, value Helm sets or None for any, value it stands for or None to drop):
+    the labels every Helm chart puts on its objects, the only difference allowed between
+    emitters."""
+    return (
+        ("helm.sh/chart", None, None),
+        ("app.kubernetes.io/managed-by", "Helm", "platformgen"),
+        ("app.kubernetes.io/instance", release, None),
+        ("app.kubernetes.io/version", app_version, None),
+    )
+
+
+Expected = dict[str, Callable[[str], str | None]]
+"""Annotation -> the value it must hold on an object of a kind (None: must not be there)."""
+
+
+def sync_waves(tree: Path) -> dict[str, str]:
+    """kind -> wave, from the tree's argocd/sync-waves/ Component (empty without gitops)."""
+    folder = tree / "argocd" / "sync-waves"
+    if not (folder / "kustomization.yaml").is_file():
+        return {}
+    patches = yaml.safe_load((folder / "kustomization.yaml").read_text())["patches"]
+    wave = {
+        p["path"]: yaml.safe_load((folder / p["path"]).read_text())["metadata"]["annotations"]
+        for p in patches
+    }
+    return {p["target"]["kind"]: wave[p["path"]]["argocd.argoproj.io/sync-wave"] for p in patches}
+
+
+def chart_annotations(tree: Path | None = None) -> Expected:
+    waves = sync_waves(tree) if tree is not None else {}
+
+    def wave(kind: str) -> str | None:
+        row = KINDS.get(kind)
+        return waves.get(kind, str(row.sync_wave) if row is not None else None)
+
+    def keep(kind: str) -> str | None:
+        row = KINDS.get(kind)
+        return "keep" if row is not None and row.content_named else None
+
+    return {"argocd.argoproj.io/sync-wave": wave, "helm.sh/resource-policy": keep}
+
+
+RELEASE = "mlp"
 
 Key = tuple[str, str, str, str]
 
@@ -71,7 +120,7 @@ def helm_template(
     major: str,
     chart: Path,
     environment: str,
-    release: str = "mlp",
+    release: str = RELEASE,
     namespace: str = "default",
 ) -> str:
     return run(
@@ -82,6 +131,7 @@ def helm_template(
             chart,
             "--namespace",
             namespace,
+            "--skip-tests",
             "-f",
             chart / f"values-{environment}.yaml",
         ]
@@ -110,16 +160,30 @@ def canonical(document: dict[str, Any]) -> str:
     )
 
 
-def rewrite_helm_labels(document: dict[str, Any]) -> dict[str, Any]:
-    labels = (document.get("metadata") or {}).get("labels")
+def rewrite_helm_labels(
+    document: dict[str, Any], release: str, app_version: str, expected: Expected | None = None
+) -> dict[str, Any]:
+    metadata = document.get("metadata") or {}
+    labels = metadata.get("labels")
     if isinstance(labels, dict):
-        for label, helm_value, stands_for in HELM_REWRITES:
+        for label, helm_value, stands_for in helm_rewrites(release, app_version):
             if label in labels and helm_value in (None, labels[label]):
                 if stands_for is None:
                     del labels[label]
                 else:
                     labels[label] = stands_for
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        for annotation, value in (expected or chart_annotations()).items():
+            if annotation in annotations and annotations[annotation] == value(document["kind"]):
+                del annotations[annotation]
+        if not annotations:
+            del metadata["annotations"]
     return document
+
+
+def app_version(chart: Path) -> str:
+    return str(yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))["appVersion"])
 
 
 def key_of(document: dict[str, Any]) -> Key:
@@ -132,15 +196,21 @@ def key_of(document: dict[str, Any]) -> Key:
     )
 
 
-def objects(stream: str, source: str, rewrite: bool = False) -> dict[Key, str]:
+def objects(
+    stream: str,
+    source: str,
+    rewrite: tuple[str, str] | None = None,
+    expected: Expected | None = None,
+) -> dict[Key, str]:
+    """`rewrite`: (release, appVersion) of a Helm stream, whose own labels are rewritten."""
     """Canonical JSON of every document of `stream`, by key; duplicates are an error."""
     out: dict[Key, str] = {}
     duplicates = []
     for document in yaml.safe_load_all(stream):
         if document is None:
             continue
-        if rewrite:
-            document = rewrite_helm_labels(document)
+        if rewrite is not None:
+            document = rewrite_helm_labels(document, *rewrite, expected)
         key = key_of(document)
         if key in out:
             duplicates.append(key)
@@ -191,7 +261,12 @@ def equivalence_problems(
 ) -> list[str]:
     chart = chart or chart_of(tree)
     built = objects(kustomize_build(tree / "overlays" / environment), "kustomize build")
-    templated = objects(helm_template(major, chart, environment), "helm template", rewrite=True)
+    templated = objects(
+        helm_template(major, chart, environment),
+        "helm template",
+        (RELEASE, app_version(chart)),
+        chart_annotations(tree),
+    )
     return compare(built, templated)
 
 
@@ -256,7 +331,7 @@ def test_only_helm_labels_are_rewritten() -> None:
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n"
         "    helm.sh/chart: mlp-0.1.0\n    app.kubernetes.io/managed-by: Helm\n    team: x\n"
     )
-    (rewritten,) = objects(stream, "helm", rewrite=True).values()
+    (rewritten,) = objects(stream, "helm", rewrite=("mlp", "0.1.0")).values()
     assert json.loads(rewritten)["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "platformgen",
         "team": "x",
@@ -266,10 +341,31 @@ def test_only_helm_labels_are_rewritten() -> None:
 @pytest.mark.parametrize("major", sorted(HELM_MAJORS))
 def test_release_name_and_namespace_do_not_change_objects(major: str) -> None:
     chart = chart_of(ROOT)
-    first = objects(helm_template(major, chart, "prod"), "helm template", rewrite=True)
+    version = app_version(chart)
+    first = objects(helm_template(major, chart, "prod"), "helm template", (RELEASE, version))
     second = objects(
         helm_template(major, chart, "prod", release="another-release", namespace="elsewhere"),
         "helm template",
-        rewrite=True,
+        ("another-release", version),
     )
     assert compare(first, second) == []
+
+
+def test_instance_version_and_wave_are_dropped_only_when_right() -> None:
+    """The release's labels and the chart's annotations are normalised only when they hold
+    exactly the release name, the appVersion, the kind's sync wave: anything else stays a
+    difference."""
+    right = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n"
+        "    app.kubernetes.io/instance: mlp\n    app.kubernetes.io/version: 0.1.0\n"
+        f"  annotations:\n    argocd.argoproj.io/sync-wave: '{KINDS['ConfigMap'].sync_wave}'\n"
+    )
+    plain = objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {}}\n", "k")
+    assert compare(plain, objects(right, "helm", rewrite=("mlp", "0.1.0"))) == []
+    for wrong in (
+        right.replace("instance: mlp", "instance: other"),
+        right.replace("version: 0.1.0", "version: 0.2.0"),
+        right.replace("sync-wave: '", "sync-wave: '7"),
+        right + "    helm.sh/resource-policy: keep\n",
+    ):
+        assert compare(plain, objects(wrong, "helm", rewrite=("mlp", "0.1.0"))) != [], wrong

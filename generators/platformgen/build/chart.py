@@ -2,17 +2,18 @@
 
 The Helm emitter turns a component's objects into a template that reads like the base object
 and differs from it only where an environment may change something (kinds.tunables). To find
-those places, the component is built here, once, with a typed `Placeholder` in place of every
-tunable scalar (replicas, each field of an optional tunable's model), once per optional tunable
-set (what it adds or removes is what the template wraps in `{{- if }}`); the builders record
-which objects carry the component's waivers. The emitter only turns placeholders into
-Go template actions; it never calls a builder.
+those places, the component is built here, once, with a typed `Placeholder` (a str that
+knows its values path) in place of every tunable scalar (replicas, each field of an optional
+tunable's model), once per optional tunable set (what it adds or removes is what the
+template wraps in `{{- if }}`); the builders record which objects carry the component's
+waivers. The emitter only turns placeholders into Go template actions; it never calls a
+builder.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,31 +44,48 @@ KNOB_MODELS: dict[str, type[BaseModel]] = {
 }
 """The optional tunables' spec models: values, placeholders and schema all come from these."""
 
-PLACEHOLDER = re.compile(r"__pg(\d+)__")
-"""A placeholder in built data: `__pg<n>__`, n its index in ChartSource.placeholders."""
+OPEN = "\ue000" + secrets.token_hex(8) + ":"
+CLOSE = "\ue001"
+"""Around a placeholder's path in its text, only seen where a builder formats a tunable into a
+longer string (`f"{model.name} version {pin.version}"`): a private-use character and a nonce
+drawn per process, so no spec string can pass for a placeholder. The text never reaches the
+output (the writer turns every placeholder into an action and checks none is left), so the
+output stays the same from run to run."""
 
 Identity = tuple[str, str, str, str]
 
 
-@dataclass(frozen=True)
-class Placeholder:
-    """A tunable scalar, standing in a built object for the component's chart value."""
+class Placeholder(str):
+    """A tunable scalar, standing in a built object for the component's chart value.
+
+    A str, so builders pass it through like the value it replaces (and json, sorting and
+    f-strings work on it); the Helm emitter finds it by type where it is a whole value, and by
+    its text (OPEN path CLOSE) where a builder formatted it into a longer string."""
 
     path: str
     """The value's path below the component's values: `replicas`, `autoscaling.minReplicas`."""
-    optional: bool = False
+    optional: bool
     """The value may be null (an optional field of a tunable's model): rendered only if set."""
+
+    def __new__(cls, path: str, optional: bool = False) -> Placeholder:
+        made = super().__new__(cls, f"{OPEN}{path}{CLOSE}")
+        made.path = path
+        made.optional = optional
+        return made
+
+    def __getnewargs__(self) -> tuple[str, bool]:  # type: ignore[override]
+        return (self.path, self.optional)
 
 
 class Placeholders:
-    """The placeholders of one component, numbered in the order they are made."""
+    """The placeholders of one component, in the order they are made."""
 
     def __init__(self) -> None:
         self.items: list[Placeholder] = []
 
-    def add(self, placeholder: Placeholder) -> str:
+    def add(self, placeholder: Placeholder) -> Placeholder:
         self.items.append(placeholder)
-        return f"__pg{len(self.items) - 1}__"
+        return placeholder
 
 
 @dataclass(frozen=True)

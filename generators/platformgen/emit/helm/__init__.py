@@ -37,7 +37,9 @@ from __future__ import annotations
 
 from platformgen.build import PlatformBuild
 from platformgen.build.chart import KNOB_MODELS
-from platformgen.emit.helm.chart import chart_yaml, helpers, notes
+from platformgen.emit.helm.chart import CHECKS, chart_yaml, content_digest, helpers, notes
+from platformgen.emit.helm.hooks import test_hooks
+from platformgen.emit.helm.readme import readme
 from platformgen.emit.helm.schema import values_schema
 from platformgen.emit.helm.templates import (
     component_templates,
@@ -56,11 +58,14 @@ def emit_helm(built: PlatformBuild) -> dict[str, str]:
     spec = built.spec
     chart = spec.platform.name
     root = f"charts/{chart}"
-    files: dict[str, str] = {f"{root}/Chart.yaml": to_yaml(chart_yaml(spec))}
+    files: dict[str, str] = {}
     groups = built.base.groups
     for group, objects in groups.items():
         if group in built.charts:
-            for path, text in component_templates(built.charts[group], chart).items():
+            source = built.charts[group]
+            for path, text in component_templates(source, chart).items():
+                files[f"{root}/{path}"] = text
+            for path, text in test_hooks(source, objects, chart).items():
                 files[f"{root}/{path}"] = text
             continue
         for m, stem in zip(objects, stems(objects, group), strict=True):
@@ -68,11 +73,16 @@ def emit_helm(built: PlatformBuild) -> dict[str, str]:
     for path, text in environment_templates(built, chart).items():
         files[f"{root}/{path}"] = text
     files[f"{root}/templates/_helpers.tpl"] = helpers(chart)
+    files[f"{root}/templates/checks.yaml"] = CHECKS.format(chart=chart)
     files[f"{root}/templates/NOTES.txt"] = notes(spec, list(built.base.objects()))
     defaults = chart_values(built.base, spec)
     files[f"{root}/values.yaml"] = values_yaml(defaults, spec)
     for environment, environment_build in built.environments.items():
         difference = values_difference(defaults, chart_values(environment_build, spec))
         files[f"{root}/values-{environment}.yaml"] = to_yaml(difference)
-    files[f"{root}/values.schema.json"] = to_json(values_schema(spec))
-    return files
+    schema = values_schema(spec)
+    files[f"{root}/values.schema.json"] = to_json(schema)
+    files[f"{root}/README.md"] = readme(spec, defaults, schema)
+    packaged = {path.removeprefix(f"{root}/"): text for path, text in files.items()}
+    files[f"{root}/Chart.yaml"] = to_yaml(chart_yaml(spec, content_digest(packaged)))
+    return dict(sorted(files.items()))

@@ -9,13 +9,26 @@ from typing import Any
 
 from platformgen.build import PlatformBuild
 from platformgen.build.chart import ChartSource
-from platformgen.emit.helm.text import Template, copy_data
+from platformgen.emit.helm.text import Action, Block, Splice, When, copy_data, write
 from platformgen.environments import identity
 from platformgen.kinds import traits, tunables
 from platformgen.naming import MANAGED_BY_LABEL, Manifest, kebab
 
 CHART_LABEL = "helm.sh/chart"
 """The label every Helm chart puts on its objects' metadata (with MANAGED_BY_LABEL = Helm)."""
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+"""The release name, on every object's metadata (never in a selector: a renamed release would
+orphan the pods of a Deployment)."""
+VERSION_LABEL = "app.kubernetes.io/version"
+"""The chart's appVersion (the platform's release), on every object's metadata only."""
+SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+"""Argo CD's sync wave of the object's kind (kinds.py; the kustomize tree gets the same from
+argocd/sync-waves/), so `gitops.source: helm` syncs in the same order. Helm ignores it."""
+KEEP = ("helm.sh/resource-policy", "keep")
+"""On content-named objects: `helm upgrade` leaves the replaced Job (done, never re-run) and
+`helm rollback` finds the old one in place, so it does not create it, and training does not run
+again. Argo CD still prunes it (it reads this as Delete=false: only deleting the Application
+keeps it)."""
 
 
 def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
@@ -28,11 +41,23 @@ def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
             yield from _walk_dicts(item)
 
 
-def label_knobs(m: Manifest, t: Template, chart: str) -> None:
+def label_knobs(m: Manifest, chart: str) -> None:
+    """Helm's labels on the object's metadata (never on pod templates or selectors)."""
     labels = m["metadata"].setdefault("labels", {})
     if MANAGED_BY_LABEL in labels:
-        labels[MANAGED_BY_LABEL] = t.scalar("$.Release.Service")
-    labels[CHART_LABEL] = t.scalar(f'include "{chart}.chart" $')
+        labels[MANAGED_BY_LABEL] = Action("$.Release.Service")
+    labels[CHART_LABEL] = Action(f'include "{chart}.chart" $')
+    labels[INSTANCE_LABEL] = Action("$.Release.Name")
+    labels[VERSION_LABEL] = Action("$.Chart.AppVersion | toJson")
+
+
+def annotate(m: Manifest) -> Manifest:
+    """`m` with its kind's sync wave, and the keep policy if it is content-named."""
+    annotations = m["metadata"].setdefault("annotations", {})
+    annotations[SYNC_WAVE_ANNOTATION] = str(traits(m["kind"]).sync_wave)
+    if traits(m["kind"]).content_named:
+        annotations[KEEP[0]] = KEEP[1]
+    return m
 
 
 Change = tuple[tuple[Any, ...], str]
@@ -79,7 +104,6 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
     kind_tunables = tunables(view.component.kind)
     kind_traits = traits(view.component.kind)
     values = f'index $.Values.components "{view.name}"'
-    t = Template(source.placeholders)
     c = "$c"
     original = {identity(m): m for m in _templated(source.built)}
     objects = copy_data(original)
@@ -98,29 +122,29 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
             for path, change in sorted(_changes(before, after, (), where), key=str):
                 parent = _get(objects[key], path[:-1])
                 if change == "added":
-                    parent[t.marked(path[-1], f"{c}.{knob}")] = _get(m, path)
+                    parent[When(path[-1], f"{c}.{knob}")] = _get(m, path)
                 elif path[-1] in parent:
-                    parent[t.marked(path[-1], f"not {c}.{knob}")] = parent.pop(path[-1])
+                    parent[When(path[-1], f"not {c}.{knob}")] = parent.pop(path[-1])
                 else:
                     raise AssertionError(f"{where}: {path} is removed by two tunables")
     files: dict[str, str] = {}
     names = stems(list(objects.values()), view.name)
     for (key, m), stem in zip(objects.items(), names, strict=True):
-        m = copy_data(m)
+        m = annotate(copy_data(m))
         for knob, path in kind_traits.fields.items():
             if knob in kind_tunables and m["kind"] == view.component.kind:
-                _get(m, path[:-1])[path[-1]] = t.scalar(f"{c}.{knob} | toJson")
+                _get(m, path[:-1])[path[-1]] = Action(f"{c}.{knob} | toJson")
         for d in _walk_dicts(m):
             if d.get("image") == view.image:
-                d["image"] = t.scalar(f'include "{chart}.image" {c}.image')
+                d["image"] = Action(f'include "{chart}.image" {c}.image')
                 if "resources" in d:
-                    d["resources"] = t.block(f"toYaml {c}.resources")
+                    d["resources"] = Block(f"toYaml {c}.resources")
                 if "env" in d:
                     args = f'"env" {c}.env "logLevel" $.Values.logLevel'
                     fixed = [e for e in d["env"] if e != _plain_env(e, plain.env)]
                     if fixed:
                         args += f' "fixed" (fromJsonArray {_go_string(_json(fixed))})'
-                    d["env"] = t.block(f'include "{chart}.env" (dict {args})')
+                    d["env"] = Block(f'include "{chart}.env" (dict {args})')
         carrier = source.carriers.get(key)
         if carrier is not None:
             annotations = m["metadata"].get("annotations", {})
@@ -137,12 +161,14 @@ def component_templates(source: ChartSource, chart: str) -> dict[str, str]:
                 )
             exceptions = f'include "{chart}.policyExceptions" {waived}'
             if fixed_annotations:
-                m["metadata"]["annotations"] = {**fixed_annotations, t.splice(exceptions): "splice"}
+                m["metadata"]["annotations"] = {**fixed_annotations, Splice(exceptions): ""}
             else:
-                m["metadata"]["annotations"] = t.block("", guard=exceptions)
-        label_knobs(m, t, chart)
+                m["metadata"]["annotations"] = Block("", guard=exceptions)
+        label_knobs(m, chart)
         preamble = "{{- $c := " + values + " }}\n"
-        files[f"templates/{stem}.yaml"] = t.text(m, preamble, conditions.get(key))
+        files[f"templates/{stem}.yaml"] = write(
+            m, source.placeholders, preamble, conditions.get(key)
+        )
     return files
 
 
@@ -203,7 +229,6 @@ def stems(objects: list[Manifest], group: str) -> list[str]:
 
 
 def static_template(m: Manifest, chart: str, condition: str | None = None) -> str:
-    t = Template()
-    m = copy_data(m)
-    label_knobs(m, t, chart)
-    return t.text(m, condition=condition)
+    m = annotate(copy_data(m))
+    label_knobs(m, chart)
+    return write(m, condition=condition)

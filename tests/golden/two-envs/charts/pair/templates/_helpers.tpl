@@ -53,3 +53,39 @@ kube-score.platformgen.io/{{ $check }}: {{ index $score $check | toJson }}
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{- /* pair.quantity: a Kubernetes quantity (values.schema.json's pattern: digits, an
+   optional fraction, an optional suffix) as a number in base units, for comparing. */ -}}
+{{- define "pair.quantity" -}}
+{{- $text := toString . -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $text -}}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- mulf (float64 $number) (get $units (trimPrefix $number $text)) -}}
+{{- end -}}
+
+{{- /* pair.checks: what values.schema.json cannot say, one component at a time;
+   renders nothing, or fails the install naming the value. */ -}}
+{{- define "pair.checks" -}}
+{{- range $name, $c := .Values.components }}
+{{- with $c.autoscaling }}
+{{- if gt (int .minReplicas) (int .maxReplicas) }}
+{{- fail (printf "components.%s.autoscaling: minReplicas (%v) is above maxReplicas (%v)" $name .minReplicas .maxReplicas) }}
+{{- end }}
+{{- end }}
+{{- $resources := $c.resources | default dict }}
+{{- $limits := $resources.limits | default dict }}
+{{- range $resource, $request := $resources.requests | default dict }}
+{{- if hasKey $limits $resource }}
+{{- $limit := index $limits $resource }}
+{{- if gt (float64 (include "pair.quantity" $request)) (float64 (include "pair.quantity" $limit)) }}
+{{- fail (printf "components.%s.resources: requests.%s (%v) is above limits.%s (%v)" $name $resource $request $resource $limit) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $c.canary $c.model }}
+{{- if kindIs "invalid" $c.canary.version }}
+{{- fail (printf "components.%s.canary: trafficPercent (%v) without a version: set canary.version, the registry version the canary serves" $name $c.canary.trafficPercent) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
