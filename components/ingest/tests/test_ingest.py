@@ -7,7 +7,7 @@ from mlp_common.dataset import read_dataset, verify_snapshot
 from mlp_ingest.cli import main
 from mlp_ingest.core import load_sklearn
 
-WINE_HASH = "sha256:39b2710e91b4921fdbfe13bfc363881b27a5e15ae7950fb96dba52a771ca6a7d"
+WINE_HASH = "sha256:c087f25b3d81dc82dd5708a209526836483a03bf8a43834f5ff38b75f96e0788"
 
 
 def test_default_is_the_bundled_digits_dataset(tmp_path: Path) -> None:
@@ -34,11 +34,13 @@ def test_snapshot_uri_depends_only_on_the_content(tmp_path: Path) -> None:
     assert main(["--source", "sklearn:wine", *argv, "--uri-file", str(tmp_path / "u1")]) == 0
     uri = (tmp_path / "u1").read_text()
     assert uri == f"{root}/wine/{WINE_HASH.split(':')[1]}/"
-    stat = (Path(uri) / "data.parquet").stat()
+    stat = (Path(uri) / "part-00000.parquet").stat()
     csv = ["--source", str(tmp_path / "wine.csv"), "--target", "target"]
     assert main([*csv, *argv, "--uri-file", str(tmp_path / "u2")]) == 0
     assert (tmp_path / "u2").read_text() == uri
-    assert (Path(uri) / "data.parquet").stat().st_mtime_ns == stat.st_mtime_ns  # not rewritten
+    assert (
+        Path(uri) / "part-00000.parquet"
+    ).stat().st_mtime_ns == stat.st_mtime_ns  # not rewritten
     assert verify_snapshot(uri).content_hash == WINE_HASH
     frame.loc[0, "alcohol"] = 14.0
     frame.to_csv(tmp_path / "changed.csv", index=False)

@@ -72,12 +72,9 @@ def split(
     seed: int,
     id_column: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Split ``frame`` into train/val/test tables by row key and describe the features."""
-    if not 0 < test_size < 1 or not 0 < val_size < 1 or test_size + val_size >= 1:
-        raise StepError(
-            f"--test-size {test_size} and --val-size {val_size}: each must be in (0, 1) "
-            "and their sum below 1"
-        )
+    """Split ``frame`` into train/val/test tables by row key and describe the features, in
+    memory (the definition; the step streams: :mod:`mlp_preprocess.streaming`)."""
+    check_sizes(test_size, val_size)
     if target not in frame.columns:
         raise DataError(f"target column {target!r}: missing")
     if id_column is not None:
@@ -110,14 +107,56 @@ def split(
         for name, (x, y) in parts.items()
     }
     train_x = tables["train"][features]
-    description = {
+    description = describe_split(
+        features=features,
+        dtypes={name: str(frame[name].dtype) for name in features},
+        target=target,
+        classes=classes,
+        mean=[float(v) for v in train_x.mean()],
+        variance=[float(v) for v in np.var(train_x.to_numpy(), axis=0)],
+        splits={name: len(table) for name, table in tables.items()},
+        seed=seed,
+        id_column=id_column,
+        test_size=test_size,
+        val_size=val_size,
+        test_hash=content_hash(tables["test"]),
+    )
+    return tables, description
+
+
+def check_sizes(test_size: float, val_size: float) -> None:
+    """Each share in (0, 1), their sum below 1."""
+    if not 0 < test_size < 1 or not 0 < val_size < 1 or test_size + val_size >= 1:
+        raise StepError(
+            f"--test-size {test_size} and --val-size {val_size}: each must be in (0, 1) "
+            "and their sum below 1"
+        )
+
+
+def describe_split(
+    *,
+    features: list[str],
+    dtypes: dict[str, str],
+    target: str,
+    classes: list[Any],
+    mean: list[float],
+    variance: list[float],
+    splits: dict[str, int],
+    seed: int,
+    id_column: str | None,
+    test_size: float,
+    val_size: float,
+    test_hash: str,
+) -> dict[str, Any]:
+    """``features.json`` (see the module docstring)."""
+    return {
         "features": features,
-        "dtypes": {name: str(frame[name].dtype) for name in features},
+        "dtypes": dtypes,
         "target": target,
         "classes": [str(c) for c in classes],
-        "mean": [float(v) for v in train_x.mean()],
-        "variance": [float(v) for v in np.var(train_x.to_numpy(), axis=0)],
-        "splits": {name: len(table) for name, table in tables.items()},
+        "mean": mean,
+        "variance": variance,
+        "splits": splits,
         "seed": seed,
         "split": {
             "rule": "sha256(salt + row key) as u in [0, 1): test if u < test_size, "
@@ -127,6 +166,5 @@ def split(
             "test_size": test_size,
             "val_size": val_size,
         },
-        "test_hash": content_hash(tables["test"]),
+        "test_hash": test_hash,
     }
-    return tables, description

@@ -1,0 +1,52 @@
+"""The step's two-pass streaming split equals the in-memory definition (core.split)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlp_common import tables
+from mlp_common.dataset import write_dataset
+from mlp_ingest.core import load_sklearn
+from mlp_preprocess.core import split
+from mlp_preprocess.streaming import split_dataset
+
+
+def _same(tmp_path: Path, frame: pd.DataFrame, id_column: str | None = None) -> None:
+    write_dataset(tmp_path / "ds", frame, name="d", target="target")
+    (tmp_path / "out").mkdir()
+    described = split_dataset(
+        tmp_path / "ds",
+        tmp_path / "out",
+        test_size=0.2,
+        val_size=0.2,
+        seed=42,
+        id_column=id_column,
+    )
+    expected_tables, expected = split(
+        frame, "target", test_size=0.2, val_size=0.2, seed=42, id_column=id_column
+    )
+    for name, table in expected_tables.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / f"{name}.parquet"), table)
+    for key in ("mean", "variance"):
+        assert described.pop(key) == pytest.approx(expected.pop(key), rel=1e-12)
+    assert described == expected  # splits, classes, dtypes, test_hash, rule
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
+
+
+def test_default_data_splits_identically_in_small_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tables.iter_parquet, "__defaults__", (None, 100))  # 18 batches
+    _same(tmp_path, load_sklearn("digits")[0])
+
+
+def test_nulls_are_filled_with_training_means_and_ids_key_rows(tmp_path: Path) -> None:
+    frame = load_sklearn("wine")[0]
+    frame.loc[frame.index % 11 == 0, "alcohol"] = np.nan
+    frame.insert(0, "patient", [f"p{i:04d}" for i in range(len(frame))])
+    _same(tmp_path, frame, id_column="patient")
