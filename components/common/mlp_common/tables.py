@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 
 from mlp_common.step import StepError
 
-BATCH_ROWS = 32_768
-"""Rows per batch read (about 17 MB for 65 float64 columns)."""
-CSV_BLOCK_BYTES = 1 << 22
+BATCH_ROWS = 8_192
+"""Rows per batch read (about 4 MB for 65 float64 columns)."""
+CSV_BLOCK_BYTES = 1 << 20
 """Bytes of CSV text per batch read."""
 ROW_GROUP_ROWS = 32_768
 PART_ROWS = 32 * ROW_GROUP_ROWS
@@ -212,6 +212,6 @@ def iter_parquet(
 ) -> Iterator[pd.DataFrame]:
     """The rows of Parquet files, in order, as frames of at most ``rows`` rows."""
     for path in paths:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # one row group in memory at a time
         for batch in parquet.iter_batches(batch_size=rows, columns=columns):
             yield pa.Table.from_batches([batch]).to_pandas()

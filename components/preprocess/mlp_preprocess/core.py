@@ -45,12 +45,21 @@ def row_keys(frame: pd.DataFrame, target: str, id_column: str | None) -> list[st
     if id_column is not None:
         return [str(value) for value in frame[id_column].tolist()]
     features = [c for c in frame.columns if c != target]
-    values = frame[features].to_numpy("float64")
+    texts = float_texts(frame[features].to_numpy("float64"))
     labels = frame[target].astype(str).tolist()
-    return [
-        ",".join(format(v, ".17g") for v in row) + "|" + label
-        for row, label in zip(values, labels, strict=True)
-    ]
+    return [",".join(row) + "|" + label for row, label in zip(texts.tolist(), labels, strict=True)]
+
+
+def float_texts(values: np.ndarray) -> np.ndarray:
+    """``format(v, ".17g")`` of every value: whole numbers below 1e17 (the common case: counts,
+    pixels, codes) through numpy's integer formatting, the rest one by one."""
+    whole = np.isfinite(values) & (np.abs(values) < 1e17) & (values == np.round(values))
+    whole &= ~((values == 0) & np.signbit(values))  # -0.0 formats as "-0"
+    texts = np.where(whole, values, 0).astype(np.int64).astype(str).astype(object)
+    rest = ~whole
+    if rest.any():
+        texts[rest] = [format(v, ".17g") for v in values[rest].tolist()]
+    return texts
 
 
 def assign_splits(keys: list[str], test_size: float, val_size: float) -> np.ndarray:
@@ -61,6 +70,23 @@ def assign_splits(keys: list[str], test_size: float, val_size: float) -> np.ndar
         dtype="float64",
     ) / float(1 << 64)
     return np.where(u < test_size, "test", np.where(u < test_size + val_size, "val", "train"))
+
+
+KEY_ROWS = 4096
+"""Rows whose keys are built at once (their texts are Python strings: ~64 per row)."""
+
+
+def splits_of(
+    frame: pd.DataFrame, target: str, id_column: str | None, test_size: float, val_size: float
+) -> np.ndarray:
+    """The split of every row of ``frame``, keys built :data:`KEY_ROWS` rows at a time."""
+    parts = [
+        assign_splits(
+            row_keys(frame.iloc[start : start + KEY_ROWS], target, id_column), test_size, val_size
+        )
+        for start in range(0, len(frame), KEY_ROWS)
+    ]
+    return np.concatenate(parts) if parts else np.array([], dtype="<U5")
 
 
 def split(
@@ -94,7 +120,7 @@ def split(
     if (counts < 3).any():
         rare = sorted(str(c) for c in counts[counts < 3].index)
         raise DataError(f"target column {target!r}: classes {rare} have fewer than 3 rows")
-    assigned = assign_splits(row_keys(frame, target, id_column), test_size, val_size)
+    assigned = splits_of(frame, target, id_column, test_size, val_size)
     data = frame[features].astype("float64")
     labels = frame[target].map(index).astype("int64")
     parts = {name: (data[assigned == name], labels[assigned == name]) for name in SPLITS}

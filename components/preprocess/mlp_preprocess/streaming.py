@@ -3,7 +3,7 @@ bounded by a batch (the step's path; :func:`mlp_preprocess.core.split` is the in
 definition, and a test proves both give the same rows and description).
 
 Pass 1 reads the dataset once: each row goes to its split by its key alone
-(:func:`~mlp_preprocess.core.assign_splits`), and is appended, nulls and raw target kept, to a
+(:func:`~mlp_preprocess.core.splits_of`), and is appended, nulls and raw target kept, to a
 temporary Parquet file of that split; meanwhile the class counts, the training classes and the
 training split's per-feature sums (``math.fsum``) accumulate. Pass 2 reads each temporary split
 back, fills nulls with the training means, maps the target to class indices and writes the final
@@ -28,29 +28,46 @@ from mlp_common.tables import iter_parquet
 from mlp_preprocess.core import (
     LABEL,
     SPLITS,
-    assign_splits,
     check_sizes,
     describe_split,
-    row_keys,
+    splits_of,
 )
+
+SPLIT_GROUP_ROWS = 16_384
+"""Rows per row group of a split file: the unit training reads and shards by. Every row group
+adds metadata the writer keeps until the file is closed, so groups are not made smaller."""
 
 
 class SplitWriter:
-    """One Parquet file written batch by batch (a row group per batch)."""
+    """One Parquet file written batch by batch, in row groups of :data:`SPLIT_GROUP_ROWS` rows
+    (no column statistics: nothing filters on them, and they would grow the footer)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= SPLIT_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending_rows:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema)
-        self._writer.write_table(table)
-        self.rows += len(frame)
+            self._writer = pq.ParquetWriter(self.path, table.schema, write_statistics=False)
+        self._writer.write_table(table, row_group_size=table.num_rows)
 
     def close(self, empty: pd.DataFrame) -> None:
+        self._flush()
         if self._writer is None:
             empty.to_parquet(self.path, index=False)
         else:
@@ -116,7 +133,7 @@ def split_dataset(
         totals.add(batch, target, id_column)
         if totals.id_nulls or totals.target_nulls:
             continue  # reported below, with the full counts
-        assigned = assign_splits(row_keys(batch, target, id_column), test_size, val_size)
+        assigned = splits_of(batch, target, id_column, test_size, val_size)
         x = batch[features].astype("float64")
         for name in SPLITS:
             chosen = assigned == name

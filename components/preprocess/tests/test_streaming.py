@@ -50,3 +50,18 @@ def test_nulls_are_filled_with_training_means_and_ids_key_rows(tmp_path: Path) -
     frame.loc[frame.index % 11 == 0, "alcohol"] = np.nan
     frame.insert(0, "patient", [f"p{i:04d}" for i in range(len(frame))])
     _same(tmp_path, frame, id_column="patient")
+
+
+def test_row_key_texts_equal_python_formatting() -> None:
+    from mlp_preprocess.core import float_texts
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.integers(-20, 20, 1000).astype("float64"),
+            rng.normal(size=1000) * 1e5,
+            [0.0, -0.0, np.nan, np.inf, -np.inf, 1e17, 1e16, -1e16 - 2, 2.0**53 + 2, 5e-324],
+        ]
+    )
+    texts = float_texts(values.reshape(-1, 2)).ravel().tolist()
+    assert texts == [format(v, ".17g") for v in values]
