@@ -39,6 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=DEFAULT_SEED, help="global seed (default 42; rows do not move)"
     )
     parser.add_argument(
+        "--engine",
+        choices=("streaming", "spark"),
+        default="streaming",
+        help="streaming: two passes over batches in this process (default); spark: a PySpark job "
+        "(the same split), local[*] in this step unless --spark-master says otherwise",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="Spark master URL (default local[*])"
+    )
+    parser.add_argument(
         "--id-column",
         default="",
         help="column whose value keys each row's split (default: the row's content); not a feature",
@@ -52,14 +62,18 @@ def run(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output
         with atomic_directory(Path(local) / "out" if remote else local) as tmp:
-            description = split_dataset(
-                dataset,
-                tmp,
-                test_size=args.test_size,
-                val_size=args.val_size,
-                seed=args.seed,
-                id_column=args.id_column or None,
-            )
+            options = {
+                "test_size": args.test_size,
+                "val_size": args.val_size,
+                "seed": args.seed,
+                "id_column": args.id_column or None,
+            }
+            if args.engine == "spark":
+                from mlp_preprocess.spark import split_on_spark
+
+                description = split_on_spark(dataset, tmp, master=args.spark_master, **options)
+            else:
+                description = split_dataset(dataset, tmp, **options)
             info = read_snapshot_info(str(dataset))
             assert info is not None  # split_dataset read it
             description["dataset"] = info.to_dict()

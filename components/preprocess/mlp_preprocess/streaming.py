@@ -100,7 +100,7 @@ class _Totals:
             sums.append(math.fsum(values[present[:, column], column]))
 
 
-def _check_columns(dtypes: dict[str, str], target: str, id_column: str | None) -> list[str]:
+def check_columns(dtypes: dict[str, str], target: str, id_column: str | None) -> list[str]:
     if target not in dtypes:
         raise DataError(f"target column {target!r}: missing")
     if id_column is not None and (id_column not in dtypes or id_column == target):
@@ -126,7 +126,7 @@ def split_dataset(
     check_sizes(test_size, val_size)
     info, batches = iter_dataset(directory)
     target = info.target
-    features = _check_columns(info.columns, target, id_column)
+    features = check_columns(info.columns, target, id_column)
     totals = _Totals(features)
     raw = {name: SplitWriter(output / f".{name}.raw.parquet") for name in SPLITS}
     for batch in batches:

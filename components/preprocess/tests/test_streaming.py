@@ -65,3 +65,38 @@ def test_row_key_texts_equal_python_formatting() -> None:
     )
     texts = float_texts(values.reshape(-1, 2)).ravel().tolist()
     assert texts == [format(v, ".17g") for v in values]
+
+
+def test_spark_puts_the_same_rows_in_the_same_splits(tmp_path: Path) -> None:
+    """The PySpark job (local[*], a real JVM) and the streaming path: the same rows in each split
+    (order aside), the same classes, sizes and test hash, means and variances to rounding."""
+    from mlp_preprocess.spark import split_on_spark
+
+    frame = load_sklearn("wine")[0]
+    frame.loc[frame.index % 11 == 0, "alcohol"] = np.nan
+    write_dataset(tmp_path / "ds", frame, name="d", target="target")
+    described = {}
+    for engine, run in (("local", split_dataset), ("spark", split_on_spark)):
+        (tmp_path / engine).mkdir()
+        described[engine] = run(
+            tmp_path / "ds", tmp_path / engine, test_size=0.2, val_size=0.2, seed=42
+        )
+    for name in ("train", "val", "test"):
+        local, spark = (
+            pd.read_parquet(tmp_path / e / f"{name}.parquet").sort_values(["alcohol", "proline"])
+            for e in ("local", "spark")
+        )
+        pd.testing.assert_frame_equal(
+            local.reset_index(drop=True),
+            spark.reset_index(drop=True),
+            check_exact=False,
+            rtol=1e-12,
+        )
+    for key in ("mean", "variance"):
+        assert described["spark"].pop(key) == pytest.approx(described["local"].pop(key), rel=1e-9)
+    assert described["spark"] == described["local"]
+    assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == [
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
