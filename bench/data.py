@@ -197,6 +197,7 @@ def run(options: Options) -> Result:
             "x": "size (x the default rows)",
             "metrics": ["peak_rss_mib", "wall_s"],
             "logx": True,
+            "logy": True,
         },
     )
     sizes = tuple(dict.fromkeys((*options.sizes, options.scale)))
@@ -211,7 +212,7 @@ def run(options: Options) -> Result:
                 for step_run in pipeline(size, caps, work):
                     samples[step_run.step].append(step_run)
                 shutil.rmtree(work)
-            group = "scale" if size == options.scale and size not in options.sizes else "sizes"
+            group = "sizes"  # the scale run extends the same lines
             for step, step_runs in samples.items():
                 result.add(group, step, size, "wall_s", "s", [r.wall_s for r in step_runs])
                 result.add(group, step, size, "peak_rss_mib", "MiB",
