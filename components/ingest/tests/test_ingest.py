@@ -109,3 +109,29 @@ def test_bad_sources_fail_clearly_without_output(
     err = capsys.readouterr().err
     assert err.startswith("ingest: ") and message in err
     assert not (tmp_path / "ds").exists()
+
+
+def test_sql_is_streamed_in_chunks_and_equals_the_whole_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server-side cursor read in chunks gives the table pandas reads whole: an integer column
+    that meets a NULL only in a later chunk is widened to float64 as pandas would."""
+    import mlp_ingest.core as core
+    from mlp_common.dataset import content_hash
+
+    frame, _ = load_sklearn("wine")
+    frame["batch_no"] = range(len(frame))
+    with sqlite3.connect(tmp_path / "w.db") as connection:
+        frame.to_sql("wine", connection, index=False)
+        connection.execute("UPDATE wine SET batch_no = NULL WHERE batch_no = 170")
+    url, query = f"sqlite:///{tmp_path / 'w.db'}", "SELECT * FROM wine"
+    with sqlite3.connect(tmp_path / "w.db") as connection:
+        whole = pd.read_sql_query(query, connection)
+    assert str(whole["batch_no"].dtype) == "float64"
+    monkeypatch.setattr(core, "SQL_CHUNK_ROWS", 50)
+    assert len(list(core.sql_batches(url, query)({"batch_no": "float64"}))) == 4
+    argv = ["--source", url, "--query", query, "--target", "target", "--name", "wine"]
+    assert main([*argv, "--output", str(tmp_path / "ds")]) == 0
+    loaded, info = read_dataset(tmp_path / "ds")
+    pd.testing.assert_frame_equal(loaded, whole)
+    assert info.content_hash == content_hash(whole)
