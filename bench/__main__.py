@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline", "gate", "images")
+NAMES = ("serving", "render", "validate", "pipeline", "gate", "images", "data")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -95,6 +95,21 @@ def _images(args: argparse.Namespace) -> Result:
     )
 
 
+def _data(args: argparse.Namespace) -> Result:
+    from bench import data
+
+    smoke = args.smoke
+    return data.run(
+        data.Options(
+            sizes=(1, 2) if smoke else (1, 10, 100),
+            scale=3 if smoke else args.data_scale,
+            cap_mib=args.data_cap,
+            tensorflow_cap_mib=args.data_tensorflow_cap,
+            repeat=1 if smoke else args.data_repeat,
+        )
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
@@ -102,6 +117,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "pipeline": _pipeline,
     "gate": _gate,
     "images": _images,
+    "data": _data,
 }
 
 
@@ -156,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="images: code-change rebuilds per image (default 1; each takes minutes)",
     )
+    run.add_argument(
+        "--data-scale",
+        type=int,
+        default=2000,
+        help="data: the end-to-end size, x the default rows (default 2000: 5.6x the cap)",
+    )
+    run.add_argument(
+        "--data-cap", type=int, default=320, help="data: each step's memory cap, MiB (default 320)"
+    )
+    run.add_argument(
+        "--data-tensorflow-cap",
+        type=int,
+        default=1280,
+        help="data: the memory cap of train and evaluate, MiB (default 1280)",
+    )
+    run.add_argument("--data-repeat", type=int, default=3, help="data: runs per size (default 3)")
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)
     report.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")

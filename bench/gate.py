@@ -62,9 +62,12 @@ def old_gate_promotes(
 ) -> bool:
     """The gate before issue 21: 95% percentile interval of the paired-bootstrap accuracy
     difference entirely above 0."""
-    from mlp_evaluate.gate import resample_weights
-
-    weights = resample_weights(len(y), resamples, seed)
+    n = len(y)  # multinomial resamples x rows, as that gate drew them
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    weights = np.bincount(
+        (draws + np.arange(resamples)[:, None] * n).ravel(), minlength=resamples * n
+    )
+    weights = weights.reshape(resamples, n)
     right = (candidate == y).astype("float64") - (production == y).astype("float64")
     differences = weights @ right / len(y)
     return bool(np.quantile(differences, 0.025) > 0)

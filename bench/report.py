@@ -81,11 +81,11 @@ def tables(result: dict[str, Any]) -> list[str]:
 def plot(result: dict[str, Any], path: Path) -> bool:
     """A PNG of the result's main metric; False when there is nothing to plot."""
     spec = result.get("plot") or {}
-    metric = spec.get("metric")
+    metrics = spec.get("metrics") or [spec.get("metric")]  # one row of panels per metric
     chosen = [
         m
         for m in result["measurements"]
-        if m["metric"] == metric and m["group"] in spec.get("groups", [m["group"]])
+        if m["metric"] in metrics and m["group"] in spec.get("groups", [m["group"]])
     ]
     if not chosen:
         return False
@@ -95,9 +95,15 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(m["group"] for m in chosen))
-    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
-    for ax, group in zip(axes[0], groups, strict=True):
-        in_group = [m for m in chosen if m["group"] == group]
+    panels = [(metric, group) for metric in metrics for group in groups]
+    fig, axes = plt.subplots(
+        len(metrics), len(groups), figsize=(6 * len(groups), 4 * len(metrics)), squeeze=False
+    )
+    for ax, (metric, group) in zip(axes.ravel(), panels, strict=True):
+        in_group = [m for m in chosen if m["group"] == group and m["metric"] == metric]
+        if not in_group:
+            ax.set_visible(False)
+            continue
         if spec.get("bar"):
             labels = [m["series"] for m in in_group]
             ax.barh(labels, [m["median"] for m in in_group])
@@ -118,7 +124,8 @@ def plot(result: dict[str, Any], path: Path) -> bool:
             if spec.get("logy"):
                 ax.set_yscale("log")
             ax.legend(fontsize=8)
-        ax.set_title(f"{spec.get('title', metric)}: {group}", fontsize=10)
+        title = spec.get("title", metric) if len(metrics) == 1 else metric
+        ax.set_title(f"{title}: {group}", fontsize=10)
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -131,3 +131,26 @@ def test_benchmarks_doc_is_what_the_committed_results_render() -> None:
         rendered = doc.read_text(encoding="utf-8")
     committed = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
     assert rendered == committed, "docs/benchmarks.md is stale: run `make bench-report`"
+
+
+def test_data_benchmark_runs_capped_and_a_step_over_its_cap_fails(tmp_path: Path) -> None:
+    """`make bench BENCH=data` smoke: the streaming steps run in their own memory cgroups and
+    write the result; a cap below what a step needs fails the benchmark instead of passing."""
+    results = tmp_path / "results"
+    done = _bench("run", "data", "--smoke", "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    data = json.loads((results / "data.json").read_text())
+    series = {(m["series"], m["x"], m["metric"]) for m in data["measurements"]}
+    for step in ("ingest", "validate", "preprocess", "train", "evaluate"):
+        assert {(step, 2, "peak_rss_mib"), (step, 3, "rows_per_s")} <= series
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import data as bench_data
+    finally:
+        sys.path.remove(str(ROOT))
+    if not data["settings"]["capped"]:
+        assert "UNCAPPED" in data["conditions"]
+        return
+    argv = [sys.executable, "-m", "mlp_ingest", "--output", str(tmp_path / "ds")]
+    with pytest.raises(RuntimeError, match="OOM kill"):
+        bench_data.run_step(argv, 64 * bench_data.MIB, tmp_path / "ingest.log")

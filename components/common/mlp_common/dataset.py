@@ -2,23 +2,29 @@
 
 A dataset directory (what ``ingest`` writes and every later step reads) holds::
 
-    data.parquet     the table, columns in a stable order, target column included
+    part-00000.parquet ...  the table in row order, columns in a stable order, target included
+                            (:mod:`mlp_common.tables`: 1,048,576 rows a part)
     dataset.json     {"name", "version", "content_hash", "rows", "columns": {name: dtype},
-                      "target", "files": {"data.parquet": "sha256:<hex of the file's bytes>"},
-                      "uri": the snapshot URI, when it is one}
+                      "target", "files": {"part-00000.parquet": "sha256:<hex of the file's bytes>",
+                      ...}, "uri": the snapshot URI, when it is one}
 
-``content_hash`` is ``sha256:<hex>`` over a canonical CSV rendering of the table (column names,
-dtypes and values; float values at full precision; rows sorted), so the same data gives the same
-hash on any machine, whatever file format it came from and in whatever row order. ``version`` is
-the first 12 hex digits of the hash.
+``content_hash`` is ``sha256:<hex>`` over the column names and dtypes and the multiset of rows
+(:mod:`mlp_common.content`), computed in the same single pass that writes the parts, so the same
+data gives the same hash on any machine, whatever file format it came from, in whatever row order
+and however it is split into files. ``version`` is the first 12 hex digits of the hash.
 ``dataset.json`` depends only on the content: no timestamps and no source (the source and query
-are run inputs; the registry records them, redacted, with each model version).
+are run inputs; the registry records them, redacted, with each model version). Directories
+written before partitioning hold one ``data.parquet`` hashed as a sorted CSV; they still read
+and verify (:func:`legacy_content_hash`).
+
+Every step reads a dataset in batches (:func:`iter_dataset`), so no step needs memory in
+proportion to the data; :func:`read_dataset` reads it whole, for small data.
 
 **Snapshots.** :func:`write_snapshot` stores a dataset immutably and content-addressed at
 ``<root>/<name>/<hex of content_hash>/`` (a local path or an ``s3://`` URI). An existing snapshot
 is never rewritten: the same content ingested again returns the same URI and the same bytes, so a
 step whose only input is that URI (KFP caches on inputs) is cached exactly when the data did not
-change. ``files`` holds the sha256 of ``data.parquet`` as written, so reading the URI back can be
+change. ``files`` holds the sha256 of each part as written, so reading the URI back can be
 checked byte for byte (:func:`verify_snapshot`).
 
 Tables are read from a local path or an ``s3://`` URI (S3-compatible stores such as MinIO: set
@@ -33,14 +39,17 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mlp_common.content import ContentHasher, content_hash_of, frame_dtypes
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
 from mlp_common.step import DataError, StepError
+from mlp_common.tables import PartWriter, Promote, conform, iter_parquet, iter_table, rebatch
 
 DATA_FILE = "data.parquet"
 META_FILE = "dataset.json"
@@ -107,25 +116,44 @@ def infer_format(uri: str) -> str:
 
 
 def read_table(uri: str, fmt: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table from a local path or an ``s3://`` URI."""
+    """Read a whole CSV or Parquet table (small data; :func:`table_batches` reads in batches)."""
+    batches = table_batches(uri, fmt)
+    overrides: dict[str, str] = {}
+    while True:
+        try:
+            frames: list[pd.DataFrame] = []
+            dtypes: dict[str, str] | None = None
+            for batch in batches(overrides):
+                dtypes = dtypes or {str(c): str(batch[c].dtype) for c in batch.columns}
+                frames.append(conform(batch, dtypes))
+            break
+        except Promote as promote:
+            overrides |= promote.columns
+    if not frames:
+        raise StepError(f"{uri}: no rows")
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def table_batches(uri: str, fmt: str | None = None) -> Batches:
+    """The CSV or Parquet table at ``uri`` (a local path or an ``s3://`` URI) as
+    :data:`Batches`: read in batches, never whole."""
     fmt = fmt or infer_format(uri)
     if fmt not in FORMATS:
         raise StepError(f"{uri}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if "://" not in uri and not Path(uri).exists():
         raise StepError(f"{uri}: no such file")
-    options = storage_options(uri)
-    try:
-        if fmt == "csv":
-            sep = "\t" if uri.lower().endswith(".tsv") else ","
-            return pd.read_csv(uri, sep=sep, storage_options=options)
-        return pd.read_parquet(uri, storage_options=options)
-    except (ValueError, OSError) as exc:
-        raise StepError(f"{uri}: cannot read as {fmt}: {exc}") from exc
+    return lambda overrides: iter_table(uri, fmt, overrides)
 
 
 def content_hash(frame: pd.DataFrame) -> str:
-    """``sha256:<hex>`` of the table's column names and dtypes and its rows in canonical CSV
-    (floats at full precision), the rows sorted: the same rows in any order hash the same."""
+    """``sha256:<hex>`` of the table's column names, dtypes and rows, independent of row order
+    (:mod:`mlp_common.content`; batches hash the same through :class:`ContentHasher`)."""
+    return content_hash_of([frame], frame_dtypes(frame))
+
+
+def legacy_content_hash(frame: pd.DataFrame) -> str:
+    """The hash of snapshots written before partitioning (a single ``data.parquet``): sha256 of
+    the canonical CSV, rows sorted. Kept only to verify those snapshots."""
     digest = hashlib.sha256()
     header = ",".join(f"{name}:{frame[name].dtype}" for name in frame.columns)
     digest.update(header.encode("utf-8") + b"\n")
@@ -144,48 +172,85 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def describe(frame: pd.DataFrame, *, name: str, target: str) -> tuple[pd.DataFrame, DatasetInfo]:
-    """The canonical frame (fresh index) and its content-only description (no file hashes yet)."""
-    if target not in frame.columns:
-        raise DataError(
-            f"target column {target!r} not in the data (columns: {list(frame.columns)})"
-        )
-    frame = frame.reset_index(drop=True)
-    digest = content_hash(frame)
+Batches = Callable[[dict[str, str]], Iterable[pd.DataFrame]]
+"""A source read in batches: called with the columns to widen (:class:`Promote`), it reads the
+source from the start."""
+
+
+def frame_batches(frame: pd.DataFrame) -> Batches:
+    """An in-memory table as a :data:`Batches` source."""
+    return lambda overrides: [frame.astype(overrides)] if overrides else [frame]
+
+
+def _fill(directory: Path, batches: Batches, *, name: str, target: str) -> DatasetInfo:
+    """Write the parts and ``dataset.json`` of ``batches`` into ``directory`` in one pass,
+    re-reading the source when a batch widens a column type."""
+    overrides: dict[str, str] = {}
+    while True:
+        try:
+            return _fill_once(directory, batches(overrides), name=name, target=target)
+        except Promote as promote:
+            for stale in directory.iterdir():
+                stale.unlink()
+            if not set(promote.columns.items()) - set(overrides.items()):
+                raise StepError(f"column types keep changing: {promote.columns}") from promote
+            overrides |= promote.columns
+
+
+def _fill_once(
+    directory: Path, batches: Iterable[pd.DataFrame], *, name: str, target: str
+) -> DatasetInfo:
+    writer = PartWriter(directory)
+    dtypes: dict[str, str] | None = None
+    hasher: ContentHasher | None = None
+    first: pd.DataFrame | None = None
+    for batch in rebatch(batches):
+        if dtypes is None:
+            if target not in batch.columns:
+                raise DataError(
+                    f"target column {target!r} not in the data (columns: {list(batch.columns)})"
+                )
+            first = batch.iloc[:0]
+            dtypes = {str(c): str(batch[c].dtype) for c in batch.columns}
+            hasher = ContentHasher(dtypes.items())
+        batch = conform(batch.reset_index(drop=True), dtypes)
+        assert hasher is not None
+        hasher.update(batch)
+        writer.write(batch)
+    if dtypes is None or hasher is None or hasher.rows == 0:
+        raise DataError("no rows")
+    files = writer.close(first)
+    digest = f"sha256:{hasher.hexdigest()}"
     info = DatasetInfo(
         name=name,
         version=digest.split(":", 1)[1][:12],
         content_hash=digest,
-        rows=len(frame),
-        columns={str(col): str(frame[col].dtype) for col in frame.columns},
+        rows=hasher.rows,
+        columns=dtypes,
         target=target,
+        files={part: file_sha256(directory / part) for part in files},
     )
-    return frame, info
-
-
-def _fill(directory: Path, frame: pd.DataFrame, info: DatasetInfo) -> DatasetInfo:
-    frame.to_parquet(directory / DATA_FILE, index=False)
-    info = replace(info, files={DATA_FILE: file_sha256(directory / DATA_FILE)})
     write_json_atomic(directory / META_FILE, info.to_dict())
     return info
 
 
 def write_dataset(
     directory: str | os.PathLike[str],
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Batches,
     *,
     name: str,
     target: str,
     source: str | None = None,
 ) -> DatasetInfo:
-    """Write ``frame`` as a dataset directory, atomically (temp dir, then rename).
+    """Write a table (a frame or :data:`Batches`) as a dataset directory, atomically (temp dir,
+    then rename), in memory bounded by a batch.
 
     ``source`` is accepted for older callers and not recorded: the directory depends only on the
     content (the registry records the source of a training run)."""
     del source
-    frame, info = describe(frame, name=name, target=target)
+    batches = frame_batches(frame) if isinstance(frame, pd.DataFrame) else frame
     with atomic_directory(directory) as tmp:
-        info = _fill(tmp, frame, info)
+        info = _fill(tmp, batches, name=name, target=target)
     return info
 
 
@@ -199,27 +264,33 @@ def snapshot_uri(root: str, info: DatasetInfo) -> str:
     return f"{root.rstrip('/')}/{info.name}/{info.content_hash.split(':', 1)[1]}/"
 
 
-def write_snapshot(root: str, frame: pd.DataFrame, *, name: str, target: str) -> DatasetInfo:
-    """Store ``frame`` immutably at its content address under ``root``; return its description
-    (``uri`` set). An existing snapshot of the same content is reused, never rewritten."""
+def write_snapshot(
+    root: str, frame: pd.DataFrame | Batches, *, name: str, target: str
+) -> DatasetInfo:
+    """Store a table (a frame or :data:`Batches`) immutably at its content address under
+    ``root``; return its description (``uri`` set). The table is written once, to a staging
+    directory, while its hash is computed; an existing snapshot of the same content is reused,
+    never rewritten."""
     from mlp_common.storage import is_remote, local_path, publish_directory
 
-    frame, info = describe(frame, name=name, target=target)
-    uri = snapshot_uri(root, info)
-    info = replace(info, uri=uri)
-    existing = read_snapshot_info(uri)
-    if existing is None:
-        staging_parent = None if is_remote(root) else local_path(root)
-        if staging_parent is not None:
-            staging_parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=staging_parent))
-        try:
-            info = _fill(staging, frame, info)
-            publish_directory(staging, uri, marker=META_FILE)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    if not SNAPSHOT_NAME.match(name):
+        raise StepError(f"dataset name {name!r}: must be lowercase a-z, 0-9, '-', '_'")
+    batches = frame_batches(frame) if isinstance(frame, pd.DataFrame) else frame
+    staging_parent = None if is_remote(root) else local_path(root)
+    if staging_parent is not None:
+        staging_parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=staging_parent))
+    try:
+        info = _fill(staging, batches, name=name, target=target)
+        uri = snapshot_uri(root, info)
         existing = read_snapshot_info(uri)
-        assert existing is not None
+        if existing is None:
+            write_json_atomic(staging / META_FILE, replace(info, uri=uri).to_dict())
+            publish_directory(staging, uri, marker=META_FILE)
+            existing = read_snapshot_info(uri)
+            assert existing is not None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     if existing.target != target or existing.content_hash != info.content_hash:
         raise StepError(
             f"{uri}: holds target {existing.target!r} and {existing.content_hash}; "
@@ -256,28 +327,68 @@ def read_snapshot_info(uri: str) -> DatasetInfo | None:
     return DatasetInfo.from_dict(read_json(local)) if local.is_file() else None
 
 
+def data_files(directory: Path, info: DatasetInfo) -> list[Path]:
+    """The Parquet files of a dataset directory, in row order."""
+    names = sorted(info.files) or [DATA_FILE]
+    return [directory / name for name in names]
+
+
+def iter_dataset(
+    directory: str | os.PathLike[str], columns: list[str] | None = None
+) -> tuple[DatasetInfo, Iterator[pd.DataFrame]]:
+    """A dataset directory's description (``columns`` in the files' order) and its rows in
+    batches (memory bounded by a batch)."""
+    root = Path(directory)
+    info = _read_info(root)
+    info = replace(info, columns={c: info.columns[c] for c in _column_order(root, info)})
+    return info, iter_parquet(data_files(root, info), columns)
+
+
+def _column_order(directory: Path, info: DatasetInfo) -> list[str]:
+    """The column order of the files (``dataset.json`` sorts its keys)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(data_files(directory, info)[0]).names)
+
+
+def stored_content_hash(directory: Path, info: DatasetInfo) -> str:
+    """The content hash recomputed from the files on disk, in one streaming pass."""
+    if DATA_FILE in info.files:  # written before partitioning, hashed as one sorted CSV
+        return legacy_content_hash(pd.read_parquet(directory / DATA_FILE))
+    order = _column_order(directory, info)
+    files = data_files(directory, info)
+    return content_hash_of(iter_parquet(files), [(c, info.columns[c]) for c in order])
+
+
 def verify_snapshot(uri: str) -> DatasetInfo:
     """Read the snapshot at ``uri`` back and check it: the bytes of every file have the recorded
     sha256 and the table has the recorded content hash. Raises :class:`DataError` otherwise."""
     from mlp_common.storage import download_directory, is_remote, local_path
 
     directory = download_directory(uri) if is_remote(uri) else local_path(uri)
-    frame, info = read_dataset(directory)
+    info = _read_info(directory)
     for name, recorded in sorted(info.files.items()):
         actual = file_sha256(directory / name)
         if actual != recorded:
             raise DataError(f"{uri}{name}: sha256 {actual}, recorded {recorded}")
-    if content_hash(frame) != info.content_hash:
-        raise DataError(f"{uri}: table hash {content_hash(frame)}, recorded {info.content_hash}")
+    stored = stored_content_hash(directory, info)
+    if stored != info.content_hash:
+        raise DataError(f"{uri}: table hash {stored}, recorded {info.content_hash}")
     return info
 
 
-def read_dataset(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, DatasetInfo]:
-    """Read a dataset directory written by :func:`write_dataset`."""
-    root = Path(directory)
+def _read_info(root: Path) -> DatasetInfo:
     meta = root / META_FILE
     if not meta.is_file():
         raise StepError(f"{root}: not a dataset directory (no {META_FILE})")
-    info = DatasetInfo.from_dict(read_json(meta))
-    frame = pd.read_parquet(root / DATA_FILE)
+    return DatasetInfo.from_dict(read_json(meta))
+
+
+def read_dataset(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, DatasetInfo]:
+    """Read a whole dataset directory written by :func:`write_dataset` into memory (small data;
+    :func:`iter_dataset` reads it in batches)."""
+    root = Path(directory)
+    info = _read_info(root)
+    frames = [pd.read_parquet(path) for path in data_files(root, info)]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame, info

@@ -69,8 +69,8 @@ def test_dataset_json_depends_only_on_the_content(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "dataset.json").read_bytes() == (
         tmp_path / "b" / "dataset.json"
     ).read_bytes()
-    assert (tmp_path / "a" / "data.parquet").read_bytes() == (
-        tmp_path / "b" / "data.parquet"
+    assert (tmp_path / "a" / "part-00000.parquet").read_bytes() == (
+        tmp_path / "b" / "part-00000.parquet"
     ).read_bytes()
 
 
@@ -87,12 +87,12 @@ def test_snapshot_is_content_addressed_immutable_and_reads_back_byte_for_byte(
     again = write_snapshot(root, frame().copy(), name="toy", target="y")
     assert again == info  # same content: same URI, nothing rewritten
     assert verify_snapshot(info.uri) == info
-    # the exact bytes: reading the URI gives back data.parquet whose sha256 is recorded
+    # the exact bytes: reading the URI gives back the part whose sha256 is recorded
     fs, path = fsspec.core.url_to_fs(info.uri, **(storage_options(info.uri) or {}))
-    data = fs.cat_file(f"{path.rstrip('/')}/data.parquet")
-    assert f"sha256:{hashlib.sha256(data).hexdigest()}" == info.files["data.parquet"]
+    data = fs.cat_file(f"{path.rstrip('/')}/part-00000.parquet")
+    assert f"sha256:{hashlib.sha256(data).hexdigest()}" == info.files["part-00000.parquet"]
     assert materialize_snapshot(info.uri, tmp_path / "copy") == info
-    assert (tmp_path / "copy" / "data.parquet").read_bytes() == data
+    assert (tmp_path / "copy" / "part-00000.parquet").read_bytes() == data
     pd.testing.assert_frame_equal(read_dataset(tmp_path / "copy")[0], frame())
     changed = frame()
     changed.loc[0, "x"] = 9.0
@@ -107,8 +107,8 @@ def test_a_tampered_snapshot_fails_verification(tmp_path: Path) -> None:
     assert info.uri is not None
     changed = frame()
     changed.loc[1, "x"] = 0.0
-    changed.to_parquet(Path(info.uri) / "data.parquet", index=False)
-    with pytest.raises(DataError, match=r"data.parquet: sha256 sha256:\w+, recorded"):
+    changed.to_parquet(Path(info.uri) / "part-00000.parquet", index=False)
+    with pytest.raises(DataError, match=r"part-00000.parquet: sha256 sha256:\w+, recorded"):
         verify_snapshot(info.uri)
 
 

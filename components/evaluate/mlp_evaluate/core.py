@@ -6,18 +6,21 @@ candidate. The gate (:mod:`mlp_evaluate.gate`) compares the candidate with the p
 with the baseline *on the same test rows* (exact McNemar, declared alpha and power) and records its
 test, counts, p-value, difference, interval and decision. A production model whose features,
 order, dtypes or classes differ is not scored: the gate refuses unless a schema change is
-declared.
+declared. The test split is read and scored batch by batch (:func:`stream_predictions`) and the
+bootstrap draws its weights a chunk at a time, so evaluation memory does not grow with the
+features of the test set (one small integer per row and model remains).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from mlp_common.files import atomic_directory, read_json, write_json_atomic
 from mlp_common.step import StepError
+from mlp_common.tables import iter_parquet
 
 from mlp_evaluate.gate import (
     CANDIDATE,
@@ -35,28 +38,35 @@ BASELINE_FILE = "baseline.joblib"
 __all__ = ["CANDIDATE", "GATE_METRICS", "PROMOTE", "REFUSED", "GatePolicy", "evaluate"]
 
 
-def load_test(data_dir: Path, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def test_batches(data_dir: Path, features: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The test split as (features float32, labels int64) batches, never whole in memory."""
     path = data_dir / "test.parquet"
     if not path.is_file():
         raise StepError(f"{data_dir}: no test.parquet; not a preprocess output directory")
-    table = pd.read_parquet(path)
-    missing = [c for c in [*features, LABEL] if c not in table.columns]
+    import pyarrow.parquet as pq
+
+    missing = [c for c in [*features, LABEL] if c not in pq.read_schema(path).names]
     if missing:
         raise StepError(f"{path}: missing columns {missing}")
-    return table[features].to_numpy("float32"), table[LABEL].to_numpy("int64")
+    for table in iter_parquet([path], [*features, LABEL]):
+        yield table[features].to_numpy("float32"), table[LABEL].to_numpy("int64")
 
 
-def predict_baseline(model_dir: Path, x: np.ndarray) -> np.ndarray | None:
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+def baseline_predictor(model_dir: Path) -> Predictor | None:
     """Class indices of the scikit-learn baseline trained next to the model (None if absent)."""
     path = model_dir / BASELINE_FILE
     if not path.is_file():
         return None
     import joblib
 
-    return np.asarray(joblib.load(path).predict(x)).astype("int64")
+    model = joblib.load(path)
+    return lambda x: np.asarray(model.predict(x)).astype("int64")
 
 
-def predict(model_dir: Path, x: np.ndarray) -> np.ndarray:
+def keras_predictor(model_dir: Path) -> Predictor:
     """Class indices predicted by the Keras model in ``model_dir``."""
     import keras
 
@@ -64,7 +74,23 @@ def predict(model_dir: Path, x: np.ndarray) -> np.ndarray:
     if not path.is_file():
         raise StepError(f"{model_dir}: no model.keras; not a model directory")
     model = keras.saving.load_model(path)
-    return np.asarray(model.predict(x, verbose=0)).argmax(axis=1)
+    return lambda x: np.asarray(model.predict(x, verbose=0)).argmax(axis=1).astype("int64")
+
+
+def stream_predictions(
+    data_dir: Path, features: list[str], predictors: dict[str, Predictor]
+) -> dict[str, np.ndarray]:
+    """Labels (``"y"``) and each predictor's class indices on the test split, batch by batch: the
+    features are never whole in memory, only one small integer per row and model."""
+    found: dict[str, list[np.ndarray]] = {"y": [], **{name: [] for name in predictors}}
+    for x, y in test_batches(data_dir, features):
+        found["y"].append(y)
+        for name, predictor in predictors.items():
+            found[name].append(predictor(x))
+    return {
+        name: np.concatenate(parts) if parts else np.zeros(0, "int64")
+        for name, parts in found.items()
+    }
 
 
 def classification_metrics(
@@ -133,22 +159,25 @@ def evaluate(
     if not features_path.is_file():
         raise StepError(f"{data_dir}: no features.json; not a preprocess output directory")
     description = read_json(features_path)
-    x, y = load_test(data_dir, description["features"])
     classes = list(description["classes"])
-    predicted = predict(model_dir, x)
-    metrics = classification_metrics(y, predicted, classes)
-    baseline = predict_baseline(model_dir, x)
-    if baseline is not None:
-        baseline_metrics = classification_metrics(y, baseline, classes)
-        metrics["baseline"] = {k: baseline_metrics[k] for k in (*GATE_METRICS, "f1_weighted")}
+    predictors: dict[str, Predictor] = {"candidate": keras_predictor(model_dir)}
+    baseline_model = baseline_predictor(model_dir)
+    if baseline_model is not None:
+        predictors["baseline"] = baseline_model
     schema: list[str] = []
-    production = None
     if production_dir is not None:
         described = Path(production_dir) / "features.json"
         if described.is_file():
             schema = schema_problems(description, read_json(described))
         if not schema:  # a model of another schema cannot even read these rows
-            production = predict(Path(production_dir), x)
+            predictors["production"] = keras_predictor(Path(production_dir))
+    found = stream_predictions(data_dir, description["features"], predictors)
+    y, predicted = found["y"], found["candidate"]
+    baseline, production = found.get("baseline"), found.get("production")
+    metrics = classification_metrics(y, predicted, classes)
+    if baseline is not None:
+        baseline_metrics = classification_metrics(y, baseline, classes)
+        metrics["baseline"] = {k: baseline_metrics[k] for k in (*GATE_METRICS, "f1_weighted")}
     decision = decide(
         y,
         predicted,

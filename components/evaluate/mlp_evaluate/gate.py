@@ -8,9 +8,11 @@ Under "the candidate is not better" each discordant row is a fair coin, so
   ``X ~ Binomial(b + c, 1/2)``. Promotion needs ``p <= alpha``. The test is exact, so when the two
   models are equally good the chance of a promotion is at most ``alpha`` whatever the data.
 - **paired bootstrap** (metric ``f1_macro``, which McNemar does not cover): ``resamples`` seeded
-  resamples of the rows; the one-sided p-value is the share of resampled differences ``<= 0``,
-  and promotion also needs at least :func:`min_discordant` discordant rows (the fewest with which
-  an exact test could reject at ``alpha``), so a handful of lucky rows never decides.
+  Poisson resamples of the rows (:func:`bootstrap_differences`, memory bounded by a chunk of
+  rows whatever the test set's size); the one-sided p-value is the share of resampled
+  differences ``<= 0``, and promotion also needs at least :func:`min_discordant` discordant rows
+  (the fewest with which an exact test could reject at ``alpha``), so a handful of lucky rows
+  never decides.
 
 **Power.** ``min_effect`` is the smallest improvement worth detecting (metric units: 0.02 = two
 points of accuracy). :func:`power` is the probability that the exact test rejects when the
@@ -105,31 +107,68 @@ class GatePolicy:
         )
 
 
-def _weighted_metric(
-    metric: str, y: np.ndarray, pred: np.ndarray, weights: np.ndarray, n_classes: int
-) -> np.ndarray:
-    """``metric`` for each row of ``weights`` (row multiplicities of a resample), vectorized."""
+BOOTSTRAP_CHUNK_ROWS = 2048
+"""Rows whose Poisson weights are drawn at once: ``resamples x 2048`` doubles (33 MB at 2,000)."""
+
+
+def row_statistics(metric: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per row, the terms ``metric`` sums: ``[correct]`` for accuracy; per class
+    ``[true positive, true, predicted]`` for f1_macro (float64, rows x terms)."""
     if metric == "accuracy":
-        return np.asarray(weights @ (y == pred).astype("float64") / weights.sum(axis=1))
-    scores = np.zeros(weights.shape[0])
+        return (y == pred).astype("float64")[:, None]
+    columns = []
     for label in range(n_classes):
-        true_k, pred_k = (y == label).astype("float64"), (pred == label).astype("float64")
-        tp = weights @ (true_k * pred_k)
-        denominator = weights @ true_k + weights @ pred_k
-        scores += np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return scores / n_classes
+        true_k, pred_k = y == label, pred == label
+        columns += [true_k & pred_k, true_k, pred_k]
+    return np.stack(columns, axis=1).astype("float64")
+
+
+def metric_of_totals(metric: str, totals: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``metric`` from weighted sums of :func:`row_statistics` (resamples x terms) and the total
+    weight of each resample."""
+    if metric == "accuracy":
+        return np.asarray(totals[:, 0] / weight)
+    tp, true, predicted = totals[:, 0::3], totals[:, 1::3], totals[:, 2::3]
+    denominator = true + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return np.asarray(f1.mean(axis=1))
 
 
 def score(metric: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     """The metric on all rows (the observed value)."""
-    return float(_weighted_metric(metric, y, pred, np.ones((1, len(y))), n_classes)[0])
+    totals = row_statistics(metric, y, pred, n_classes).sum(axis=0)[None, :]
+    return float(metric_of_totals(metric, totals, np.array([float(len(y))]))[0])
 
 
-def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
-    """``resamples x n`` multiplicities: how often each row appears in each bootstrap sample."""
+def bootstrap_differences(
+    metric: str,
+    y: np.ndarray,
+    candidate: np.ndarray,
+    other: np.ndarray,
+    n_classes: int,
+    resamples: int,
+    seed: int,
+) -> np.ndarray:
+    """``metric(candidate) - metric(other)`` on ``resamples`` Poisson bootstrap resamples of the
+    rows: each row weighs ``Poisson(1)`` in each resample, drawn :data:`BOOTSTRAP_CHUNK_ROWS` rows
+    at a time from one seeded generator, so memory is bounded by a chunk (never resamples x
+    rows) and the same rows and seed give the same differences."""
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(resamples, n)) + np.arange(resamples)[:, None] * n
-    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    mine = row_statistics(metric, y, candidate, n_classes)
+    theirs = row_statistics(metric, y, other, n_classes)
+    totals_mine = np.zeros((resamples, mine.shape[1]))
+    totals_theirs = np.zeros((resamples, theirs.shape[1]))
+    weight = np.zeros(resamples)
+    for start in range(0, len(y), BOOTSTRAP_CHUNK_ROWS):
+        stop = min(start + BOOTSTRAP_CHUNK_ROWS, len(y))
+        weights = rng.poisson(1.0, size=(resamples, stop - start)).astype("float64")
+        totals_mine += weights @ mine[start:stop]
+        totals_theirs += weights @ theirs[start:stop]
+        weight += weights.sum(axis=1)
+    weight = np.maximum(weight, 1.0)  # an all-zero resample (tiny n) scores 0, not NaN
+    return metric_of_totals(metric, totals_mine, weight) - metric_of_totals(
+        metric, totals_theirs, weight
+    )
 
 
 def discordant(y: np.ndarray, candidate: np.ndarray, other: np.ndarray) -> tuple[int, int]:
@@ -231,10 +270,9 @@ def compare(
         record["p_value"] = mcnemar_p(b, c)
         record["interval"] = _effect_interval(b, c, len(y), policy.alpha)
         return record
-    weights = resample_weights(len(y), policy.resamples, policy.seed)
-    differences = _weighted_metric(
-        policy.metric, y, candidate, weights, n_classes
-    ) - _weighted_metric(policy.metric, y, other, weights, n_classes)
+    differences = bootstrap_differences(
+        policy.metric, y, candidate, other, n_classes, policy.resamples, policy.seed
+    )
     low, high = np.quantile(differences, [policy.alpha, 1 - policy.alpha])
     record["p_value"] = float((1 + np.sum(differences <= 0)) / (1 + len(differences)))
     record["interval"] = [round(float(low), 12), round(float(high), 12)]

@@ -11,7 +11,7 @@ from mlp_ingest.core import DEFAULT_SOURCE, default_name, ingest, parse_source
 
 DESCRIPTION = (
     "Read a table and write a versioned dataset directory "
-    "(data.parquet + dataset.json with a content hash)."
+    "(partitioned Parquet + dataset.json with a content hash), in batches."
 )
 
 

@@ -1,4 +1,8 @@
-"""Ingest: read a source into a table and write a versioned dataset directory.
+"""Ingest: read a source in batches and write a versioned dataset directory.
+
+The source is read in batches (Arrow record batches for CSV and Parquet, local or on S3; a
+server-side cursor for SQL) and written as partitioned Parquet while its content hash is
+computed, in one pass and in memory bounded by a batch (:mod:`mlp_common.dataset`).
 
 Sources (``--source``):
 
@@ -17,19 +21,23 @@ on when or from where it was read (see :mod:`mlp_common.dataset`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from mlp_common.dataset import (
+    Batches,
     DatasetInfo,
+    frame_batches,
     materialize_snapshot,
     read_table,
+    table_batches,
     write_dataset,
     write_snapshot,
 )
 from mlp_common.faults import maybe_fail
-from mlp_common.step import StepError, TransientError
+from mlp_common.step import DataError, StepError, TransientError
 
 DEFAULT_SOURCE = "sklearn:digits"
 SKLEARN_DATASETS = ("wine", "breast_cancer", "digits", "iris")
@@ -84,36 +92,68 @@ def load_sklearn(name: str) -> tuple[pd.DataFrame, str]:
     return frame, "target"
 
 
-def load_sql(url: str, query: str) -> pd.DataFrame:
-    """Run ``query`` through SQLAlchemy. Connection failures are transient (retried by the
-    pipeline); SQL errors (bad table or column) are not."""
-    import sqlalchemy
-    from sqlalchemy import exc as sa_exc
+SQL_CHUNK_ROWS = 32_768
+"""Rows fetched per round trip from the server-side cursor."""
 
+
+def sql_batches(url: str, query: str) -> Batches:
+    """``query``'s rows through SQLAlchemy, streamed from a server-side cursor
+    (``stream_results``) in chunks of :data:`SQL_CHUNK_ROWS`. Connection failures are transient
+    (retried by the pipeline); SQL errors (bad table or column) are not."""
     if url.startswith("sqlite:///"):
         db_path = url[len("sqlite:///") :]
         if db_path and db_path != ":memory:" and not Path(db_path).exists():
             raise StepError(f"--source {url}: no such SQLite file {db_path}")
-    try:
-        engine = sqlalchemy.create_engine(url)
-    except (sa_exc.ArgumentError, ImportError) as error:
-        raise StepError(f"--source {url}: not a usable SQLAlchemy URL: {error}") from error
-    try:
-        with engine.connect() as connection:
-            return pd.read_sql_query(sqlalchemy.text(query), connection)
-    except sa_exc.OperationalError as error:
-        message = str(error.orig) if error.orig is not None else str(error)
-        if "no such table" in message or "no such column" in message or "syntax" in message:
-            raise StepError(f"--query failed: {message}") from error
-        raise TransientError(f"--source {url}: {message}") from error
-    except sa_exc.SQLAlchemyError as error:
-        raise StepError(f"--query failed: {error}") from error
-    finally:
-        engine.dispose()
+
+    def read(overrides: dict[str, str]) -> Iterator[pd.DataFrame]:
+        import sqlalchemy
+        from sqlalchemy import exc as sa_exc
+
+        try:
+            engine = sqlalchemy.create_engine(url)
+        except (sa_exc.ArgumentError, ImportError) as error:
+            raise StepError(f"--source {url}: not a usable SQLAlchemy URL: {error}") from error
+        try:
+            with engine.connect() as connection:
+                streaming = connection.execution_options(stream_results=True)
+                for chunk in pd.read_sql_query(
+                    sqlalchemy.text(query), streaming, chunksize=SQL_CHUNK_ROWS
+                ):
+                    yield chunk.astype(overrides) if overrides else chunk
+        except sa_exc.OperationalError as error:
+            message = str(error.orig) if error.orig is not None else str(error)
+            if "no such table" in message or "no such column" in message or "syntax" in message:
+                raise StepError(f"--query failed: {message}") from error
+            raise TransientError(f"--source {url}: {message}") from error
+        except sa_exc.SQLAlchemyError as error:
+            raise StepError(f"--query failed: {error}") from error
+        finally:
+            engine.dispose()
+
+    return read
+
+
+def load_sql(url: str, query: str) -> pd.DataFrame:
+    """``query``'s result in memory (small data; :func:`sql_batches` streams it)."""
+    chunks = list(sql_batches(url, query)({}))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+def batches(source: Source) -> tuple[Batches, str | None]:
+    """The source as :data:`~mlp_common.dataset.Batches` (read in batches, never whole; a bundled
+    dataset is small and in memory) and its natural target column, if any."""
+    if source.kind == "sklearn":
+        frame, target = load_sklearn(source.location.split(":", 1)[1])
+        return frame_batches(frame), target
+    if source.kind == "sql":
+        assert source.query is not None
+        return sql_batches(source.location, source.query), None
+    return table_batches(source.location, source.fmt), None
 
 
 def load(source: Source) -> tuple[pd.DataFrame, str | None]:
-    """Read the source. Returns the table and the source's natural target column, if any."""
+    """Read the whole source into memory (small data). Returns the table and the source's
+    natural target column, if any."""
     if source.kind == "sklearn":
         return load_sklearn(source.location.split(":", 1)[1])
     if source.kind == "sql":
@@ -140,16 +180,20 @@ def ingest(
     if output is None and snapshot_root is None:
         raise StepError("nothing to write: give --output and/or --snapshot-root")
     maybe_fail("ingest")
-    frame, natural_target = load(source)
+    read, natural_target = batches(source)
     chosen = target or natural_target
     if chosen is None:
+        next(iter(read({})), None)  # a source that cannot be read says so first
         raise StepError(f"--source {source.location}: name the label column with --target")
-    if frame.empty:
-        raise StepError(f"--source {source.location}: no rows")
-    if snapshot_root is None:
-        assert output is not None  # checked above
-        return write_dataset(output, frame, name=name, target=chosen)
-    info = write_snapshot(snapshot_root, frame, name=name, target=chosen)
+    try:
+        if snapshot_root is None:
+            assert output is not None  # checked above
+            return write_dataset(output, read, name=name, target=chosen)
+        info = write_snapshot(snapshot_root, read, name=name, target=chosen)
+    except DataError as error:
+        if str(error) == "no rows":
+            raise StepError(f"--source {source.location}: no rows") from error
+        raise
     if output is not None:
         assert info.uri is not None
         materialize_snapshot(info.uri, output)

@@ -7,7 +7,7 @@ from mlp_common.dataset import read_dataset, verify_snapshot
 from mlp_ingest.cli import main
 from mlp_ingest.core import load_sklearn
 
-WINE_HASH = "sha256:39b2710e91b4921fdbfe13bfc363881b27a5e15ae7950fb96dba52a771ca6a7d"
+WINE_HASH = "sha256:c087f25b3d81dc82dd5708a209526836483a03bf8a43834f5ff38b75f96e0788"
 
 
 def test_default_is_the_bundled_digits_dataset(tmp_path: Path) -> None:
@@ -34,11 +34,13 @@ def test_snapshot_uri_depends_only_on_the_content(tmp_path: Path) -> None:
     assert main(["--source", "sklearn:wine", *argv, "--uri-file", str(tmp_path / "u1")]) == 0
     uri = (tmp_path / "u1").read_text()
     assert uri == f"{root}/wine/{WINE_HASH.split(':')[1]}/"
-    stat = (Path(uri) / "data.parquet").stat()
+    stat = (Path(uri) / "part-00000.parquet").stat()
     csv = ["--source", str(tmp_path / "wine.csv"), "--target", "target"]
     assert main([*csv, *argv, "--uri-file", str(tmp_path / "u2")]) == 0
     assert (tmp_path / "u2").read_text() == uri
-    assert (Path(uri) / "data.parquet").stat().st_mtime_ns == stat.st_mtime_ns  # not rewritten
+    assert (
+        Path(uri) / "part-00000.parquet"
+    ).stat().st_mtime_ns == stat.st_mtime_ns  # not rewritten
     assert verify_snapshot(uri).content_hash == WINE_HASH
     frame.loc[0, "alcohol"] = 14.0
     frame.to_csv(tmp_path / "changed.csv", index=False)
@@ -107,3 +109,29 @@ def test_bad_sources_fail_clearly_without_output(
     err = capsys.readouterr().err
     assert err.startswith("ingest: ") and message in err
     assert not (tmp_path / "ds").exists()
+
+
+def test_sql_is_streamed_in_chunks_and_equals_the_whole_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server-side cursor read in chunks gives the table pandas reads whole: an integer column
+    that meets a NULL only in a later chunk is widened to float64 as pandas would."""
+    import mlp_ingest.core as core
+    from mlp_common.dataset import content_hash
+
+    frame, _ = load_sklearn("wine")
+    frame["batch_no"] = range(len(frame))
+    with sqlite3.connect(tmp_path / "w.db") as connection:
+        frame.to_sql("wine", connection, index=False)
+        connection.execute("UPDATE wine SET batch_no = NULL WHERE batch_no = 170")
+    url, query = f"sqlite:///{tmp_path / 'w.db'}", "SELECT * FROM wine"
+    with sqlite3.connect(tmp_path / "w.db") as connection:
+        whole = pd.read_sql_query(query, connection)
+    assert str(whole["batch_no"].dtype) == "float64"
+    monkeypatch.setattr(core, "SQL_CHUNK_ROWS", 50)
+    assert len(list(core.sql_batches(url, query)({"batch_no": "float64"}))) == 4
+    argv = ["--source", url, "--query", query, "--target", "target", "--name", "wine"]
+    assert main([*argv, "--output", str(tmp_path / "ds")]) == 0
+    loaded, info = read_dataset(tmp_path / "ds")
+    pd.testing.assert_frame_equal(loaded, whole)
+    assert info.content_hash == content_hash(whole)

@@ -7,13 +7,13 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from mlp_common.dataset import read_dataset
+from mlp_common.dataset import read_snapshot_info
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
 from mlp_common.step import StepCli
 from mlp_common.storage import is_remote, localize_directory, upload_directory
 
-from mlp_preprocess.core import split
+from mlp_preprocess.streaming import split_dataset
 
 FEATURES_FILE = "features.json"
 
@@ -39,6 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=DEFAULT_SEED, help="global seed (default 42; rows do not move)"
     )
     parser.add_argument(
+        "--engine",
+        choices=("streaming", "spark"),
+        default="streaming",
+        help="streaming: two passes over batches in this process (default); spark: a PySpark job "
+        "(the same split), local[*] in this step unless --spark-master says otherwise",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="Spark master URL (default local[*])"
+    )
+    parser.add_argument(
         "--id-column",
         default="",
         help="column whose value keys each row's split (default: the row's content); not a feature",
@@ -47,22 +57,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     set_global_seed(args.seed)
-    frame, info = read_dataset(localize_directory(args.dataset))
-    tables, description = split(
-        frame,
-        info.target,
-        test_size=args.test_size,
-        val_size=args.val_size,
-        seed=args.seed,
-        id_column=args.id_column or None,
-    )
-    description["dataset"] = info.to_dict()
+    dataset = localize_directory(args.dataset)
     remote = is_remote(args.output)
     with contextlib.ExitStack() as stack:
         local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output
         with atomic_directory(Path(local) / "out" if remote else local) as tmp:
-            for name, table in tables.items():
-                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            options = {
+                "test_size": args.test_size,
+                "val_size": args.val_size,
+                "seed": args.seed,
+                "id_column": args.id_column or None,
+            }
+            if args.engine == "spark":
+                from mlp_preprocess.spark import split_on_spark
+
+                description = split_on_spark(dataset, tmp, master=args.spark_master, **options)
+            else:
+                description = split_dataset(dataset, tmp, **options)
+            info = read_snapshot_info(str(dataset))
+            assert info is not None  # split_dataset read it
+            description["dataset"] = info.to_dict()
             write_json_atomic(tmp / FEATURES_FILE, description)
         if remote:  # e.g. the --data of Katib trials
             upload_directory(Path(local) / "out", args.output, marker=FEATURES_FILE)

@@ -45,12 +45,21 @@ def row_keys(frame: pd.DataFrame, target: str, id_column: str | None) -> list[st
     if id_column is not None:
         return [str(value) for value in frame[id_column].tolist()]
     features = [c for c in frame.columns if c != target]
-    values = frame[features].to_numpy("float64")
+    texts = float_texts(frame[features].to_numpy("float64"))
     labels = frame[target].astype(str).tolist()
-    return [
-        ",".join(format(v, ".17g") for v in row) + "|" + label
-        for row, label in zip(values, labels, strict=True)
-    ]
+    return [",".join(row) + "|" + label for row, label in zip(texts.tolist(), labels, strict=True)]
+
+
+def float_texts(values: np.ndarray) -> np.ndarray:
+    """``format(v, ".17g")`` of every value: whole numbers below 1e17 (the common case: counts,
+    pixels, codes) through numpy's integer formatting, the rest one by one."""
+    whole = np.isfinite(values) & (np.abs(values) < 1e17) & (values == np.round(values))
+    whole &= ~((values == 0) & np.signbit(values))  # -0.0 formats as "-0"
+    texts = np.where(whole, values, 0).astype(np.int64).astype(str).astype(object)
+    rest = ~whole
+    if rest.any():
+        texts[rest] = [format(v, ".17g") for v in values[rest].tolist()]
+    return texts
 
 
 def assign_splits(keys: list[str], test_size: float, val_size: float) -> np.ndarray:
@@ -63,6 +72,23 @@ def assign_splits(keys: list[str], test_size: float, val_size: float) -> np.ndar
     return np.where(u < test_size, "test", np.where(u < test_size + val_size, "val", "train"))
 
 
+KEY_ROWS = 4096
+"""Rows whose keys are built at once (their texts are Python strings: ~64 per row)."""
+
+
+def splits_of(
+    frame: pd.DataFrame, target: str, id_column: str | None, test_size: float, val_size: float
+) -> np.ndarray:
+    """The split of every row of ``frame``, keys built :data:`KEY_ROWS` rows at a time."""
+    parts = [
+        assign_splits(
+            row_keys(frame.iloc[start : start + KEY_ROWS], target, id_column), test_size, val_size
+        )
+        for start in range(0, len(frame), KEY_ROWS)
+    ]
+    return np.concatenate(parts) if parts else np.array([], dtype="<U5")
+
+
 def split(
     frame: pd.DataFrame,
     target: str,
@@ -72,12 +98,9 @@ def split(
     seed: int,
     id_column: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Split ``frame`` into train/val/test tables by row key and describe the features."""
-    if not 0 < test_size < 1 or not 0 < val_size < 1 or test_size + val_size >= 1:
-        raise StepError(
-            f"--test-size {test_size} and --val-size {val_size}: each must be in (0, 1) "
-            "and their sum below 1"
-        )
+    """Split ``frame`` into train/val/test tables by row key and describe the features, in
+    memory (the definition; the step streams: :mod:`mlp_preprocess.streaming`)."""
+    check_sizes(test_size, val_size)
     if target not in frame.columns:
         raise DataError(f"target column {target!r}: missing")
     if id_column is not None:
@@ -97,7 +120,7 @@ def split(
     if (counts < 3).any():
         rare = sorted(str(c) for c in counts[counts < 3].index)
         raise DataError(f"target column {target!r}: classes {rare} have fewer than 3 rows")
-    assigned = assign_splits(row_keys(frame, target, id_column), test_size, val_size)
+    assigned = splits_of(frame, target, id_column, test_size, val_size)
     data = frame[features].astype("float64")
     labels = frame[target].map(index).astype("int64")
     parts = {name: (data[assigned == name], labels[assigned == name]) for name in SPLITS}
@@ -110,14 +133,56 @@ def split(
         for name, (x, y) in parts.items()
     }
     train_x = tables["train"][features]
-    description = {
+    description = describe_split(
+        features=features,
+        dtypes={name: str(frame[name].dtype) for name in features},
+        target=target,
+        classes=classes,
+        mean=[float(v) for v in train_x.mean()],
+        variance=[float(v) for v in np.var(train_x.to_numpy(), axis=0)],
+        splits={name: len(table) for name, table in tables.items()},
+        seed=seed,
+        id_column=id_column,
+        test_size=test_size,
+        val_size=val_size,
+        test_hash=content_hash(tables["test"]),
+    )
+    return tables, description
+
+
+def check_sizes(test_size: float, val_size: float) -> None:
+    """Each share in (0, 1), their sum below 1."""
+    if not 0 < test_size < 1 or not 0 < val_size < 1 or test_size + val_size >= 1:
+        raise StepError(
+            f"--test-size {test_size} and --val-size {val_size}: each must be in (0, 1) "
+            "and their sum below 1"
+        )
+
+
+def describe_split(
+    *,
+    features: list[str],
+    dtypes: dict[str, str],
+    target: str,
+    classes: list[Any],
+    mean: list[float],
+    variance: list[float],
+    splits: dict[str, int],
+    seed: int,
+    id_column: str | None,
+    test_size: float,
+    val_size: float,
+    test_hash: str,
+) -> dict[str, Any]:
+    """``features.json`` (see the module docstring)."""
+    return {
         "features": features,
-        "dtypes": {name: str(frame[name].dtype) for name in features},
+        "dtypes": dtypes,
         "target": target,
         "classes": [str(c) for c in classes],
-        "mean": [float(v) for v in train_x.mean()],
-        "variance": [float(v) for v in np.var(train_x.to_numpy(), axis=0)],
-        "splits": {name: len(table) for name, table in tables.items()},
+        "mean": mean,
+        "variance": variance,
+        "splits": splits,
         "seed": seed,
         "split": {
             "rule": "sha256(salt + row key) as u in [0, 1): test if u < test_size, "
@@ -127,6 +192,5 @@ def split(
             "test_size": test_size,
             "val_size": val_size,
         },
-        "test_hash": content_hash(tables["test"]),
+        "test_hash": test_hash,
     }
-    return tables, description

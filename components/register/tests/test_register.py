@@ -148,8 +148,8 @@ def test_lineage_runs_from_serving_back_to_the_exact_snapshot_bytes(
     assert "s3cr3t" not in json.dumps(record) and "pw@" not in json.dumps(record)
     assert data["snapshot_uri"] == f"{artifacts['datasets']}/digits/{data['content_hash'][7:]}/"
     # reading the snapshot URI gives back exactly the bytes whose hash the version records
-    raw = (Path(data["snapshot_uri"]) / "data.parquet").read_bytes()
-    assert data["files"]["data.parquet"] == f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    raw = (Path(data["snapshot_uri"]) / "part-00000.parquet").read_bytes()
+    assert data["files"]["part-00000.parquet"] == f"sha256:{hashlib.sha256(raw).hexdigest()}"
     assert verify_snapshot(data["snapshot_uri"]).content_hash == data["content_hash"]
     assert record["serving"]["production"] and record["serving"]["promotions"][0]["from"] is None
     assert record["training"]["pipeline_run_id"] == "run-7"
@@ -162,7 +162,7 @@ def test_lineage_runs_from_serving_back_to_the_exact_snapshot_bytes(
         "gate       promote (first model), compared with no production version",
         "promoted   ",
         f"data       {data['snapshot_uri']}",
-        f"data.parquet {data['files']['data.parquet']}",
+        f"part-00000.parquet {data['files']['part-00000.parquet']}",
         "source     postgresql://ml:***@db.example:5432/mnist",
         "ancestry   v1 (each compared with the production version before it)",
         "split      by row content (features, target) (salt mlp-split-v1, test 0.2, val 0.2)",

@@ -50,7 +50,8 @@ from typing import Any
 
 from mlp_common.step import StepError
 
-from mlp_train.core import HyperParameters, Split, build_model, dataset, train
+from mlp_train.core import HyperParameters, build_model, train
+from mlp_train.inputs import SplitFiles, parquet_dataset
 
 STRATEGY = "MultiWorkerMirroredStrategy"
 # Layers whose weights training changes (Normalization holds fixed statistics, Dropout none).
@@ -130,13 +131,16 @@ def fit_multi_worker(strategy: Any, cluster: ClusterSpec, backup_dir: Path) -> A
     """A :data:`mlp_train.core.Fit` that trains under ``strategy`` (see the module doc)."""
 
     def fit(
-        description: dict[str, Any], params: HyperParameters, train_xy: Split, val_xy: Split
+        description: dict[str, Any],
+        params: HyperParameters,
+        train_split: SplitFiles,
+        val_split: SplitFiles,
     ) -> tuple[Any, Any, dict[str, Any]]:
         import tensorflow as tf
         import tf_keras
 
         global_batch = params.batch_size * cluster.workers
-        rows = len(train_xy[0])
+        rows = train_split.rows
         if rows < global_batch:
             raise StepError(
                 f"train split: {rows} rows, fewer than one global batch "
@@ -144,18 +148,23 @@ def fit_multi_worker(strategy: Any, cluster: ClusterSpec, backup_dir: Path) -> A
             )
         steps_per_epoch = rows // global_batch
 
-        def shard(context: Any) -> Any:
-            data = tf.data.Dataset.from_tensor_slices(train_xy)
-            data = data.shard(context.num_input_pipelines, context.input_pipeline_id)
-            data = data.shuffle(rows, seed=params.seed, reshuffle_each_iteration=True).repeat()
-            batch = context.get_per_replica_batch_size(global_batch)
-            return data.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        def shard(context: Any) -> Any:  # by file shard (row group) when there are enough
+            return parquet_dataset(
+                train_split,
+                context.get_per_replica_batch_size(global_batch),
+                shuffle=True,
+                seed=params.seed,
+                workers=context.num_input_pipelines,
+                worker=context.input_pipeline_id,
+                repeat=True,
+                drop_remainder=True,
+            )
 
         # Every worker evaluates all validation rows (no sharding); the all-reduced mean of the
         # identical results is the same val_loss everywhere, so early stopping agrees.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        val_data = dataset(*val_xy, global_batch, shuffle=False, seed=params.seed)
+        val_data = parquet_dataset(val_split, global_batch, shuffle=False, seed=params.seed)
 
         with strategy.scope():
             model = build_model(description, params, keras=tf_keras)

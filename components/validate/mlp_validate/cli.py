@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlp_common.dataset import read_dataset
+from mlp_common.dataset import iter_dataset
 from mlp_common.files import atomic_directory, dumps_json, read_json, write_json_atomic
 from mlp_common.step import DataError, StepCli
 from mlp_common.storage import localize_directory
 
-from mlp_validate.core import validate
+from mlp_validate.core import validate_batches
 from mlp_validate.schema import load_schema
 
 REPORT_FILE = "report.json"
@@ -40,11 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    frame, info = read_dataset(localize_directory(args.dataset))
+    info, batches = iter_dataset(localize_directory(args.dataset))
     reference_name = args.schema or f"embedded:{info.name}"
     schema = load_schema(reference_name)
     reference = read_json(args.reference_stats) if args.reference_stats else None
-    report = validate(frame, schema, reference)
+    report = validate_batches(info.columns, batches, schema, reference)
     if not report.ok:
         raise DataError(report.render(f"dataset {info.name}@{info.version}"))
     document = report.to_dict() | {"dataset": info.to_dict(), "schema": reference_name}

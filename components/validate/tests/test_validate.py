@@ -114,3 +114,20 @@ def test_the_default_digits_data_passes_its_embedded_schema_named_by_the_dataset
     assert main(["--dataset", str(tmp_path / "bad"), "--output", str(tmp_path / "o2")]) == 1
     assert "column 'pixel_4_4': 1 values above max 16" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_validation_in_batches_equals_the_whole_table(wine: pd.DataFrame) -> None:
+    """One pass over batches finds the same violations, checks and statistics as the table."""
+    from mlp_validate.core import validate_batches
+
+    bad = wine.copy()
+    bad.loc[:36, "alcohol"] = None
+    bad.loc[5, "proline"], bad.loc[170, "proline"] = -3.0, -7.0
+    bad.loc[120, "magnesium"] = 9999.0
+    schema = load_schema("embedded:wine")
+    whole = validate(bad, schema)
+    batches = [bad.iloc[start : start + 16] for start in range(0, len(bad), 16)]
+    streamed = validate_batches(dict(bad.dtypes), batches, schema)
+    assert not whole.ok and streamed.violations == whole.violations
+    assert (streamed.checks, streamed.statistics) == (whole.checks, whole.statistics)
+    assert any("2 values below min" in v and "smallest -7" in v for v in whole.violations)
