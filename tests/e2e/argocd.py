@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from .kube import ROOT, TOOLS_BIN, Cluster, install_crds
+from .kube import PLATFORMGEN, ROOT, TOOLS_BIN, Cluster, install_crds
 
 ARGOCD_COMPONENTS = (
     "argocd-repo-server",
@@ -43,6 +43,23 @@ NAMESPACE = "argocd"
 ARGOCD_KINDS = ("Application", "ApplicationSet", "AppProject")
 PART_OF_ARGOCD = {"app.kubernetes.io/part-of": "argocd"}
 REFRESH = "argocd.argoproj.io/refresh"
+
+
+def render_spec(repo: Path, spec: dict[str, Any]) -> None:
+    """Write ``spec`` (a changed copy of platform.yaml) and its compiled pipelines into ``repo``
+    and render it there, as a user's commit would."""
+    for pipeline in spec.get("pipelines", {}).values():
+        target = repo / pipeline["compiled"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((ROOT / pipeline["compiled"]).read_bytes())
+    (repo / "platform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [str(PLATFORMGEN), "render", "--spec", str(repo / "platform.yaml"), "--out", str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"platformgen render failed:\n{result.stderr}"
 
 
 def free_port() -> int:

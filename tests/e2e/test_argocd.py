@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,9 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .argocd import NAMESPACE, ArgoCD, GitRepo, running
+from .argocd import NAMESPACE, ArgoCD, GitRepo, render_spec, running
 from .kube import (
-    PLATFORMGEN,
     ROOT,
     Cluster,
     install_crds,
@@ -63,18 +61,7 @@ def _spec_copy(repo: Path, replicas: int | None = None) -> None:
     if replicas is not None:
         overrides = spec["environments"][ENVIRONMENT].setdefault("components", {})
         overrides.setdefault(CHANGED[3], {})["replicas"] = replicas
-    for pipeline in spec.get("pipelines", {}).values():
-        target = repo / pipeline["compiled"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / pipeline["compiled"], target)
-    (repo / "platform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [str(PLATFORMGEN), "render", "--spec", str(repo / "platform.yaml"), "--out", str(repo)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    render_spec(repo, spec)
 
 
 def _wait(what: str, condition: Callable[[], str | None], argocd: ArgoCD) -> float:

@@ -30,9 +30,8 @@ import pytest
 import yaml
 
 from . import webhook
-from .argocd import NAMESPACE, ArgoCD, GitRepo, running
+from .argocd import NAMESPACE, ArgoCD, GitRepo, render_spec, running
 from .kube import CONTROL_PLANE, Cluster, control_plane, install_crds, load_documents
-from .test_apply import render
 from .test_argocd import _all_synced, _wait
 from support import ROOT, require_tools
 
@@ -61,12 +60,7 @@ def _write_spec(repo: Path, cluster: dict[str, Any], job_env: str | None = None)
     if job_env is not None:
         overrides = spec["environments"][ENV].setdefault("components", {})
         overrides.setdefault(JOB_COMPONENT, {})["env"] = {"MLP_E2E_REVISION": job_env}
-    for pipeline in spec.get("pipelines", {}).values():
-        target = repo / pipeline["compiled"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes((ROOT / pipeline["compiled"]).read_bytes())
-    (repo / "platform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    render(repo / "platform.yaml", repo)
+    render_spec(repo, spec)
 
 
 def _apps(argocd: ArgoCD) -> dict[str, dict[str, Any]]:

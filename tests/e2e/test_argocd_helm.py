@@ -16,8 +16,6 @@ same objects the overlay Applications of tests/e2e/test_argocd.py do, on the sha
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +25,9 @@ import yaml
 
 from platformgen.kinds import traits
 
-from .argocd import ArgoCD, GitRepo, running
+from .argocd import ArgoCD, GitRepo, render_spec, running
 from .kube import (
     CONTROL_PLANE,
-    PLATFORMGEN,
     ROOT,
     Cluster,
     control_plane,
@@ -55,18 +52,7 @@ def _helm_spec_copy(repo: Path) -> None:
         "source": "helm",
         "clusters": {ENVIRONMENT: {"autoSync": True}},
     }
-    for pipeline in spec.get("pipelines", {}).values():
-        target = repo / pipeline["compiled"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / pipeline["compiled"], target)
-    (repo / "platform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [str(PLATFORMGEN), "render", "--spec", str(repo / "platform.yaml"), "--out", str(repo)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    render_spec(repo, spec)
 
 
 @pytest.fixture
