@@ -55,6 +55,7 @@ CRD_SOURCES=(
     "kserve github.com/kserve/kserve $KSERVE_VERSION config/crd/full"
     "katib github.com/kubeflow/katib $KATIB_VERSION manifests/v1beta1/components/crd h1:uexj303nRkGtTFtTkY4McCt6J0TCtnerX3i3E7TRA5M="
     "kubeflow-trainer github.com/kubeflow/trainer/v2 $TRAINER_VERSION manifests/base/crds"
+    "spark-operator github.com/kubeflow/spark-operator/v2 $SPARK_OPERATOR_VERSION config/crd/bases"
 )
 
 # The machine is shared: compile with at most two jobs, one tool after the other.

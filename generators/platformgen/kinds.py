@@ -168,6 +168,18 @@ KINDS: Mapping[str, KindTraits] = {
         pods_created_by="Kubeflow Trainer creates these pods (through a JobSet) from the TrainJob",
         health="custom",
     ),
+    "SparkApplication": _workload(
+        "sparkoperator.k8s.io/v1beta2",
+        "spark_application:build_driver_roles",
+        "spark_application:build_spark_network_policies",
+        "spark_application:build_spark_application",
+        spec_fields=frozenset({"spark"}),
+        pods_created_by=(
+            "the Spark Operator creates the driver pod from the SparkApplication, and the "
+            "driver its executor pods"
+        ),
+        health="custom",
+    ),
     # Every other kind the builders render.
     "Namespace": KindTraits(api_version="v1", sync_wave=-3, health="none"),
     "ServiceAccount": KindTraits(api_version="v1", sync_wave=-2, health="none"),

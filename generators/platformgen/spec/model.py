@@ -567,6 +567,53 @@ class Distributed(Strict):
     )
 
 
+class SparkExecutors(Strict):
+    """The executors of a SparkApplication: each pod's resources and the dynamic allocation
+    bounds (Spark adds executors while tasks wait and removes idle ones, within the bounds)."""
+
+    resources: Resources = Field(
+        description=(
+            "Each executor pod's requests and limits (requests.cpu and requests.memory "
+            "required; 40% of the memory request is off-heap overhead for the Python workers)."
+        )
+    )
+    min_executors: int = Field(
+        1, ge=0, le=1000, description="Fewest executors (dynamicAllocation.minExecutors)."
+    )
+    max_executors: int = Field(
+        ge=1, le=1000, description="Most executors (dynamicAllocation.maxExecutors)."
+    )
+
+
+class Spark(Strict):
+    """A PySpark application (kind SparkApplication) that the Spark Operator submits in cluster
+    mode: a driver pod with the component's resources, executors it adds and removes within
+    `executors`' bounds, all running the component's image."""
+
+    main_application_file: Annotated[
+        str, Field(max_length=253, pattern=r"^local:///[A-Za-z0-9_./-]+\.py$")
+    ] = Field(
+        description=(
+            "The Python file in the image the driver runs (local:///...py); the "
+            "component's `args` are its arguments."
+        )
+    )
+    spark_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = Field(
+        description="The Spark version in the image (the pinned pyspark)."
+    )
+    executors: SparkExecutors = Field(description="Executor resources and dynamic allocation.")
+    driver_port: Port = Field(
+        7078, description="The driver's RPC port (spark.driver.port), executors connect to it."
+    )
+    block_manager_port: Port = Field(
+        7079,
+        description=(
+            "The block manager port of the driver and every executor (shuffle and broadcast "
+            "blocks); with `driverPort`, the only ports their NetworkPolicy opens between them."
+        ),
+    )
+
+
 class ComponentOverride(Strict):
     """What an environment may change about a component. Everything else is fixed."""
 
@@ -623,7 +670,8 @@ class Component(Strict):
         description=(
             "Deployment for services, Job/CronJob for batch, KServe InferenceService for "
             "models, Katib Experiment for hyperparameter tuning, Kubeflow Trainer "
-            "TrainJob for distributed training (with `distributed`), RecurringRun for a "
+            "TrainJob for distributed training (with `distributed`), Spark Operator "
+            "SparkApplication for a PySpark job (with `spark`), RecurringRun for a "
             "Kubeflow Pipelines recurring run of the deployed `pipeline` on `schedule` (a"
             " Job that applies it)."
         )
@@ -720,6 +768,13 @@ class Component(Strict):
         None,
         description=(
             "Worker count and port of a distributed training component (kind TrainJob only)."
+        ),
+    )
+    spark: Spark | None = Field(
+        None,
+        description=(
+            "Application file, executors and ports of a Spark component (kind "
+            "SparkApplication only); the driver gets the component's resources."
         ),
     )
     payload_logger: PayloadLogger | None = Field(

@@ -24,6 +24,7 @@ from platformgen.spec.model import (
     Tenant,
 )
 from platformgen.spec.security import check_security
+from platformgen.spec.spark import check_spark
 
 Problem = tuple[str, str]
 
@@ -140,6 +141,10 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield (f"{path}.distributed", "is required for kind TrainJob and only allowed there")
     if c.distributed is not None:
         yield from check_distributed(name, c)
+    if (c.kind == "SparkApplication") != (c.spark is not None):
+        yield (f"{path}.spark", "is required for kind SparkApplication and only allowed there")
+    if c.spark is not None:
+        yield from check_spark(spec, name, c)
     if c.payload_logger is not None:
         sink = c.payload_logger.sink
         if c.kind != "InferenceService":
