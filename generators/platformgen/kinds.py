@@ -280,4 +280,31 @@ def merges_lists_by_key(api_version: str) -> bool:
     merged by name); custom resources get JSON merge patch semantics from kustomize, where a
     list in a patch replaces the whole list."""
     group = api_version.rpartition("/")[0]
-    return "." not in group or group.endswith(".k8s.io")
+    return "." not in group or group in BUILT_IN_GROUPS
+
+
+BUILT_IN_GROUPS = frozenset(
+    f"{name}.k8s.io"
+    for name in (
+        "admissionregistration",
+        "apiextensions",
+        "apiregistration",
+        "authentication",
+        "authorization",
+        "certificates",
+        "coordination",
+        "discovery",
+        "events",
+        "flowcontrol.apiserver",
+        "internal.apiserver",
+        "networking",
+        "node",
+        "rbac.authorization",
+        "resource",
+        "scheduling",
+        "storage",
+        "storagemigration",
+    )
+)
+"""The built-in API groups with a dot (the others, apps, batch, policy..., have none): a
+custom resource's group may end in .k8s.io too (sparkoperator.k8s.io), so a suffix is no test."""

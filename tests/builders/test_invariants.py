@@ -45,10 +45,45 @@ def pod(m: Manifest) -> tuple[dict[str, str], dict[str, Any]] | None:
         job = m["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]
         t = job["spec"]["template"]
         return t["metadata"]["labels"], t["spec"]
+    if kind == "SparkApplication":  # the driver's pod; the executors' differ in spark-role
+        t = m["spec"]["driver"]["template"]
+        return t["metadata"]["labels"], spark_pod(m["spec"]["driver"], t["spec"])
     if kind == "InferenceService":
         p = m["spec"]["predictor"]
         return p["labels"], p
     return None
+
+
+def spark_pod(role: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """A Spark pod template with the resources spark-submit gives its container from the
+    SparkApplication's fields (memory = heap + overhead; the e2e test checks the real pod)."""
+    mebibytes = sum(int(role[key].removesuffix("m")) for key in ("memory", "memoryOverhead"))
+    limits = {"memory": role["memoryLimit"]} | (
+        {"cpu": role["coreLimit"]} if "coreLimit" in role else {}
+    )
+    resources = {
+        "limits": limits,
+        "requests": {"cpu": role["coreRequest"], "memory": f"{mebibytes}Mi"},
+    }
+    containers = [{**c, "resources": resources} for c in template["containers"]]
+    return {**template, "containers": containers}
+
+
+def calls_kubernetes_api(items: list[Manifest], account: str, namespace: str) -> bool:
+    """Whether a RoleBinding gives ServiceAccount `account` a Role on the Kubernetes API (the KFP
+    API, pipelines.kubeflow.org, authenticates by its own projected token)."""
+    roles = {
+        m["metadata"]["name"]
+        for m in by_kind(items, "RoleBinding")
+        if {"kind": "ServiceAccount", "name": account, "namespace": namespace} in m["subjects"]
+        and m["roleRef"]["kind"] == "Role"
+    }
+    return any(
+        set(rule["apiGroups"]) - {"pipelines.kubeflow.org"}
+        for m in by_kind(items, "Role")
+        if m["metadata"]["name"] in roles
+        for rule in m["rules"]
+    )
 
 
 def by_kind(items: list[Manifest], kind: str) -> list[Manifest]:
@@ -196,12 +231,11 @@ def test_every_container_is_restricted_and_bounded(case: str, env: str | None) -
         _, pod_spec = pod(m)  # type: ignore[misc]
         assert pod_spec["securityContext"]["runAsNonRoot"] is True
         assert pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        # The Kubernetes API token only for RBAC on the Kubernetes API: the KFP API
-        # (pipelines.kubeflow.org) authenticates by its own projected token.
-        rbac = spec.components[m["metadata"]["labels"]["app.kubernetes.io/name"]].rbac
-        assert pod_spec["automountServiceAccountToken"] is any(
-            set(rule.api_groups) - {"pipelines.kubeflow.org"} for rule in rbac
-        )
+        # The Kubernetes API token only for RBAC on the Kubernetes API.
+        name = m["metadata"]["labels"]["app.kubernetes.io/name"]
+        account = pod_spec.get("serviceAccountName", name)  # Spark: the SparkApplication's
+        api = calls_kubernetes_api(items, account, m["metadata"]["namespace"])
+        assert pod_spec["automountServiceAccountToken"] is api, name
         mounts = {v["name"] for v in pod_spec["volumes"]}
         for c in pod_spec["containers"]:
             ctx = c["securityContext"]

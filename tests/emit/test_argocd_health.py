@@ -30,10 +30,6 @@ CHECKS = ROOT / "generators" / "platformgen" / "emit" / "argocd" / FOLDER
 STATUSES = ("healthy", "progressing", "degraded", "suspended")
 REQUIRED = ("healthy", "progressing", "degraded", "progressing-unknown")
 NEEDED = {check_name(api_version, kind) for api_version, kind in HEALTH_CHECKS_NEEDED}
-AWAITING_ROW = {"sparkoperator.k8s.io_SparkApplication"}
-"""Checks written before their kind's row: SparkApplication's row (health "custom", since this
-check replaces Argo CD's own) arrives from another branch. Strict xfail: once the row lands the
-orphan test passes and fails as XPASS until the name is removed here."""
 
 
 def _fixtures(name: str) -> list[Path]:
@@ -105,18 +101,7 @@ def test_every_kind_that_needs_a_check_has_one_with_fixtures() -> None:
             )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(strict=True, reason="kind row from another branch"),
-        )
-        if name in AWAITING_ROW
-        else name
-        for name in _check_names()
-    ],
-)
+@pytest.mark.parametrize("name", _check_names())
 def test_every_check_is_for_a_kind_that_needs_one(name: str) -> None:
     """No dead check: its kind has a row in kinds.py, with health 'custom'."""
     assert name in NEEDED, (

@@ -106,7 +106,7 @@ def _template(view: ComponentView, role: str) -> dict[str, Any]:
         "securityContext": container_security_context(view),
         "volumeMounts": [{"mountPath": path, "name": volume_name(path)} for path in paths],
     }
-    meta: dict[str, Any] = {"labels": pod_labels(view)}
+    meta: dict[str, Any] = {"labels": {**pod_labels(view), ROLE_LABEL: role}}
     annotations = pod_annotations(view)
     if annotations:
         meta["annotations"] = annotations
@@ -140,7 +140,6 @@ def build_spark_application(view: ComponentView) -> Manifest | None:
         "arguments": list(c.args),
         "driver": {
             **spark_resources(view.resources),
-            "labels": pod_labels(view),
             "serviceAccount": view.name,
             "template": _template(view, "driver"),
         },
@@ -153,7 +152,6 @@ def build_spark_application(view: ComponentView) -> Manifest | None:
         },
         "executor": {
             **spark_resources(executors.resources),
-            "labels": pod_labels(view),
             "serviceAccount": view.name,
             "template": _template(view, "executor"),
         },

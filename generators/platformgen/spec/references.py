@@ -143,7 +143,7 @@ def _check_component(spec: PlatformSpec, name: str, c: Component) -> Iterator[Pr
         yield from check_distributed(name, c)
     if (c.kind == "SparkApplication") != (c.spark is not None):
         yield (f"{path}.spark", "is required for kind SparkApplication and only allowed there")
-    if c.spark is not None:
+    if c.spark is not None and c.kind == "SparkApplication":
         yield from check_spark(spec, name, c)
     if c.payload_logger is not None:
         sink = c.payload_logger.sink

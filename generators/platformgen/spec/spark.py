@@ -25,7 +25,10 @@ def _check_pod(path: str, resources: Resources) -> Iterator[Problem]:
     requests = resources.requests
     for key, value in (("cpu", requests.cpu), ("memory", requests.memory)):
         if value is None:
-            yield (f"{path}.requests.{key}", "is required: Spark sizes the pod's cores and heap by it")
+            yield (
+                f"{path}.requests.{key}",
+                "is required: Spark sizes the pod's cores and heap by it",
+            )
     if requests.memory is not None and parse_quantity(str(requests.memory)) < parse_quantity(
         MIN_MEMORY
     ):

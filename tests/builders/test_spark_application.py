@@ -1,0 +1,169 @@
+"""SparkApplication (builders.spark_application): the object, its driver's RBAC and its
+NetworkPolicies, from the full fixture; and kubeconform against the vendored Spark Operator CRD
+(scripts/install-tools.sh CRD_SOURCES), which passes the rendered object and fails a broken one."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from platformgen.builders import build_platform
+from platformgen.checks.validate import KUBERNETES_VERSIONS, kubeconform_command
+from platformgen.naming import Manifest
+from platformgen.spec.load import load_spec
+from platformgen.versions import pinned
+
+from support import ROOT, SPECS, tool
+
+NAME = "preprocess-spark"
+UPSTREAM_CHART = "charts/spark-operator-chart/templates/spark/rbac.yaml"
+
+
+def rendered(env: str | None) -> dict[tuple[str, str], Manifest]:
+    spec = load_spec(SPECS / "full.yaml")
+    return {(m["kind"], m["metadata"]["name"]): m for m in build_platform(spec, env)[NAME]}
+
+
+def test_driver_and_executors_from_the_spec() -> None:
+    app = rendered(None)[("SparkApplication", NAME)]["spec"]
+    assert (app["type"], app["mode"], app["sparkVersion"]) == ("Python", "cluster", "4.3.0")
+    assert app["mainApplicationFile"] == "local:///app/mlp_preprocess/__main__.py"
+    assert "--engine=spark" in app["arguments"]
+    assert app["image"] == "registry.example.com/full/preprocess-python:2.0.0"
+    # Driver: the component's resources (500m/1Gi, limits 1 CPU/2Gi); the pod asks for exactly
+    # the memory request: heap (60%) + overhead.
+    driver = app["driver"]
+    assert (driver["cores"], driver["coreRequest"], driver["coreLimit"]) == (1, "500m", "1")
+    assert int(driver["memory"][:-1]) + int(driver["memoryOverhead"][:-1]) == 1024
+    assert driver["memoryLimit"] == "2Gi"
+    executor = app["executor"]
+    assert (executor["cores"], executor["coreRequest"]) == (2, "2")
+    assert int(executor["memory"][:-1]) + int(executor["memoryOverhead"][:-1]) == 3 * 1024
+    assert "coreLimit" not in executor and executor["memoryLimit"] == "4Gi"
+    assert app["dynamicAllocation"] == {
+        "enabled": True,
+        "initialExecutors": 1,
+        "maxExecutors": 4,
+        "minExecutors": 1,
+        "shuffleTrackingEnabled": True,
+    }
+    assert driver["serviceAccount"] == executor["serviceAccount"] == NAME
+
+
+@pytest.mark.parametrize("role", ["driver", "executor"])
+def test_pods_are_restricted_with_writable_scratch(role: str) -> None:
+    template = rendered(None)[("SparkApplication", NAME)]["spec"][role]["template"]
+    pod = template["spec"]
+    assert template["metadata"]["labels"]["spark-role"] == role
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # Only the driver talks to the API (it creates the executors).
+    assert pod["automountServiceAccountToken"] is (role == "driver")
+    (container,) = pod["containers"]
+    assert container["name"] == f"spark-kubernetes-{role}"
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["runAsNonRoot"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    assert [v["emptyDir"] for v in pod["volumes"]] == [{"sizeLimit": "1Gi"}]
+
+
+def test_an_environment_pins_the_image_spark_submit_uses() -> None:
+    """kustomize's `images:` retags containers only: the environment writes spec.image."""
+    app = rendered("prod")[("SparkApplication", NAME)]["spec"]
+    assert app["image"] == "registry.example.com/full/preprocess-python:2.1.0"
+    assert rendered("dev")[("SparkApplication", NAME)]["spec"]["image"].endswith(":dev")
+
+
+def test_driver_rbac_is_the_upstream_charts() -> None:
+    role = rendered(None)[("Role", f"{NAME}-driver")]
+    binding = rendered(None)[("RoleBinding", f"{NAME}-driver")]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": NAME, "namespace": "pipelines"}
+    ]
+    chart = _upstream_chart_rules()
+    (rule,) = role["rules"]
+    assert sorted(rule["resources"]) == sorted(chart["resources"])
+    assert sorted(rule["verbs"]) == sorted(chart["verbs"])
+    assert rule["apiGroups"] == chart["apiGroups"] == [""]
+
+
+def _upstream_chart_rules() -> dict[str, Any]:
+    """The rules of the Spark Operator chart's spark Role, from the same module the CRDs come
+    from (its Helm template: the rules block is plain YAML)."""
+    version = pinned()["SPARK_OPERATOR_VERSION"]
+    module = f"github.com/kubeflow/spark-operator/v2@{version}"
+    gomodcache = subprocess.run(
+        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = Path(gomodcache) / module / UPSTREAM_CHART
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make tools` (install-tools.sh fetches {module})")
+    text = path.read_text(encoding="utf-8")
+    block = text[text.index("rules:") : text.index("---", text.index("rules:"))]
+    (rule,) = yaml.safe_load(block)["rules"]
+    return dict(rule)
+
+
+def test_network_policies_open_spark_ports_and_the_api_for_the_driver_only() -> None:
+    objects = rendered(None)
+    between = objects[("NetworkPolicy", f"{NAME}-spark")]["spec"]
+    ports = [{"port": 7078, "protocol": "TCP"}, {"port": 7079, "protocol": "TCP"}]
+    (ingress,) = between["ingress"]
+    (egress,) = between["egress"]
+    assert ingress["ports"] == egress["ports"] == ports
+    assert ingress["from"] == egress["to"]
+    assert ingress["from"][0]["podSelector"] == between["podSelector"]
+    driver = objects[("NetworkPolicy", f"{NAME}-driver")]["spec"]
+    assert driver["podSelector"]["matchLabels"]["spark-role"] == "driver"
+    assert driver["policyTypes"] == ["Egress"]
+    assert driver["egress"] == [
+        {
+            "ports": [{"port": 6443, "protocol": "TCP"}],
+            "to": [{"ipBlock": {"cidr": "192.0.2.0/28"}}],
+        }
+    ]
+    # The ports Spark would pick at random are pinned to the ones the policy opens.
+    conf = objects[("SparkApplication", NAME)]["spec"]["sparkConf"]
+    assert {int(conf[k]) for k in conf if k.endswith(".port")} == {p["port"] for p in ports}
+
+
+def _kubeconform(tmp_path: Path, app: Manifest) -> dict[str, Any]:
+    kubeconform = tool("kubeconform")
+    schemas = ROOT / ".tools" / "schemas"
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(app), encoding="utf-8")
+    command = kubeconform_command(kubeconform, schemas, KUBERNETES_VERSIONS[-1], [str(path)])
+    done = subprocess.run(command, cwd=schemas, capture_output=True, text=True, check=False)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+@pytest.mark.tools
+def test_kubeconform_validates_against_the_vendored_crd(tmp_path: Path) -> None:
+    app = rendered("prod")[("SparkApplication", NAME)]
+    report = _kubeconform(tmp_path, app)
+    assert report["summary"]["valid"] == 1, report
+    sources = (ROOT / ".tools" / "schemas" / "SOURCES").read_text(encoding="utf-8")
+    assert "github.com/kubeflow/spark-operator/v2@v2.5." in sources
+
+
+@pytest.mark.tools
+def test_kubeconform_fails_a_broken_spark_application(tmp_path: Path) -> None:
+    app = copy.deepcopy(rendered("prod")[("SparkApplication", NAME)])
+    app["spec"]["mode"] = "local"  # not an enum value
+    app["spec"]["driver"]["coresLimit"] = "1"  # unknown field (strict)
+    report = _kubeconform(tmp_path, app)
+    assert report["summary"]["invalid"] == 1, report
+    (resource,) = report["resources"]
+    assert "at '/spec/driver': additional properties 'coresLimit' not allowed" in resource["msg"]
+    assert "at '/spec/mode': value must be one of 'cluster', 'client'" in resource["msg"]
