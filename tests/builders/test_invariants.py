@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from spark_pods import spark_pods
 
 from platformgen.builders import build_platform
 from platformgen.naming import Manifest
@@ -46,27 +47,12 @@ def pod(m: Manifest) -> tuple[dict[str, str], dict[str, Any]] | None:
         t = job["spec"]["template"]
         return t["metadata"]["labels"], t["spec"]
     if kind == "SparkApplication":  # the driver's pod; the executors' differ in spark-role
-        t = m["spec"]["driver"]["template"]
-        return t["metadata"]["labels"], spark_pod(m["spec"]["driver"], t["spec"])
+        driver = spark_pods(m)[0]
+        return driver["metadata"]["labels"], driver["spec"]
     if kind == "InferenceService":
         p = m["spec"]["predictor"]
         return p["labels"], p
     return None
-
-
-def spark_pod(role: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
-    """A Spark pod template with the resources spark-submit gives its container from the
-    SparkApplication's fields (memory = heap + overhead; the e2e test checks the real pod)."""
-    mebibytes = sum(int(role[key].removesuffix("m")) for key in ("memory", "memoryOverhead"))
-    limits = {"memory": role["memoryLimit"]} | (
-        {"cpu": role["coreLimit"]} if "coreLimit" in role else {}
-    )
-    resources = {
-        "limits": limits,
-        "requests": {"cpu": role["coreRequest"], "memory": f"{mebibytes}Mi"},
-    }
-    containers = [{**c, "resources": resources} for c in template["containers"]]
-    return {**template, "containers": containers}
 
 
 def calls_kubernetes_api(items: list[Manifest], account: str, namespace: str) -> bool:

@@ -45,7 +45,7 @@ def test_driver_and_executors_from_the_spec() -> None:
     executor = app["executor"]
     assert (executor["cores"], executor["coreRequest"]) == (2, "2")
     assert int(executor["memory"][:-1]) + int(executor["memoryOverhead"][:-1]) == 3 * 1024
-    assert "coreLimit" not in executor and executor["memoryLimit"] == "4Gi"
+    assert (executor["coreLimit"], executor["memoryLimit"]) == ("2", "4Gi")
     assert app["dynamicAllocation"] == {
         "enabled": True,
         "initialExecutors": 1,
@@ -73,13 +73,20 @@ def test_pods_are_restricted_with_writable_scratch(role: str) -> None:
     assert context["allowPrivilegeEscalation"] is False
     assert context["runAsNonRoot"] is True
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    if role == "driver":  # the component's, whole (Spark sets the same cpu and memory)
+        assert container["resources"] == {
+            "limits": {"cpu": "1", "ephemeral-storage": "2Gi", "memory": "2Gi"},
+            "requests": {"cpu": "500m", "ephemeral-storage": "1Gi", "memory": "1Gi"},
+        }
+    else:  # Spark's fields only; the local dir is bounded instead
+        assert "resources" not in container
     assert [v["emptyDir"] for v in pod["volumes"]] == [{"sizeLimit": "1Gi"}]
 
 
 def test_an_environment_pins_the_image_spark_submit_uses() -> None:
     """kustomize's `images:` retags containers only: the environment writes spec.image."""
     app = rendered("prod")[("SparkApplication", NAME)]["spec"]
-    assert app["image"] == "registry.example.com/full/preprocess-python:2.1.0"
+    assert app["image"] == "registry.example.com/full/preprocess-python@sha256:" + "c" * 64
     assert rendered("dev")[("SparkApplication", NAME)]["spec"]["image"].endswith(":dev")
 
 
@@ -135,6 +142,13 @@ def test_network_policies_open_spark_ports_and_the_api_for_the_driver_only() -> 
     # The ports Spark would pick at random are pinned to the ones the policy opens.
     conf = objects[("SparkApplication", NAME)]["spec"]["sparkConf"]
     assert {int(conf[k]) for k in conf if k.endswith(".port")} == {p["port"] for p in ports}
+
+
+def test_executor_scratch_is_bounded() -> None:
+    conf = rendered(None)[("SparkApplication", NAME)]["spec"]["sparkConf"]
+    local_dir = "spark.kubernetes.executor.volumes.emptyDir.spark-local-dir-1"
+    assert conf[f"{local_dir}.options.sizeLimit"] == "8Gi"
+    assert conf[f"{local_dir}.mount.path"] == "/var/data/spark-local-dir-1"
 
 
 def _kubeconform(tmp_path: Path, app: Manifest) -> dict[str, Any]:

@@ -573,8 +573,9 @@ class SparkExecutors(Strict):
 
     resources: Resources = Field(
         description=(
-            "Each executor pod's requests and limits (requests.cpu and requests.memory "
-            "required; 40% of the memory request is off-heap overhead for the Python workers)."
+            "Each executor pod's cpu and memory requests and limits (both requests required; "
+            "40% of the memory request is off-heap overhead for the Python workers); its "
+            "ephemeral storage is `localDirSize`."
         )
     )
     min_executors: int = Field(
@@ -582,6 +583,13 @@ class SparkExecutors(Strict):
     )
     max_executors: int = Field(
         ge=1, le=1000, description="Most executors (dynamicAllocation.maxExecutors)."
+    )
+    local_dir_size: Quantity = Field(
+        "4Gi",
+        description=(
+            "Size limit of each executor's Spark local dir (shuffle and spill files), an "
+            "emptyDir: the executors' ephemeral storage."
+        ),
     )
 
 

@@ -53,6 +53,13 @@ def check_spark(spec: PlatformSpec, name: str, c: Component) -> Iterator[Problem
     yield from _check_pod(f"{path}.resources", effective_resources(spec, c, ComponentOverride()))
     where = f"{path}.spark.executors.resources"
     yield from _check_pod(where, executors.resources)
+    for key in ("requests", "limits"):
+        if getattr(executors.resources, key).ephemeral_storage is not None:
+            yield (
+                f"{where}.{key}.ephemeralStorage",
+                "Spark sets an executor's cpu and memory only: bound its scratch with "
+                "spark.executors.localDirSize",
+            )
     for key in ("cpu", "memory"):  # the driver's: spec.admission, like every component's
         request = getattr(executors.resources.requests, key)
         limit = getattr(executors.resources.limits, key)
