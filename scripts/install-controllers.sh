@@ -3,7 +3,8 @@
 # module proxy, and copy their upstream data files (CRDs, webhook configurations, KServe's
 # inferenceservice-config) out of the same modules (`make controllers-tools`).
 #
-#   .tools/bin/{kserve-manager,trainer-controller-manager,jobset-manager,katib-controller}
+#   .tools/bin/{kserve-manager,trainer-controller-manager,jobset-manager,katib-controller,
+#               spark-operator}
 #   .tools/controllers/<name>/{crds/,webhook/,config/}       upstream files, unmodified
 #   .tools/controllers/SOURCES                                module@version and h1 hash
 #
@@ -26,6 +27,7 @@ CONTROLLERS=(
     "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager"
     "jobset-manager sigs.k8s.io/jobset $JOBSET_VERSION sigs.k8s.io/jobset"
     "katib-controller github.com/kubeflow/katib $KATIB_VERSION github.com/kubeflow/katib/cmd/katib-controller/v1beta1"
+    "spark-operator github.com/kubeflow/spark-operator/v2 $SPARK_OPERATOR_VERSION github.com/kubeflow/spark-operator/v2/cmd/operator"
 )
 
 # name  module  version  files: path-in-module=>path-under-.tools/controllers/<name> (a path
@@ -36,6 +38,7 @@ DATA_FILES=(
     "trainer github.com/kubeflow/trainer/v2 $TRAINER_VERSION manifests/base/crds/=>crds manifests/base/webhook/=>webhook"
     "jobset sigs.k8s.io/jobset $JOBSET_VERSION config/components/crd/bases/=>crds config/components/webhook/=>webhook"
     "katib github.com/kubeflow/katib $KATIB_VERSION manifests/v1beta1/components/crd/=>crds manifests/v1beta1/components/webhook/=>webhook manifests/v1beta1/installs/katib-standalone/katib-config.yaml=>config/katib-config.yaml"
+    "spark-operator github.com/kubeflow/spark-operator/v2 $SPARK_OPERATOR_VERSION config/crd/bases/=>crds"
 )
 
 # write_wrapper DIR MODULE VERSION GOMOD PACKAGE: a module in DIR requiring MODULE@VERSION with

@@ -1,7 +1,7 @@
 """The driver and executor Pods spark-submit makes of a rendered SparkApplication, for the tests
 that judge pods (the invariants, the policy gates): the pod template, the application's image,
 its ServiceAccount, and the container resources from Spark's fields (requests: coreRequest and
-memory + memoryOverhead; limits: coreLimit and memoryLimit), added to the template container's
+memory + memoryOverhead; limits: coreLimit and the same memory), over the template container's
 own (its ephemeral storage). The e2e test against the real Spark Operator checks this on the real
 driver pod."""
 
@@ -21,7 +21,7 @@ def spark_pods(app: Manifest) -> list[Manifest]:
         fields = spec[role]
         template = copy.deepcopy(fields["template"])
         mebibytes = sum(int(fields[k].removesuffix("m")) for k in ("memory", "memoryOverhead"))
-        limits = {"memory": fields["memoryLimit"]}
+        limits = {"memory": f"{mebibytes}Mi"}  # spark-submit: the limit is the request
         if "coreLimit" in fields:
             limits["cpu"] = fields["coreLimit"]
         pod = template["spec"]

@@ -36,16 +36,16 @@ def test_driver_and_executors_from_the_spec() -> None:
     assert app["mainApplicationFile"] == "local:///app/mlp_preprocess/__main__.py"
     assert "--engine=spark" in app["arguments"]
     assert app["image"] == "registry.example.com/full/preprocess-python:2.0.0"
-    # Driver: the component's resources (500m/1Gi, limits 1 CPU/2Gi); the pod asks for exactly
-    # the memory request: heap (60%) + overhead.
+    # Driver: the component's resources (500m/1Gi, limits 1 CPU/1Gi); the pod asks for exactly
+    # the memory request: heap (60%) + overhead (and spark-submit makes that its limit too).
     driver = app["driver"]
     assert (driver["cores"], driver["coreRequest"], driver["coreLimit"]) == (1, "500m", "1")
     assert int(driver["memory"][:-1]) + int(driver["memoryOverhead"][:-1]) == 1024
-    assert driver["memoryLimit"] == "2Gi"
+    assert "memoryLimit" not in driver  # the operator's webhook alone applies it
     executor = app["executor"]
     assert (executor["cores"], executor["coreRequest"]) == (2, "2")
     assert int(executor["memory"][:-1]) + int(executor["memoryOverhead"][:-1]) == 3 * 1024
-    assert (executor["coreLimit"], executor["memoryLimit"]) == ("2", "4Gi")
+    assert executor["coreLimit"] == "2"
     assert app["dynamicAllocation"] == {
         "enabled": True,
         "initialExecutors": 1,
@@ -75,7 +75,7 @@ def test_pods_are_restricted_with_writable_scratch(role: str) -> None:
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
     if role == "driver":  # the component's, whole (Spark sets the same cpu and memory)
         assert container["resources"] == {
-            "limits": {"cpu": "1", "ephemeral-storage": "2Gi", "memory": "2Gi"},
+            "limits": {"cpu": "1", "ephemeral-storage": "2Gi", "memory": "1Gi"},
             "requests": {"cpu": "500m", "ephemeral-storage": "1Gi", "memory": "1Gi"},
         }
     else:  # Spark's fields only; the local dir is bounded instead

@@ -38,6 +38,7 @@ import socket
 import ssl
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -384,3 +385,109 @@ def _wait_webhooks_serving(ports: dict[str, int], names: tuple[str, ...], ca: Pa
                 return str(exc)
 
         wait_until(f"{name} webhook on 127.0.0.1:{port}", handshake, 60)
+
+
+SPARK_OPERATOR = "spark-operator"
+"""The Spark Operator's controller binary (and its project under .tools/controllers)."""
+SPARK_SUBMISSIONS = Path("/tmp/spark")  # noqa: S108 - fixed in spark-operator v2.5.2
+"""Where the operator writes each submission's pod templates (submission.go)."""
+
+
+def spark_home() -> Path:
+    """The Spark distribution the pinned pyspark wheel ships (bin/spark-submit, jars/): the
+    SPARK_HOME the operator runs spark-submit from."""
+    import importlib.util
+
+    found = importlib.util.find_spec("pyspark")
+    if found is None or found.origin is None:
+        raise AssertionError("no pyspark in the venv: run `make venv`")
+    home = Path(found.origin).parent
+    if not (home / "bin" / "spark-submit").is_file():
+        raise AssertionError(f"{home} has no bin/spark-submit")
+    return home
+
+
+@contextlib.contextmanager
+def running_spark_operator(cluster: Cluster, work: Path) -> Iterator[Controllers]:
+    """The Spark Operator's SparkApplication controller (`spark-operator controller start`),
+    with its CRDs, against `cluster`; stopped by PID afterwards.
+
+    It runs spark-submit, in cluster mode, from the pyspark wheel (`spark_home`, Java from
+    PATH), against the apiserver it finds in KUBERNETES_SERVICE_HOST/PORT (the kubeconfig's
+    server: 127.0.0.1) with the kubeconfig's credentials. No webhook: a SparkApplication with
+    pod templates (what platformgen renders) gets its pods from spark-submit alone, and the
+    operator's mutating webhook only patches pods it labels for it, which it does not here.
+    spark-submit's Kubernetes client (fabric8) reads an EC client key only in SEC1 form (`BEGIN
+    EC PRIVATE KEY`); it takes a PKCS#8 key for RSA and fails: the operator gets a copy of the
+    kubeconfig with the key converted (`_sec1_kubeconfig`).
+    The operator writes the pod templates under /tmp/spark/<submission id>/ (fixed upstream);
+    they are removed afterwards."""
+    project = crds(SPARK_OPERATOR)
+    _apply(cluster, project)
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        *(f"crd/{d['metadata']['name']}" for d in project),
+    )  # fmt: skip
+    kubeconfig = _sec1_kubeconfig(cluster.kubeconfig, work / "spark-operator-kubeconfig")
+    config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    server = urllib.parse.urlsplit(config["clusters"][0]["cluster"]["server"])
+    health = free_port()
+    controllers = Controllers(cluster=cluster, work=work, ca=b"", ports={"spark-health": health})
+    try:
+        controllers.start(
+            SPARK_OPERATOR,
+            [
+                "controller", "start",
+                "--leader-election=false",
+                "--enable-ui-service=false",
+                "--metrics-bind-address=0",
+                f"--health-probe-bind-address=127.0.0.1:{health}",
+                "--zap-log-level=info",
+            ],
+            {
+                "KUBECONFIG": str(kubeconfig),
+                "SPARK_HOME": str(spark_home()),
+                "KUBERNETES_SERVICE_HOST": str(server.hostname),
+                "KUBERNETES_SERVICE_PORT": str(server.port),
+                "TMPDIR": str(work),
+            },
+            f"http://127.0.0.1:{health}/readyz",
+        )  # fmt: skip
+        controllers.wait_ready()
+        yield controllers
+    finally:
+        submissions = [
+            app.get("status", {}).get("submissionID")
+            for app in cluster.get_json("sparkapplications", "-A")["items"]
+        ]
+        controllers.stop()
+        for submission in filter(None, submissions):  # the pod templates it wrote
+            shutil.rmtree(SPARK_SUBMISSIONS / submission, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            SPARK_SUBMISSIONS.rmdir()  # only when no other run's templates are left
+
+
+def _sec1_kubeconfig(kubeconfig: Path, path: Path) -> Path:
+    """A copy of `kubeconfig` at `path` whose users' client keys (files) are EC keys in SEC1
+    PEM (`openssl ec`), which fabric8 parses."""
+    config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    for i, entry in enumerate(config.get("users") or []):
+        key = entry.get("user", {}).get("client-key")
+        if key is None:
+            continue
+        converted = path.with_name(f"{path.name}-key-{i}.pem")
+        subprocess.run(
+            ["openssl", "ec", "-in", str(kubeconfig.parent / key), "-out", str(converted)],
+            check=True,
+            capture_output=True,
+        )
+        entry["user"]["client-key"] = str(converted)
+        cert = entry["user"].get("client-certificate")
+        if cert is not None:
+            entry["user"]["client-certificate"] = str(kubeconfig.parent / cert)
+    for entry in config.get("clusters") or []:
+        ca = entry.get("cluster", {}).get("certificate-authority")
+        if ca is not None:
+            entry["cluster"]["certificate-authority"] = str(kubeconfig.parent / ca)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path

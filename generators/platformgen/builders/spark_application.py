@@ -8,13 +8,15 @@ A component of kind SparkApplication renders, besides its ServiceAccount:
   Spark counts: `cores` (task slots) is the CPU request rounded up, `coreRequest`/`coreLimit` are
   the pod's CPU, `memory` (the JVM heap) is 60% of the memory request and `memoryOverhead` the
   rest (off-heap, and the Python workers, which run outside the JVM), so the pod asks for exactly
-  the memory request; `memoryLimit` is the memory limit. Dynamic allocation (with shuffle
-  tracking, there is no external shuffle service) keeps the executors within
-  `spark.executors.minExecutors..maxExecutors`.
+  the memory request. spark-submit makes a pod's memory limit its request (the operator's
+  `memoryLimit` is applied by its webhook only), so spec.spark requires them equal. Dynamic
+  allocation (with shuffle tracking, there is no external shuffle service) keeps the executors
+  within `spark.executors.minExecutors..maxExecutors`; each executor's Spark local dir (shuffle,
+  spill) is an emptyDir bounded by `spark.executors.localDirSize`.
   Everything else about the pods is in `driver.template` / `executor.template`, Spark's pod
   templates (Spark >= 3.0): the restricted security context, the emptyDirs behind the writable
-  paths (the root filesystem is read-only; Spark adds its own emptyDir for its local dirs), the
-  env. With a template the Spark Operator does not ask its mutating webhook to patch the pods
+  paths (the root filesystem is read-only), the env, and for the driver the component's
+  resources whole (Spark sets the same cpu and memory, and keeps its ephemeral storage). With a template the Spark Operator does not ask its mutating webhook to patch the pods
   (it labels them `sparkoperator.k8s.io/mutated-by-spark-operator` only without one), so the pods
   are what spark-submit makes of these templates, with or without the webhook. Only the driver
   mounts a ServiceAccount token: it creates the executor pods; executors call no API.
@@ -85,7 +87,7 @@ def _mebibytes(quantity: object) -> int:
 
 def spark_resources(resources: Resources) -> dict[str, Any]:
     """Spark's fields for a pod with `resources` (module doc); requests.cpu and
-    requests.memory are required by spec.spark."""
+    requests.memory are required by spec.spark, limits.memory equals requests.memory."""
     requests, limits = resource_list(resources.requests), resource_list(resources.limits)
     memory = _mebibytes(resources.requests.memory)
     heap = int(memory * HEAP_SHARE)
@@ -97,8 +99,6 @@ def spark_resources(resources: Resources) -> dict[str, Any]:
     }
     if "cpu" in limits:
         out["coreLimit"] = limits["cpu"]
-    if "memory" in limits:
-        out["memoryLimit"] = limits["memory"]
     return out
 
 

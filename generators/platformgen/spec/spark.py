@@ -3,8 +3,11 @@
 builders.spark_application turns each pod's resources into Spark's own fields: the CPU
 request rounded up is the task slots, 60% of the memory request the JVM heap. Spark refuses a
 heap under 450 MiB (1.5 x its 300 MiB reserve), so each memory request is at least 1Gi, and
-both requests are required. The driver creates its executors through the Kubernetes API, so
-the spec must say where that is (an endpoint marked `kubernetesApi`).
+both requests are required. spark-submit sets a pod's memory limit to its request (the
+operator's `memoryLimit` is applied by its webhook only, which pod templates bypass), so a
+different memory limit in the spec would be a promise the pod does not keep: refused. The
+driver creates its executors through the Kubernetes API, so the spec must say where that is
+(an endpoint marked `kubernetesApi`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ MIN_MEMORY = "1Gi"
 
 
 def _check_pod(path: str, resources: Resources) -> Iterator[Problem]:
-    requests = resources.requests
+    requests, limit = resources.requests, resources.limits.memory
+    if requests.memory is not None and limit is not None:
+        if parse_quantity(str(limit)) != parse_quantity(str(requests.memory)):
+            yield (
+                f"{path}.limits.memory",
+                f"{limit} differs from requests.memory ({requests.memory}): spark-submit gives a "
+                "Spark pod a memory limit equal to its request (heap plus overhead)",
+            )
     for key, value in (("cpu", requests.cpu), ("memory", requests.memory)):
         if value is None:
             yield (
