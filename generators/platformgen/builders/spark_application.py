@@ -16,9 +16,11 @@ A component of kind SparkApplication renders, besides its ServiceAccount:
   Everything else about the pods is in `driver.template` / `executor.template`, Spark's pod
   templates (Spark >= 3.0): the restricted security context, the emptyDirs behind the writable
   paths (the root filesystem is read-only), the env, and for the driver the component's
-  resources whole (Spark sets the same cpu and memory, and keeps its ephemeral storage). With a template the Spark Operator does not ask its mutating webhook to patch the pods
-  (it labels them `sparkoperator.k8s.io/mutated-by-spark-operator` only without one), so the pods
-  are what spark-submit makes of these templates, with or without the webhook. Only the driver
+  resources whole (Spark sets the same cpu and memory, and keeps its ephemeral storage). With
+  a template the Spark Operator does not ask its mutating webhook to patch the pods (it labels
+  them `sparkoperator.k8s.io/mutated-by-spark-operator` only without one), so the pods are
+  what spark-submit makes of these templates, with or without the webhook (the e2e test checks
+  the real driver pod: tests/e2e/test_spark_operator.py). Only the driver
   mounts a ServiceAccount token: it creates the executor pods; executors call no API.
 - a `Role` and `RoleBinding` `<name>-driver`: what the driver needs in its namespace, as the
   Spark Operator chart's spark RBAC (pods, services, configmaps, persistentvolumeclaims).
