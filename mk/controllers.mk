@@ -4,7 +4,7 @@
 ##@ Controllers
 
 .PHONY: controllers-tools
-controllers-tools: ## Build the pinned KServe, Trainer, JobSet and Katib controllers and fetch their CRDs/webhooks
+controllers-tools: ## Build the pinned KServe, Trainer, JobSet, Katib and Spark Operator controllers and fetch their CRDs/webhooks
 	scripts/install-controllers.sh
 
 .PHONY: e2e-controllers
