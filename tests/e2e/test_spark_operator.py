@@ -13,6 +13,7 @@ The derivation the policy gates judge (tests/spark_pods.py) must equal that pod.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,6 +110,13 @@ def test_the_application_is_submitted(
     plane: tuple[Cluster, Controllers], submitted: tuple[Manifest, Manifest]
 ) -> None:
     cluster, _ = plane
+
+    def recorded() -> str | None:  # the operator writes the status once spark-submit returns
+        status = cluster.get_json("sparkapplication", "-n", NAMESPACE, NAME).get("status", {})
+        state = status.get("applicationState", {}).get("state")
+        return None if state else "no application state yet"
+
+    cluster.wait_for(f"{NAME} status", recorded, timeout=60)
     status = cluster.get_json("sparkapplication", "-n", NAMESPACE, NAME)["status"]
     assert status["applicationState"]["state"] in {"SUBMITTED", "RUNNING"}, status
     assert status["driverInfo"]["podName"] == DRIVER
@@ -146,3 +154,36 @@ def test_the_network_policies_select_the_driver(submitted: tuple[Manifest, Manif
         if p["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     }
     assert selected == {NAME, f"{NAME}-spark", DRIVER}
+
+
+def test_pod_security_refuses_a_driver_that_runs_as_root(
+    plane: tuple[Cluster, Controllers], submitted: tuple[Manifest, Manifest]
+) -> None:
+    """The same application with the driver's container running as root: the namespace's Pod
+    Security level refuses the pod spark-submit makes, and the operator says so (the
+    restricted context above is what let ours in). (An allowPrivilegeEscalation of true would
+    not do: Spark sets it false on the pods it makes, seen here.)"""
+    cluster, _ = plane
+    app = copy.deepcopy(submitted[0])
+    app["metadata"] = {**app["metadata"], "name": f"{NAME}-root"}
+    (container,) = app["spec"]["driver"]["template"]["spec"]["containers"]
+    container["securityContext"].update(runAsNonRoot=False, runAsUser=0)
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager=platformgen-e2e", "-f", "-",
+        stdin=yaml.safe_dump(app, sort_keys=False),
+    )  # fmt: skip
+    name = app["metadata"]["name"]
+
+    def refused() -> str | None:
+        state = cluster.get_json("sparkapplication", "-n", NAMESPACE, name).get("status", {})
+        found = state.get("applicationState", {})
+        if found.get("state") in {"SUBMISSION_FAILED", "FAILED"}:
+            return None
+        return f"state {found.get('state') or 'none'}"
+
+    cluster.wait_for(f"{name} refused", refused, timeout=120)
+    status = cluster.get_json("sparkapplication", "-n", NAMESPACE, name)["status"]
+    message = status["applicationState"].get("errorMessage", "")
+    assert "violates PodSecurity" in message and "runAsNonRoot" in message, message
+    found = cluster.kubectl("get", "pod", "-n", NAMESPACE, f"{name}-driver", check=False)
+    assert found.returncode != 0, "the root driver pod was created"
