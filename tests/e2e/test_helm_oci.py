@@ -31,13 +31,16 @@ Two controls, each the same flow on a chart with one part of that answer taken o
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import re
 import shutil
 import socket
-import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -160,9 +163,7 @@ def with_generated_selector(template: str) -> str:
     return GENERATED_SELECTOR.sub("", template)
 
 
-def changed_chart(
-    tmp_path: Path, edit: Callable[[str], str] | None = None
-) -> tuple[Path, Path]:
+def changed_chart(tmp_path: Path, edit: Callable[[str], str] | None = None) -> tuple[Path, Path]:
     """The repo's chart and the chart of a spec whose initial training changed, each copied
     (with `edit` applied to every Job template, under a version of its own, when given)."""
     raw = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
@@ -280,3 +281,54 @@ def test_with_a_generated_selector_helm3_cannot_roll_back(
     assert "initial-training-" in error and "field is immutable" in error, error
     assert after == (3, "failed"), after
     assert rolled_back == upgraded and rolled_back_pods == upgraded_pods
+
+
+def rendered_jobs() -> list[dict[str, Any]]:
+    """Every content-named Job of every environment, as rendered (the chart holds the same)."""
+    files = sorted(ROOT.glob("overlays/*/*/resources/*.job.yaml"))
+    assert files, "no rendered Job: run `make render`"
+    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files]
+
+
+def generated_by_the_apiserver(cluster: Cluster, job: dict[str, Any]) -> dict[str, Any]:
+    """What the apiserver puts in the Job's selector and pod template labels on create beyond
+    the manifest (a server-side dry run, in `default`): what a patch against the live object
+    would drop and the apiserver refuse."""
+    job = copy.deepcopy(job)
+    job["metadata"]["namespace"] = "default"
+    live = json.loads(
+        cluster.kubectl(
+            "create", "--dry-run=server", "-o", "json", "-f", "-", stdin=json.dumps(job)
+        ).stdout
+    )
+    found: dict[str, Any] = {}
+    if live["spec"]["selector"] != job["spec"].get("selector"):
+        found["spec.selector"] = live["spec"]["selector"]
+    wanted = job["spec"]["template"]["metadata"]["labels"]
+    extra = {
+        k: v
+        for k, v in live["spec"]["template"]["metadata"]["labels"].items()
+        if wanted.get(k) != v
+    }
+    if extra:
+        found["spec.template.metadata.labels"] = extra
+    return found
+
+
+def test_the_apiserver_generates_nothing_in_a_rendered_jobs_immutable_fields(
+    own_cluster: Cluster,
+) -> None:
+    """Every rendered Job as the apiserver creates it; the broken fixture (the same Job as
+    rendered before, its selector left to the apiserver) shows the check sees the difference."""
+    for job in rendered_jobs():
+        assert not generated_by_the_apiserver(own_cluster, job), job["metadata"]["name"]
+    old = rendered_jobs()[0]
+    old["spec"].pop("manualSelector")
+    old["spec"].pop("selector")
+    for label in ("batch.kubernetes.io/job-name", "job-name"):
+        old["spec"]["template"]["metadata"]["labels"].pop(label)
+    generated = generated_by_the_apiserver(own_cluster, old)
+    assert "batch.kubernetes.io/controller-uid" in generated["spec.selector"]["matchLabels"]
+    assert {"batch.kubernetes.io/controller-uid", "job-name"} <= set(
+        generated["spec.template.metadata.labels"]
+    )
