@@ -158,7 +158,9 @@ def select_own_pods(spec: dict[str, Any], name: str) -> None:
     ("field is immutable"). Here the selector is the Job's own name under the labels Kubernetes
     uses for it (`batch.kubernetes.io/job-name`, and the legacy `job-name` that tools and
     `kubectl get pods -l job-name=...` still read), which is unique in the namespace while the
-    Job exists; the Job controller deletes its pods with it. The labels are a function of the
+    Job exists; the Job controller deletes its pods with it (only pods orphaned on purpose,
+    `--cascade=orphan`, would be adopted by a Job re-created under that name: the same content,
+    so the same run, never a second one). The labels are a function of the
     name, so the name is hashed from the spec without them (it does include `manualSelector`).
     A CronJob's jobTemplate may not set `manualSelector`; it is never rendered there."""
     labels = {label: name for label in JOB_NAME_LABELS}
