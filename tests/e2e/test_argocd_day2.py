@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ def _write_spec(repo: Path, cluster: dict[str, Any], job_env: str | None = None)
         overrides = spec["environments"][ENV].setdefault("components", {})
         overrides.setdefault(JOB_COMPONENT, {})["env"] = {"MLP_E2E_REVISION": job_env}
     render_spec(repo, spec)
+
+
+def _seconds(stamp: str) -> float:
+    """An RFC 3339 timestamp as Unix seconds."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def _apps(argocd: ArgoCD) -> dict[str, dict[str, Any]]:
@@ -151,16 +157,19 @@ def test_argocd_day2(argocd: ArgoCD, tmp_path: Path) -> None:
             for s in appset["spec"]["strategy"]["rollingSync"]["steps"]
         ]
         for before, after in zip(steps, steps[1:], strict=False):
+            # The ApplicationSet controller moves on when the step's apps report Healthy, which
+            # the application controller can write a moment before it stamps the operation's
+            # finishedAt; both are RFC 3339 seconds, so one second of slack, no more.
             finished = max(
-                apps[n]["status"]["operationState"]["finishedAt"]
+                _seconds(apps[n]["status"]["operationState"]["finishedAt"])
                 for n in names
                 if step_of[n] == before
             )
             for n in names:
                 if step_of[n] == after:
-                    started = apps[n]["status"]["operationState"]["startedAt"]
-                    assert started >= finished, (
-                        f"{n} ({after}) started {started}, before {before} finished {finished}"
+                    started = _seconds(apps[n]["status"]["operationState"]["startedAt"])
+                    assert started >= finished - 1, (
+                        f"{n} ({after}) started at {started}, before {before} finished {finished}"
                     )
                     assert "RollingSync" in str(apps[n]["status"]["operationState"]["operation"])
         for name in names:

@@ -51,6 +51,10 @@ FINISHED_JOB_TTL_SECONDS = 86400
 JOB_KINDS = frozenset({"Job", "RecurringRun"})
 """Component kinds rendered as a content-named batch/v1 Job."""
 
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+"""The pod labels that carry a Job's name (the first is its selector): what the apiserver
+generates for a Job without `manualSelector`, minus the UID labels a manifest cannot know."""
+
 KFP_WAIT_FOR_VERSION_SECONDS = 600
 """How long the CLI waits for KFP to reconcile a just-applied PipelineVersion."""
 
@@ -134,6 +138,32 @@ def build_job(view: ComponentView) -> Manifest | None:
     if view.component.pipeline is not None and view.environment is not None:
         # (without an environment, e.g. the Helm emitter probing a view, no Job is emitted)
         add_kfp_access(view, spec["template"]["spec"])
+    spec["manualSelector"] = True
     metadata = workload_metadata(view, extra_exceptions=[NO_TTL])
     metadata["name"] = content_name(view.name, spec)
+    select_own_pods(spec, metadata["name"])
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+def select_own_pods(spec: dict[str, Any], name: str) -> None:
+    """Give the Job the selector and pod labels the apiserver would otherwise generate (in
+    place), so the live Job holds nothing in its immutable fields that the manifest lacks.
+
+    Without `manualSelector`, the apiserver adds `spec.selector` (`controller-uid: <uid>`) and
+    the `controller-uid`/`job-name` pod template labels on create. Helm 3 patches an object its
+    current release does not list (the Job `helm.sh/resource-policy: keep` left in place, met
+    again by `helm rollback`) with the live object as the three-way merge's baseline
+    (pkg/kube/client.go, "using cluster state as baseline"), so its patch deletes whatever the
+    manifest lacks, and the apiserver refuses the change to the selector and the pod template
+    ("field is immutable"). Here the selector is the Job's own name under the labels Kubernetes
+    uses for it (`batch.kubernetes.io/job-name`, and the legacy `job-name` that tools and
+    `kubectl get pods -l job-name=...` still read), which is unique in the namespace while the
+    Job exists; the Job controller deletes its pods with it (only pods orphaned on purpose,
+    `--cascade=orphan`, would be adopted by a Job re-created under that name: the same content,
+    so the same run, never a second one). The labels are a function of the
+    name, so the name is hashed from the spec without them (it does include `manualSelector`).
+    A CronJob's jobTemplate may not set `manualSelector`; it is never rendered there."""
+    labels = {label: name for label in JOB_NAME_LABELS}
+    spec["selector"] = {"matchLabels": {JOB_NAME_LABELS[0]: name}}
+    template_labels = spec["template"]["metadata"]["labels"]
+    spec["template"]["metadata"]["labels"] = {**template_labels, **labels}

@@ -52,8 +52,8 @@ def readme(spec: PlatformSpec, defaults: dict[str, Any], schema: dict[str, Any])
         " `app.kubernetes.io/version` (appVersion) on its metadata, never in a selector.",
         "- Content-named objects (Jobs, PipelineVersions) are kept by `helm upgrade`"
         " (`helm.sh/resource-policy: keep`), so `helm rollback` finds them in place and never"
-        " runs a training again (Helm 4; Helm 3's rollback stops at the kept Job, whose"
-        " generated selector its patch would drop, and creates nothing).",
+        " runs a training again, with Helm 3 and Helm 4; each Job selects its own Pods by its"
+        " name (`manualSelector`), so Helm 3's patch of a kept Job drops no generated selector.",
         "- Every object carries its Argo CD sync wave (`argocd.argoproj.io/sync-wave`), which"
         " Helm ignores.",
         "",
