@@ -129,6 +129,13 @@ class Node:
         assert result.returncode == 0, f"ctr {' '.join(args)}: {result.stderr}"
         return result
 
+    @property
+    def registry_hosts(self) -> Path:
+        """containerd's registry `config_path` (scripts/cluster-node.sh): a `<host>/hosts.toml`
+        written here (`scripts/image_registry.py hosts`) sends that registry host's pulls to
+        another registry, from the next pull on."""
+        return Path(self.containerd_address).parent / "certs.d"
+
     def images(self) -> set[str]:
         return set(self.ctr("images", "ls", "-q").stdout.split())
 
