@@ -41,11 +41,11 @@ import yaml
 from platformgen.spec.load import load_spec
 from platformgen.spec.model import Pipeline, PlatformSpec
 
+from ..e2e.derived import derived_workloads
 from ..e2e.kube import (
     ROOT,
     TOOLS_BIN,
     Manifest,
-    derived_workloads,
     load_documents,
     require_tools,
 )
