@@ -205,6 +205,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             platform.serve_images(
                 node.host_ip, node.registry_hosts, work / "registry-state", records
             )
+            # The layers go into containerd from the archives (seconds): a pull (`Always`)
+            # then resolves each name through the registry and fetches only what is missing.
+            # (Layers of hundreds of MB fetched over the veth were cut short under load.)
+            for record in records:
+                node.ctr("images", "import", "--all-platforms", record["archive"])
             with running_controllers(cluster, work / "controllers"):
                 yield from _bring_up(
                     cluster, documents, stand_ins, registry, expected, row, processes, timings
@@ -224,7 +229,8 @@ def _bring_up(
     processes: Processes,
     timings: dict[str, float],
 ) -> Iterator[Platform]:
-    apply(cluster, yaml.safe_dump_all(stand_ins, sort_keys=False), applyset=None)
+    namespaces = [d for d in documents if d["kind"] == "Namespace"]
+    apply(cluster, yaml.safe_dump_all([*namespaces, *stand_ins], sort_keys=False), applyset=None)
     wait_running(
         cluster,
         platform.STAND_IN_NAMESPACE,
