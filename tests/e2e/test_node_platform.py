@@ -59,9 +59,9 @@ from .kube import (
     Manifest,
     apply,
     control_plane,
-    install_crds,
 )
 from .node import probe_pod, restricted_namespace, wait_running
+from .test_alert_chain import _install_monitoring_crds as install_monitoring_crds
 from .test_controllers import mode, render
 
 pytestmark = pytest.mark.tools
@@ -261,7 +261,7 @@ def _bring_up(
     # The Prometheus Operator (host process) turns the ServiceMonitors into configuration.
     prometheus = prometheus_object({"release": "kube-prometheus-stack"})
     prometheus["spec"]["replicas"] = 0  # its StatefulSet's images are not here: our pod runs it
-    install_crds(cluster, [*documents, prometheus])
+    install_monitoring_crds(cluster, documents)  # the operator watches every kind of its own
     started = time.monotonic()
     warnings = apply(cluster, yaml.safe_dump_all(documents, sort_keys=False), applyset=None)
     assert not warnings, warnings
