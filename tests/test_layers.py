@@ -61,7 +61,7 @@ def test_the_generator_keeps_its_layers(tmp_path: Path) -> None:
             "platformgen.spec.admission -> platformgen.resolve",
         ),
         (  # an emitter building instead of reading the build
-            "emit/argocd.py",
+            "emit/argocd/__init__.py",
             "import platformgen.builders.namespace",
             "platformgen.emit.argocd -> platformgen.builders.namespace",
         ),

@@ -46,7 +46,7 @@ def build_toy_run(view: ComponentView) -> Manifest:
 ROW = (
     '    "ToyRun": KindTraits(api_version="toys.example.com/v1", sync_wave=1, workload=True,'
     ' builders=("platformgen.builders.toy_run:build_toy_run",),'
-    ' tunables=frozenset({"replicas"}), health="custom"),\n'
+    ' tunables=frozenset({"replicas"}), health="none"),\n'
 )
 
 SPEC = """\

@@ -52,7 +52,7 @@ class KindTraits:
     """The apiVersion of its objects (None: a component kind rendered as another kind's
     object, see `object_kind`)."""
     sync_wave: int = 0
-    """Its Argo CD sync wave (emit/argocd.py explains the order)."""
+    """Its Argo CD sync wave (emit/argocd/__init__.py explains the order)."""
     prunable: bool = True
     """`platformgen diff` searches the cluster for leftovers of this kind, even when the
     current render has none of it (the last CronJob removed from the spec, say)."""

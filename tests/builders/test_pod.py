@@ -4,6 +4,7 @@ beside the objects that carry them."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from platformgen.builders import build_component, build_component_waived
 from platformgen.resolve import resolve
@@ -57,3 +58,37 @@ def test_the_recorded_waivers_are_the_ones_written_on_the_object() -> None:
                 assert {k: annotations[k] for k in written} == written
                 seen += bool(waivers)
     assert seen
+
+
+def _containers(obj: object) -> list[dict[str, Any]]:
+    """Every mapping under ``obj`` that has a probe (pod containers, ISVC predictors)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(obj, dict):
+        if any(k in obj for k in ("livenessProbe", "readinessProbe", "startupProbe")):
+            found.append(obj)
+        for value in obj.values():
+            found += _containers(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            found += _containers(value)
+    return found
+
+
+def test_probes_name_the_port_by_number_and_it_is_a_container_port() -> None:
+    """KServe's agent and Knative's queue-proxy rebuild a probe as a URL and cannot resolve a
+    port name (on the real node the model server stayed 1/2 Ready on ``invalid port ":http"``),
+    so every probe carries the number of one of its container's ports."""
+    spec = load_spec(ROOT / "platform.yaml")
+    probed = 0
+    for environment in sorted(spec.environments):
+        for view in resolve(spec, environment):
+            for obj in build_component(view):
+                for c in _containers(obj):
+                    ports = {p["containerPort"] for p in c.get("ports", [])}
+                    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+                        if kind in c:
+                            probe = c[kind]
+                            action = probe.get("httpGet") or probe["tcpSocket"]
+                            assert action["port"] in ports, (view.name, kind, action)
+                            probed += 1
+    assert probed

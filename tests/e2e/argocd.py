@@ -210,6 +210,8 @@ class ArgoCD:
                 f"127.0.0.1:{metrics[3]}",
                 "--webhook-addr",
                 f"127.0.0.1:{free_port()}",
+                # RollingSync (a `progressive` environment's ApplicationSet) needs it.
+                "--enable-progressive-syncs",
                 "--loglevel",
                 "info",
                 "--logformat",

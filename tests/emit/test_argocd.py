@@ -11,11 +11,11 @@ import yaml
 
 from platformgen.build import build
 from platformgen.checks.validate_argocd import check_schemas, check_sources
-from platformgen.emit.argocd import SYNC_WAVE_ANNOTATION, emit_argocd
+from platformgen.emit.argocd import STEP_LABEL, STEPS, SYNC_WAVE_ANNOTATION, emit_argocd
 from platformgen.files import write_tree
 from platformgen.kinds import SYNC_WAVES
 from platformgen.render import generated_roots, render
-from platformgen.spec.load import load_spec, parse_spec
+from platformgen.spec.load import load_pipelines, load_spec, parse_spec
 
 from support import ROOT, SPECS, require_tools, tool
 
@@ -216,3 +216,36 @@ def test_source_problems_come_in_the_applications_order(tmp_path: Path) -> None:
         (root / folder / "kustomization.yaml").write_text("resources: [missing]\n")
     _, problems = check_sources(root, TOOLS)
     assert [p.split("kustomize build ", 1)[1].split(":", 1)[0] for p in problems] == folders
+
+
+def test_every_application_uses_server_side_diff_and_carries_its_step() -> None:
+    spec = load_spec(ROOT / "platform.yaml")
+    files = emit_argocd(build(spec))
+    for env in spec.environments:
+        template = _load(files, f"argocd/{env}/application-set.yaml")["spec"]["template"]
+        assert template["metadata"]["annotations"] == {
+            "argocd.argoproj.io/compare-options": "ServerSideDiff=true"
+        }
+        assert template["metadata"]["labels"][STEP_LABEL] == "{{.step}}"
+        assert "ignoreDifferences" not in template["spec"]
+
+
+def test_progressive_environment_syncs_in_rolling_sync_steps() -> None:
+    raw = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
+    raw["gitops"]["clusters"]["dev"] = {"progressive": True}
+    spec = parse_spec(yaml.safe_dump(raw))
+    files = emit_argocd(build(spec, load_pipelines(spec, ROOT)))
+    appset = _load(files, "argocd/dev/application-set.yaml")
+    steps = appset["spec"]["strategy"]["rollingSync"]["steps"]
+    assert [s["matchExpressions"][0]["values"] for s in steps] == [[s] for s in STEPS]
+    elements = appset["spec"]["generators"][0]["list"]["elements"]
+    by_step = {e["group"]: e["step"] for e in elements}
+    assert by_step["platform"] == "platform"
+    assert by_step["mlp-training"] == "configuration"  # Pipeline, PipelineVersion, ConfigMap
+    assert by_step["drift-monitor"] == "workloads"
+    # Every Application is in a step (one in no step would never be synced).
+    assert set(by_step.values()) <= set(STEPS)
+    # RollingSync reads prune from the template; selfHeal would be ignored.
+    assert appset["spec"]["template"]["spec"]["syncPolicy"]["automated"] == {"prune": True}
+    prod = _load(files, "argocd/prod/application-set.yaml")
+    assert "strategy" not in prod["spec"]

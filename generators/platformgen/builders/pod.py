@@ -65,11 +65,15 @@ def resources(view: ComponentView) -> dict[str, Any]:
     return {"limits": resource_list(merged.limits), "requests": resource_list(merged.requests)}
 
 
-def probe(p: Probe) -> dict[str, Any]:
+def probe(p: Probe, ports: dict[str, int]) -> dict[str, Any]:
+    """The probe on the port's number, not its name: KServe's agent (Standard mode with a
+    logger) and Knative's queue-proxy rewrite the probe as a URL and cannot resolve a name
+    (seen on the real node: `invalid port ":http"`, the pod never Ready)."""
+    port = ports[p.port]
     action: dict[str, Any] = (
-        {"httpGet": {"path": p.path, "port": p.port}}
+        {"httpGet": {"path": p.path, "port": port}}
         if p.path is not None
-        else {"tcpSocket": {"port": p.port}}
+        else {"tcpSocket": {"port": port}}
     )
     out = {
         **action,
@@ -138,7 +142,7 @@ def container(view: ComponentView, name: str | None = None) -> dict[str, Any]:
         ("startupProbe", c.probes.startup),
     ):
         if p is not None:
-            out[kind] = probe(p)
+            out[kind] = probe(p, {port.name: port.port for port in c.ports})
     return out
 
 

@@ -1105,6 +1105,16 @@ class GitopsCluster(Strict):
             "Sync every new commit automatically, with prune and selfHeal; false: sync by hand."
         ),
     )
+    progressive: bool = Field(
+        False,
+        description=(
+            "Sync every new commit automatically in ordered steps (ApplicationSet RollingSync: "
+            "the platform, then configuration and custom resources, then workloads, each step "
+            "once the one before is Healthy), with prune. Replaces autoSync: Argo CD turns "
+            "automated sync, and with it selfHeal, off on a RollingSync ApplicationSet's "
+            "Applications. Needs the ApplicationSet controller's --enable-progressive-syncs."
+        ),
+    )
 
 
 class Gitops(Strict):

@@ -28,6 +28,34 @@ before the next, and not for the last one):
 Workloads are the last wave on purpose: a wave that is not healthy blocks the next one, and a
 workload is healthy only when its pods run; nothing in the platform needs a running pod first.
 
+    argocd/argocd-cm.yaml                  the Lua health checks of the kinds Argo CD cannot
+                                           judge (health_checks.py): apply it server-side
+
+Ordered delivery across Applications (`gitops.clusters.<env>.progressive`): the ApplicationSet's
+RollingSync strategy syncs each new commit in steps, the next step once every Application of the
+one before is Healthy; each Application carries its step as the label `platformgen.io/step`:
+
+    platform        the group with the Namespaces (RBAC, quotas, default-deny policies)
+    configuration   groups without a workload: pipelines (Pipeline, PipelineVersion, ConfigMap)
+    workloads       groups with a workload kind (kinds.py `workload`): the components
+
+So no component Application fails for a missing Namespace and is retried. Argo CD turns
+automated sync off on the Applications of a RollingSync ApplicationSet (the ApplicationSet
+controller starts their syncs, with the template's `automated.prune`), so a progressive
+environment has no selfHeal: a manual edit there is reported OutOfSync until the next commit.
+Without `progressive`, `autoSync` syncs each Application on its own, with prune and selfHeal, and
+`retry` covers a component synced before the platform's Namespaces exist.
+
+Diff: every Application is compared with Server-Side Diff (the annotation
+`argocd.argoproj.io/compare-options: ServerSideDiff=true`): Argo CD asks the API server for a
+dry-run server-side apply of the desired object and compares that with the live object, so
+defaults and mutating admission webhooks (KFP's PipelineVersion webhook adds two labels and an
+ownerReference to the Pipeline) are in both sides and never show as a difference. No
+`ignoreDifferences` is rendered: no rendered field is owned by a controller after apply (a
+Deployment with an autoscaler is rendered without `replicas`; a PVC's `volumeName`, written by
+the binder, is not in the desired object, so the dry-run apply keeps it). tests/e2e/
+test_argocd_day2.py proves it with a mutating webhook that adds what KFP's adds.
+
 Server-side apply: `ServerSideApply=true` is set in each generated Application's
 `syncPolicy.syncOptions`, never on an Application that manages other Applications:
 - argoproj/argo-cd#13320: sync waves between child Applications are ignored when the *parent*
@@ -37,9 +65,8 @@ Server-side apply: `ServerSideApply=true` is set in each generated Application's
 - argoproj/argo-cd#13667 (waves ignored with server-side apply): the cause, a dry run that
   applied objects for real under server-side apply, was fixed in gitops-engine
   (argoproj/gitops-engine#699, Argo CD 2.14.x, argoproj/argo-cd#21858). The pinned v3.5.1's
-  gitops-engine has it (`shouldUseServerSideApply` returns false for every dry run), and our
-  e2e syncs these exact Applications with it: its controller log shows each wave applied, then
-  "waiting for healthy state of ..." before the next.
+  gitops-engine has it (`shouldUseServerSideApply` returns false for every dry run), and the e2e
+  asserts the waves from the live objects' creation times (tests/e2e/test_argocd_day2.py).
 """
 
 from __future__ import annotations
@@ -47,7 +74,8 @@ from __future__ import annotations
 from typing import Any
 
 from platformgen.build import PlatformBuild
-from platformgen.kinds import traits
+from platformgen.emit.argocd.health_checks import build_argocd_cm
+from platformgen.kinds import KINDS, traits
 from platformgen.naming import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, Manifest
 from platformgen.serialize import to_yaml
 from platformgen.spec.model import GitopsCluster, PlatformSpec
@@ -63,10 +91,16 @@ KUSTOMIZE_COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind":
 
 SYNC_OPTIONS = ("ServerSideApply=true",)
 """Each Application's sync options (server-side apply: see the module docstring)."""
+COMPARE_OPTIONS_ANNOTATION = "argocd.argoproj.io/compare-options"
+COMPARE_OPTIONS = "ServerSideDiff=true"
+"""Each Application's compare options (Server-Side Diff: see the module docstring)."""
+STEP_LABEL = "platformgen.io/step"
+STEPS = ("platform", "configuration", "workloads")
+"""RollingSync steps, in order (see the module docstring)."""
 
 RETRY = {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}}
-"""Retry a failed sync: a component's Application may sync before the platform Application
-has created its Namespace (Applications of one ApplicationSet sync independently)."""
+"""Retry a failed sync: without `progressive`, a component's Application may sync before the
+platform Application has created its Namespace (Applications sync independently)."""
 
 
 def _labels(spec: PlatformSpec) -> dict[str, str]:
@@ -140,10 +174,20 @@ def build_app_project(spec: PlatformSpec, groups_by_env: dict[str, Groups]) -> M
     }
 
 
+def step(objects: list[Manifest]) -> str:
+    """The RollingSync step of a group's Application (STEPS), from its objects' kinds."""
+    kinds = {m["kind"] for m in objects}
+    if "Namespace" in kinds:
+        return STEPS[0]
+    if any(KINDS[kind].workload for kind in kinds):
+        return STEPS[2]
+    return STEPS[1]
+
+
 def _elements(spec: PlatformSpec, environment: str, groups: Groups) -> list[dict[str, str]]:
-    """One list-generator element per Application: its name suffix, source path, and default
+    """One list-generator element per Application: its name suffix, source path, default
     namespace (every namespaced object names its own namespace; this one only has to be a
-    destination the AppProject allows)."""
+    destination the AppProject allows) and RollingSync step."""
     assert spec.gitops is not None
     if spec.gitops.source == "helm":
         return [
@@ -151,6 +195,7 @@ def _elements(spec: PlatformSpec, environment: str, groups: Groups) -> list[dict
                 "group": "chart",
                 "path": f"charts/{spec.platform.name}",
                 "namespace": sorted(spec.namespaces)[0],
+                "step": STEPS[0],
             }
         ]
     elements = []
@@ -163,6 +208,7 @@ def _elements(spec: PlatformSpec, environment: str, groups: Groups) -> list[dict
                 "group": group,
                 "path": f"overlays/{environment}/{group}",
                 "namespace": (namespaces or sorted(spec.namespaces))[0],
+                "step": step(objects),
             }
         )
     return elements
@@ -189,9 +235,26 @@ def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) 
     sync_policy: dict[str, Any] = {"syncOptions": list(SYNC_OPTIONS), "retry": RETRY}
     # Deleting the ApplicationSet (or an Application) leaves the deployed objects: the
     # controller adds no resources finalizer to the Applications with preserve set.
-    if cluster.auto_sync:
+    if cluster.progressive:
+        # RollingSync reads prune from here, then turns automated sync off on the Application.
+        sync_policy["automated"] = {"prune": True}
+    elif cluster.auto_sync:
         sync_policy["automated"] = {"prune": True, "selfHeal": True}
+    elements = _elements(spec, environment, groups)
     name = f"{spec.platform.name}-{environment}"
+    strategy: dict[str, Any] = {}
+    if cluster.progressive and len(elements) > 1:
+        present = {e["step"] for e in elements}
+        strategy["strategy"] = {
+            "type": "RollingSync",
+            "rollingSync": {
+                "steps": [
+                    {"matchExpressions": [{"key": STEP_LABEL, "operator": "In", "values": [each]}]}
+                    for each in STEPS
+                    if each in present
+                ]
+            },
+        }
     return {
         "apiVersion": ARGOCD_API,
         "kind": "ApplicationSet",
@@ -200,11 +263,17 @@ def build_application_set(spec: PlatformSpec, environment: str, groups: Groups) 
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
             "syncPolicy": {"preserveResourcesOnDeletion": True},
-            "generators": [{"list": {"elements": _elements(spec, environment, groups)}}],
+            **strategy,
+            "generators": [{"list": {"elements": elements}}],
             "template": {
                 "metadata": {
                     "name": f"{name}-{{{{.group}}}}",
-                    "labels": {**_labels(spec), "platformgen.io/environment": environment},
+                    "labels": {
+                        **_labels(spec),
+                        "platformgen.io/environment": environment,
+                        STEP_LABEL: "{{.step}}",
+                    },
+                    "annotations": {COMPARE_OPTIONS_ANNOTATION: COMPARE_OPTIONS},
                 },
                 "spec": {
                     "project": spec.platform.name,
@@ -258,4 +327,5 @@ def emit_argocd(built: PlatformBuild) -> dict[str, str]:
             build_application_set(spec, environment, groups)
         )
     files.update(emit_sync_waves({m["kind"] for m in _objects(groups_by_env)}))
+    files[f"{ROOT}/argocd-cm.yaml"] = to_yaml(build_argocd_cm(spec.gitops.namespace))
     return files
