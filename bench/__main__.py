@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline", "gate", "images")
+NAMES = ("serving", "render", "validate", "pipeline", "gate", "images", "node")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -95,6 +95,12 @@ def _images(args: argparse.Namespace) -> Result:
     )
 
 
+def _node(args: argparse.Namespace) -> Result:
+    from bench import node
+
+    return node.run(node.Options(repeat=1 if args.smoke else args.node_repeat))
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
@@ -102,6 +108,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "pipeline": _pipeline,
     "gate": _gate,
     "images": _images,
+    "node": _node,
 }
 
 
@@ -155,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="images: code-change rebuilds per image (default 1; each takes minutes)",
+    )
+    run.add_argument(
+        "--node-repeat",
+        type=int,
+        default=3,
+        help="node: model server restarts and version changes (default 3)",
     )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)

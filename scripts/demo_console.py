@@ -30,6 +30,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 TASK_START = re.compile(r"Executing task '([^']+)'")
 TASK_DONE = re.compile(r"Task '([^']+)' finished with status (\w+)")
+PHASE_START = re.compile(r"^==> (\S+) (\S+)$")
+PHASE_DONE = re.compile(r"^<== (\S+) (\S+) (ok|FAILED)(?: (.*))?$")
+"""A program that reports its own stages prints `==> <group> <name>` when one starts and
+`<== <group> <name> ok|FAILED [detail]` when it ends (scripts/demo_cluster_run.py)."""
 
 
 @dataclass
@@ -190,6 +194,63 @@ class PipelineTasks(LineWatcher):
 
     def current(self) -> tuple[Path, float] | None:
         return (self._log(self.task), self.started) if self.task else None
+
+
+class MarkedSteps(LineWatcher):
+    """Splits a program's output at its `==> group name` / `<== group name ok|FAILED detail`
+    lines (PHASE_START, PHASE_DONE) into `<dir>/<name>.log`, one console line per stage."""
+
+    def __init__(self, directory: Path, console: Console) -> None:
+        self.directory = directory
+        self.console = console
+        self.stage: tuple[str, str] | None = None
+        self.started = 0.0
+        self.handle: TextIO | None = None
+        self.failed: StepResult | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def _log(self, name: str) -> Path:
+        return self.directory / f"{name}.log"
+
+    def feed(self, line: str) -> None:
+        plain = _plain(line)
+        start = PHASE_START.match(plain)
+        if start:
+            self._close()
+            self.stage = (start.group(1), start.group(2))
+            self.started = time.monotonic()
+            self.handle = self._log(start.group(2)).open("w", encoding="utf-8")
+        if self.handle is not None:
+            self.handle.write(line)
+            self.handle.flush()
+        done = PHASE_DONE.match(plain)
+        if done and self.stage == (done.group(1), done.group(2)):
+            ok = done.group(3) == "ok"
+            group, name = self.stage
+            result = StepResult(group, name, ok, time.monotonic() - self.started,
+                                self._log(name), done.group(4) or "")  # fmt: skip
+            self._close()
+            self.stage = None
+            if ok:
+                self.console.line(step_line(result))
+            elif self.failed is None:  # the first failure is the cause
+                self.failed = result
+
+    def _close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def finish(self, ok: bool) -> StepResult | None:
+        self._close()
+        if self.failed is None and self.stage is not None:  # ended inside a stage
+            group, name = self.stage
+            self.failed = StepResult(group, name, False, time.monotonic() - self.started,
+                                     self._log(name), "ended here")  # fmt: skip
+        return self.failed if not ok else None
+
+    def current(self) -> tuple[Path, float] | None:
+        return (self._log(self.stage[1]), self.started) if self.stage else None
 
 
 def _elapsed(seconds: float) -> str:

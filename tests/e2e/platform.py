@@ -401,8 +401,9 @@ def prometheus_pod_objects(config: dict[str, Any], namespace: str) -> list[Manif
 def pod_exec_http(
     cluster: Cluster, namespace: str, pod: str, url: str, body: Any | None = None
 ) -> Any:
-    """`wget` inside a (busybox probe) pod: GET, or POST `body` as JSON; the JSON answer."""
-    command = ["wget", "-q", "-O", "-", "-T", "20"]
+    """busybox's `wget` inside a (busybox probe) pod: GET, or POST `body` as JSON; the JSON
+    answer. (The probe image links a few applets only; `busybox wget` needs none.)"""
+    command = ["busybox", "wget", "-q", "-O", "-", "-T", "20"]
     if body is not None:
         command += ["--header", "Content-Type: application/json", "--post-data", json.dumps(body)]
     result = cluster.kubectl("exec", "-n", namespace, pod, "--", *command, url, check=False)
