@@ -131,3 +131,26 @@ def test_benchmarks_doc_is_what_the_committed_results_render() -> None:
         rendered = doc.read_text(encoding="utf-8")
     committed = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
     assert rendered == committed, "docs/benchmarks.md is stale: run `make bench-report`"
+
+
+def test_node_benchmark_reads_start_to_ready_from_the_pods_own_timestamps() -> None:
+    """bench/node.py's measure (the whole run brings the platform up on a node, as
+    tests/e2e/test_node_platform.py does; `make bench BENCH=node`, root): creation to Ready."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import node
+    finally:
+        sys.path.remove(str(ROOT))
+    pod = {
+        "metadata": {"creationTimestamp": "2026-12-06T14:00:00Z"},
+        "status": {
+            "conditions": [
+                {"type": "PodScheduled", "status": "True",
+                 "lastTransitionTime": "2026-12-06T14:00:01Z"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-06T14:00:21Z"},
+            ]
+        },
+    }  # fmt: skip
+    assert node.start_to_ready(pod) == 21.0
+    pod["status"]["conditions"][1]["status"] = "False"
+    assert node.start_to_ready(pod) is None

@@ -325,11 +325,14 @@ def isvc(documents: list[Manifest]) -> Manifest:
 
 
 def predict(running: Platform, *, check: bool = True) -> tuple[Any, Any]:
-    """v1 and v2 for the demo's row, through KServe's Service (its ClusterIP, by DNS name),
-    from the gateway probe pod. `check=False`: (None, None) when a request fails."""
+    """v1 and v2 for the demo's row, through KServe's Service (its ClusterIP: kube-proxy picks
+    the pod), from the gateway probe pod. `check=False`: (None, None) when a request fails."""
     meta = isvc(running.documents)["metadata"]
     model = running.expected["model"]
-    base = f"http://{meta['name']}-predictor.{meta['namespace']}.svc.cluster.local"
+    service = running.cluster.get_json(
+        "service", f"{meta['name']}-predictor", "-n", meta["namespace"]
+    )
+    base = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
     namespace, pod = GATEWAY
     tensor = {"name": "features", "shape": [1, len(running.row)], "datatype": "FP32",
               "data": running.row}  # fmt: skip

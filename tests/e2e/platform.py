@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import subprocess
+import urllib.parse
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -401,14 +402,31 @@ def prometheus_pod_objects(config: dict[str, Any], namespace: str) -> list[Manif
 def pod_exec_http(
     cluster: Cluster, namespace: str, pod: str, url: str, body: Any | None = None
 ) -> Any:
-    """busybox's `wget` inside a (busybox probe) pod: GET, or POST `body` as JSON; the JSON
-    answer. (The probe image links a few applets only; `busybox wget` needs none.)"""
-    command = ["busybox", "wget", "-q", "-O", "-", "-T", "20"]
+    """An HTTP/1.0 request from inside a (busybox probe) pod with `nc`: GET, or POST `body` as
+    JSON, to `url` (`http://<IP>[:port]/path`: busybox-static's `wget` crashes, and its name
+    lookups need glibc's NSS, which a static binary lacks, so the address is an IP); the JSON
+    answer of a 2xx response, else an AssertionError naming the status."""
+    parsed = urllib.parse.urlsplit(url)
+    assert parsed.scheme == "http" and parsed.hostname, url
+    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    data = b"" if body is None else json.dumps(body).encode()
+    head = [f"{'GET' if body is None else 'POST'} {path} HTTP/1.0", f"Host: {parsed.netloc}"]
     if body is not None:
-        command += ["--header", "Content-Type: application/json", "--post-data", json.dumps(body)]
-    result = cluster.kubectl("exec", "-n", namespace, pod, "--", *command, url, check=False)
-    assert result.returncode == 0, f"{url} from {namespace}/{pod}: {result.stderr}"
-    return json.loads(result.stdout)
+        head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+    request = "\r\n".join([*head, "", ""]) + data.decode()
+    result = cluster.kubectl(
+        "exec", "-i", "-n", namespace, pod, "--",
+        "nc", "-w", "20", parsed.hostname, str(parsed.port or 80),
+        stdin=request, check=False,
+    )  # fmt: skip
+    text = result.stdout.replace("\r\n", "\n")  # text mode may have translated them already
+    status, _, rest = text.partition("\n")
+    _headers, _, answer = rest.partition("\n\n")
+    code = status.split(" ")[1] if status.startswith("HTTP/") else ""
+    assert code.startswith("2"), (
+        f"{url} from {namespace}/{pod}: {status or 'no answer'} {answer[:300]} {result.stderr}"
+    )
+    return json.loads(answer)
 
 
 def local_prediction(registry: Path, version: str) -> dict[str, Any]:
