@@ -58,13 +58,14 @@ from .kube import (
     apply,
     control_plane,
 )
-from .node import probe_pod, restricted_namespace, wait_running
+from .node import restricted_namespace, wait_running
 from .test_alert_chain import _install_monitoring_crds as install_monitoring_crds
 from .test_controllers import mode, render
 
 LEFT_OUT = {"TrainJob", "TrainingRuntime", "Experiment"}
 GATEWAY = ("istio-system", "gateway-probe")
-"""A probe pod with the ingress gateway's namespace and labels: the model server admits it."""
+"""A client pod (Python) with the ingress gateway's namespace and labels: the model server
+admits it."""
 READY_TIMEOUT = 600.0
 """TensorFlow imports slowly on a busy 2-core machine."""
 TOOLS = (*CONTROL_PLANE, *NODE_TOOLS, *BINARIES, "kustomize", "registry", "prometheus",
@@ -269,7 +270,7 @@ def _bring_up(
         namespace, name = GATEWAY
         gateway = [
             restricted_namespace(namespace),
-            probe_pod(name, namespace, "exec sleep 86400", labels={"istio": "ingressgateway"}),
+            platform.client_pod(name, namespace, {"istio": "ingressgateway"}),
         ]
         apply(cluster, yaml.safe_dump_all(gateway, sort_keys=False), applyset=None)
         wait_running(cluster, namespace, [name])

@@ -23,7 +23,6 @@ import importlib.metadata
 import json
 import os
 import subprocess
-import urllib.parse
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -399,34 +398,49 @@ def prometheus_pod_objects(config: dict[str, Any], namespace: str) -> list[Manif
     ]
 
 
+HTTP_CLIENT = """
+import json, sys, urllib.error, urllib.request
+url, body = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
+request = urllib.request.Request(url, data=None if body is None else body.encode(),
+                                 headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(request, timeout=20) as response:
+        sys.stdout.write(response.read().decode())
+except urllib.error.HTTPError as error:
+    sys.exit(f"HTTP {error.code}: {error.read().decode()[:300]}")
+except OSError as error:
+    sys.exit(f"no answer: {error}")
+"""
+"""Python's urllib inside a pod of the stand-ins image (the probe image's busybox-static `wget`
+crashes, and a static binary cannot resolve names through glibc's NSS)."""
+
+
+def client_pod(name: str, namespace: str, labels: dict[str, str]) -> Manifest:
+    """A pod of the stand-ins image (Python) that idles, under Pod Security `restricted`, with
+    `labels` (a NetworkPolicy peer's), for `pod_exec_http`."""
+    container = _restricted_container("client", STAND_INS_IMAGE, ["sleep", "86400"], 1)
+    del container["ports"], container["readinessProbe"]
+    pod = _deployment(name, labels, container, [])["spec"]["template"]
+    pod["spec"]["terminationGracePeriodSeconds"] = 0
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": pod["spec"],
+    }
+
+
 def pod_exec_http(
     cluster: Cluster, namespace: str, pod: str, url: str, body: Any | None = None
 ) -> Any:
-    """An HTTP/1.0 request from inside a (busybox probe) pod with `nc`: GET, or POST `body` as
-    JSON, to `url` (`http://<IP>[:port]/path`: busybox-static's `wget` crashes, and its name
-    lookups need glibc's NSS, which a static binary lacks, so the address is an IP); the JSON
-    answer of a 2xx response, else an AssertionError naming the status."""
-    parsed = urllib.parse.urlsplit(url)
-    assert parsed.scheme == "http" and parsed.hostname, url
-    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    data = b"" if body is None else json.dumps(body).encode()
-    head = [f"{'GET' if body is None else 'POST'} {path} HTTP/1.0", f"Host: {parsed.netloc}"]
-    if body is not None:
-        head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-    request = "\r\n".join([*head, "", ""]) + data.decode()
+    """An HTTP request from inside a `client_pod`: GET, or POST `body` as JSON; the JSON answer
+    of a 2xx response, else an AssertionError naming the status or the connection error."""
+    argv = [url] if body is None else [url, json.dumps(body)]
     result = cluster.kubectl(
-        "exec", "-i", "-n", namespace, pod, "--",
-        "nc", "-w", "20", parsed.hostname, str(parsed.port or 80),
-        stdin=request, check=False,
-    )  # fmt: skip
-    text = result.stdout.replace("\r\n", "\n")  # text mode may have translated them already
-    status, _, rest = text.partition("\n")
-    _headers, _, answer = rest.partition("\n\n")
-    code = status.split(" ")[1] if status.startswith("HTTP/") else ""
-    assert code.startswith("2"), (
-        f"{url} from {namespace}/{pod}: {status or 'no answer'} {answer[:300]} {result.stderr}"
+        "exec", "-n", namespace, pod, "--", "python", "-c", HTTP_CLIENT, *argv, check=False
     )
-    return json.loads(answer)
+    assert result.returncode == 0, f"{url} from {namespace}/{pod}: {result.stderr[-500:]}"
+    return json.loads(result.stdout)
 
 
 def local_prediction(registry: Path, version: str) -> dict[str, Any]:
