@@ -22,7 +22,6 @@ S3), then measured:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -49,41 +48,17 @@ def _node_platform() -> Any:
     return e2e.node_platform
 
 
-def _stamp(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def _predictor_pods(np: Any, running: Any) -> list[dict[str, Any]]:
-    meta = np.isvc(running.documents)["metadata"]
-    pods: list[dict[str, Any]] = running.cluster.get_json(
-        "pods", "-n", meta["namespace"], "-l", f"serving.kserve.io/inferenceservice={meta['name']}"
-    )["items"]
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
-
-def start_to_ready(pod: dict[str, Any]) -> float | None:
-    """Seconds from the pod's creation to its Ready condition (None: not Ready)."""
-    ready = [
-        c
-        for c in pod.get("status", {}).get("conditions", [])
-        if c["type"] == "Ready" and c["status"] == "True"
-    ]
-    if not ready:
-        return None
-    return _stamp(ready[0]["lastTransitionTime"]) - _stamp(pod["metadata"]["creationTimestamp"])
-
-
 def restart_to_ready(np: Any, running: Any) -> float:
     """Delete the model server's pod; the new one's start-to-Ready."""
-    (old,) = _predictor_pods(np, running)
+    (old,) = np.predictor_pods(running)
     name = old["metadata"]["name"]
     namespace = old["metadata"]["namespace"]
     running.cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=false")
     found: list[float] = []
 
     def ready() -> str | None:
-        for pod in _predictor_pods(np, running):
-            seconds = start_to_ready(pod)
+        for pod in np.predictor_pods(running):
+            seconds = np.start_to_ready(pod)
             if pod["metadata"]["name"] != name and seconds is not None:
                 found.append(seconds)
                 return None
@@ -135,8 +110,8 @@ def run(options: Options) -> Result:
         tempfile.TemporaryDirectory(prefix="bench-node-") as directory,
         np.running_platform(Path(directory), phase) as running,
     ):
-        (pod,) = _predictor_pods(np, running)
-        first = start_to_ready(pod)
+        (pod,) = np.predictor_pods(running)
+        first = np.start_to_ready(pod)
         assert first is not None
         result.add("model server", "start to Ready (first, image pulled)", 0, "wall_s", "s",
                    [first])  # fmt: skip

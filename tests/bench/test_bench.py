@@ -151,6 +151,7 @@ def test_node_benchmark_reads_start_to_ready_from_the_pods_own_timestamps() -> N
             ]
         },
     }  # fmt: skip
-    assert node.start_to_ready(pod) == 21.0
+    node_platform = node._node_platform()
+    assert node_platform.start_to_ready(pod) == 21.0
     pod["status"]["conditions"][1]["status"] = "False"
-    assert node.start_to_ready(pod) is None
+    assert node_platform.start_to_ready(pod) is None

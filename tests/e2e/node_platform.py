@@ -23,6 +23,7 @@ test_node_trainjob.py; trials would train for minutes on two cores).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import subprocess
@@ -349,6 +350,32 @@ def predict(running: Platform, *, check: bool = True) -> tuple[Any, Any]:
                 raise
             answers.append(None)
     return answers[0], answers[1]
+
+
+def predictor_pods(running: Platform) -> list[dict[str, Any]]:
+    """The model server's pods (KServe's Deployment's), those not being deleted."""
+    meta = isvc(running.documents)["metadata"]
+    pods: list[dict[str, Any]] = running.cluster.get_json(
+        "pods", "-n", meta["namespace"], "-l", f"serving.kserve.io/inferenceservice={meta['name']}"
+    )["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def _stamp(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def start_to_ready(pod: dict[str, Any]) -> float | None:
+    """Seconds from the pod's creation to its Ready condition, by the API server's clock (1 s
+    resolution); None while it is not Ready."""
+    ready = [
+        c
+        for c in pod.get("status", {}).get("conditions", [])
+        if c["type"] == "Ready" and c["status"] == "True"
+    ]
+    if not ready:
+        return None
+    return _stamp(ready[0]["lastTransitionTime"]) - _stamp(pod["metadata"]["creationTimestamp"])
 
 
 def label(v2: dict[str, Any]) -> Any:
