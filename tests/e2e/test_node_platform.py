@@ -86,8 +86,12 @@ def test_the_model_server_answers_v1_and_v2_through_its_cluster_ip(running: Plat
 
 
 def test_prometheus_scrapes_both_and_the_drift_monitor_sees_the_traffic(running: Platform) -> None:
-    for _ in range(3):
-        predict(running)
+    """`up` by the Service each ServiceMonitor selects (KServe's `model-server-predictor`
+    Service carries the same labels and is selected too; its agent port is not Prometheus's to
+    scrape), and the rows the logger agent posted: every request of this test is one row."""
+    sent = 3
+    for _ in range(sent):
+        predict(running)  # a v1 and a v2 request: two rows
 
     def scraped() -> str | None:
         up = {r["metric"].get("service", "?"): r["value"][1] for r in query(running, "up")}
@@ -98,8 +102,8 @@ def test_prometheus_scrapes_both_and_the_drift_monitor_sees_the_traffic(running:
     running.cluster.wait_for("Prometheus to scrape both", scraped, timeout=180)
 
     def counted() -> str | None:
-        rows = query(running, "sum(mlp_drift_current_samples)")
-        return None if rows and float(rows[0]["value"][1]) >= 1 else f"rows: {rows}"
+        rows = query(running, "sum(mlp_drift_rows_total)")
+        return None if rows and float(rows[0]["value"][1]) >= 2 * sent else f"rows: {rows}"
 
     running.cluster.wait_for("the drift monitor to count the rows", counted, timeout=180)
 
