@@ -225,7 +225,9 @@ def bud_argv(
 
 def build(image: Image, base_id: str, base: str, log_dir: Path, code_version: str) -> Record:
     key = content_key(ROOT, image, base_id)
-    with _lock(image.slug):
+    # One build per content key: another checkout's build of the same image with other
+    # content (a cold build for minutes) does not hold up finding this one in the cache.
+    with _lock(f"{image.slug}-{key[:16]}"):
         return _build(image, key, base_id, base, log_dir, code_version)
 
 
