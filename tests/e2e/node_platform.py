@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import subprocess
 import time
 import urllib.parse
@@ -189,13 +188,27 @@ def _records(documents: list[Manifest]) -> list[dict[str, Any]]:
         platform.binary_image(TOOLS_BIN / "kserve-agent", platform.AGENT_IMAGE),
         platform.binary_image(TOOLS_BIN / "prometheus", platform.PROMETHEUS_IMAGE),
     ]
-    used = set(re.findall(r"image: (\S+)", yaml.safe_dump_all(documents)))
+    used = {
+        container["image"]
+        for doc in documents
+        if doc["kind"] in ("Deployment", "Job", "InferenceService")
+        for pod in [_pod_spec(doc)]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]
+    }  # not the step images a Pipeline names: KFP runs those, not this node
     return [
         r
         for r in records
         if used & set(r["references"])
         or not any(ref.startswith("registry.example.com/") for ref in r["references"])
     ]
+
+
+def _pod_spec(doc: Manifest) -> Manifest:
+    if doc["kind"] == "InferenceService":
+        predictor: Manifest = doc["spec"]["predictor"]
+        return predictor
+    spec: Manifest = doc["spec"]["template"]["spec"]
+    return spec
 
 
 def rendered_dev(work: Path) -> list[Manifest]:
