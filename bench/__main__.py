@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.results import RESULTS, ROOT, Result
 
-NAMES = ("serving", "render", "validate", "pipeline", "gate", "images", "data")
+NAMES = ("serving", "render", "validate", "pipeline", "gate", "images", "data", "node")
 
 
 def _serving(args: argparse.Namespace) -> Result:
@@ -110,6 +110,12 @@ def _data(args: argparse.Namespace) -> Result:
     )
 
 
+def _node(args: argparse.Namespace) -> Result:
+    from bench import node
+
+    return node.run(node.Options(repeat=1 if args.smoke else args.node_repeat))
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "serving": _serving,
     "render": _render,
@@ -118,6 +124,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "gate": _gate,
     "images": _images,
     "data": _data,
+    "node": _node,
 }
 
 
@@ -188,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="data: the memory cap of train and evaluate, MiB (default 1280)",
     )
     run.add_argument("--data-repeat", type=int, default=3, help="data: runs per size (default 3)")
+    run.add_argument(
+        "--node-repeat",
+        type=int,
+        default=3,
+        help="node: model server restarts and version changes (default 3)",
+    )
     report = sub.add_parser("report", help="regenerate docs/benchmarks.md from the results")
     report.add_argument("--results", type=Path, default=RESULTS)
     report.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")

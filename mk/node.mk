@@ -9,8 +9,9 @@ node-tools: cluster-tools ## Build the pinned node (kubelet, kube-proxy, kube-sc
 	scripts/install-node.sh
 
 .PHONY: e2e-node
-e2e-node: $(VENV_STAMP) tools cluster-tools node-tools ## Pods on a real node: the node checks and the reachability matrix with real packets
-	$(PYTEST) tests/e2e/test_node.py tests/e2e/test_node_reachability.py tests/e2e/test_node_teardown.py
+e2e-node: $(VENV_STAMP) tools cluster-tools node-tools controllers-tools registry-tools prometheus-tools images ## Pods on a real node: the node checks, the reachability matrix with real packets, the platform running on it
+	$(PYTEST) tests/e2e/test_node.py tests/e2e/test_node_reachability.py tests/e2e/test_node_teardown.py \
+	  tests/e2e/test_node_platform.py
 
 # `make test` runs the node checks: build the node first.
 test: node-tools

@@ -195,7 +195,7 @@ node_certs() {
 
 write_node_config() {
     local api_port="$1" pki="$CLUSTER_DIR/pki" server="https://$HOST_IP:$1"
-    mkdir -p "$NODE_DIR"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,runc}
+    mkdir -p "$NODE_DIR"/{containerd/certs.d,cni/net.d,cni/ipam,kubelet,pod-logs,runc}
     local user
     for user in kubelet kube-proxy kube-scheduler kube-router; do
         write_kubeconfig "$NODE_DIR/$user.kubeconfig" "$user" "$server"
@@ -224,6 +224,10 @@ imports = []
   disable = true
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "$IMAGE_PREFIX/pause:$IMAGE_TAG"
+# Registry hosts (hosts.toml per registry host, read at each pull): empty, so nothing can be
+# pulled; `scripts/image_registry.py hosts --certs-dir` sends a registry host to a local one.
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "$NODE_DIR/containerd/certs.d"
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true

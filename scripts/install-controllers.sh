@@ -3,8 +3,8 @@
 # module proxy, and copy their upstream data files (CRDs, webhook configurations, KServe's
 # inferenceservice-config) out of the same modules (`make controllers-tools`).
 #
-#   .tools/bin/{kserve-manager,trainer-controller-manager,jobset-manager,katib-controller,
-#               spark-operator}
+#   .tools/bin/{kserve-manager,kserve-agent,trainer-controller-manager,jobset-manager,
+#               katib-controller,spark-operator}
 #   .tools/controllers/<name>/{crds/,webhook/,config/}       upstream files, unmodified
 #   .tools/controllers/SOURCES                                module@version and h1 hash
 #
@@ -24,6 +24,7 @@ DATA="$TOOLS_DIR/controllers"
 # name  module  version  package
 CONTROLLERS=(
     "kserve-manager github.com/kserve/kserve $KSERVE_VERSION github.com/kserve/kserve/cmd/manager"
+    "kserve-agent github.com/kserve/kserve $KSERVE_VERSION github.com/kserve/kserve/cmd/agent"
     "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager"
     "jobset-manager sigs.k8s.io/jobset $JOBSET_VERSION sigs.k8s.io/jobset"
     "katib-controller github.com/kubeflow/katib $KATIB_VERSION github.com/kubeflow/katib/cmd/katib-controller/v1beta1"

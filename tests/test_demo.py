@@ -17,6 +17,7 @@ DEMO_FIXTURES = FIXTURES / "demo"
 
 
 demo = load_script("demo")
+console_module = sys.modules["demo_console"]  # imported by scripts/demo.py
 
 
 def fixture_results() -> object:
@@ -31,7 +32,7 @@ def test_summary_shape_is_pinned() -> None:
     lines = demo.summary_lines(fixture_results())
     expected = (DEMO_FIXTURES / "summary.txt").read_text(encoding="utf-8").splitlines()
     assert lines == expected, "\n".join(lines)
-    assert max(len(line) for line in lines) <= demo.WIDTH
+    assert max(len(line) for line in lines) <= console_module.WIDTH
     # the whole demo within 60 lines: first line, 4 setup and platform steps, 9 pipeline tasks,
     # the serve step, a blank line, the last line, and room for 3 "still running" lines
     assert len(lines) + 1 + 4 + 9 + 1 + 1 + 1 + 3 <= 60
@@ -97,7 +98,9 @@ def test_steps_print_one_line_each_and_a_quiet_step_says_it_is_running(tmp_path:
     ]
     results = []
     for step in steps:
-        results.append(demo.run_step(step, tmp_path / f"{step.name}.log", console, (1.0,)))
+        results.append(
+            console_module.run_step(step, tmp_path / f"{step.name}.log", console, (1.0,))
+        )
     assert [r.ok for r in results] == [True, True]
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["setup", "fast", "ok", lines[0].split()[3], "2", "b"]
@@ -109,7 +112,9 @@ def test_steps_print_one_line_each_and_a_quiet_step_says_it_is_running(tmp_path:
 def test_verbose_prints_the_logs(tmp_path: Path) -> None:
     out = io.StringIO()
     step = demo.Step("setup", "talk", python("print('hello')"))
-    assert demo.run_step(step, tmp_path / "talk.log", demo.Console(out, verbose=True, tty=False)).ok
+    assert console_module.run_step(
+        step, tmp_path / "talk.log", demo.Console(out, verbose=True, tty=False)
+    ).ok
     assert "    | hello" in out.getvalue()
 
 
@@ -133,6 +138,7 @@ def test_demo_main_fails_with_the_step_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(demo, "ROOT", tmp_path)
+    monkeypatch.setattr(console_module, "ROOT", tmp_path)
     monkeypatch.setattr(
         demo,
         "demo_steps",
@@ -165,3 +171,109 @@ def test_a_failing_pipeline_task_is_named_with_the_tail_of_its_own_log(tmp_path:
     assert f"FAILED: pipeline train; the end of {tmp_path / 'pipeline' / 'train.log'}:" in lines
     assert lines[1].endswith("s  1 retry; out of memory")
     assert lines[-1] == "    train: out of memory"
+
+
+# --- make demo-cluster (scripts/demo_cluster.py; its cluster part is tests/e2e/node_platform.py,
+# run for real by tests/e2e/test_node_platform.py) -------------------------------------------------
+
+demo_cluster = load_script("demo_cluster")
+demo_cluster_run = load_script("demo_cluster_run")
+
+
+def _fake_cluster_part(fail_in: str | None) -> str:
+    """A program speaking scripts/demo_cluster_run.py's stage markers through its own
+    phase_printer (the same code the real run uses), failing in stage `fail_in`."""
+    return f"""
+import json, sys
+sys.path.insert(0, {str(demo_cluster_run.ROOT / "scripts")!r})
+import demo_cluster_run as run
+phase = run.phase_printer(sys.stdout)
+try:
+    for group, name in [("cluster", "node"), ("platform", "apply"), ("serve", "answer")]:
+        with phase(group, name):
+            print("working on", name)
+            if name == {fail_in!r}:
+                raise AssertionError("the model server is not Ready\\nmore")
+            if name == "answer":
+                run.DETAILS[(group, name)] = "v1 and v2 both predict 7 through the ClusterIP"
+finally:
+    with phase("cluster", "teardown"):
+        pass
+print(json.dumps({{"model": "digits", "version": "1", "v1_prediction": "7",
+                  "v2_prediction": "7", "expected": "7", "service": "s.ns.svc"}}))
+"""
+
+
+def _cluster_step(fail_in: str | None) -> object:
+    return demo.Step(
+        "cluster",
+        "platform",
+        python(_fake_cluster_part(fail_in)),
+        watcher=lambda d, c: console_module.MarkedSteps(d, c),
+    )
+
+
+def test_the_cluster_part_prints_one_line_per_stage(tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = demo.Console(out, verbose=False, tty=False)
+    [result] = demo.run_steps([_cluster_step(None)], tmp_path, console)
+    assert result.ok
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["cluster", "node", "ok"],
+        ["platform", "apply", "ok"],
+        ["serve", "answer", "ok"],
+        ["cluster", "teardown", "ok"],
+    ]
+    assert lines[2].endswith("s  v1 and v2 both predict 7 through the ClusterIP")
+    assert (tmp_path / "platform" / "apply.log").read_text().splitlines() == [
+        "==> platform apply",
+        "working on apply",
+        "<== platform apply ok",
+    ]
+    assert demo_cluster.answer(tmp_path / "platform.log")["v1_prediction"] == "7"
+
+
+def test_a_failing_stage_is_named_after_the_teardown_ran(tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = demo.Console(out, verbose=False, tty=False)
+    [result] = demo.run_steps([_cluster_step("apply")], tmp_path, console)
+    assert (result.group, result.name, result.ok) == ("platform", "apply", False)
+    assert result.detail == "the model server is not Ready"
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines[:3]] == [
+        ["cluster", "node", "ok"],
+        ["cluster", "teardown", "ok"],
+        ["platform", "apply", "FAILED"],
+    ]
+    assert f"FAILED: platform apply; the end of {tmp_path / 'platform' / 'apply.log'}:" in lines
+    assert "    working on apply" in lines
+
+
+def test_demo_cluster_main_runs_the_steps_and_summarises_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo_cluster, "ROOT", tmp_path)
+    monkeypatch.setattr(console_module, "ROOT", tmp_path)
+    monkeypatch.setattr(
+        demo_cluster,
+        "cluster_steps",
+        lambda run, make, keep: [
+            demo.Step("setup", "venv", python("print('ok')")),
+            _cluster_step(None),
+        ],
+    )
+    out = io.StringIO()
+    assert demo_cluster.main([], stream=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("make demo-cluster: full logs in .run/demo-cluster/")
+    assert "  answer     v1 7, v2 7 (the local run: 7)" in lines
+    assert lines[-1].startswith("ok in ")
+    assert max(len(line) for line in lines) <= console_module.WIDTH
+
+
+def test_demo_cluster_steps_end_with_the_cluster_part() -> None:
+    steps = demo_cluster.cluster_steps(Path("/run"), "make", keep=True)
+    assert [(s.group, s.name) for s in steps][-1] == ("cluster", "platform")
+    assert steps[-1].argv[-1] == "--keep" and "demo_cluster_run.py" in steps[-1].argv[1]
+    assert {"node-tools", "controllers-tools", "registry-tools"} <= set(steps[1].argv)

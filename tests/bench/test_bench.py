@@ -154,3 +154,27 @@ def test_data_benchmark_runs_capped_and_a_step_over_its_cap_fails(tmp_path: Path
     argv = [sys.executable, "-m", "mlp_ingest", "--output", str(tmp_path / "ds")]
     with pytest.raises(RuntimeError, match="OOM kill"):
         bench_data.run_step(argv, 64 * bench_data.MIB, tmp_path / "ingest.log")
+
+
+def test_node_benchmark_reads_start_to_ready_from_the_pods_own_timestamps() -> None:
+    """bench/node.py's measure (the whole run brings the platform up on a node, as
+    tests/e2e/test_node_platform.py does; `make bench BENCH=node`, root): creation to Ready."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import node
+    finally:
+        sys.path.remove(str(ROOT))
+    pod = {
+        "metadata": {"creationTimestamp": "2026-12-06T14:00:00Z"},
+        "status": {
+            "conditions": [
+                {"type": "PodScheduled", "status": "True",
+                 "lastTransitionTime": "2026-12-06T14:00:01Z"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-06T14:00:21Z"},
+            ]
+        },
+    }  # fmt: skip
+    node_platform = node._node_platform()
+    assert node_platform.start_to_ready(pod) == 21.0
+    pod["status"]["conditions"][1]["status"] = "False"
+    assert node_platform.start_to_ready(pod) is None

@@ -14,7 +14,7 @@ from platformgen.builders.inference_service import (
 from platformgen.spec.load import load_spec
 from platformgen.spec.model import PlatformSpec
 
-from support import SPECS
+from support import ROOT, SPECS
 
 
 def served(spec: PlatformSpec, env: str | None) -> dict[str, Any]:
@@ -73,3 +73,19 @@ def test_without_a_canary_the_predictor_pins_the_stable_version() -> None:
         "stable": "wine version 3",
         "canary": None,
     }
+
+
+def test_clients_reach_the_port_kserve_sends_traffic_to() -> None:
+    """Knative: the queue-proxy; Standard with a payload logger: KServe's agent sidecar (its
+    Service targets the agent, found on a real node: tests/e2e/test_node_platform.py);
+    Standard without one: the predictor's own port."""
+    from platformgen.builders.inference_service import AGENT_PORT, QUEUE_PROXY_PORT, serving_ports
+
+    spec = load_spec(ROOT / "platform.yaml")
+    server = spec.components["model-server"]
+    assert server.payload_logger is not None
+    assert serving_ports(server) == [(QUEUE_PROXY_PORT, "TCP")]
+    standard = server.model_copy(update={"deployment_mode": "Standard"})
+    assert serving_ports(standard) == [(AGENT_PORT, "TCP")]
+    unlogged = standard.model_copy(update={"payload_logger": None})
+    assert serving_ports(unlogged) == [(p.port, p.protocol) for p in server.ports]

@@ -58,7 +58,14 @@ from .kube import (
 )
 
 DATA = ROOT / ".tools" / "controllers"
-BINARIES = ("kserve-manager", "trainer-controller-manager", "jobset-manager", "katib-controller")
+BINARIES = (
+    "kserve-manager",
+    "kserve-agent",
+    "trainer-controller-manager",
+    "jobset-manager",
+    "katib-controller",
+)
+"""What `make controllers-tools` builds (kserve-agent: the image of KServe's logger sidecar)."""
 KSERVE_NAMESPACE = "kserve"
 KATIB_NAMESPACE = "kubeflow"
 KATIB_CERT_DIR = Path("/tmp/cert")  # noqa: S108 - fixed in katib v0.19.0 (consts.CertDir)

@@ -56,6 +56,7 @@ from .alert_chain import (
     render,
     traffic_mode,
 )
+from .derived import derived_workloads
 from .kube import (
     CONTROL_PLANE,
     CRDS_DIR,
@@ -65,7 +66,6 @@ from .kube import (
     Manifest,
     apply,
     control_plane,
-    derived_workloads,
     install_crds,
     load_documents,
     wait_until,

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from .conftest import Applied
+from .derived import derived_workloads
 from .kube import (
     FIELD_MANAGER,
     MANAGED_FIELDS_RESOLUTION,
@@ -34,7 +35,6 @@ from .kube import (
     apply,
     as_applied,
     changed_objects,
-    derived_workloads,
     identity,
     kustomize_build,
     load_documents,

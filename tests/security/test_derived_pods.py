@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..e2e.kube import Manifest, derived_workloads, load_documents
+from ..e2e.derived import derived_workloads
+from ..e2e.kube import Manifest, load_documents
 from .test_policy_gates import checkov, checkov_failures, kube_linter, kube_score
 
 pytestmark = pytest.mark.tools

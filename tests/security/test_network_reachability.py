@@ -41,11 +41,11 @@ import yaml
 from platformgen.spec.load import load_spec
 from platformgen.spec.model import Pipeline, PlatformSpec
 
+from ..e2e.derived import derived_workloads
 from ..e2e.kube import (
     ROOT,
     TOOLS_BIN,
     Manifest,
-    derived_workloads,
     load_documents,
     require_tools,
 )
@@ -74,6 +74,8 @@ def reached_on(component: Any) -> list[Any]:
     """The ports a component's clients connect to (see the module docstring)."""
     if component.kind == "InferenceService" and component.deployment_mode == "Knative":
         return [ReachedPort(8012)]
+    if component.kind == "InferenceService" and component.payload_logger is not None:
+        return [ReachedPort(9081)]  # Standard mode: KServe's agent sidecar logs the requests
     hook = component.alert_webhook
     return [p for p in component.ports if hook is None or p.name != hook.port]
 

@@ -22,6 +22,10 @@ spec, never left to the cluster-wide default in inferenceservice-config."""
 QUEUE_PROXY_PORT = 8012
 """Knative mode: Knative's queue-proxy sidecar receives the traffic on this port and forwards it
 to the predictor container's port inside the pod."""
+AGENT_PORT = 9081
+"""Standard mode with a payload logger: KServe adds its agent sidecar, and its Service sends the
+traffic to the agent's port (KServe's InferenceServiceDefaultAgentPort), which logs each request
+and forwards it to the predictor container's port inside the pod (found on a real node)."""
 KNATIVE_ACTIVATOR = ("knative-serving", {"app": "activator"})
 """Knative mode: Knative's activator proxies requests to the pods while they scale from zero or
 under a burst, so it connects to the queue-proxy port too (namespace, pod labels)."""
@@ -54,9 +58,12 @@ CANARY_MODEL_ANNOTATION = "platformgen.io/canary-model"
 def serving_ports(c: Component) -> list[tuple[int, str]]:
     """(port, protocol) on which clients reach the component's pods: for a Knative
     InferenceService that is the queue-proxy port, which forwards to the container's port
-    inside the pod; otherwise the component's own ports."""
+    inside the pod; for a Standard one with a payload logger, KServe's agent port; otherwise
+    the component's own ports."""
     if c.kind == "InferenceService" and c.deployment_mode == "Knative":
         return [(QUEUE_PROXY_PORT, "TCP")]
+    if c.kind == "InferenceService" and c.payload_logger is not None:
+        return [(AGENT_PORT, "TCP")]
     return [(p.port, p.protocol) for p in c.ports]
 
 
