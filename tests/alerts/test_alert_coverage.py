@@ -25,6 +25,7 @@ from typing import Any, get_args
 import yaml
 
 from platformgen.builders.prometheus_rule import BATCH_KINDS
+from platformgen.kinds import traits
 from platformgen.naming import camel
 from platformgen.spec.model import AlertThresholds, Component
 
@@ -48,7 +49,14 @@ def emittable_alerts(tmp_path: Path) -> dict[str, str]:
     """Alert name -> its suffix (the part after the component's name), for every alert
     platformgen renders when every component of platform.yaml sets every threshold."""
     spec: dict[str, Any] = yaml.safe_load((ROOT / "platform.yaml").read_text(encoding="utf-8"))
-    kinds = set(get_args(Component.model_fields["kind"].annotation))
+    # Kinds whose components can alert: pods we run (long-running) or Jobs (batch). The others
+    # (Experiment, TrainJob, SparkApplication) have pods a controller makes and no metrics port;
+    # their failures show as the Argo CD health checks' Degraded, not as alerts.
+    kinds = {
+        kind
+        for kind in get_args(Component.model_fields["kind"].annotation)
+        if traits(kind).batch or traits(kind).long_running
+    }
     present = {c["kind"] for c in spec["components"].values()}
     if present & BATCH_KINDS:  # batch kinds share one alert set (prometheus_rule.BATCH_KINDS)
         present |= BATCH_KINDS

@@ -86,9 +86,10 @@ def test_the_model_server_answers_v1_and_v2_through_its_cluster_ip(running: Plat
 
 
 def test_prometheus_scrapes_both_and_the_drift_monitor_sees_the_traffic(running: Platform) -> None:
-    """`up` by the Service each ServiceMonitor selects (KServe's `model-server-predictor`
-    Service carries the same labels and is selected too; its agent port is not Prometheus's to
-    scrape), and the rows the logger agent posted: every request of this test is one row."""
+    """`up` by the Service each ServiceMonitor selects, and no target down: KServe's
+    `model-server-predictor` Service carries the InferenceService's labels, so a monitor that
+    selected by those alone scraped KServe's agent port, a target that is down. And the rows the
+    logger agent posted: every request of this test is one row."""
     sent = 3
     for _ in range(sent):
         predict(running)  # a v1 and a v2 request: two rows
@@ -97,7 +98,8 @@ def test_prometheus_scrapes_both_and_the_drift_monitor_sees_the_traffic(running:
         up = {r["metric"].get("service", "?"): r["value"][1] for r in query(running, "up")}
         wanted = {"model-server", "drift-monitor"}
         missing = {s for s in wanted if up.get(s) != "1"}
-        return f"up: {up}" if missing else None
+        down = {s for s, value in up.items() if value != "1"}
+        return f"up: {up}" if missing or down else None
 
     running.cluster.wait_for("Prometheus to scrape both", scraped, timeout=180)
 

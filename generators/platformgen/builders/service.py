@@ -8,6 +8,13 @@ from platformgen.kinds import traits
 from platformgen.naming import Manifest, selector_labels
 from platformgen.resolve import ComponentView
 
+SCRAPED_LABEL = "platformgen.io/scraped"
+"""On the component's own Service only, with the component's name as its value: what its
+ServiceMonitor selects. KServe copies an InferenceService's labels onto the Services it creates
+(`<name>-predictor` in Standard mode, Knative's in Knative mode), so the component's labels alone
+would also select those, and Prometheus would scrape ports that are not the metrics port (seen
+on the real node: KServe's agent port as a target that is down)."""
+
 
 def service_name(view: ComponentView) -> str:
     """The name of the component's own Service, which is also the `service` (and `job`) label
@@ -30,6 +37,8 @@ def build_service(view: ComponentView) -> Manifest | None:
             return None
         metadata["name"] = service_name(view)
         ports = [p for p in c.ports if p.name == c.metrics.port]
+    if c.metrics is not None:
+        metadata["labels"] = {**metadata["labels"], SCRAPED_LABEL: view.name}
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -18,6 +18,7 @@ dashboards and clients already read; `stored_label` keeps the one fact in one pl
 
 from __future__ import annotations
 
+from platformgen.builders.service import SCRAPED_LABEL
 from platformgen.naming import Manifest, metadata, selector_labels
 from platformgen.resolve import ComponentView
 
@@ -61,6 +62,8 @@ def build_service_monitor(view: ComponentView) -> Manifest | None:
                 }
             ],
             "namespaceSelector": {"matchNames": [view.namespace]},
-            "selector": {"matchLabels": selector_labels(view.spec, view.name)},
+            "selector": {
+                "matchLabels": {**selector_labels(view.spec, view.name), SCRAPED_LABEL: view.name}
+            },
         },
     }
