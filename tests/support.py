@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
@@ -57,3 +59,27 @@ def load_script(name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback address."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def oci_registry(state: Path) -> Iterator[str]:
+    """The pinned distribution registry (`make registry-tools`) on a free loopback port, with
+    its state in `state`; yields host:port and stops it by PID. The script is loaded here, not
+    at a test module's import: it puts scripts/ on sys.path, which must not happen while pytest
+    is still collecting (the `tests` namespace then lost `tests.security`)."""
+    require_tools("registry", install="make registry-tools")
+    image_registry = load_script("image_registry")
+    address: str = image_registry.registry_up(state, free_port())
+    try:
+        yield address
+    finally:
+        image_registry.registry_down(state)

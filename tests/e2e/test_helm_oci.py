@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,11 +55,10 @@ from .kube import (
     require_tools,
 )
 from .test_apply import render_copy
-from support import load_script
+from support import oci_registry
 
 pytestmark = pytest.mark.tools
 
-image_registry = load_script("image_registry")
 
 ENVIRONMENT = "dev"
 HELM_BINARIES = ("helm", "helm4")
@@ -69,22 +67,11 @@ NAMESPACE = "ml-pipelines"
 KEEP = "helm.sh/resource-policy: keep"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A distribution registry on a free loopback port, stopped by PID afterwards."""
-    require_tools("registry")
-    state = tmp_path_factory.mktemp("oci-registry")
-    address: str = image_registry.registry_up(state, _free_port())
-    try:
+    with oci_registry(tmp_path_factory.mktemp("oci-registry")) as address:
         yield address
-    finally:
-        image_registry.registry_down(state)
 
 
 @pytest.fixture(scope="module")

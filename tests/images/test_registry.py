@@ -7,38 +7,34 @@ images' registry host to it."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from support import load_script, require_tools
-
-image_registry = load_script("image_registry")
+from support import load_script, oci_registry
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(scope="module")
+def image_registry() -> ModuleType:
+    """scripts/image_registry.py, loaded when a test runs (see `support.oci_registry`)."""
+    return load_script("image_registry")
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_tools("registry")
-    state = tmp_path_factory.mktemp("registry")
-    address: str = image_registry.registry_up(state, _free_port())
-    try:
+    with oci_registry(tmp_path_factory.mktemp("registry")) as address:
         yield address
-    finally:
-        image_registry.registry_down(state)
 
 
 def test_push_serves_the_recorded_digests_and_a_pulled_image_runs(
-    built: dict[str, dict[str, Any]], registry: str, podman_run: list[str]
+    built: dict[str, dict[str, Any]],
+    registry: str,
+    podman_run: list[str],
+    image_registry: ModuleType,
 ) -> None:
     records = list(built.values())
     pushed = image_registry.push(records, registry)
@@ -67,7 +63,9 @@ def test_push_serves_the_recorded_digests_and_a_pulled_image_runs(
         subprocess.run(["podman", "rmi", target], capture_output=True)
 
 
-def test_hosts_send_every_image_registry_to_the_local_one(tmp_path: Path) -> None:
+def test_hosts_send_every_image_registry_to_the_local_one(
+    tmp_path: Path, image_registry: ModuleType
+) -> None:
     references = ["registry.example.com/mlp/a:1", "registry.example.com/mlp/b:2", "python:3.11"]
     written = image_registry.write_hosts(tmp_path, references, "127.0.0.1:5999")
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
