@@ -6,7 +6,7 @@ and `make demo-cluster` (scripts/demo_cluster.py).
 registry; the dev environment is rendered from a spec copy whose model server is in KServe's
 `Standard` mode (the only change: no Knative here); a control plane with its own node starts
 (tests/e2e/kube.py `control_plane(node=True)`); the images `make images` builds are served by a
-registry on the node's veth and imported into its containerd (tests/e2e/platform.py); the real
+registry on the node's veth and imported into its containerd (tests/e2e/node_images.py); the real
 KServe controller runs with its webhooks (tests/e2e/controllers.py); moto's S3 server and the KFP
 v2beta1 stand-in run as pods in `kubeflow`, the registry is uploaded to S3; the platform is
 applied with server-side apply; the Prometheus Operator (a host process) turns the rendered
@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 import support
-from . import platform
+from . import node_images
 from .alert_chain import (
     PROMETHEUS_NAMESPACE,
     VARIABLE,
@@ -102,7 +102,7 @@ def pipeline_registry(work: Path) -> tuple[Path, dict[str, Any], list[float]]:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = platform.local_prediction(registry, "production")
+    expected = node_images.local_prediction(registry, "production")
     from mlp_common.files import read_json
     from mlp_common.registry import ModelRegistry
 
@@ -183,10 +183,10 @@ def _records(documents: list[Manifest]) -> list[dict[str, Any]]:
     """The images a pod here runs: the platform's (the pipeline steps' run in KFP, not here),
     the stand-ins, KServe's agent and Prometheus."""
     records = [
-        *platform.built_images(),
-        platform.stand_ins_image(),
-        platform.binary_image(TOOLS_BIN / "kserve-agent", platform.AGENT_IMAGE),
-        platform.binary_image(TOOLS_BIN / "prometheus", platform.PROMETHEUS_IMAGE),
+        *node_images.built_images(),
+        node_images.stand_ins_image(),
+        node_images.binary_image(TOOLS_BIN / "kserve-agent", node_images.AGENT_IMAGE),
+        node_images.binary_image(TOOLS_BIN / "prometheus", node_images.PROMETHEUS_IMAGE),
     ]
     used = {
         container["image"]
@@ -236,7 +236,7 @@ def running_platform(work: Path, phase: Phase = no_phase) -> Iterator[Platform]:
         assert node is not None
         try:
             with phase("images", "load"):
-                platform.serve_images(
+                node_images.serve_images(
                     node.host_ip, node.registry_hosts, work / "registry-state", records
                 )
                 # The layers go into containerd from the archives (seconds): a pull (`Always`)
@@ -253,7 +253,7 @@ def running_platform(work: Path, phase: Phase = no_phase) -> Iterator[Platform]:
         finally:
             with phase("cluster", "teardown"):
                 processes.stop_all()
-                platform.stop_registry(work / "registry-state")
+                node_images.stop_registry(work / "registry-state")
                 stack.close()
 
 
@@ -284,7 +284,7 @@ def _bring_up(
         namespace, name = GATEWAY
         gateway = [
             restricted_namespace(namespace),
-            platform.client_pod(name, namespace, {"istio": "ingressgateway"}),
+            node_images.client_pod(name, namespace, {"istio": "ingressgateway"}),
         ]
         apply(cluster, yaml.safe_dump_all(gateway, sort_keys=False), applyset=None)
         wait_running(cluster, namespace, [name])
@@ -295,14 +295,14 @@ def _bring_up(
 def _stand_ins(cluster: Cluster, documents: list[Manifest], registry: Path) -> str:
     """The namespaces, the stand-ins (moto S3, KFP API) Running, the registry on S3; its URL."""
     namespaces = [d for d in documents if d["kind"] == "Namespace"]
-    stand_ins = platform.stand_in_objects(documents)
+    stand_ins = node_images.stand_in_objects(documents)
     apply(cluster, yaml.safe_dump_all([*namespaces, *stand_ins], sort_keys=False), applyset=None)
-    namespace = platform.STAND_IN_NAMESPACE
+    namespace = node_images.STAND_IN_NAMESPACE
     pods = cluster.get_json("pods", "-n", namespace, "-l", "app in (minio,ml-pipeline)")["items"]
     wait_running(cluster, namespace, [p["metadata"]["name"] for p in pods])
     (s3,) = cluster.get_json("pods", "-n", namespace, "-l", "app=minio")["items"]
-    s3_url = f"http://{s3['status']['podIP']}:{platform.S3_PORT}"
-    assert platform.upload_registry(registry, s3_url, "mlp-models/registry") > 0
+    s3_url = f"http://{s3['status']['podIP']}:{node_images.S3_PORT}"
+    assert node_images.upload_registry(registry, s3_url, "mlp-models/registry") > 0
     return s3_url
 
 
@@ -322,7 +322,7 @@ def _prometheus(cluster: Cluster, processes: Processes) -> str:
     )  # fmt: skip
     cluster.kubectl("create", "namespace", PROMETHEUS_NAMESPACE, check=False)
     apply(cluster, yaml.safe_dump(prometheus, sort_keys=False), applyset=None)
-    objects = platform.prometheus_pod_objects(prometheus_config(cluster), PROMETHEUS_NAMESPACE)
+    objects = node_images.prometheus_pod_objects(prometheus_config(cluster), PROMETHEUS_NAMESPACE)
     apply(cluster, yaml.safe_dump_all(objects, sort_keys=False), applyset=None)
     wait_running(cluster, PROMETHEUS_NAMESPACE, ["prometheus-e2e"])
     ip: str = cluster.get_json("pod", "prometheus-e2e", "-n", PROMETHEUS_NAMESPACE)["status"][
@@ -357,7 +357,7 @@ def predict(running: Platform, *, check: bool = True) -> tuple[Any, Any]:
         (f"{base}/v2/models/{model}/infer", {"inputs": [tensor]}),
     ):
         try:
-            answers.append(platform.pod_exec_http(running.cluster, namespace, pod, url, body))
+            answers.append(node_images.pod_exec_http(running.cluster, namespace, pod, url, body))
         except AssertionError:
             if check:
                 raise
@@ -417,8 +417,8 @@ def promote_copy(running: Platform) -> int:
     keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(
-        AWS_ENDPOINT_URL=running.s3_url, AWS_ACCESS_KEY_ID=platform.ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=platform.SECRET_KEY, AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=running.s3_url, AWS_ACCESS_KEY_ID=node_images.ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=node_images.SECRET_KEY, AWS_DEFAULT_REGION="us-east-1",
     )  # fmt: skip
     try:
         registry = ModelRegistry("s3://mlp-models/registry")

@@ -156,22 +156,33 @@ def test_argocd_day2(argocd: ArgoCD, tmp_path: Path) -> None:
             s["matchExpressions"][0]["values"][0]
             for s in appset["spec"]["strategy"]["rollingSync"]["steps"]
         ]
+        # The ApplicationSet controller moves to the next step once the step's apps report
+        # Synced and Healthy, which can be seconds before the application controller stamps the
+        # operation's finishedAt (seen: 1 and 2 s), so the order is asserted on what each step
+        # did: every app of a step started its RollingSync operation no earlier than the
+        # previous step's apps, and created its objects only after the previous step's last.
+        created = {
+            n: [
+                _seconds(obj["metadata"]["creationTimestamp"]) for _, obj in _live(cluster, apps[n])
+            ]
+            for n in names
+        }
         for before, after in zip(steps, steps[1:], strict=False):
-            # The ApplicationSet controller moves on when the step's apps report Healthy, which
-            # the application controller can write a moment before it stamps the operation's
-            # finishedAt; both are RFC 3339 seconds, so one second of slack, no more.
-            finished = max(
-                _seconds(apps[n]["status"]["operationState"]["finishedAt"])
-                for n in names
-                if step_of[n] == before
+            earlier = [n for n in names if step_of[n] == before]
+            later = [n for n in names if step_of[n] == after]
+            started = max(
+                _seconds(apps[n]["status"]["operationState"]["startedAt"]) for n in earlier
             )
-            for n in names:
-                if step_of[n] == after:
-                    started = _seconds(apps[n]["status"]["operationState"]["startedAt"])
-                    assert started >= finished - 1, (
-                        f"{n} ({after}) started at {started}, before {before} finished {finished}"
-                    )
-                    assert "RollingSync" in str(apps[n]["status"]["operationState"]["operation"])
+            last = max(t for n in earlier for t in created[n])
+            for n in later:
+                operation = apps[n]["status"]["operationState"]
+                assert "RollingSync" in str(operation["operation"]), (n, operation)
+                assert _seconds(operation["startedAt"]) >= started, (
+                    f"{n} ({after}) started {operation['startedAt']}, before step {before}"
+                )
+                assert min(created[n], default=last) >= last, (
+                    f"{n} ({after}) created objects before step {before}'s last ({last})"
+                )
         for name in names:
             waves: dict[int, list[str]] = {}
             for _, obj in _live(cluster, apps[name]):
