@@ -2,11 +2,13 @@
 """`make demo-cluster`: the platform on a real Kubernetes node, one line per step.
 
 Sets up the venv and the pinned tools (control plane, node, controllers, registry,
-Prometheus), builds the images, then (scripts/demo_cluster_run.py, what
-tests/e2e/test_node_platform.py runs) trains the model locally, renders the dev environment,
-starts a control plane with its own node, loads the images, starts KServe's controller, the
-stand-ins and Prometheus, applies the platform, waits for every pod to be Ready, asks the
-model server through its ClusterIP and tears it all down. `KEEP=1` (`--keep`) keeps the
+Prometheus, Argo CD), builds the images, then (scripts/demo_cluster_run.py, what
+tests/e2e/test_node_platform.py runs) trains the model locally, renders the dev environment
+into a Git repository, starts a control plane with its own node, loads the images, starts
+KServe's controller, Argo CD, the stand-ins and Prometheus, has Argo CD sync the dev
+ApplicationSet, waits for every pod to be Ready and for Argo CD's health of every Application,
+prints each Application's sync and health, asks the model server through its ClusterIP and
+tears it all down. `KEEP=1` (`--keep`) keeps the
 cluster up until Ctrl-C and prints its kubeconfig.
 
 Logs go to ``.run/demo-cluster/<UTC time>/`` (``latest`` links the newest), one per step and
@@ -41,7 +43,7 @@ from demo_console import (  # noqa: E402
 )
 
 TOOLS = ("tools", "cluster-tools", "node-tools", "controllers-tools", "registry-tools",
-         "prometheus-tools")  # fmt: skip
+         "prometheus-tools", "argocd-tools")  # fmt: skip
 
 
 def cluster_steps(run: Path, make: str, keep: bool) -> list[Step]:
@@ -72,11 +74,18 @@ def answer(log: Path) -> dict[str, Any] | None:
 
 
 def summary(served: dict[str, Any]) -> list[str]:
+    applications = [
+        f"  argocd     {app['name']:<27} {app['sync']} {app['health']}"
+        + (f" ({', '.join(app['not_healthy'])}: not reconciled here)" if app["not_healthy"] else "")
+        for app in served.get("applications", [])
+    ]
     return [
+        *applications,
         f"  served     model {served['model']} version {served['version']} at {served['service']}",
         f"  answer     v1 {served['v1_prediction']}, v2 {served['v2_prediction']} "
         f"(the local run: {served['expected']})",
-        "  teardown   done: the node, the control plane, the controllers and the registry stopped",
+        "  teardown   done: the node, the control plane, the controllers, Argo CD and the registry"
+        " stopped",
     ]
 
 

@@ -1,12 +1,14 @@
 """The cluster part of `make demo-cluster` (run by scripts/demo_cluster.py with the venv's Python,
-as root): bring the dev platform up on a control plane with a real node
-(tests/e2e/node_platform.py, what tests/e2e/test_node_platform.py runs), ask the model server
-through its ClusterIP, print the answer, tear everything down.
+as root): bring the dev platform up on a control plane with a real node, delivered by Argo CD
+from a Git repository of the rendered spec copy (tests/e2e/node_platform.py, what
+tests/e2e/test_node_platform.py runs), print what Argo CD reports of each Application, ask the
+model server through its ClusterIP, print the answer, tear everything down.
 
 Each stage prints `==> <group> <name>` when it starts and `<== <group> <name> ok|FAILED
 [detail]` when it ends (scripts/demo_console.py `MarkedSteps` turns them into one line each).
-The last line is the answer as JSON. `--keep` keeps the cluster up until Ctrl-C (its
-kubeconfig is printed); teardown follows either way, and an interrupted run tears down too.
+The last line is the answer and the Applications as JSON. `--keep` keeps the cluster up until
+Ctrl-C (its kubeconfig is printed); teardown follows either way, and an interrupted run tears
+down too.
 """
 
 from __future__ import annotations
@@ -69,12 +71,16 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
     args = parser.parse_args(argv)
     out = stream or sys.stdout
     sys.path.insert(0, str(ROOT / "tests"))
+    import e2e.node_argocd as node_argocd
     import e2e.node_platform as node_platform
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # teardown on SIGTERM too
     phase = phase_printer(out)
     args.work.mkdir(parents=True, exist_ok=True)
-    with node_platform.running_platform(args.work, phase) as running:
+    with node_platform.running_platform(args.work, phase, delivery="argocd") as running:
+        with phase("argocd", "applications"):
+            apps = node_argocd.report(running.delivery)
+            DETAILS[("argocd", "applications")] = node_argocd.summary(apps)
         with phase("serve", "answer"):
             served = answer(node_platform, running)
             DETAILS[("serve", "answer")] = (
@@ -89,7 +95,7 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
             out.flush()
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-    out.write(json.dumps(served) + "\n")
+    out.write(json.dumps({**served, "applications": apps}) + "\n")
     return 0
 
 

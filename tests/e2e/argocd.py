@@ -110,6 +110,9 @@ class ArgoCD:
 
     cluster: Cluster
     state: Path
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    """Settings applied over the empty ones before the controllers start (the rendered
+    argocd-cm with the platform's Lua health checks, say)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -253,7 +256,7 @@ class ArgoCD:
         raise AssertionError(f"{name} not listening on {port} after {timeout}s{self.log_tail()}")
 
     def install(self) -> None:
-        """CRDs, the namespace and the (empty) settings the controllers read."""
+        """CRDs, the namespace and the settings the controllers read: empty, then `settings`."""
         install_crds(
             self.cluster,
             [
@@ -278,7 +281,7 @@ class ArgoCD:
                 },
             },
         ]
-        for doc in settings:
+        for doc in [*settings, *self.settings]:
             self.apply(doc)
 
     def apply(self, *documents: dict[str, Any]) -> None:
@@ -346,9 +349,21 @@ class ArgoCD:
         )
 
 
+def health_checks(repo: Path) -> dict[str, Any]:
+    """The rendered `argocd/argocd-cm.yaml` of `repo`: the Lua health checks of the kinds Argo
+    CD cannot judge itself (emit/argocd/health_checks.py), as a user installs them."""
+    cm: dict[str, Any] = yaml.safe_load((repo / "argocd" / "argocd-cm.yaml").read_text())
+    assert cm["kind"] == "ConfigMap" and cm["metadata"]["name"] == "argocd-cm", cm["metadata"]
+    assert cm["metadata"].get("namespace") == NAMESPACE, cm["metadata"]
+    return cm
+
+
 @contextlib.contextmanager
-def running(cluster: Cluster, tmp_path: Path) -> Iterator[ArgoCD]:
-    """Argo CD on `cluster` (state under `tmp_path`), stopped by PID afterwards."""
+def running(
+    cluster: Cluster, tmp_path: Path, settings: list[dict[str, Any]] | None = None
+) -> Iterator[ArgoCD]:
+    """Argo CD on `cluster` (state under `tmp_path`), stopped by PID afterwards. `settings`
+    (e.g. `[health_checks(repo)]`) are in place before its controllers start."""
     from support import require_tools, unavailable
 
     require_tools(*ARGOCD_TOOLS, install="make argocd-tools")
@@ -356,7 +371,7 @@ def running(cluster: Cluster, tmp_path: Path) -> Iterator[ArgoCD]:
         unavailable(
             f"Argo CD's {', '.join(HACK_WRAPPERS)} missing in {HACK_DIR}: run `make argocd-tools`"
         )
-    instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd")
+    instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd", settings=list(settings or []))
     try:
         instance.start()
         yield instance

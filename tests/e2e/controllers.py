@@ -264,95 +264,118 @@ def _katib_config(ports: dict[str, int]) -> Manifest:
     return config
 
 
+PROJECTS = ("kserve", "trainer", "jobset", "katib")
+
+
 @contextlib.contextmanager
-def running_controllers(cluster: Cluster, work: Path) -> Iterator[Controllers]:
-    """Install the CRDs, start the four controllers, register their webhooks; stop them all
-    (by PID) and remove the webhook configurations afterwards."""
+def running_controllers(
+    cluster: Cluster, work: Path, projects: tuple[str, ...] = PROJECTS
+) -> Iterator[Controllers]:
+    """Install the four projects' CRDs, start the controllers of `projects` (all four by
+    default), register their webhooks; stop them all (by PID) and remove the webhook
+    configurations afterwards."""
+    unknown = set(projects) - set(PROJECTS)
+    assert not unknown, f"no such controller project: {sorted(unknown)}"
     pki = work / "pki"
     ca = make_pki(pki)
-    names = ("kserve", "trainer", "jobset", "katib")
+    names = tuple(p for p in PROJECTS if p in projects)
     ports = {f"{n}-{kind}": free_port() for n in names for kind in ("webhook", "health")}
     controllers = Controllers(cluster=cluster, work=work, ca=ca, ports=ports)
     install_prerequisites(cluster)
     hooks: list[Manifest] = []
     try:
         health = {n: f"http://127.0.0.1:{ports[f'{n}-health']}" for n in names}
-        controllers.start(
-            "kserve-manager",
-            [
-                "--metrics-addr=0",
-                f"--health-probe-addr=127.0.0.1:{ports['kserve-health']}",
-                f"--webhook-port={ports['kserve-webhook']}",
-                "--leader-elect=false",
-            ],
-            {"POD_NAMESPACE": KSERVE_NAMESPACE, "TMPDIR": str(_cert_tmpdir(work, "kserve", pki))},
-            f"{health['kserve']}/healthz",
-        )
-        trainer_config = {
-            "apiVersion": "config.trainer.kubeflow.org/v1alpha1",
-            "kind": "Configuration",
-            "health": {
-                "healthProbeBindAddress": f"127.0.0.1:{ports['trainer-health']}",
-                "readinessEndpointName": "readyz",
-                "livenessEndpointName": "healthz",
-            },
-            "metrics": {"bindAddress": "0", "secureServing": False},
-            "webhook": {"port": ports["trainer-webhook"], "host": "127.0.0.1"},
-            "leaderElection": {"leaderElect": False, "resourceName": "trainer.kubeflow.org"},
-            "certManagement": {"enable": False},
-        }
-        (work / "trainer-config.yaml").write_text(yaml.safe_dump(trainer_config))
-        controllers.start(
-            "trainer-controller-manager",
-            [f"--config={work / 'trainer-config.yaml'}"],
-            {"TMPDIR": str(_cert_tmpdir(work, "trainer", pki))},
-            f"{health['trainer']}/readyz",
-        )
-        jobset_config = {
-            "apiVersion": "config.jobset.x-k8s.io/v1alpha1",
-            "kind": "Configuration",
-            "leaderElection": {"leaderElect": False},
-            "internalCertManagement": {"enable": False},
-            "webhook": {"port": ports["jobset-webhook"], "host": "127.0.0.1", "certDir": str(pki)},
-            "metrics": {"bindAddress": "0"},
-            "health": {"healthProbeBindAddress": f"127.0.0.1:{ports['jobset-health']}"},
-        }
-        (work / "jobset-config.yaml").write_text(yaml.safe_dump(jobset_config))
-        controllers.start(
-            "jobset-manager",
-            [f"--config={work / 'jobset-config.yaml'}"],
-            {"TMPDIR": str(work / "tmp-jobset")},
-            f"{health['jobset']}/readyz",
-        )
-        # Katib reads its serving certificate from the fixed /tmp/cert: one run at a time.
-        controllers._katib_lock = KATIB_CERT_LOCK.open("w")
-        fcntl.flock(controllers._katib_lock, fcntl.LOCK_EX)
-        shutil.rmtree(KATIB_CERT_DIR, ignore_errors=True)
-        KATIB_CERT_DIR.mkdir()
-        for file in ("tls.crt", "tls.key"):
-            shutil.copy(pki / file, KATIB_CERT_DIR / file)
-        katib_config = yaml.safe_dump(_katib_config(ports))
-        (work / "katib-config.yaml").write_text(katib_config)
-        # Its webhook reads the runtime part (suggestions, collectors) from this ConfigMap, as
-        # upstream's configMapGenerator makes it.
-        _apply(
-            cluster,
-            [
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KATIB_NAMESPACE}},
+        if "kserve" in names:
+            controllers.start(
+                "kserve-manager",
+                [
+                    "--metrics-addr=0",
+                    f"--health-probe-addr=127.0.0.1:{ports['kserve-health']}",
+                    f"--webhook-port={ports['kserve-webhook']}",
+                    "--leader-elect=false",
+                ],
                 {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "katib-config", "namespace": KATIB_NAMESPACE},
-                    "data": {"katib-config.yaml": katib_config},
+                    "POD_NAMESPACE": KSERVE_NAMESPACE,
+                    "TMPDIR": str(_cert_tmpdir(work, "kserve", pki)),
                 },
-            ],
-        )
-        controllers.start(
-            "katib-controller",
-            [f"--katib-config={work / 'katib-config.yaml'}"],
-            {"KATIB_CORE_NAMESPACE": KATIB_NAMESPACE},
-            f"{health['katib']}/readyz",
-        )
+                f"{health['kserve']}/healthz",
+            )
+        if "trainer" in names:
+            trainer_config = {
+                "apiVersion": "config.trainer.kubeflow.org/v1alpha1",
+                "kind": "Configuration",
+                "health": {
+                    "healthProbeBindAddress": f"127.0.0.1:{ports['trainer-health']}",
+                    "readinessEndpointName": "readyz",
+                    "livenessEndpointName": "healthz",
+                },
+                "metrics": {"bindAddress": "0", "secureServing": False},
+                "webhook": {"port": ports["trainer-webhook"], "host": "127.0.0.1"},
+                "leaderElection": {"leaderElect": False, "resourceName": "trainer.kubeflow.org"},
+                "certManagement": {"enable": False},
+            }
+            (work / "trainer-config.yaml").write_text(yaml.safe_dump(trainer_config))
+            controllers.start(
+                "trainer-controller-manager",
+                [f"--config={work / 'trainer-config.yaml'}"],
+                {"TMPDIR": str(_cert_tmpdir(work, "trainer", pki))},
+                f"{health['trainer']}/readyz",
+            )
+        if "jobset" in names:
+            jobset_config = {
+                "apiVersion": "config.jobset.x-k8s.io/v1alpha1",
+                "kind": "Configuration",
+                "leaderElection": {"leaderElect": False},
+                "internalCertManagement": {"enable": False},
+                "webhook": {
+                    "port": ports["jobset-webhook"],
+                    "host": "127.0.0.1",
+                    "certDir": str(pki),
+                },
+                "metrics": {"bindAddress": "0"},
+                "health": {"healthProbeBindAddress": f"127.0.0.1:{ports['jobset-health']}"},
+            }
+            (work / "jobset-config.yaml").write_text(yaml.safe_dump(jobset_config))
+            controllers.start(
+                "jobset-manager",
+                [f"--config={work / 'jobset-config.yaml'}"],
+                {"TMPDIR": str(work / "tmp-jobset")},
+                f"{health['jobset']}/readyz",
+            )
+        if "katib" in names:
+            # Katib reads its serving certificate from the fixed /tmp/cert: one run at a time.
+            controllers._katib_lock = KATIB_CERT_LOCK.open("w")
+            fcntl.flock(controllers._katib_lock, fcntl.LOCK_EX)
+            shutil.rmtree(KATIB_CERT_DIR, ignore_errors=True)
+            KATIB_CERT_DIR.mkdir()
+            for file in ("tls.crt", "tls.key"):
+                shutil.copy(pki / file, KATIB_CERT_DIR / file)
+            katib_config = yaml.safe_dump(_katib_config(ports))
+            (work / "katib-config.yaml").write_text(katib_config)
+            # Its webhook reads the runtime part (suggestions, collectors) from this ConfigMap, as
+            # upstream's configMapGenerator makes it.
+            _apply(
+                cluster,
+                [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": KATIB_NAMESPACE},
+                    },
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "katib-config", "namespace": KATIB_NAMESPACE},
+                        "data": {"katib-config.yaml": katib_config},
+                    },
+                ],
+            )
+            controllers.start(
+                "katib-controller",
+                [f"--katib-config={work / 'katib-config.yaml'}"],
+                {"KATIB_CORE_NAMESPACE": KATIB_NAMESPACE},
+                f"{health['katib']}/readyz",
+            )
         controllers.wait_ready()
         hooks += [
             hook

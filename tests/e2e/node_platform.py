@@ -9,15 +9,21 @@ registry; the dev environment is rendered from a spec copy whose model server is
 registry on the node's veth and imported into its containerd (tests/e2e/node_images.py); the real
 KServe controller runs with its webhooks (tests/e2e/controllers.py); moto's S3 server and the KFP
 v2beta1 stand-in run as pods in `kubeflow`, the registry is uploaded to S3; the platform is
-applied with server-side apply; the Prometheus Operator (a host process) turns the rendered
-ServiceMonitors into configuration that a Prometheus pod runs. It yields once every Deployment
-and InferenceService pod is Ready and every Job complete; leaving it tears everything down.
+delivered, and the Prometheus Operator (a host process) turns the rendered ServiceMonitors into
+configuration that a Prometheus pod runs. It yields once every Deployment and InferenceService pod
+is Ready and every Job complete; leaving it tears everything down.
+
+Two deliveries: `apply` (server-side apply of `kustomize build overlays/dev`; the bench's) or
+`argocd`: a real Argo CD syncs the rendered dev ApplicationSet from the spec copy's Git
+repository (tests/e2e/node_argocd.py), and the bring-up also waits until Argo CD reports every
+Application Synced and each one's health what this cluster can give it (NOT_RECONCILED).
 
 Each stage runs inside `phase(group, name)`, so a caller can print or time it (the demo prints a
 line per stage, the bench times them); the default does nothing.
 
-The TrainJob, its TrainingRuntime and the Katib Experiment are left out (the TrainJob runs in
-test_node_trainjob.py; trials would train for minutes on two cores).
+Every rendered object is delivered; only KServe's controller runs (NOT_RECONCILED says why the
+others do not). The node has no volume provisioner: each claim gets a hostPath volume bound to it
+beforehand, as a provisioner would make one.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+from platformgen.kinds import KINDS
 
 import support
 from . import node_images
@@ -47,6 +55,8 @@ from .alert_chain import (
     operator_output,
     prometheus_object,
 )
+from .argocd import ARGOCD_TOOLS, GitRepo, health_checks, render_spec
+from .argocd import running as running_argocd
 from .controllers import BINARIES, running_controllers
 from .kube import (
     CONTROL_PLANE,
@@ -57,12 +67,29 @@ from .kube import (
     Manifest,
     apply,
     control_plane,
+    kustomize_build,
+    load_documents,
 )
 from .node import restricted_namespace, wait_running
+from .node_argocd import Delivery
 from .test_alert_chain import _install_monitoring_crds as install_monitoring_crds
-from .test_controllers import mode, render
+from .test_controllers import mode
 
-LEFT_OUT = {"TrainJob", "TrainingRuntime", "Experiment"}
+ENVIRONMENT = "dev"
+RECONCILED = {"InferenceService": "kserve"}
+"""The kinds whose controller runs here (tests/e2e/controllers.py project): KServe's, which makes
+the model server's Deployment and Service."""
+NOT_RECONCILED = frozenset(
+    kind for kind, t in KINDS.items() if t.pods_created_by and kind not in RECONCILED
+)
+"""Kinds whose pods only a controller creates (platformgen/kinds.py `pods_created_by`) and whose
+controller does not run here, so their objects stay as delivered, with no status: Katib's
+(Experiment: its trials would train for minutes each on two cores, and its suggestion service's
+image is not here), Kubeflow Trainer's and JobSet's (TrainJob: two workers training for minutes;
+tests/e2e/test_node_trainjob.py runs it on a node), the Spark Operator's (SparkApplication). Argo
+CD reports them Progressing (tests/e2e/node_argocd.py)."""
+DeliveryMode = Literal["apply", "argocd"]
+"""`apply`: server-side apply; `argocd`: Argo CD syncs the ApplicationSet (module docstring)."""
 GATEWAY = ("istio-system", "gateway-probe")
 """A client pod (Python) with the ingress gateway's namespace and labels: the model server
 admits it."""
@@ -71,6 +98,9 @@ READY_TIMEOUT = 600.0
 TOOLS = (*CONTROL_PLANE, *NODE_TOOLS, *BINARIES, "kustomize", "registry", "prometheus",
          "prometheus-operator")  # fmt: skip
 INSTALL = "make tools cluster-tools node-tools controllers-tools registry-tools prometheus-tools"
+SYNC_TIMEOUT = 300.0
+"""From the ApplicationSet applied to every Application Synced (workloads are the last sync wave,
+so this does not wait for pods)."""
 Phase = Callable[[str, str], AbstractContextManager[Any]]
 
 
@@ -89,6 +119,8 @@ class Platform:
     s3_url: str
     """moto's S3 server (the `minio` pod), reached from the host."""
     timings: dict[str, float] = field(default_factory=dict)
+    delivery: Delivery | None = None
+    """With `delivery="argocd"`: Argo CD and the Git repository it syncs from."""
 
 
 def pipeline_registry(work: Path) -> tuple[Path, dict[str, Any], list[float]]:
@@ -211,20 +243,34 @@ def _pod_spec(doc: Manifest) -> Manifest:
     return spec
 
 
-def rendered_dev(work: Path) -> list[Manifest]:
-    """The dev overlay of a spec copy with the model server in `Standard` mode, without the
-    kinds left out here."""
-    documents = render(work / "repo", lambda spec: mode(spec, "Standard"))
-    return [d for d in documents if d["kind"] not in LEFT_OUT]
+def rendered_dev(repo: Path) -> list[Manifest]:
+    """The dev overlay of a spec copy with the model server in `Standard` mode (the only
+    change: no Knative here), rendered into `repo` with `gitops.repoURL` pointing at it."""
+    spec = yaml.safe_load(mode((ROOT / "platform.yaml").read_text(encoding="utf-8"), "Standard"))
+    spec["gitops"] = {**spec["gitops"], "repoURL": f"file://{repo}", "targetRevision": "HEAD"}
+    repo.mkdir(parents=True, exist_ok=True)
+    render_spec(repo, spec)
+    return load_documents(kustomize_build(repo / "overlays" / ENVIRONMENT))
 
 
 @contextlib.contextmanager
-def running_platform(work: Path, phase: Phase = no_phase) -> Iterator[Platform]:
-    support.require_tools(*TOOLS, install=INSTALL)
+def running_platform(
+    work: Path, phase: Phase = no_phase, delivery: DeliveryMode = "apply"
+) -> Iterator[Platform]:
+    argocd = delivery == "argocd"
+    if argocd:
+        support.require_tools(*TOOLS, *ARGOCD_TOOLS, install=f"{INSTALL} argocd-tools")
+    else:
+        support.require_tools(*TOOLS, install=INSTALL)
     with phase("ml", "pipeline"):
         registry, expected, row = pipeline_registry(work)
+    repo = GitRepo(work / "repo")
     with phase("platform", "render"):
-        documents = rendered_dev(work)
+        documents = rendered_dev(repo.path)
+        revision = ""
+        if argocd:
+            repo.init()
+            revision = repo.commit("platform: dev, the model server in Standard mode")
     with phase("images", "build"):
         records = _records(documents)
     processes = Processes(work / "logs")
@@ -246,10 +292,21 @@ def running_platform(work: Path, phase: Phase = no_phase) -> Iterator[Platform]:
                     node.ctr("images", "import", "--all-platforms", record["archive"])
             with phase("cluster", "controllers"):
                 controllers = stack.enter_context(
-                    running_controllers(cluster, work / "controllers")
+                    running_controllers(
+                        cluster, work / "controllers", tuple(sorted(set(RECONCILED.values())))
+                    )
                 )
             del controllers
-            yield _bring_up(cluster, documents, registry, expected, row, processes, phase)
+            gitops = None
+            if argocd:
+                with phase("cluster", "argocd"):
+                    instance = stack.enter_context(
+                        running_argocd(cluster, work, [health_checks(repo.path)])
+                    )
+                    gitops = Delivery(instance, repo, revision, NOT_RECONCILED)
+            yield _bring_up(
+                cluster, documents, registry, expected, row, processes, phase, gitops, work
+            )
         finally:
             with phase("cluster", "teardown"):
                 processes.stop_all()
@@ -265,16 +322,25 @@ def _bring_up(
     row: list[float],
     processes: Processes,
     phase: Phase,
+    delivery: Delivery | None,
+    work: Path,
 ) -> Platform:
     with phase("platform", "stand-ins"):
         s3_url = _stand_ins(cluster, documents, registry)
+        _volumes(cluster, documents, work / "volumes")
     timings: dict[str, float] = {}
-    with phase("platform", "apply"):
+    with phase("platform", "apply" if delivery is None else "sync"):
         # The Prometheus Operator watches every kind of its own: its CRDs first.
         install_monitoring_crds(cluster, documents)
         started = time.monotonic()
-        warnings = apply(cluster, yaml.safe_dump_all(documents, sort_keys=False), applyset=None)
-        assert not warnings, warnings
+        if delivery is None:
+            warnings = apply(cluster, yaml.safe_dump_all(documents, sort_keys=False), applyset=None)
+            assert not warnings, warnings
+        else:
+            delivery.start(ENVIRONMENT)
+            # The operator's configuration is read once: the ServiceMonitors must exist.
+            seconds = delivery.wait("every Application Synced", SYNC_TIMEOUT, health=False)
+            timings["argocd_synced_seconds"] = round(seconds, 1)
         prometheus_ip = _prometheus(cluster, processes)
     with phase("platform", "ready"):
         cluster.wait_for(
@@ -289,7 +355,38 @@ def _bring_up(
         apply(cluster, yaml.safe_dump_all(gateway, sort_keys=False), applyset=None)
         wait_running(cluster, namespace, [name])
         wait_running(cluster, PROMETHEUS_NAMESPACE, ["prometheus-e2e"])
-    return Platform(cluster, documents, expected, row, prometheus_ip, s3_url, timings)
+    if delivery is not None:
+        with phase("argocd", "health"):
+            delivery.wait("Argo CD's health of every Application", READY_TIMEOUT)
+            timings["argocd_healthy_seconds"] = round(time.monotonic() - started, 1)
+    return Platform(cluster, documents, expected, row, prometheus_ip, s3_url, timings, delivery)
+
+
+def _volumes(cluster: Cluster, documents: list[Manifest], root: Path) -> None:
+    """A hostPath volume bound beforehand to each rendered claim (the node has no provisioner),
+    with the claim's size, access modes and class."""
+    volumes = []
+    for claim in (d for d in documents if d["kind"] == "PersistentVolumeClaim"):
+        meta = claim["metadata"]
+        path = root / meta["namespace"] / meta["name"]
+        path.mkdir(parents=True, exist_ok=True)
+        volumes.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"{meta['namespace']}-{meta['name']}"},
+                "spec": {
+                    "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+                    "accessModes": claim["spec"]["accessModes"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": claim["spec"].get("storageClassName", ""),
+                    "claimRef": {"namespace": meta["namespace"], "name": meta["name"]},
+                    "hostPath": {"path": str(path), "type": "Directory"},
+                },
+            }
+        )
+    if volumes:
+        apply(cluster, yaml.safe_dump_all(volumes, sort_keys=False), applyset=None)
 
 
 def _stand_ins(cluster: Cluster, documents: list[Manifest], registry: Path) -> str:

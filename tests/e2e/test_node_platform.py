@@ -1,9 +1,16 @@
-"""The rendered platform running on a real node (issue 18, part 3).
+"""The rendered platform running on a real node, delivered by Argo CD (issue 18, parts 3 and 6).
 
 The dev environment (model server in KServe's `Standard` mode) on a control plane with its own
 node, the real KServe controller, the images `make images` builds, moto's S3 server and the
 KFP v2beta1 stand-in as pods, the model the local pipeline trained in S3, and a Prometheus pod
-running the Prometheus Operator's configuration: tests/e2e/node_platform.py brings it up.
+running the Prometheus Operator's configuration: tests/e2e/node_platform.py brings it up, and a
+real Argo CD syncs the rendered dev ApplicationSet from a Git repository of the spec copy
+(tests/e2e/node_argocd.py: automated sync with prune and selfHeal, as dev renders it).
+
+- Argo CD reports every generated Application Synced at the commit, and Healthy, with the rendered
+  Lua health checks in effect: all but the Applications holding an object whose controller does
+  not run here (node_platform.NOT_RECONCILED: Katib's Experiment, Trainer's TrainJob), which are
+  exactly Progressing, because of exactly those objects, whose status is empty;
 
 - every Deployment, Job and InferenceService pod runs under Pod Security `restricted`, passes
   its probes and is Ready; both Jobs (submit a run and wait; schedule the recurring run)
@@ -13,8 +20,9 @@ running the Prometheus Operator's configuration: tests/e2e/node_platform.py brin
   prediction for the demo's row;
 - Prometheus scrapes the model server and the drift monitor through their ServiceMonitors, and
   the drift monitor counts the rows KServe's logger agent sent it;
-- the broken fixture: the model server's NetworkPolicy admitting another port than the one
-  its Service sends to, and the answers stop (kube-router enforces it); restored, they return.
+- the broken fixture: a commit that makes the model server's NetworkPolicy admit another port
+  than the one its Service sends to; Argo CD syncs it and the answers stop (kube-router enforces
+  it); the revert is synced and they return. (Through Git: selfHeal undoes a kubectl edit.)
 """
 
 from __future__ import annotations
@@ -25,8 +33,18 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from .kube import Manifest, apply
+from .kube import Manifest, identity
+from .node_argocd import (
+    Delivery,
+    expected_health,
+    report,
+    resource_id,
+    summary,
+    without_status,
+)
 from .node_platform import (
+    NOT_RECONCILED,
+    SYNC_TIMEOUT,
     Platform,
     isvc,
     label,
@@ -42,8 +60,55 @@ pytestmark = pytest.mark.tools
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(tmp_path_factory.mktemp("platform")) as platform:
+    with running_platform(tmp_path_factory.mktemp("platform"), delivery="argocd") as platform:
         yield platform
+
+
+def _delivery(running: Platform) -> Delivery:
+    assert running.delivery is not None, "the platform was not delivered by Argo CD"
+    return running.delivery
+
+
+def test_argocd_reports_every_application_synced_and_healthy(running: Platform) -> None:
+    """Argo CD's own status, read again now (the bring-up waited for the same): every
+    Application Synced and every object's health what it can be here. The ones that are not
+    Healthy are exactly those holding an object of a kind not reconciled here, Progressing for
+    exactly those objects, which no controller gave a status."""
+    delivery = _delivery(running)
+    apps = delivery.applications()
+    assert sorted(apps) == delivery.names
+    problems = delivery.sync_problems(apps) + delivery.health_problems(apps)
+    assert not problems, "\n".join(problems)
+    managed = {resource_id(r) for app in apps.values() for r in app["status"]["resources"]}
+    assert managed == {identity(d) for d in running.documents}, "exactly the dev overlay's objects"
+    healths = delivery.healths()
+    not_healthy = {name: health for name, health in healths.items() if health != "Healthy"}
+    holding = {
+        name
+        for name, app in apps.items()
+        for r in app["status"]["resources"]
+        if expected_health(r["kind"], NOT_RECONCILED) == "Progressing"
+    }
+    assert not_healthy == dict.fromkeys(sorted(holding), "Progressing"), healths
+    for name in holding:
+        kinds = {r["kind"] for r in apps[name]["status"]["resources"]} & NOT_RECONCILED
+        progressing = {
+            f"{r['kind']} {r.get('namespace', '')}/{r['name']}"
+            for r in apps[name]["status"]["resources"]
+            if r.get("health", {}).get("status") == "Progressing"
+        }
+        assert progressing == set(without_status(running.cluster, apps[name], kinds)), name
+    applications = report(delivery)
+    print(
+        f"argocd: {summary(applications)}; Synced {running.timings['argocd_synced_seconds']} s "
+        f"after the ApplicationSet, health as expected {running.timings['argocd_healthy_seconds']}"
+        " s after it; not Healthy: "
+        + ", ".join(
+            f"{a['name']} ({', '.join(a['not_healthy'])})"
+            for a in applications
+            if a["health"] != "Healthy"
+        )
+    )
 
 
 def test_every_platform_pod_is_ready_under_restricted(running: Platform) -> None:
@@ -74,7 +139,7 @@ def test_every_platform_pod_is_ready_under_restricted(running: Platform) -> None
     assert conditions.get("PredictorReady") == "True", live["status"]
     (pod,) = predictor_pods(running)
     print(
-        f"platform Ready {running.timings['platform_ready_seconds']} s after the apply; "
+        f"platform Ready {running.timings['platform_ready_seconds']} s after the delivery started; "
         f"the model server pod {start_to_ready(pod)} s from creation to Ready"
     )
 
@@ -123,24 +188,40 @@ def _model_server_policy(running: Platform) -> Manifest:
 
 
 def test_a_policy_without_the_served_port_stops_the_answers(running: Platform) -> None:
-    """The broken fixture: the model server's policy admits the gateway on another port than
-    the one KServe's Service sends to; kube-router drops the requests. Restored, they pass."""
+    """The broken fixture, committed: the model server's policy admits the gateway on another
+    port than the one KServe's Service sends to; Argo CD syncs it and kube-router drops the
+    requests. The revert, synced, lets them pass, and every Application is as before."""
+    delivery = _delivery(running)
     policy = _model_server_policy(running)
     meta = isvc(running.documents)["metadata"]
     service = running.cluster.get_json(
         "service", f"{meta['name']}-predictor", "-n", meta["namespace"]
     )
     served = {p["targetPort"] for p in service["spec"]["ports"]}
-    broken = copy.deepcopy(policy)
+    broken = copy.deepcopy(policy["spec"]["ingress"])
     shifted = 0
-    for rule in broken["spec"]["ingress"]:
+    for rule in broken:
         for port in rule.get("ports", []):
             if port["port"] in served:
                 port["port"] += 1
                 shifted += 1
     assert shifted, (served, policy["spec"]["ingress"])
-    apply(running.cluster, yaml.safe_dump(broken), applyset=None)
+    app = delivery.managing("NetworkPolicy", meta["namespace"], policy["metadata"]["name"])
+    folder = delivery.repo.path / app["spec"]["source"]["path"]
+    good = delivery.revision
+    patch = {
+        "apiVersion": policy["apiVersion"],
+        "kind": policy["kind"],
+        "metadata": {k: policy["metadata"][k] for k in ("name", "namespace")},
+        "spec": {"ingress": broken},  # no merge key: the list is replaced
+    }
+    (folder / "broken-policy.yaml").write_text(yaml.safe_dump(patch), encoding="utf-8")
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    kustomization.setdefault("patches", []).append({"path": "broken-policy.yaml"})
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    delivery.commit("model-server: the policy admits the wrong port (broken fixture)")
     try:
+        delivery.wait("the broken policy synced", SYNC_TIMEOUT, health=False)
 
         def blocked() -> str | None:
             v1, v2 = predict(running, check=False)
@@ -148,10 +229,14 @@ def test_a_policy_without_the_served_port_stops_the_answers(running: Platform) -
 
         running.cluster.wait_for("the broken policy to block the answers", blocked, timeout=60)
     finally:
-        apply(running.cluster, yaml.safe_dump(policy), applyset=None)
+        delivery.repo.git("revert", "--no-commit", "HEAD")
+        delivery.commit("revert the broken fixture")
+        delivery.wait("the revert synced", SYNC_TIMEOUT, health=False)
+    assert delivery.repo.git("diff", good, "HEAD") == ""
 
     def answered() -> str | None:
         v1, _ = predict(running, check=False)
         return None if v1 is not None else "no answer yet"
 
     running.cluster.wait_for("the restored policy to admit the answers", answered, timeout=60)
+    delivery.wait("every Application as before", SYNC_TIMEOUT)
