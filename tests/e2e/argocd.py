@@ -113,6 +113,11 @@ class ArgoCD:
     settings: list[dict[str, Any]] = field(default_factory=list)
     """Settings applied over the empty ones before the controllers start (the rendered
     argocd-cm with the platform's Lua health checks, say)."""
+    persist_resource_health: bool = False
+    """Write each object's health into its Application's `status.resources[].health`. Argo CD
+    3.x keeps it in Redis only by default (`controller.resource.health.persist`, upgrading/
+    2.14-3.0.md); the Application's own `status.health` is written either way. The same
+    computation, only stored where a test can read it."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -208,6 +213,7 @@ class ArgoCD:
                 "30",
                 "--self-heal-timeout-seconds",
                 "2",
+                *(["--persist-resource-health"] if self.persist_resource_health else []),
                 "--loglevel",
                 "info",
                 "--logformat",
@@ -360,10 +366,15 @@ def health_checks(repo: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def running(
-    cluster: Cluster, tmp_path: Path, settings: list[dict[str, Any]] | None = None
+    cluster: Cluster,
+    tmp_path: Path,
+    settings: list[dict[str, Any]] | None = None,
+    *,
+    persist_resource_health: bool = False,
 ) -> Iterator[ArgoCD]:
     """Argo CD on `cluster` (state under `tmp_path`), stopped by PID afterwards. `settings`
-    (e.g. `[health_checks(repo)]`) are in place before its controllers start."""
+    (e.g. `[health_checks(repo)]`) are in place before its controllers start;
+    `persist_resource_health`: see `ArgoCD`."""
     from support import require_tools, unavailable
 
     require_tools(*ARGOCD_TOOLS, install="make argocd-tools")
@@ -371,7 +382,12 @@ def running(
         unavailable(
             f"Argo CD's {', '.join(HACK_WRAPPERS)} missing in {HACK_DIR}: run `make argocd-tools`"
         )
-    instance = ArgoCD(cluster=cluster, state=tmp_path / "argocd", settings=list(settings or []))
+    instance = ArgoCD(
+        cluster=cluster,
+        state=tmp_path / "argocd",
+        settings=list(settings or []),
+        persist_resource_health=persist_resource_health,
+    )
     try:
         instance.start()
         yield instance

@@ -301,7 +301,12 @@ def running_platform(
             if argocd:
                 with phase("cluster", "argocd"):
                     instance = stack.enter_context(
-                        running_argocd(cluster, work, [health_checks(repo.path)])
+                        running_argocd(
+                            cluster,
+                            work,
+                            [health_checks(repo.path)],
+                            persist_resource_health=True,
+                        )
                     )
                     gitops = Delivery(instance, repo, revision, NOT_RECONCILED)
             yield _bring_up(
