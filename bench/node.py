@@ -3,8 +3,8 @@
 The dev environment brought up the way tests/e2e/test_node_platform.py does
 (tests/e2e/node_platform.py: a control plane with its own node, the real KServe controller, the
 images ``make images`` builds served from a registry on the node's veth, the model in moto's
-S3), delivered with a server-side apply (the test delivers it through Argo CD, whose own start
-and sync would be part of every stage measured here), then measured:
+S3), delivered with a server-side apply (``delivery="apply"``: what is measured is the
+platform, not Argo CD, which delivers it in the test), then measured:
 
 - **Bring-up**: the wall seconds of each stage (pipeline, images, node, controllers, apply, all
   pods Ready, teardown) on this run.
