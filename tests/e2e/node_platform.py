@@ -101,6 +101,8 @@ INSTALL = "make tools cluster-tools node-tools controllers-tools registry-tools 
 SYNC_TIMEOUT = 300.0
 """From the ApplicationSet applied to every Application Synced (workloads are the last sync wave,
 so this does not wait for pods)."""
+HEALTH_TIMEOUT = 120.0
+"""From every pod Ready to Argo CD reporting each object's health (it watches them)."""
 Phase = Callable[[str, str], AbstractContextManager[Any]]
 
 
@@ -362,7 +364,7 @@ def _bring_up(
         wait_running(cluster, PROMETHEUS_NAMESPACE, ["prometheus-e2e"])
     if delivery is not None:
         with phase("argocd", "health"):
-            delivery.wait("Argo CD's health of every Application", READY_TIMEOUT)
+            delivery.wait("Argo CD's health of every Application", HEALTH_TIMEOUT)
             timings["argocd_healthy_seconds"] = round(time.monotonic() - started, 1)
     return Platform(cluster, documents, expected, row, prometheus_ip, s3_url, timings, delivery)
 
