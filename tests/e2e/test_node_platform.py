@@ -27,7 +27,9 @@ real Argo CD syncs the rendered dev ApplicationSet from a Git repository of the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -60,8 +62,22 @@ pytestmark = pytest.mark.tools
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(tmp_path_factory.mktemp("platform"), delivery="argocd") as platform:
-        yield platform
+    stages: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(group: str, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            stages[f"{group} {name}"] = round(time.monotonic() - started, 1)
+
+    work = tmp_path_factory.mktemp("platform")
+    try:
+        with running_platform(work, timed, delivery="argocd") as platform:
+            yield platform
+    finally:
+        print(f"\nnode platform stages (s): {stages}")
 
 
 def _delivery(running: Platform) -> Delivery:
