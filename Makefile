@@ -71,6 +71,10 @@ test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
 	if [ $$lint_status -ne 0 ]; then echo "make lint failed"; exit $$lint_status; fi; \
 	exit $$status
 
+.PHONY: test-durations
+test-durations: ## `make test`, recording each group's seconds in tests/durations.json (the next runs' order)
+	MLP_RECORD_DURATIONS=1 $(MAKE) test
+
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff, mypy --strict (generator, step library, model server, drift monitor), lint-imports (the generator's layers)
 	$(VENV)/bin/ruff check .
