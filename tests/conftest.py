@@ -63,17 +63,30 @@ def expected_seconds(group: str, measured: dict[str, float]) -> float:
     return next((s for prefix, s in SLOWEST_FIRST.items() if group.startswith(prefix)), 1.0)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist hands out the groups in the order below only without its default
+    reordering (--no-loadscope-reorder), which sorts them by their number of tests and so
+    started one-test e2e files of minutes at the very end."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    config.addinivalue_line("markers", "xdist_group(name): the pytest-xdist group (see below)")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its group; order the groups longest first. pytest-xdist keeps this
-    order only with --no-loadscope-reorder (pyproject.toml): by default it hands out the groups
-    with the most tests first, which put one-test e2e files of minutes at the very end."""
+    """Mark each test with its group; order the groups longest first."""
     groups = {item.nodeid: xdist_group(item) for item in items}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
         item.user_properties.append(("xdist_group", groups[item.nodeid]))
-    measured = _measured()
-    items.sort(key=lambda item: -expected_seconds(groups[item.nodeid], measured))  # stable
+    order = longest_first([groups[item.nodeid] for item in items], _measured())
+    items[:] = [items[i] for i in order]
+
+
+def longest_first(groups: list[str], measured: dict[str, float]) -> list[int]:
+    """The indexes of `groups` (each test's group) with the longest groups first; the tests of
+    one group keep their order."""
+    return sorted(range(len(groups)), key=lambda i: -expected_seconds(groups[i], measured))
 
 
 _spent: dict[str, float] = {}
