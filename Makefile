@@ -61,9 +61,17 @@ demo: ## The main job: set up, render + validate the platform, train locally, se
 ##@ Development
 
 .PHONY: test
+# What the tests need built beyond the venv and `make tools`: each mk/*.mk adds its toolchain.
+# They build TEST_BUILD_JOBS at a time (Go links one binary per core, module and package
+# downloads leave the cores idle, image builds wait on pip), each installer's lines prefixed
+# with its own name; caches and apt are locked, so parallel installers never collide.
+TEST_TOOLS :=
+TEST_BUILD_JOBS ?= 2
+
 # The linters run beside the tests (their ~40 s of mypy overlap the e2e waits); either failing
 # fails the target, the linters' output printed after the tests'.
 test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
+	$(MAKE) -j$(TEST_BUILD_JOBS) --output-sync=line $(TEST_TOOLS)
 	lint_log=$$(mktemp); $(MAKE) lint >"$$lint_log" 2>&1 & lint=$$!; \
 	status=0; $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup || status=$$?; \
 	lint_status=0; wait $$lint || lint_status=$$?; \
