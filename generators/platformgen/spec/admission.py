@@ -16,14 +16,9 @@ from mlp_common import contracts
 from platformgen.kinds import NAME_LIMITS
 from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME, volume_name
 from platformgen.quantity import parse_quantity
+from platformgen.spec.durations import PROMETHEUS_DURATION
 from platformgen.spec.effective import effective_replicas, effective_resources
-from platformgen.spec.model import (
-    DNS1123_LABEL,
-    PROMETHEUS_DURATION,
-    Component,
-    ComponentOverride,
-    PlatformSpec,
-)
+from platformgen.spec.model import DNS1123_LABEL, Component, ComponentOverride, PlatformSpec
 
 Problem = tuple[str, str]
 
