@@ -84,7 +84,10 @@ def check_alert_thresholds(spec: PlatformSpec) -> Iterator[Problem]:
             )
         hours = a.model_age_hours
         if hours is not None and hours > MAX_ALERT_HOURS:
-            yield (f"{path}.modelAgeHours", f"{hours:g}: at most {MAX_ALERT_HOURS} hours (a century)")
+            yield (
+                f"{path}.modelAgeHours",
+                f"{hours:g}: at most {MAX_ALERT_HOURS} hours (a century)",
+            )
         elif hours is not None and hours < MIN_MODEL_AGE_HOURS:
             yield (
                 f"{path}.modelAgeHours",
