@@ -269,12 +269,15 @@ class Controller:
     """Where its upstream install runs: no platform namespace or tenant may take one."""
     pod_resources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """API group -> resources whose objects it turns into pods that run as a service account
-    the object names: writing one is writing pods (spec.security)."""
+    the object names, or the templates those pods are made from (a WorkflowTemplate, a
+    TrainingRuntime, a ServingRuntime): writing one is writing pods (spec.rbac)."""
 
 
 CONTROLLERS: Mapping[str, Controller] = {
     "Argo CD": Controller(("argocd",)),
-    "Argo Workflows": Controller(("argo",), {"argoproj.io": ("workflows", "cronworkflows")}),
+    "Argo Workflows": Controller(
+        ("argo",), {"argoproj.io": ("workflows", "cronworkflows", "workflowtemplates")}
+    ),
     "Kubeflow Pipelines": Controller(
         ("kubeflow",), {"pipelines.kubeflow.org": ("runs", "jobs", "recurringruns")}
     ),
@@ -292,11 +295,20 @@ CONTROLLERS: Mapping[str, Controller] = {
             )
         },
     ),
-    "Kubeflow Trainer": Controller(("kubeflow-system",), {"trainer.kubeflow.org": ("trainjobs",)}),
+    "Kubeflow Trainer": Controller(
+        ("kubeflow-system",), {"trainer.kubeflow.org": ("trainjobs", "trainingruntimes")}
+    ),
     "JobSet": Controller(("jobset-system",), {"jobset.x-k8s.io": ("jobsets",)}),
     "KServe": Controller(
         ("kserve",),
-        {"serving.kserve.io": ("inferenceservices", "inferencegraphs", "llminferenceservices")},
+        {
+            "serving.kserve.io": (
+                "inferenceservices",
+                "inferencegraphs",
+                "llminferenceservices",
+                "servingruntimes",
+            )
+        },
     ),
     "Knative Serving": Controller(
         ("knative-serving",), {"serving.knative.dev": ("services", "configurations")}
@@ -304,7 +316,7 @@ CONTROLLERS: Mapping[str, Controller] = {
     "Knative Eventing": Controller(
         ("knative-eventing",), {"sources.knative.dev": ("containersources", "apiserversources")}
     ),
-    "Istio": Controller(("istio-system",)),
+    "Istio": Controller(("istio-system", "istio-ingress")),
     "cert-manager": Controller(("cert-manager",)),
     "the Spark Operator": Controller(
         ("spark-operator",),
