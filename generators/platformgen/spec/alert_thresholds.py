@@ -12,9 +12,10 @@ Each bound follows from how the alert is computed (builders/prometheus_rule.py):
   `PSI_EPSILON`: it never exceeds `MAX_PSI` (all traffic in one bin the reference never saw),
   so a threshold there never fires. Below `MIN_PSI` the sampling noise of a few thousand rows
   of unchanged data crosses it (PSI's bias is about (bins - 1) / rows).
-- **Model age** is compared in whole seconds: below an hour it fires for every model that is
-  trained, evaluated and rolled out (and under a second it renders as `> 0`); beyond a century
-  it never fires.
+- **Model age** is compared in whole seconds: below a quarter of an hour it fires for every
+  model, which is older than that by the time a pipeline has trained, evaluated and
+  registered it and a rollout serves it (under a second it even renders as `> 0`); beyond a
+  century it never fires.
 - **Error ratio** is already between 0 and 1 (the model); below one in a million requests it is
   "any error at all" written as a ratio.
 
@@ -40,7 +41,7 @@ PSI_EPSILON = 1e-4
 MAX_PSI = 2 * (1 - PSI_EPSILON) * math.log(1 / PSI_EPSILON)
 """The largest PSI any one feature reaches (served and reference mass in disjoint bins)."""
 MIN_PSI = 0.01
-MIN_MODEL_AGE_HOURS = 1.0
+MIN_MODEL_AGE_HOURS = 0.25
 MAX_ALERT_HOURS = 24 * 366 * 100
 """An age threshold beyond a century never fires; its seconds would also leave the range
 Prometheus compares exactly (float64 integers)."""
@@ -91,8 +92,8 @@ def check_alert_thresholds(spec: PlatformSpec) -> Iterator[Problem]:
         elif hours is not None and hours < MIN_MODEL_AGE_HOURS:
             yield (
                 f"{path}.modelAgeHours",
-                f"{hours!r}: must be at least {MIN_MODEL_AGE_HOURS:g} hour: every model is older "
-                "than that by the time it is trained, evaluated and rolled out",
+                f"{hours!r}: must be at least {MIN_MODEL_AGE_HOURS:g} hours: every model is "
+                "older than that by the time it is trained, evaluated, registered and served",
             )
         ratio = a.error_ratio
         if ratio is not None and ratio < MIN_ERROR_RATIO:
