@@ -163,7 +163,8 @@ def test_model_and_backup_live_on_the_work_volume_per_run() -> None:
         f"--backup-dir={WORK_DIR}/uid-1/backup",
         f"--data-pin={WORK_DIR}/uid-1/data.json",  # the run's data, pinned by its first worker
     ]
-    assert not any(a.startswith(("--output", "--backup-dir", "--data-pin")) for a in container["args"])
+    set_here = ("--output", "--backup-dir", "--data-pin")
+    assert not any(a.startswith(set_here) for a in container["args"])
 
 
 @pytest.mark.parametrize(
