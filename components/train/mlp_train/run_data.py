@@ -60,6 +60,7 @@ def create(path: Path, document: dict[str, Any]) -> bool:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # every worker reads it (mkstemp makes 0600)
             handle.write(dumps_json(document))
             handle.flush()
             os.fsync(handle.fileno())
