@@ -4,12 +4,14 @@ same description as :mod:`mlp_preprocess.streaming`, computed by a PySpark job.
 By default the job runs inside the step in ``local[*]`` mode (no cluster), on the Java the step
 pins (:mod:`mlp_preprocess.java`); ``--spark-master`` points it elsewhere. Run by spark-submit
 (the driver of a SparkApplication, :mod:`mlp_preprocess.spark_pod`), it keeps the master
-spark-submit configured: the cluster's, whose executors it then gets. The split of each row is computed by the very
-function the local path uses (:func:`mlp_preprocess.core.splits_of`, through ``mapInPandas``), so
-a row lands in the same split on Spark and locally by construction; the class counts, training
-means and variances are Spark aggregations. Spark writes each split as a directory of part files;
-the step then copies them, batch by batch, into the one ``<split>.parquet`` file training reads,
-computing the test split's content hash on the way.
+spark-submit configured: the cluster's, whose executors it then gets.
+
+The split of each row is computed by the very function the local path uses
+(:func:`mlp_preprocess.core.splits_of`, through ``mapInPandas``), so a row lands in the same split
+on Spark and locally by construction; the class counts, training means and variances are Spark
+aggregations. Spark writes each split as a directory of part files; the step then copies them, batch
+by batch, into the one ``<split>.parquet`` file training reads, computing the test split's content
+hash on the way.
 """
 
 from __future__ import annotations

@@ -56,7 +56,9 @@ def executor_command(environ: Mapping[str, str], home: Path, java: Path) -> list
         if (m := _JAVA_OPT.match(name)) is not None
     )
     classpath = [str(home / "conf"), str(home / "jars" / "*")]
-    classpath += [environ[k] for k in ("SPARK_EXTRA_CLASSPATH", "SPARK_DIST_CLASSPATH") if k in environ]
+    classpath += [
+        environ[k] for k in ("SPARK_EXTRA_CLASSPATH", "SPARK_DIST_CLASSPATH") if k in environ
+    ]
     memory = environ["SPARK_EXECUTOR_MEMORY"]
     return [
         str(java / "bin" / "java"),

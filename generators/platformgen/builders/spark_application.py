@@ -185,7 +185,10 @@ def _template(view: ComponentView, role: str) -> dict[str, Any]:
                     {"emptyDir": {"sizeLimit": SCRATCH_SIZE_LIMIT}, "name": volume_name(path)}
                     for path in paths
                 ),
-                {"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": work_claim(view.name)}},
+                {
+                    "name": WORK_VOLUME,
+                    "persistentVolumeClaim": {"claimName": work_claim(view.name)},
+                },
             ],
         },
     }
