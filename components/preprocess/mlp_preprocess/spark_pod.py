@@ -49,7 +49,7 @@ def driver_command(args: Sequence[str], environ: Mapping[str, str], home: Path) 
 
 
 def executor_command(environ: Mapping[str, str], home: Path, java: Path) -> list[str]:
-    """The executor JVM, as Spark's entrypoint.sh starts it."""
+    """The executor JVM, as Spark's entrypoint.sh starts it (`java`: JAVA_HOME)."""
     options = sorted(
         (int(m.group(1)), value)
         for name, value in environ.items()

