@@ -170,6 +170,7 @@ KINDS: Mapping[str, KindTraits] = {
     ),
     "SparkApplication": _workload(
         "sparkoperator.k8s.io/v1beta2",
+        "spark_application:build_work_volume",
         "spark_application:build_driver_roles",
         "spark_application:build_spark_network_policies",
         "spark_application:build_spark_application",

@@ -598,6 +598,21 @@ class Spark(Strict):
         description="The Spark version in the image (the pinned pyspark)."
     )
     executors: SparkExecutors = Field(description="Executor resources and dynamic allocation.")
+    storage: Quantity = Field(
+        "10Gi",
+        description=(
+            "Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) that the driver and "
+            "every executor mount at the same path, also their TMPDIR: the input the driver "
+            "copies from an object store, the part files executors write and the files the "
+            "driver assembles from them all live where every pod of the application sees them."
+        ),
+    )
+    storage_class_name: Name | None = Field(
+        None,
+        description=(
+            "StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."
+        ),
+    )
     driver_port: Port = Field(
         7078, description="The driver's RPC port (spark.driver.port), executors connect to it."
     )
