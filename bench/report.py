@@ -117,6 +117,9 @@ def plot(result: dict[str, Any], path: Path) -> bool:
                 low = [p[1] - p[2] for p in points]
                 high = [p[3] - p[1] for p in points]
                 ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=series)
+            guides = [g for g in spec.get("lines") or [] if g["metric"] == metric]
+            for guide, style in zip(guides, ("--", ":", "-."), strict=False):  # e.g. a cap
+                ax.axhline(guide["y"], color="grey", linestyle=style, label=guide["label"])
             ax.set_xlabel(spec.get("x", "x"))
             ax.set_ylabel(f"{spec.get('y', metric)} ({in_group[0]['unit']})")
             if spec.get("logx"):
