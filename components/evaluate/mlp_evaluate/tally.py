@@ -80,15 +80,16 @@ class PoissonBootstrap:
 
     def _draw(self, rows: int) -> None:
         """Weigh the first ``rows`` pending rows in every resample."""
-        parts, need = [], rows
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        need = rows
         while need:
-            first = self._pending[0]
-            if len(first[0]) <= need:
+            y, candidate, other = self._pending[0]
+            if len(y) <= need:
                 parts.append(self._pending.pop(0))
-                need -= len(first[0])
+                need -= len(y)
             else:
-                parts.append(tuple(a[:need] for a in first))
-                self._pending[0] = tuple(a[need:] for a in first)  # type: ignore[assignment]
+                parts.append((y[:need], candidate[:need], other[:need]))
+                self._pending[0] = (y[need:], candidate[need:], other[need:])
                 need = 0
         self._pending_rows -= rows
         y, candidate, other = (np.concatenate(column) for column in zip(*parts, strict=True))
