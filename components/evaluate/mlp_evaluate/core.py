@@ -77,7 +77,9 @@ def keras_predictor(model_dir: Path) -> Predictor:
     if not path.is_file():
         raise StepError(f"{model_dir}: no model.keras; not a model directory")
     model = keras.saving.load_model(path)
-    return lambda x: np.asarray(model.predict(x, verbose=0)).argmax(axis=1).astype("int64")
+    # One call per test batch: ``predict`` would build a dataset and step it 32 rows at a time
+    # (about 25x slower on 8,192 rows, same probabilities).
+    return lambda x: np.asarray(model.predict_on_batch(x)).argmax(axis=1).astype("int64")
 
 
 def stream_tally(
