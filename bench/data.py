@@ -3,13 +3,13 @@
 end-to-end run of the whole pipeline (ingest, validate, preprocess, train, evaluate, register) on
 data at least 5x the largest cap as a table in memory (``make bench BENCH=data``).
 
-Caps: 320 MiB for the data steps; 1024 MiB for train and evaluate, which import TensorFlow
-(about 0.7 GiB resident before any data: 0.3 GiB anonymous, 0.4 GiB of its shared libraries)
-and stream the rest (bounded tf.data buffers, the baseline's sample of at most 200,000 rows, a
-batch of test rows). The end-to-end size is derived from the caps (:func:`end_to_end_size`:
-5,800x, 5.0 GiB, for 1024 MiB). Training work is bounded honestly: one epoch over every training
-row at batch size 256 (the pipeline's default trains up to 60 epochs with early stopping; an
-epoch's memory does not depend on how many epochs run).
+Caps: 320 MiB for ingest, validate, preprocess and register; 1024 MiB for train and evaluate,
+which import TensorFlow (about 0.7 GiB resident before any data: 0.3 GiB anonymous, 0.4 GiB of
+its shared libraries) and stream the rest (bounded tf.data buffers, the baseline's sample of at
+most 200,000 rows, a batch of test rows). The end-to-end size is derived from the caps
+(:func:`end_to_end_size`: 5,800x, 5.0 GiB, for 1024 MiB). Training work is bounded: one epoch
+over every training row at batch size 256 (the pipeline's default trains up to 60 epochs with
+early stopping; an epoch's memory does not depend on how many epochs run).
 
 The data is ``bench/synthetic_data.py``'s CSV (the default dataset's schema, deterministic). Each
 step runs as its own process, exactly as the pipeline runs it (``python -m mlp_<step>``), in a
