@@ -61,9 +61,27 @@ demo: ## The main job: set up, render + validate the platform, train locally, se
 ##@ Development
 
 .PHONY: test
+# What the tests need built beyond the venv and `make tools`: each mk/*.mk adds its toolchain.
+# They build TEST_BUILD_JOBS at a time (Go links one binary per core, module and package
+# downloads leave the cores idle, image builds wait on pip), each installer's lines prefixed
+# with its own name; caches and apt are locked, so parallel installers never collide.
+TEST_TOOLS :=
+TEST_BUILD_JOBS ?= 2
+
+# The linters run beside the tests (their ~40 s of mypy overlap the e2e waits); either failing
+# fails the target, the linters' output printed after the tests'.
 test: $(VENV_STAMP) tools ## Run the whole test suite (what CI runs)
-	$(MAKE) lint
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup
+	$(MAKE) -j$(TEST_BUILD_JOBS) --output-sync=line $(TEST_TOOLS)
+	lint_log=$$(mktemp); $(MAKE) lint >"$$lint_log" 2>&1 & lint=$$!; \
+	status=0; $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup || status=$$?; \
+	lint_status=0; wait $$lint || lint_status=$$?; \
+	echo "== make lint (ran beside the tests) =="; cat "$$lint_log"; rm -f "$$lint_log"; \
+	if [ $$lint_status -ne 0 ]; then echo "make lint failed"; exit $$lint_status; fi; \
+	exit $$status
+
+.PHONY: test-durations
+test-durations: ## `make test`, recording each group's seconds in tests/durations.json (the next runs' order)
+	MLP_RECORD_DURATIONS=1 $(MAKE) test
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff, mypy --strict (generator, step library, model server, drift monitor), lint-imports (the generator's layers)

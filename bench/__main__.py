@@ -182,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--data-scale",
         type=int,
-        default=2000,
-        help="data: the end-to-end size, x the default rows (default 2000: 5.6x the cap)",
+        default=None,
+        help="data: the end-to-end size, x the default rows (default: the smallest multiple of "
+        "100 whose table is 5x the largest cap; 5,800 for 1024 MiB)",
     )
     run.add_argument(
         "--data-cap", type=int, default=320, help="data: each step's memory cap, MiB (default 320)"
@@ -191,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--data-tensorflow-cap",
         type=int,
-        default=1280,
-        help="data: the memory cap of train and evaluate, MiB (default 1280)",
+        default=1024,
+        help="data: the memory cap of train and evaluate, MiB (default 1024)",
     )
     run.add_argument("--data-repeat", type=int, default=3, help="data: runs per size (default 3)")
     run.add_argument(

@@ -12,4 +12,4 @@ alerts: $(VENV_STAMP) tools cluster-tools gates-tools prometheus-tools ## promto
 	$(PYTEST) tests/alerts tests/e2e/test_alert_chain.py
 
 # `make test` runs tests/e2e/test_alert_chain.py: build Prometheus and the operator first.
-test: prometheus-tools
+TEST_TOOLS += prometheus-tools

@@ -11,4 +11,4 @@ argocd-bench: $(VENV_STAMP) tools ## Time the largest Argo CD Application's kust
 	$(VENV)/bin/python bench/argocd_app_size.py
 
 # `make test` runs tests/e2e/test_argocd.py: build Argo CD first.
-test: argocd-tools
+TEST_TOOLS += argocd-tools

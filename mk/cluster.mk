@@ -32,4 +32,4 @@ gates: $(VENV_STAMP) tools gates-tools ## Security and policy gates on the rende
 	$(PYTEST) tests/security tests/alerts
 
 # `make test` runs tests/e2e, tests/security and tests/alerts: build their tools first.
-test: cluster-tools gates-tools
+TEST_TOOLS += cluster-tools gates-tools

@@ -12,5 +12,5 @@ e2e-controllers: $(VENV_STAMP) tools cluster-tools controllers-tools ## Our obje
 	$(PYTEST) tests/e2e/test_controllers.py
 
 # `make test` and `make e2e` run the controllers e2e tests: build the controllers first.
-test: controllers-tools
+TEST_TOOLS += controllers-tools
 e2e: controllers-tools

@@ -25,7 +25,7 @@ lint-dockerfiles: $(VENV_STAMP) lint-tools ## hadolint and the house rules on ev
 	$(PYTEST) tests/test_dockerfiles.py
 
 # `make test` runs tests/test_dockerfiles.py: install hadolint first.
-test: lint-tools
+TEST_TOOLS += lint-tools
 
 .PHONY: serve-smoke
 serve-smoke: $(VENV_STAMP) ## Start the server on the latest registry version, send one v1 and one v2 request, stop it

@@ -136,14 +136,7 @@ system_redis() {
 }
 
 install_redis() {
-    if ! system_redis >/dev/null; then
-        log "installing redis-server (Debian package)"
-        local sudo=()
-        [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-        "${sudo[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-            redis-server >/dev/null
-    fi
+    system_redis >/dev/null || apt_install argocd redis-server
     link_tool redis-server "$(system_redis)"
     printf '%-12s %-8s %s\n' redis-server "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')" \
         "$TOOLS_BIN/redis-server"

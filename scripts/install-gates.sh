@@ -8,12 +8,8 @@ CHECKOV_VERSION="3.3.30"
 KUBE_LINTER_VERSION="v0.8.3"
 KUBE_SCORE_VERSION="v1.20.0"
 NETPOLICY_VERSION="v1.4.4"
-# Prometheus publishes its Go module as v0.<major><minor>.<patch>: v0.305.0 is Prometheus 3.5.0,
-# the long-term-support release (newer tags need pseudo-versioned dependencies the module proxy
-# does not serve). Built from the module rather than Debian's package, whose version apt
-# cannot pin for long.
-PROMETHEUS_MODULE_VERSION="v0.305.0"
-PROMETHEUS_VERSION="3.5.0"
+# promtool: the Prometheus release of the server (PROMETHEUS_MODULE_VERSION, scripts/versions.env),
+# built from the same module rather than Debian's package, whose version apt cannot pin for long.
 GITLEAKS_VERSION="v8.30.1"
 
 # The machine is shared: cap parallel compile jobs.
@@ -85,9 +81,9 @@ wrapper_build netpolicy github.com/np-guard/netpol-analyzer "$NETPOLICY_VERSION"
 
 go_install kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION" \
     "-s -w -X main.version=${KUBE_SCORE_VERSION#v}"
-wrapper_build promtool github.com/prometheus/prometheus "$PROMETHEUS_MODULE_VERSION" \
-    github.com/prometheus/prometheus/cmd/promtool \
-    "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION" \
+    "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+    "$PROMETHEUS_BUILD_TAGS"
 wrapper_build gitleaks github.com/zricethezav/gitleaks/v8 "$GITLEAKS_VERSION" \
     github.com/zricethezav/gitleaks/v8 \
     "-s -w -X github.com/zricethezav/gitleaks/v8/version.Version=$GITLEAKS_VERSION"

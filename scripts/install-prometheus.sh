@@ -3,9 +3,10 @@
 # (tests/e2e/test_alert_chain.py) from the Go module proxy. Idempotent and cached per
 # scripts/lib.sh: a pinned version is built once per machine, later runs only relink.
 #
-#   prometheus  `go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0`
-#               (Prometheus publishes its Go module as v0.<major><minor>.<patch>: v0.316.0 is
-#               3.16.0). No UI assets are built: the HTTP API and scraping work without them.
+#   prometheus  `go install github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION`
+#               (scripts/versions.env; promtool, a gate, is built from the same module version).
+#               No UI assets are built: the HTTP API and scraping work without them. Only the
+#               Kubernetes service discovery is compiled in (PROMETHEUS_BUILD_TAGS, lib.sh).
 #   operator    prometheus-operator v0.93.0, the release whose CRDs `make validate` checks
 #               against. Built in a throw-away wrapper module (`go get .../cmd/operator@v0.93.0`):
 #               its go.mod has replace directives that `go install pkg@version` refuses. The
@@ -17,8 +18,6 @@
 #               ui/web.go embeds app/dist, which the module does not ship.
 source "$(dirname "$0")/lib.sh"
 
-PROMETHEUS_MODULE_VERSION="v0.316.0"
-PROMETHEUS_VERSION="3.16.0"
 OPERATOR_VERSION="v0.93.0"
 OPERATOR_MODULE="github.com/prometheus-operator/prometheus-operator"
 ALERTMANAGER_VERSION="v0.28.1"
@@ -27,10 +26,11 @@ ALERTMANAGER_VERSION="v0.28.1"
 export GOFLAGS="${GOFLAGS:-} -p=${MLP_BUILD_JOBS:-2}"
 
 started=$SECONDS
-cached_prometheus="$TOOLS_CACHE/prometheus@$PROMETHEUS_MODULE_VERSION/prometheus"
+cached_prometheus="$TOOLS_CACHE/prometheus@$PROMETHEUS_MODULE_VERSION+${PROMETHEUS_BUILD_TAGS//,/+}/prometheus"
 [[ -x "$cached_prometheus" ]] && started=""
 go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_MODULE_VERSION" \
-    "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+    "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+    "$PROMETHEUS_BUILD_TAGS"
 [[ -z "$started" ]] || log "prometheus $PROMETHEUS_VERSION ready after $((SECONDS - started))s"
 
 started=$SECONDS

@@ -16,6 +16,15 @@ TOOLS_CACHE="${MLP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform-tool
 # Pinned versions shared with Python (KEY=value lines).
 # shellcheck source=scripts/versions.env
 source "$ROOT/scripts/versions.env"
+# The Prometheus release of its Go module's version: v0.316.0 -> 3.16.0.
+_prom="${PROMETHEUS_MODULE_VERSION#v0.}"
+PROMETHEUS_VERSION="${_prom:0:1}.$((10#${_prom:1:2})).${_prom#*.}"
+unset _prom
+# Prometheus's own build tags (plugins/plugin_*.go): every service discovery left out but the
+# one the Prometheus Operator's configurations use (kubernetes_sd_configs; file and http SD are
+# always in). The cloud SDKs of the others are most of its compile time. promtool gets the same
+# tags, so it reuses the server's compiled packages.
+PROMETHEUS_BUILD_TAGS="remove_all_sd,enable_kubernetes_sd"
 export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 mkdir -p "$TOOLS_BIN" "$TOOLS_CACHE"
@@ -39,23 +48,25 @@ locked() {
     ) 9>"$lock"
 }
 
-# go_install NAME MODULE/PATH VERSION [ldflags]: `go install MODULE/PATH@VERSION` into the cache.
+# go_install NAME MODULE/PATH VERSION [LDFLAGS [TAGS]]: `go install MODULE/PATH@VERSION` into the
+# cache, with build TAGS (comma-separated) when given; the tags are part of the cache entry's name.
 go_install() {
-    local name="$1" version="$3"
-    local dest="$TOOLS_CACHE/$name@$version"
+    local name="$1" version="$3" tags="${5:-}"
+    local dest="$TOOLS_CACHE/$name@$version${tags:++${tags//,/+}}"
     if [[ ! -x "$dest/$name" ]]; then
-        locked "$name@$version" _go_install_build "$@"
+        locked "$name@$version${tags:++${tags//,/+}}" _go_install_build "$@"
     fi
     link_tool "$name" "$dest/$name"
 }
 
 _go_install_build() {
-    local name="$1" pkg="$2" version="$3" ldflags="${4:-}"
-    local dest="$TOOLS_CACHE/$name@$version"
+    local name="$1" pkg="$2" version="$3" ldflags="${4:-}" tags="${5:-}"
+    local dest="$TOOLS_CACHE/$name@$version${tags:++${tags//,/+}}"
     [[ ! -x "$dest/$name" ]] || return 0 # built by another process while we waited
-    log "building $name $version (go install $pkg@$version)"
+    log "building $name $version${tags:+ (tags $tags)} (go install $pkg@$version)"
     rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-    GOBIN="$dest.tmp" CGO_ENABLED=0 go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$pkg@$version"
+    GOBIN="$dest.tmp" CGO_ENABLED=0 go install -trimpath ${tags:+-tags "$tags"} \
+        ${ldflags:+-ldflags "$ldflags"} "$pkg@$version"
     local built
     built="$(ls "$dest.tmp")"
     [[ "$built" == "$name" ]] || mv "$dest.tmp/$built" "$dest.tmp/$name"
@@ -132,8 +143,13 @@ _pip_venv_build() {
 }
 
 # apt_install WHO PACKAGE...: apt-get install the Debian PACKAGEs that are not installed yet
-# (as root, or through sudo), waiting for another apt's lock; WHO prefixes the messages.
+# (as root, or through sudo), waiting for another apt's lock; WHO prefixes the messages. Our
+# installers share one lock (`make test` runs them in parallel), another apt's is waited for.
 apt_install() {
+    locked apt _apt_install "$@"
+}
+
+_apt_install() {
     local who="$1" package
     shift
     local missing=()
@@ -155,7 +171,9 @@ apt_install() {
         sudo=(sudo)
     fi
     echo "$who: apt-get install ${missing[*]}" >&2
-    local apt=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends)
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+        install -y --no-install-recommends)
     "${apt[@]}" "${missing[@]}" >/dev/null ||
-        { "${sudo[@]}" apt-get update -qq && "${apt[@]}" "${missing[@]}" >/dev/null; }
+        { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+            "${apt[@]}" "${missing[@]}" >/dev/null; }
 }

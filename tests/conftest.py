@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -40,22 +42,76 @@ def xdist_group(item: pytest.Item) -> str:
     return item.path.relative_to(ROOT).as_posix()
 
 
-SLOWEST_FIRST = ("node", "cluster-", "tests/e2e/", "pipelines/", "components/train/")
-"""Groups handed out first (they are the longest), so no worker starts one at the end."""
+DURATIONS = ROOT / "tests" / "durations.json"
+"""Seconds each group took in a measured `make test` (`make test-durations` rewrites it). The
+groups are handed out longest first, so no worker starts a long one when the others are done."""
+
+SLOWEST_FIRST = {"node": 600.0, "cluster-": 300.0, "tests/e2e/": 120.0, "pipelines/": 30.0}
+"""A group `tests/durations.json` does not know yet (a new file) is guessed from its prefix."""
+
+
+def _measured() -> dict[str, float]:
+    if not DURATIONS.is_file():
+        return {}
+    seconds: dict[str, float] = json.loads(DURATIONS.read_text(encoding="utf-8"))["seconds"]
+    return seconds
+
+
+def expected_seconds(group: str, measured: dict[str, float]) -> float:
+    if group in measured:
+        return measured[group]
+    return next((s for prefix, s in SLOWEST_FIRST.items() if group.startswith(prefix)), 1.0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist hands out the groups in the order below only without its default
+    reordering (--no-loadscope-reorder), which sorts them by their number of tests and so
+    started one-test e2e files of minutes at the very end."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    config.addinivalue_line("markers", "xdist_group(name): the pytest-xdist group (see below)")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its group; order the groups longest first."""
     groups = {item.nodeid: xdist_group(item) for item in items}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+        item.user_properties.append(("xdist_group", groups[item.nodeid]))
+    order = longest_first([groups[item.nodeid] for item in items], _measured())
+    items[:] = [items[i] for i in order]
 
-    def rank(item: pytest.Item) -> int:
-        group = groups[item.nodeid]
-        starts = [i for i, prefix in enumerate(SLOWEST_FIRST) if group.startswith(prefix)]
-        return starts[0] if starts else len(SLOWEST_FIRST)
 
-    items.sort(key=rank)  # stable: each group keeps pytest's order
+def longest_first(groups: list[str], measured: dict[str, float]) -> list[int]:
+    """The indexes of `groups` (each test's group) with the longest groups first; the tests of
+    one group keep their order."""
+    return sorted(range(len(groups)), key=lambda i: -expected_seconds(groups[i], measured))
+
+
+_spent: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sum each group's setup, call and teardown time (on the xdist controller: the reports
+    carry the group in their user_properties)."""
+    group = dict(report.user_properties).get("xdist_group")
+    if isinstance(group, str):
+        _spent[group] = _spent.get(group, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With MLP_RECORD_DURATIONS=1 (`make test-durations`), write what each group took to
+    tests/durations.json, for the next runs' order: the groups this (green) run ran are
+    updated, the others kept."""
+    if os.environ.get("MLP_RECORD_DURATIONS") != "1" or hasattr(session.config, "workerinput"):
+        return
+    if exitstatus != 0 or not _spent:
+        return
+    merged = {**_measured(), **{group: round(spent, 1) for group, spent in _spent.items()}}
+    seconds = dict(sorted(merged.items()))
+    text = json.dumps({"seconds": seconds}, indent=2, sort_keys=True) + "\n"
+    DURATIONS.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture

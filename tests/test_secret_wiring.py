@@ -102,6 +102,7 @@ def pod_container(objects: list[Manifest], name: str) -> dict[str, Any]:
             spec.get("template", {}).get("spec"),
             spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec"),
             spec.get("predictor"),
+            spec.get("driver", {}).get("template", {}).get("spec"),  # a SparkApplication's
             spec.get("trialTemplate", {})
             .get("trialSpec", {})
             .get("spec", {})

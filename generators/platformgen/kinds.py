@@ -170,6 +170,7 @@ KINDS: Mapping[str, KindTraits] = {
     ),
     "SparkApplication": _workload(
         "sparkoperator.k8s.io/v1beta2",
+        "spark_application:build_work_volume",
         "spark_application:build_driver_roles",
         "spark_application:build_spark_network_policies",
         "spark_application:build_spark_application",
@@ -259,6 +260,86 @@ HEALTH_CHECKS_NEEDED: tuple[tuple[str, str], ...] = tuple(
     )
 )
 """(apiVersion, kind) whose health Argo CD judges only with a Lua check of ours."""
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A controller the platform integrates with, as the security rules see it."""
+
+    namespaces: tuple[str, ...]
+    """Where its upstream install runs: no platform namespace or tenant may take one."""
+    pod_resources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """API group -> resources whose objects it turns into pods that run as a service account
+    the object names, or the templates those pods are made from (a WorkflowTemplate, a
+    TrainingRuntime, a ServingRuntime): writing one is writing pods (spec.rbac)."""
+
+
+CONTROLLERS: Mapping[str, Controller] = {
+    "Argo CD": Controller(("argocd",)),
+    "Argo Workflows": Controller(
+        ("argo",), {"argoproj.io": ("workflows", "cronworkflows", "workflowtemplates")}
+    ),
+    "Kubeflow Pipelines": Controller(
+        ("kubeflow",), {"pipelines.kubeflow.org": ("runs", "jobs", "recurringruns")}
+    ),
+    "Katib": Controller(("kubeflow",), {"kubeflow.org": ("experiments", "trials")}),
+    "the Kubeflow Training Operator": Controller(
+        ("kubeflow",),
+        {
+            "kubeflow.org": (
+                "pytorchjobs",
+                "tfjobs",
+                "mpijobs",
+                "xgboostjobs",
+                "paddlejobs",
+                "jaxjobs",
+            )
+        },
+    ),
+    "Kubeflow Trainer": Controller(
+        ("kubeflow-system",), {"trainer.kubeflow.org": ("trainjobs", "trainingruntimes")}
+    ),
+    "JobSet": Controller(("jobset-system",), {"jobset.x-k8s.io": ("jobsets",)}),
+    "KServe": Controller(
+        ("kserve",),
+        {
+            "serving.kserve.io": (
+                "inferenceservices",
+                "inferencegraphs",
+                "llminferenceservices",
+                "servingruntimes",
+            )
+        },
+    ),
+    "Knative Serving": Controller(
+        ("knative-serving",), {"serving.knative.dev": ("services", "configurations")}
+    ),
+    "Knative Eventing": Controller(
+        ("knative-eventing",), {"sources.knative.dev": ("containersources", "apiserversources")}
+    ),
+    "Istio": Controller(("istio-system", "istio-ingress")),
+    "cert-manager": Controller(("cert-manager",)),
+    "the Spark Operator": Controller(
+        ("spark-operator",),
+        {"sparkoperator.k8s.io": ("sparkapplications", "scheduledsparkapplications")},
+    ),
+    "the Prometheus Operator": Controller(
+        ("monitoring",),
+        {
+            "monitoring.coreos.com": (
+                "prometheuses",
+                "prometheusagents",
+                "alertmanagers",
+                "thanosrulers",
+            )
+        },
+    ),
+}
+"""The controllers the platform's objects rely on (its workload kinds' controllers, KFP's Argo
+Workflows, the mesh, certificates, GitOps and monitoring), by name. Their namespaces are
+reserved even when no endpoint names them; the kinds they run pods for are escalation like
+`create pods` (every workload kind whose `pods_created_by` is set is listed here, which
+tests/spec/test_security_rules.py checks)."""
 
 
 def kinds_with(spec_field: str) -> tuple[str, ...]:

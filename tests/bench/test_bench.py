@@ -141,13 +141,18 @@ def test_data_benchmark_runs_capped_and_a_step_over_its_cap_fails(tmp_path: Path
     assert done.returncode == 0, done.stderr
     data = json.loads((results / "data.json").read_text())
     series = {(m["series"], m["x"], m["metric"]) for m in data["measurements"]}
-    for step in ("ingest", "validate", "preprocess", "train", "evaluate"):
+    for step in ("ingest", "validate", "preprocess", "train", "evaluate", "register"):
         assert {(step, 2, "peak_rss_mib"), (step, 3, "rows_per_s")} <= series
     sys.path.insert(0, str(ROOT))
     try:
         from bench import data as bench_data
+        from bench import synthetic_data
     finally:
         sys.path.remove(str(ROOT))
+    size = bench_data.end_to_end_size(1024)  # the default: 5x the TensorFlow steps' cap
+    assert size % 100 == 0 and size == bench_data.Options().end_to_end
+    assert synthetic_data.decoded_bytes(size) >= 5 * 1024 * bench_data.MIB
+    assert synthetic_data.decoded_bytes(size - 100) < 5 * 1024 * bench_data.MIB
     if not data["settings"]["capped"]:
         assert "UNCAPPED" in data["conditions"]
         return

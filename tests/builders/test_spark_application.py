@@ -72,7 +72,8 @@ def test_pods_are_restricted_with_writable_scratch(role: str) -> None:
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["allowPrivilegeEscalation"] is False
     assert context["runAsNonRoot"] is True
-    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts == {"/tmp": "tmp", "/var/lib/mlp-spark": "mlp-spark-work"}
     if role == "driver":  # the component's, whole (Spark sets the same cpu and memory)
         assert container["resources"] == {
             "limits": {"cpu": "1", "ephemeral-storage": "2Gi", "memory": "1Gi"},
@@ -80,7 +81,25 @@ def test_pods_are_restricted_with_writable_scratch(role: str) -> None:
         }
     else:  # Spark's fields only; the local dir is bounded instead
         assert "resources" not in container
-    assert [v["emptyDir"] for v in pod["volumes"]] == [{"sizeLimit": "1Gi"}]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "1Gi"}
+    assert volumes["mlp-spark-work"] == {
+        "name": "mlp-spark-work",
+        "persistentVolumeClaim": {"claimName": f"{NAME}-work"},
+    }
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TMPDIR"] == "/var/lib/mlp-spark"  # the driver's staging, seen by every executor
+
+
+def test_driver_and_executors_share_a_work_claim() -> None:
+    """Executors read the input and write their part files by path; the driver assembles the
+    output from them: one ReadWriteMany claim, mounted at the same path in every pod."""
+    claim = rendered(None)[("PersistentVolumeClaim", f"{NAME}-work")]
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "resources": {"requests": {"storage": "10Gi"}},
+    }
+    assert claim["metadata"]["labels"]["app.kubernetes.io/name"] == NAME
 
 
 def test_an_environment_pins_the_image_spark_submit_uses() -> None:

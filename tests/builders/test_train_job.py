@@ -140,8 +140,9 @@ def test_entrypoint_refuses_a_pod_outside_a_jobset(
 
 
 def test_model_and_backup_live_on_the_work_volume_per_run() -> None:
-    """The chief's model and the BackupAndRestore checkpoints go to the TrainJob's claim, in a
-    folder of the JobSet's UID: durable across pod and JobSet restarts, nothing in emptyDir."""
+    """The chief's model, the BackupAndRestore checkpoints and the run's data pin go to the
+    TrainJob's claim, in a folder of the JobSet's UID: durable across pod and JobSet restarts,
+    nothing in emptyDir."""
     objects = rendered("full.yaml", None, "trainer")
     claim = objects["PersistentVolumeClaim"]
     assert claim["metadata"]["name"] == "trainer-work"
@@ -157,8 +158,13 @@ def test_model_and_backup_live_on_the_work_volume_per_run() -> None:
     assert volumes[work]["persistentVolumeClaim"] == {"claimName": "trainer-work"}
     env = {e["name"]: e.get("value") for e in container["env"]}
     options = run_options(env | {"MLP_RUN_ID": "uid-1"}, container["args"])
-    assert options == [f"--output={WORK_DIR}/uid-1/model", f"--backup-dir={WORK_DIR}/uid-1/backup"]
-    assert not any(a.startswith(("--output", "--backup-dir")) for a in container["args"])
+    assert options == [
+        f"--output={WORK_DIR}/uid-1/model",
+        f"--backup-dir={WORK_DIR}/uid-1/backup",
+        f"--data-pin={WORK_DIR}/uid-1/data.json",  # the run's data, pinned by its first worker
+    ]
+    set_here = ("--output", "--backup-dir", "--data-pin")
+    assert not any(a.startswith(set_here) for a in container["args"])
 
 
 @pytest.mark.parametrize(
@@ -167,6 +173,7 @@ def test_model_and_backup_live_on_the_work_volume_per_run() -> None:
         ({"MLP_WORK_DIR": "/w"}, [], "MLP_RUN_ID not set"),
         ({"MLP_WORK_DIR": "/w", "MLP_RUN_ID": "u"}, ["--output=/tmp/m"], "--output is set by"),
         ({"MLP_WORK_DIR": "/w", "MLP_RUN_ID": "u"}, ["--backup-dir", "/b"], "--backup-dir is"),
+        ({"MLP_WORK_DIR": "/w", "MLP_RUN_ID": "u"}, ["--data-pin=/p"], "--data-pin is set by"),
     ],
 )
 def test_entrypoint_refuses_run_options_it_sets(

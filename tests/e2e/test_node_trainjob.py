@@ -17,7 +17,8 @@ half a CPU per worker (the node has two cores for both workers and CoreDNS):
   job, and the new workers resume from the BackupAndRestore checkpoint on the volume (the model's
   metrics record the epoch the last attempt started at);
 - the TrainJob Complete (Trainer's status) and its JobSet Completed (JobSet's), the model under
-  `<volume>/<JobSet UID>/model`, loaded here and predicting the test split.
+  `<volume>/<JobSet UID>/model`, loaded here and predicting the test split, trained on the data
+  the run pinned in `<volume>/<JobSet UID>/data.json` (mlp_train.run_data) before the restart.
 
 Everything under Pod Security `restricted`; the node has no route off the machine.
 """
@@ -328,6 +329,12 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
         assert distribution["workers"] == 2
         assert distribution["initial_epoch"] >= 1, distribution  # resumed, not restarted
         assert not (run / "backup").exists() or not any((run / "backup").iterdir())
+        # The first worker pinned the run's data on the volume; the restarted workers trained on
+        # it (checked against its hashes), and the model records the same data.
+        pin = json.loads((run / "data.json").read_text())
+        assert pin["request"] == {"data": f"{WORK_DIR}/data"}, pin
+        recorded = json.loads((model / "data.json").read_text())
+        assert recorded == {"uri": pin["uri"], "files": pin["files"]}, (recorded, pin)
         accuracy = predict(model, data)
         print(
             f"\nTrainJob: image import {import_seconds:.0f} s, first backup after "

@@ -19,7 +19,10 @@ The intent is computed from the spec alone, independently of the NetworkPolicy b
   - the pods of KFP runs (one probe per pipeline, in its namespace, and one per tenant, with
     KFP's run labels) also reach the Kubernetes API server, the endpoint marked
     `kubernetesApi` (an IP block): the launcher patches its pod, reads kfp-launcher and
-    records Argo task results. No other pod reaches it.
+    records Argo task results. So does the driver of a SparkApplication (it creates its
+    executors). No other pod reaches it;
+  - a SparkApplication's pods (its driver and executor, as spark-submit makes them) reach each
+    other on `spark.driverPort` and `spark.blockManagerPort`, and each reaches its `dependsOn`.
 Everything else, ingress and egress, must be denied: in particular one tenant never reaches
 another, and nothing outside a tenant reaches into it. On a mismatch the test prints both
 matrices and the difference.
@@ -37,6 +40,7 @@ from typing import Any
 
 import pytest
 import yaml
+from spark_pods import spark_pods
 
 from platformgen.spec.load import load_spec
 from platformgen.spec.model import Pipeline, PlatformSpec
@@ -113,11 +117,14 @@ def workload_id(doc: Manifest) -> str:
 
 def component_peers(
     spec: PlatformSpec, documents: list[Manifest]
-) -> tuple[dict[str, str], list[Manifest]]:
+) -> tuple[dict[str, str], list[Manifest], dict[str, list[str]]]:
     """Component name -> peer id, plus the workloads controllers would derive from custom
-    resources (a KServe predictor Deployment, a Katib trial Job), which netpolicy cannot read."""
+    resources (a KServe predictor Deployment, a Katib trial Job, Spark's driver and executor
+    Pods), which netpolicy cannot read, and component name -> its pods' ids where it has
+    several kinds of pod (a SparkApplication)."""
     ids: dict[str, str] = {}
     derived: list[Manifest] = []
+    pods: dict[str, list[str]] = {}
     for doc in documents:
         # By the component's name label: a content-named Job is `<component>-<digits>`.
         name = doc["metadata"].get("labels", {}).get("app.kubernetes.io/name")
@@ -128,9 +135,14 @@ def component_peers(
         for workload in derived_workloads(doc):
             derived.append(workload)
             ids[name] = workload_id(workload)
+        if doc["kind"] == "SparkApplication":  # the pods spark-submit makes (tests/spark_pods.py)
+            for pod in spark_pods(doc):
+                derived.append(pod)
+                ids[name] = workload_id(pod)
+                pods.setdefault(name, []).append(workload_id(pod))
     missing = sorted(set(spec.components) - set(ids))
     assert not missing, f"no rendered workload for components {missing}"
-    return ids, derived
+    return ids, derived, pods
 
 
 def ip_ranges(cidr: str, excluded: Iterable[str]) -> list[str]:
@@ -157,7 +169,7 @@ def model(
     spec: PlatformSpec, documents: list[Manifest]
 ) -> tuple[set[Connection], list[Manifest], set[str]]:
     """(intended connections, probe manifests, ids of every pod in a platform namespace)."""
-    ids, derived = component_peers(spec, documents)
+    ids, derived, pods = component_peers(spec, documents)
     probes: list[Peer] = []
     endpoint_peers: dict[str, Peer] = {}
     for name, endpoint in spec.endpoints.items():
@@ -196,7 +208,8 @@ def model(
             intent.add((src, dst, f"{port.protocol} {port.port}"))
 
     # Every pod of a platform namespace (a component or not) resolves names via kube-dns.
-    for me in [*ids.values(), *(s.id for s in strangers)]:
+    everyone = [*ids.values(), *(p for ps in pods.values() for p in ps)]
+    for me in [*dict.fromkeys(everyone), *(s.id for s in strangers)]:
         intent.add((me, dns.id, "TCP 53"))
         intent.add((me, dns.id, "UDP 53"))
 
@@ -217,8 +230,21 @@ def model(
 
     for name, component in spec.components.items():
         me = ids[name]
-        for target in component.depends_on:
-            connect(me, target)
+        for source in pods.get(name, [me]):
+            for target in component.depends_on:
+                connect(source, target)
+        if component.spark is not None:
+            spark_ports = [
+                ReachedPort(component.spark.driver_port),
+                ReachedPort(component.spark.block_manager_port),
+            ]
+            for source in pods[name]:
+                for other in pods[name]:
+                    if other != source:
+                        allow(source, other, spark_ports)
+            (driver,) = [p for p in pods[name] if p.endswith("-driver[Pod]")]
+            for target in api_servers:
+                connect(driver, target)
         if component.kind == "InferenceService" and component.deployment_mode == "Knative":
             allow(activator.id, me, reached_on(component))
         if component.alert_webhook is not None:

@@ -147,6 +147,22 @@ def test_valid_cron_schedules_are_accepted(schedule: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("schedule", "valid"),
+    [
+        ("@every 2562047h", True),
+        ("@every 9223372036854775807ns", True),
+        ("@every 2562048h", False),
+        ("@every 9223372036854775808ns", False),
+        ("@every 99999999999999999999h", False),
+    ],
+)
+def test_every_is_at_most_go_s_longest_duration(schedule: str, valid: bool) -> None:
+    """Go's time.ParseDuration (robfig/cron's @every) holds int64 nanoseconds: one past it is
+    "invalid duration", and the apiserver refuses the CronJob."""
+    assert (cron_problem(schedule) is None) == valid
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("AWS_ENDPOINT_URL", "http://minio.kubeflow.svc.cluster.local:9000"),

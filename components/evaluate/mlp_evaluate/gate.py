@@ -51,6 +51,30 @@ from typing import Any
 import numpy as np
 from mlp_common.step import StepError
 
+from mlp_evaluate.tally import (
+    BOOTSTRAP_CHUNK_ROWS,
+    CANDIDATE_MODEL,
+    PoissonBootstrap,
+    Tally,
+    confusion,
+    score_of,
+)
+
+__all__ = [
+    "BOOTSTRAP_CHUNK_ROWS",
+    "GATE_METRICS",
+    "GatePolicy",
+    "PoissonBootstrap",
+    "Tally",
+    "bootstrap_differences",
+    "compare",
+    "decide",
+    "decide_tally",
+    "power",
+    "schema_problems",
+    "score",
+]
+
 GATE_METRICS = ("accuracy", "f1_macro")
 PROMOTE = "promote"
 CANDIDATE = "candidate"
@@ -107,37 +131,9 @@ class GatePolicy:
         )
 
 
-BOOTSTRAP_CHUNK_ROWS = 2048
-"""Rows whose Poisson weights are drawn at once: ``resamples x 2048`` doubles (33 MB at 2,000)."""
-
-
-def row_statistics(metric: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per row, the terms ``metric`` sums: ``[correct]`` for accuracy; per class
-    ``[true positive, true, predicted]`` for f1_macro (float64, rows x terms)."""
-    if metric == "accuracy":
-        return (y == pred).astype("float64")[:, None]
-    columns = []
-    for label in range(n_classes):
-        true_k, pred_k = y == label, pred == label
-        columns += [true_k & pred_k, true_k, pred_k]
-    return np.stack(columns, axis=1).astype("float64")
-
-
-def metric_of_totals(metric: str, totals: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``metric`` from weighted sums of :func:`row_statistics` (resamples x terms) and the total
-    weight of each resample."""
-    if metric == "accuracy":
-        return np.asarray(totals[:, 0] / weight)
-    tp, true, predicted = totals[:, 0::3], totals[:, 1::3], totals[:, 2::3]
-    denominator = true + predicted
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return np.asarray(f1.mean(axis=1))
-
-
 def score(metric: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     """The metric on all rows (the observed value)."""
-    totals = row_statistics(metric, y, pred, n_classes).sum(axis=0)[None, :]
-    return float(metric_of_totals(metric, totals, np.array([float(len(y))]))[0])
+    return score_of(metric, confusion(y, pred, n_classes))
 
 
 def bootstrap_differences(
@@ -149,26 +145,10 @@ def bootstrap_differences(
     resamples: int,
     seed: int,
 ) -> np.ndarray:
-    """``metric(candidate) - metric(other)`` on ``resamples`` Poisson bootstrap resamples of the
-    rows: each row weighs ``Poisson(1)`` in each resample, drawn :data:`BOOTSTRAP_CHUNK_ROWS` rows
-    at a time from one seeded generator, so memory is bounded by a chunk (never resamples x
-    rows) and the same rows and seed give the same differences."""
-    rng = np.random.default_rng(seed)
-    mine = row_statistics(metric, y, candidate, n_classes)
-    theirs = row_statistics(metric, y, other, n_classes)
-    totals_mine = np.zeros((resamples, mine.shape[1]))
-    totals_theirs = np.zeros((resamples, theirs.shape[1]))
-    weight = np.zeros(resamples)
-    for start in range(0, len(y), BOOTSTRAP_CHUNK_ROWS):
-        stop = min(start + BOOTSTRAP_CHUNK_ROWS, len(y))
-        weights = rng.poisson(1.0, size=(resamples, stop - start)).astype("float64")
-        totals_mine += weights @ mine[start:stop]
-        totals_theirs += weights @ theirs[start:stop]
-        weight += weights.sum(axis=1)
-    weight = np.maximum(weight, 1.0)  # an all-zero resample (tiny n) scores 0, not NaN
-    return metric_of_totals(metric, totals_mine, weight) - metric_of_totals(
-        metric, totals_theirs, weight
-    )
+    """:class:`PoissonBootstrap` of the rows given whole."""
+    bootstrap = PoissonBootstrap(metric, n_classes, resamples, seed)
+    bootstrap.add(y, candidate, other)
+    return bootstrap.differences()
 
 
 def discordant(y: np.ndarray, candidate: np.ndarray, other: np.ndarray) -> tuple[int, int]:
@@ -186,9 +166,13 @@ def mcnemar_p(b: int, c: int) -> float:
 
 def mcnemar_exact(y: np.ndarray, candidate: np.ndarray, other: np.ndarray) -> dict[str, Any]:
     """Discordant counts with the one- and two-sided exact McNemar p-values."""
+    return mcnemar_of_counts(*discordant(y, candidate, other))
+
+
+def mcnemar_of_counts(b: int, c: int) -> dict[str, Any]:
+    """:func:`mcnemar_exact` from the discordant counts ``(b, c)``."""
     from scipy.stats import binomtest
 
-    b, c = discordant(y, candidate, other)
     two_sided = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
     return {
         "candidate_only_right": b,
@@ -226,11 +210,20 @@ def power(n: int, effect: float, alpha: float, discordance: float | None = None)
     if n <= 0 or psi <= 0:
         return 0.0
     psi = min(psi, 1.0)
-    d = np.arange(n + 1)
+    d = likely_counts(n, psi)
     theta = min(1.0, (psi + effect) / (2 * psi))
     k = critical_counts(d, alpha)
     reject = np.where(k <= d, binom.sf(k - 1, d, theta), 0.0)
     return float(min(1.0, max(0.0, np.sum(binom.pmf(d, n, psi) * reject))))
+
+
+def likely_counts(n: int, p: float) -> np.ndarray:
+    """The values of ``Binomial(n, p)`` that carry its probability: those within ``40 sd + 1000``
+    of the mean (Bernstein's inequality leaves each tail below ``e^-800``, zero in float64), all
+    of ``0..n`` for a few thousand rows. Memory grows with the spread, not with ``n``."""
+    spread = 40 * math.sqrt(n * p * (1 - p)) + 1000
+    low, high = max(0, math.floor(n * p - spread)), min(n, math.ceil(n * p + spread))
+    return np.arange(low, high + 1)
 
 
 def _effect_interval(b: int, c: int, n: int, alpha: float) -> list[float]:
@@ -255,24 +248,33 @@ def compare(
 ) -> dict[str, Any]:
     """Paired comparison of two prediction vectors on the same rows: the test, the discordant
     counts, the one-sided p-value, the observed difference and its ``1 - 2 alpha`` interval."""
-    b, c = discordant(y, candidate, other)
-    observed = score(policy.metric, y, candidate, n_classes) - score(
-        policy.metric, y, other, n_classes
-    )
+    tally = policy_tally(n_classes, ("other",), policy)
+    tally.add(y, {CANDIDATE_MODEL: candidate, "other": other})
+    return compare_tally(tally, "other", policy)
+
+
+def policy_tally(n_classes: int, others: tuple[str, ...], policy: GatePolicy) -> Tally:
+    """The :class:`Tally` that ``policy``'s test needs (bootstrap totals only for the bootstrap)."""
+    bootstrap = (policy.metric, policy.resamples, policy.seed) if policy.test == BOOTSTRAP else None
+    return Tally(n_classes, others, bootstrap)
+
+
+def compare_tally(tally: Tally, other: str, policy: GatePolicy) -> dict[str, Any]:
+    """:func:`compare` of the candidate with model ``other`` from the counts of a :class:`Tally`."""
+    b, c = (int(v) for v in tally.agreement[other][:2])
+    observed = tally.score(policy.metric) - tally.score(policy.metric, other)
     record: dict[str, Any] = {
         "test": policy.test,
         "candidate_only_right": b,
         "other_only_right": c,
         "difference": round(float(observed), 12),
-        "mcnemar": mcnemar_exact(y, candidate, other),
+        "mcnemar": mcnemar_of_counts(b, c),
     }
     if policy.test == MCNEMAR:
         record["p_value"] = mcnemar_p(b, c)
-        record["interval"] = _effect_interval(b, c, len(y), policy.alpha)
+        record["interval"] = _effect_interval(b, c, tally.rows, policy.alpha)
         return record
-    differences = bootstrap_differences(
-        policy.metric, y, candidate, other, n_classes, policy.resamples, policy.seed
-    )
+    differences = tally.bootstrap[other].differences()
     low, high = np.quantile(differences, [policy.alpha, 1 - policy.alpha])
     record["p_value"] = float((1 + np.sum(differences <= 0)) / (1 + len(differences)))
     record["interval"] = [round(float(low), 12), round(float(high), 12)]
@@ -322,7 +324,27 @@ def decide(
     ``schema`` lists how the candidate's schema differs from production's (see
     :func:`schema_problems`)."""
     policy.check()
-    n = len(y)
+    others = {"baseline": baseline, "production": production}
+    given = {name: pred for name, pred in others.items() if pred is not None}
+    tally = policy_tally(n_classes, tuple(given), policy)
+    tally.add(y, {CANDIDATE_MODEL: candidate, **given})
+    return decide_tally(tally, policy, production_version=production_version, schema=schema)
+
+
+def decide_tally(
+    tally: Tally,
+    policy: GatePolicy,
+    *,
+    production_version: int | None = None,
+    schema: list[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`decide` from the counts of a :class:`Tally` (of :func:`policy_tally`) whose other
+    models are ``baseline`` and/or ``production``: the evaluate step streams the test split into
+    one, so the decision needs no per-row arrays."""
+    policy.check()
+    n = tally.rows
+    metric = policy.metric
+    has_baseline, has_production = "baseline" in tally.agreement, "production" in tally.agreement
     record: dict[str, Any] = {
         "metric": policy.metric,
         "test": policy.test,
@@ -335,7 +357,7 @@ def decide(
         "schema_differences": list(schema or []),
         "method": policy.method(),
         "examples": n,
-        "candidate": score(policy.metric, y, candidate, n_classes),
+        "candidate": tally.score(metric),
         "baseline": None,
         "production": None,
         "production_version": production_version,
@@ -350,23 +372,23 @@ def decide(
     def result(decision: str, verdict: str, reason: str) -> dict[str, Any]:
         return record | {"decision": decision, "verdict": verdict, "reason": reason}
 
-    metric = policy.metric
-    if baseline is not None:
-        record["baseline"] = score(metric, y, baseline, n_classes)
-        record["comparisons"]["baseline"] = compare(y, candidate, baseline, n_classes, policy)
-    if production is not None:
-        record["production"] = score(metric, y, production, n_classes)
-        against = compare(y, candidate, production, n_classes, policy)
+    if has_baseline:
+        record["baseline"] = tally.score(metric, "baseline")
+        record["comparisons"]["baseline"] = compare_tally(tally, "baseline", policy)
+    if has_production:
+        record["production"] = tally.score(metric, "production")
+        against = compare_tally(tally, "production", policy)
         record["comparisons"]["production"] = against
         record["statistic"], record["interval"] = against["difference"], against["interval"]
         record["p_value"] = against["p_value"]
         discordance = (against["candidate_only_right"] + against["other_only_right"]) / max(n, 1)
         record["observed_power"] = round(power(n, policy.min_effect, policy.alpha, discordance), 6)
+        _, _, both_right, both_wrong = (int(v) for v in tally.agreement["production"])
         record["counts"] = {
             "candidate_only_right": against["candidate_only_right"],
             "production_only_right": against["other_only_right"],
-            "both_right": int(np.sum((candidate == y) & (production == y))),
-            "both_wrong": int(np.sum((candidate != y) & (production != y))),
+            "both_right": both_right,
+            "both_wrong": both_wrong,
         }
     if record["schema_differences"] and not policy.schema_change:
         return result(
@@ -381,21 +403,21 @@ def decide(
             "refused (below min_score)",
             f"{metric} {record['candidate']:.4f} is below the floor {policy.min_score:.4f}",
         )
-    if baseline is not None and record["comparisons"]["baseline"]["difference"] < 0:
+    if has_baseline and record["comparisons"]["baseline"]["difference"] < 0:
         return result(
             REFUSED,
             "refused (worse than baseline)",
             f"{metric} {record['candidate']:.4f} < scikit-learn baseline "
             f"{record['baseline']:.4f} on the same {n} rows",
         )
-    if production is None and record["schema_differences"]:
+    if not has_production and record["schema_differences"]:
         return result(
             PROMOTE,
             "promote (declared schema change)",
             f"{'; '.join(record['schema_differences'])}; the schema change is declared, so the "
             "candidate replaces production without a paired comparison",
         )
-    if production is None:
+    if not has_production:
         return result(PROMOTE, "promote (first model)", "no production model yet")
     if record["power"] < policy.required_power:
         return result(

@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(the same split), local[*] in this step unless --spark-master says otherwise",
     )
     parser.add_argument(
-        "--spark-master", default="local[*]", help="Spark master URL (default local[*])"
+        "--spark-master",
+        default=None,
+        help="Spark master URL (default: spark-submit's when it runs the step, else local[*])",
     )
     parser.add_argument(
         "--id-column",

@@ -1,13 +1,17 @@
 """The split on Spark (``mlp-preprocess --engine spark``): the same rows in the same splits and the
 same description as :mod:`mlp_preprocess.streaming`, computed by a PySpark job.
 
-By default the job runs inside the step in ``local[*]`` mode (no cluster; Java 17+ on the
-machine); ``--spark-master`` points it elsewhere. The split of each row is computed by the very
-function the local path uses (:func:`mlp_preprocess.core.splits_of`, through ``mapInPandas``), so
-a row lands in the same split on Spark and locally by construction; the class counts, training
-means and variances are Spark aggregations. Spark writes each split as a directory of part files;
-the step then copies them, batch by batch, into the one ``<split>.parquet`` file training reads,
-computing the test split's content hash on the way.
+By default the job runs inside the step in ``local[*]`` mode (no cluster), on the Java the step
+pins (:mod:`mlp_preprocess.java`); ``--spark-master`` points it elsewhere. Run by spark-submit
+(the driver of a SparkApplication, :mod:`mlp_preprocess.spark_pod`), it keeps the master
+spark-submit configured: the cluster's, whose executors it then gets.
+
+The split of each row is computed by the very function the local path uses
+(:func:`mlp_preprocess.core.splits_of`, through ``mapInPandas``), so a row lands in the same split
+on Spark and locally by construction; the class counts, training means and variances are Spark
+aggregations. Spark writes each split as a directory of part files; the step then copies them, batch
+by batch, into the one ``<split>.parquet`` file training reads, computing the test split's content
+hash on the way.
 """
 
 from __future__ import annotations
@@ -25,21 +29,28 @@ from mlp_common.step import DataError
 from mlp_common.tables import iter_parquet
 
 from mlp_preprocess.core import LABEL, SPLITS, check_sizes, describe_split, splits_of
+from mlp_preprocess.java import use_pinned_java
 from mlp_preprocess.streaming import SplitWriter, check_columns
 
 SPLIT_COLUMN = "__mlp_split"
 DEFAULT_MASTER = "local[*]"
+SUBMITTED = "PYSPARK_GATEWAY_PORT"
+"""Set when spark-submit runs this process (its JVM is already up, with its master)."""
 
 
-def session(master: str) -> Any:
+def session(master: str | None) -> Any:
     """A SparkSession for one step: no UI, few shuffle partitions, Arrow for pandas, Python
-    workers on this interpreter."""
+    workers on this interpreter, the pinned Java. `master` None: spark-submit's master when it
+    runs this process, else local[*]."""
     from pyspark.sql import SparkSession
 
+    use_pinned_java(os.environ)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import this step's code
+    builder = SparkSession.builder
+    if master is not None or SUBMITTED not in os.environ:
+        builder = builder.master(master or DEFAULT_MASTER)
     return (
-        SparkSession.builder.master(master)
-        .appName("mlp-preprocess")
+        builder.appName("mlp-preprocess")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -55,7 +66,7 @@ def split_on_spark(
     val_size: float,
     seed: int,
     id_column: str | None = None,
-    master: str = DEFAULT_MASTER,
+    master: str | None = None,
 ) -> dict[str, Any]:
     """Write ``train/val/test.parquet`` of the dataset ``directory`` into ``output`` with Spark
     and return the feature description (the same as :func:`streaming.split_dataset`'s)."""

@@ -67,10 +67,15 @@ def test_row_key_texts_equal_python_formatting() -> None:
     assert texts == [format(v, ".17g") for v in values]
 
 
-def test_spark_puts_the_same_rows_in_the_same_splits(tmp_path: Path) -> None:
+def test_spark_puts_the_same_rows_in_the_same_splits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The PySpark job (local[*], a real JVM) and the streaming path: the same rows in each split
-    (order aside), the same classes, sizes and test hash, means and variances to rounding."""
+    (order aside), the same classes, sizes and test hash, means and variances to rounding. The
+    JVM is the pinned one (mlp_preprocess.java): a JAVA_HOME of the machine is not used."""
     from mlp_preprocess.spark import split_on_spark
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java-here"))
 
     frame = load_sklearn("wine")[0]
     frame.loc[frame.index % 11 == 0, "alcohol"] = np.nan

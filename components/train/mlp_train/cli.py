@@ -13,7 +13,7 @@ from mlp_common.metrics import katib_lines
 from mlp_common.step import TENSORFLOW_ENVIRONMENT, StepCli, StepError
 from mlp_common.storage import localize_directory
 
-from mlp_train import data_source, distributed
+from mlp_train import data_source, distributed, run_data
 from mlp_train.core import HyperParameters, train
 
 PARAMS = {f.name: f for f in fields(HyperParameters)}
@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-uri",
         help="where --data lives, recorded in the model's data.json (the pipeline passes its "
         "Dataset artifact's URI; default: --data)",
+    )
+    parser.add_argument(
+        "--data-pin",
+        metavar="FILE",
+        help="the run's data pin, on storage every worker reads: the first worker to start "
+        "records the data it resolved there, every other worker and every restart trains on "
+        "that data, checked against its sha256 (the TrainingRuntime's entrypoint sets it)",
     )
     parser.add_argument("--output", required=True, help="model directory to write")
     parser.add_argument(
@@ -98,14 +105,33 @@ def resolve_params(args: argparse.Namespace) -> HyperParameters:
 
 
 def input_data(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
-    """The local preprocess output to train on, and its data.json record."""
+    """The local preprocess output to train on, and its data.json record: the run's pinned
+    data with --data-pin (mlp_train.run_data), else the data the options name."""
+    if args.data_from_registry is not None and not args.model:
+        raise StepError("--data-from-registry needs --model")
+    if args.data_pin is None:
+        local, resolved = resolve_input(args)
+        return local, run_data.record(resolved)
+    return run_data.pinned(args.data_pin, data_request(args), lambda: resolve_input(args))
+
+
+def data_request(args: argparse.Namespace) -> dict[str, str]:
+    """The options that name the data (what a run's pin was made for)."""
     if args.data_from_registry is not None:
-        if not args.model:
-            raise StepError("--data-from-registry needs --model")
-        local, uri = data_source.resolve(args.data_from_registry, args.model, args.version)
+        return {"registry": args.data_from_registry, "model": args.model, "version": args.version}
+    return {"data": args.data}
+
+
+def resolve_input(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The data the options name, now: (a local copy, its pin without ``request``)."""
+    version: int | None = None
+    if args.data_from_registry is not None:
+        local, uri, version = data_source.resolve(args.data_from_registry, args.model, args.version)
+        location = data_source.store_uri(uri)
     else:
-        local, uri = localize_directory(args.data), args.data_uri or args.data
-    return local, data_source.describe(local, uri)
+        local, uri, location = localize_directory(args.data), args.data_uri or args.data, args.data
+    files = data_source.describe(local, uri)["files"]
+    return local, {"uri": uri, "files": files, "location": location, "version": version}
 
 
 def run(args: argparse.Namespace) -> None:

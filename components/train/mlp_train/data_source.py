@@ -51,9 +51,26 @@ def describe(data_dir: str | os.PathLike[str], uri: str) -> dict[str, Any]:
     }
 
 
-def resolve(registry: str, model: str, version: str) -> tuple[Path, str]:
-    """(a local copy of, the URI of) the preprocessed data that trained ``model`` ``version``
-    in ``registry``, checked against the hashes the version recorded."""
+def fetch(location: str, files: dict[str, str], where: str, recorded: str) -> Path:
+    """A local copy of the preprocess output at ``location``, every file of ``files`` checked
+    against its sha256 (``recorded``: who recorded it, for the error)."""
+    try:
+        local = localize_directory(location)
+    except (OSError, ValueError) as exc:
+        raise StepError(f"{where}: cannot read its data at {location}: {exc}") from exc
+    for name, expected in sorted(files.items()):
+        path = local / name
+        if not path.is_file():
+            raise DataError(f"{where}: {location}/{name} is gone")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise DataError(f"{where}: {location}/{name} has {actual}, {recorded} {expected}")
+    return local
+
+
+def resolve(registry: str, model: str, version: str) -> tuple[Path, str, int]:
+    """(a local copy of, the URI of, the version number of) the preprocessed data that trained
+    ``model`` ``version`` in ``registry``, checked against the hashes the version recorded."""
     from mlp_common.registry import ModelRegistry
 
     found = ModelRegistry(registry).get(model, version)
@@ -69,15 +86,4 @@ def resolve(registry: str, model: str, version: str) -> tuple[Path, str]:
     files = record.get("files") or {}
     if not uri or "train.parquet" not in files:
         raise StepError(f"{where}: {DATA_FILE} has no uri or no train.parquet hash")
-    try:
-        local = localize_directory(store_uri(uri))
-    except (OSError, ValueError) as exc:
-        raise StepError(f"{where}: cannot read its data at {uri}: {exc}") from exc
-    for name, recorded in sorted(files.items()):
-        path = local / name
-        if not path.is_file():
-            raise DataError(f"{where}: {uri}/{name} is gone")
-        actual = file_sha256(path)
-        if actual != recorded:
-            raise DataError(f"{where}: {uri}/{name} has {actual}, the version recorded {recorded}")
-    return local, uri
+    return fetch(store_uri(uri), files, where, "the version recorded"), uri, found.version

@@ -65,15 +65,20 @@ class SplitFiles:
 
     def sample(self, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """Every ``k``-th row, ``k`` the smallest step that keeps at most ``limit`` rows: all
-        rows of a small split, a deterministic, evenly spread sample of a large one."""
+        rows of a small split, a deterministic, evenly spread sample of a large one. The sample
+        is filled in place batch by batch: memory is the sample plus one batch."""
         step = max(1, -(-self.rows // limit))
-        xs, ys, seen = [], [], 0
+        kept = -(-self.rows // step)
+        xs = np.empty((kept, len(self.features)), "float32")
+        ys = np.empty(kept, "int64")
+        filled = seen = 0
         for x, y in self.batches():
-            keep = (np.arange(seen, seen + len(y)) % step) == 0
-            xs.append(x[keep])
-            ys.append(y[keep])
-            seen += len(y)
-        return np.concatenate(xs), np.concatenate(ys)
+            first = -seen % step  # the batch's first row whose index is a multiple of step
+            count = len(y[first::step])
+            xs[filled : filled + count] = x[first::step]
+            ys[filled : filled + count] = y[first::step]
+            filled, seen = filled + count, seen + len(y)
+        return xs[:filled], ys[:filled]
 
 
 def parquet_dataset(

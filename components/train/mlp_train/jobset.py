@@ -22,7 +22,11 @@ passes the JobSet's UID as ``MLP_RUN_ID`` (its pod label ``jobset.sigs.k8s.io/jo
 this entrypoint adds ``--output=<MLP_WORK_DIR>/<MLP_RUN_ID>/model`` and
 ``--backup-dir=<MLP_WORK_DIR>/<MLP_RUN_ID>/backup``: durable, shared by the workers, the same
 across the JobSet's restarts (a restart resumes from the last backed-up epoch) and new for a new
-TrainJob. The train options must not set either.
+TrainJob. It also adds ``--data-pin=<MLP_WORK_DIR>/<MLP_RUN_ID>/data.json``: the first worker
+to start records there the data it resolved (for ``--data-from-registry ... --version latest``,
+the newest version at that moment), and every other worker and every restart of the run trains
+on that data, checked against its sha256 (mlp_train.run_data), so a version registered mid-run
+never mixes into it. The train options must not set any of the three.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlp_common.step import StepError
+
+from mlp_train.run_data import PIN_FILE
 
 REQUIRED = (
     "JOBSET_NAME",
@@ -68,12 +74,13 @@ def tf_config_from_jobset(environ: Mapping[str, str]) -> str:
     )
 
 
-RUN_OPTIONS = ("--output", "--backup-dir")
+RUN_OPTIONS = ("--output", "--backup-dir", "--data-pin")
 """Train options this entrypoint sets from the work volume and the run id."""
 
 
 def run_options(environ: Mapping[str, str], argv: Sequence[str]) -> list[str]:
-    """``--output`` and ``--backup-dir`` of this run, under ``MLP_WORK_DIR/MLP_RUN_ID``."""
+    """``--output``, ``--backup-dir`` and ``--data-pin`` of this run, under
+    ``MLP_WORK_DIR/MLP_RUN_ID``."""
     missing = [name for name in ("MLP_WORK_DIR", "MLP_RUN_ID") if not environ.get(name)]
     if missing:
         raise StepError(f"no work volume: {', '.join(missing)} not set")
@@ -85,7 +92,11 @@ def run_options(environ: Mapping[str, str], argv: Sequence[str]) -> list[str]:
                     f"MLP_WORK_DIR); remove it from the train options"
                 )
     run = Path(environ["MLP_WORK_DIR"]) / environ["MLP_RUN_ID"]
-    return [f"--output={run / 'model'}", f"--backup-dir={run / 'backup'}"]
+    return [
+        f"--output={run / 'model'}",
+        f"--backup-dir={run / 'backup'}",
+        f"--data-pin={run / PIN_FILE}",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,8 +38,8 @@ def registry(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_production_resolves_to_the_recorded_data(registry: tuple[Path, Path]) -> None:
     root, prep = registry
-    local, uri = data_source.resolve(str(root), "wine", "production")
-    assert uri == str(prep) and local == prep
+    local, uri, version = data_source.resolve(str(root), "wine", "production")
+    assert uri == str(prep) and local == prep and version == 1
     assert sorted(data_source.describe(local, uri)["files"]) == sorted(data_source.RECORDED)
 
 

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlp_common.dataset import write_dataset
-from mlp_common.files import read_json
+from mlp_common.files import read_json, write_json_atomic
 from mlp_common.registry import ModelRegistry
 from mlp_common.step import StepError
 from mlp_ingest.core import load_sklearn
 from mlp_preprocess.cli import main as preprocess
+from mlp_train import data_source
 from mlp_train.core import HyperParameters, train
 from mlp_train.distributed import ClusterSpec, cluster_from_environment
 from mlp_train.launch import LocalCluster, free_ports, tf_config
@@ -149,11 +150,21 @@ def test_same_seed_and_worker_count_give_the_same_weights(data: Path, tmp_path: 
     assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
 
 
-def test_killed_worker_resumes_from_backup(data: Path, tmp_path: Path) -> None:
+def test_killed_worker_resumes_from_backup_on_the_data_the_run_pinned(
+    data: Path, tmp_path: Path
+) -> None:
+    """The TrainJob's way of naming data (the registry's latest version, pinned per run): a
+    version registered while the run is down does not reach the restarted workers."""
     epochs = 10
     output = tmp_path / "model"
     backup = tmp_path / "model.backup"
-    cluster = LocalCluster(2, train_args(data, output, epochs, epochs), tmp_path / "cluster")
+    registry = tmp_path / "registry"
+    newer = preprocessed(tmp_path / "newer", rows=150)
+    assert register(registry, data, tmp_path / "v1") == 1
+    argv = [f"--data-from-registry={registry}", "--model=wine", "--version=latest"]
+    argv += ["--data-pin", str(tmp_path / "run" / "data.json"), "--output", str(output)]
+    argv += ["--epochs", str(epochs), "--patience", str(epochs), "--seed", "7"]
+    cluster = LocalCluster(2, argv, tmp_path / "cluster")
     killed: list[int] = []
 
     def kill_worker_after_first_backup(cluster: LocalCluster) -> None:
@@ -162,6 +173,8 @@ def test_killed_worker_resumes_from_backup(data: Path, tmp_path: Path) -> None:
         if first and not killed and (backup / "chief" / "checkpoint").is_file():
             cluster.kill(1)
             killed.append(1)
+            # The pipeline registers a version on other data before the set restarts.
+            assert register(registry, newer, tmp_path / "v2") == 2
 
     summary = cluster.run(max_restarts=1, timeout=900, monitor=kill_worker_after_first_backup)
     assert killed, "training finished before the first backup"
@@ -178,6 +191,27 @@ def test_killed_worker_resumes_from_backup(data: Path, tmp_path: Path) -> None:
     # ... so they ran fewer steps than a restart from scratch (epochs * steps per epoch) would.
     assert distribution["steps_run"] < epochs * per_epoch
     assert not backup.exists() or not any(backup.iterdir())
+    # ... on the data the run started on (version 1's), not the version registered meanwhile.
+    assert read_json(output / "data.json")["uri"] == str(data)
+    assert read_json(tmp_path / "run" / "data.json")["version"] == 1
+    assert read_json(output / "metrics.json")["train_examples"] == len(
+        pd.read_parquet(data / "train.parquet")
+    )
+
+
+def preprocessed(folder: Path, rows: int) -> Path:
+    frame = load_sklearn("wine")[0].head(rows)
+    write_dataset(folder / "ds", frame, name="wine", target="target", source="t")
+    assert preprocess(["--dataset", str(folder / "ds"), "--output", str(folder / "prep")]) == 0
+    return folder / "prep"
+
+
+def register(root: Path, prep: Path, folder: Path) -> int:
+    """A registry version whose model directory records ``prep`` as its data (data.json)."""
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"not a real model: nothing here loads it")
+    write_json_atomic(folder / "data.json", data_source.describe(prep, str(prep)))
+    return ModelRegistry(root).register("wine", folder, {}).version
 
 
 def _logs(root: Path) -> str:

@@ -48,3 +48,26 @@ def test_fewer_shards_than_workers_shard_by_row(tmp_path: Path) -> None:
     seen = [rows_of(parquet_dataset(split, 10, shuffle=False, seed=0, workers=2, worker=w))
             for w in (0, 1)]  # fmt: skip
     assert seen[0] == list(range(0, 100, 2)) and seen[1] == list(range(1, 100, 2))
+
+
+def test_the_baseline_sample_is_every_kth_row_in_memory_of_the_sample_alone(
+    tmp_path: Path,
+) -> None:
+    """`sample` keeps rows 0, k, 2k, ... across batches and fills its result in place: its peak
+    is about the sample itself (it used to hold the kept rows twice, listed and concatenated)."""
+    import tracemalloc
+
+    split = split_file(tmp_path, 100_000, 7_000)
+    x, y = split.sample(30_000)  # k = 4
+    assert list(x[:3, 0]) == [0, 4, 8] and len(x) == 25_000
+    assert np.array_equal(y, np.arange(0, 100_000, 4) % 3)
+    whole_x, whole_y = split.sample(100_000)
+    assert np.array_equal(whole_x[:, 0], np.arange(100_000)) and len(whole_y) == 100_000
+    tracemalloc.start()
+    try:
+        x, y = split.sample(100_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    result = x.nbytes + y.nbytes
+    assert peak < 1.5 * result, f"peak {peak / result:.2f}x the sample"

@@ -22,6 +22,14 @@ A component of kind SparkApplication renders, besides its ServiceAccount:
   what spark-submit makes of these templates, with or without the webhook (the e2e test checks
   the real driver pod: tests/e2e/test_spark_operator.py). Only the driver
   mounts a ServiceAccount token: it creates the executor pods; executors call no API.
+  The image answers Spark's container arguments (`driver ...`, `executor`) the way Spark's own
+  image does (components/preprocess: mlp_preprocess.spark_pod); the real pods run to
+  completion on a node in tests/e2e/test_node_spark.py.
+- a `PersistentVolumeClaim` `<name>-work` (ReadWriteMany, `spark.storage`) that the driver and
+  every executor mount at `/var/lib/mlp-spark`, which is also their `TMPDIR`. Executors read the
+  input and write their part files by path, and the driver assembles the output from those
+  parts: each pod's own filesystem would hide them from the others. A remote input or output
+  (an object store) is staged there by the driver's temporary directories.
 - a `Role` and `RoleBinding` `<name>-driver`: what the driver needs in its namespace, as the
   Spark Operator chart's spark RBAC (pods, services, configmaps, persistentvolumeclaims).
 - `NetworkPolicies`: `<name>-spark` lets the application's pods (driver and executors, which
@@ -71,6 +79,18 @@ LOCAL_DIR = "spark.kubernetes.executor.volumes.emptyDir.spark-local-dir-1"
 """An executor volume named spark-local-dir-* is Spark's local storage (shuffle, spill): an
 emptyDir bounded by `spark.executors.localDirSize` instead of Spark's unbounded default."""
 LOCAL_DIR_PATH = "/var/data/spark-local-dir-1"
+
+
+WORK_DIR = "/var/lib/mlp-spark"
+"""Where the driver and every executor mount the work volume (also their TMPDIR)."""
+WORK_VOLUME = "mlp-spark-work"
+ACCESS_MODES = ["ReadWriteMany"]
+"""Executors run on any node, and all of them read and write the same files."""
+
+
+def work_claim(name: str) -> str:
+    """The PersistentVolumeClaim of SparkApplication `name`."""
+    return f"{name}-work"
 
 
 def driver_name(name: str) -> str:
@@ -134,12 +154,16 @@ judge them, tests/security/test_spark_pods.py), each with its reason."""
 
 def _template(view: ComponentView, role: str) -> dict[str, Any]:
     paths = sorted(view.component.writable_paths)
+    variables = [e for e in env(view) if e["name"] != "TMPDIR"]
     container = {
-        "env": env(view),
+        "env": sorted([*variables, {"name": "TMPDIR", "value": WORK_DIR}], key=lambda e: e["name"]),
         "image": view.image,
         "name": CONTAINERS[role],
         "securityContext": container_security_context(view),
-        "volumeMounts": [{"mountPath": path, "name": volume_name(path)} for path in paths],
+        "volumeMounts": [
+            *({"mountPath": path, "name": volume_name(path)} for path in paths),
+            {"mountPath": WORK_DIR, "name": WORK_VOLUME},
+        ],
     }
     if role == "driver":
         # The component's resources whole: Spark sets the same cpu and memory from its fields
@@ -157,8 +181,14 @@ def _template(view: ComponentView, role: str) -> dict[str, Any]:
             "securityContext": pod_security_context(view),
             "terminationGracePeriodSeconds": view.spec.defaults.termination_grace_period_seconds,
             "volumes": [
-                {"emptyDir": {"sizeLimit": SCRATCH_SIZE_LIMIT}, "name": volume_name(path)}
-                for path in paths
+                *(
+                    {"emptyDir": {"sizeLimit": SCRATCH_SIZE_LIMIT}, "name": volume_name(path)}
+                    for path in paths
+                ),
+                {
+                    "name": WORK_VOLUME,
+                    "persistentVolumeClaim": {"claimName": work_claim(view.name)},
+                },
             ],
         },
     }
@@ -217,6 +247,22 @@ def build_spark_application(view: ComponentView) -> Manifest | None:
         "metadata": workload_metadata(view, extra_exceptions=SPARK_WAIVERS),
         "spec": spec,
     }
+
+
+def build_work_volume(view: ComponentView) -> Manifest | None:
+    spark = _spark(view)
+    if spark is None:
+        return None
+    c = view.component
+    spec: dict[str, Any] = {
+        "accessModes": ACCESS_MODES,
+        "resources": {"requests": {"storage": canonical_bytes(str(spark.storage))}},
+    }
+    if spark.storage_class_name is not None:
+        spec["storageClassName"] = spark.storage_class_name
+    meta = metadata(view.spec, view.name, c.role, view.namespace)  # the component's labels
+    meta["name"] = work_claim(view.name)
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}
 
 
 def build_driver_roles(view: ComponentView) -> list[Manifest] | None:

@@ -18,6 +18,12 @@ A component of kind TrainJob renders three objects:
   the JobSet's UID (its pod label `jobset.sigs.k8s.io/jobset-uid`): the same for every worker and
   across the JobSet's restarts, so a restarted run resumes from its last epoch instead of
   starting over, and new for a new TrainJob. Nothing of a run lives in the pods' emptyDir.
+  The run's data is pinned there too (`<MLP_WORK_DIR>/<MLP_RUN_ID>/data.json`): the first worker
+  to start records the preprocess output it resolved (the one its `--data` names, or the one the
+  registry version of `--data-from-registry` recorded) with each file's sha256, and every other
+  worker and every restart trains on that data, checked against the hashes, so a version
+  registered mid-run never reaches it and a resume refuses data that changed under it
+  (components/train mlp_train.run_data).
 
 The component's NetworkPolicy (builders.network_policy) gets one more ingress and egress rule
 from `worker_rule`: worker pods reach each other on `distributed.port`, and nothing else.

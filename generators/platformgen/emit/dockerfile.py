@@ -66,6 +66,12 @@ def _step_images(spec: PlatformSpec) -> set[str]:
     return {step.image for p in spec.pipelines.values() for step in p.steps.values()}
 
 
+def _spark_images(spec: PlatformSpec) -> set[str]:
+    """Images a SparkApplication runs: Java's login (Hadoop's, in Spark) needs a passwd entry
+    for the pods' UID, and a bare `USER <uid>` has none."""
+    return {c.image for c in spec.components.values() if c.kind == "SparkApplication"}
+
+
 def render_dockerfile(spec: PlatformSpec, builds: Builds, folder: str, image: ImageBuild) -> str:
     """The Dockerfile text of the image built from `folder`."""
     ports = image_ports(spec, image.repository)
@@ -93,6 +99,7 @@ def render_dockerfile(spec: PlatformSpec, builds: Builds, folder: str, image: Im
         copies=[(path, f"/app/{path.rsplit('/', 1)[-1]}") for path in packages],
         notes=image.notes,
         uid=spec.defaults.run_as_user,
+        user=spec.platform.name if image.repository in _spark_images(spec) else "",
         ports=[
             str(port) if protocol == "TCP" else f"{port}/{protocol.lower()}"
             for port, protocol in ports

@@ -10,20 +10,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from fractions import Fraction
 
 from mlp_common import contracts
 
 from platformgen.kinds import NAME_LIMITS
 from platformgen.naming import CONTENT_HASH_SUFFIX, MAX_NAME, volume_name
 from platformgen.quantity import parse_quantity
+from platformgen.spec.durations import PROMETHEUS_DURATION
 from platformgen.spec.effective import effective_replicas, effective_resources
-from platformgen.spec.model import (
-    DNS1123_LABEL,
-    PROMETHEUS_DURATION,
-    Component,
-    ComponentOverride,
-    PlatformSpec,
-)
+from platformgen.spec.model import DNS1123_LABEL, Component, ComponentOverride, PlatformSpec
 
 Problem = tuple[str, str]
 
@@ -62,6 +58,20 @@ CRON_DESCRIPTORS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
 GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+GO_UNIT_NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9}
+GO_UNIT_NANOSECONDS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+GO_MAX_DURATION = 2**63 - 1
+"""time.ParseDuration's int64 nanoseconds: a longer duration is "invalid duration"."""
+
+
+def _go_nanoseconds(duration: str) -> Fraction:
+    return sum(
+        (
+            Fraction(number) * GO_UNIT_NANOSECONDS[unit]
+            for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", duration)
+        ),
+        Fraction(0),
+    )
 
 
 def cron_problem(schedule: str) -> str | None:
@@ -74,6 +84,8 @@ def cron_problem(schedule: str) -> str | None:
             return None
         every = text.removeprefix("@every ").strip()
         if text.startswith("@every ") and GO_DURATION.match(every):
+            if _go_nanoseconds(every) > GO_MAX_DURATION:
+                return f"@every {every!r}: past Go's longest duration (about 292 years)"
             return None
         return f"unknown descriptor {text!r} (use @hourly, @daily, ... or five fields)"
     fields = text.split()

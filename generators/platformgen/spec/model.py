@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from platformgen.kinds import WORKLOAD_KINDS
+from platformgen.spec.durations import prometheus_duration
 
 if TYPE_CHECKING:
     WorkloadKind = str
@@ -229,21 +230,8 @@ class Probes(Strict):
     )
 
 
-PROMETHEUS_DURATION = re.compile(
-    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-)
-"""The Prometheus Operator's CRD pattern for a Duration (interval, `for`): units largest first,
-each at most once."""
-
-
-def _duration(value: str) -> str:
-    if not PROMETHEUS_DURATION.match(value) or not any(c != "0" for c in value if c.isdigit()):
-        raise ValueError(f"{value!r}: must be a non-zero Prometheus duration such as 30s, 5m or 1h")
-    return value
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
-"""A non-zero Prometheus duration: 30s, 5m, 1h30m."""
+Duration = Annotated[str, AfterValidator(prometheus_duration)]
+"""A non-zero Prometheus duration of at most a year: 30s, 5m, 1h30m (spec.durations)."""
 
 
 class Metrics(Strict):
@@ -610,6 +598,21 @@ class Spark(Strict):
         description="The Spark version in the image (the pinned pyspark)."
     )
     executors: SparkExecutors = Field(description="Executor resources and dynamic allocation.")
+    storage: Quantity = Field(
+        "10Gi",
+        description=(
+            "Size of the PersistentVolumeClaim `<name>-work` (ReadWriteMany) that the driver and "
+            "every executor mount at the same path, also their TMPDIR: the input the driver "
+            "copies from an object store, the part files executors write and the files the "
+            "driver assembles from them all live where every pod of the application sees them."
+        ),
+    )
+    storage_class_name: Name | None = Field(
+        None,
+        description=(
+            "StorageClass of that claim (ReadWriteMany-capable); the cluster's default when unset."
+        ),
+    )
     driver_port: Port = Field(
         7078, description="The driver's RPC port (spark.driver.port), executors connect to it."
     )

@@ -4,53 +4,63 @@ Each rule is a general class, not a list of examples; each problem is `(spec pat
 
 - **Reserved namespaces.** No platform namespace, pipeline or RBAC namespace and no tenant is a
   namespace the cluster's infrastructure owns: `default`, `kube-*`, the GitOps namespace, the
-  namespace of every in-cluster endpoint, Prometheus' namespace and the namespaces the
-  generated policies name as infrastructure (kube-dns, Knative's activator). One set,
-  `reserved_namespaces(spec)`, used by every check.
+  namespace of every in-cluster endpoint, Prometheus' namespace and the install namespace of
+  every controller the platform integrates with (kinds.CONTROLLERS), whether or not an
+  endpoint names it. One set, `reserved_namespaces(spec)`, used by every check. Argo CD's and
+  Prometheus' own namespaces are never Kubernetes', each other's or another controller's.
 - **RBAC that cannot escalate.** A component's `rbac` rule may not grant what Kubernetes' RBAC
   good practices list as privilege escalation (`ESCALATIONS`), nor any wildcard, unless the rule
-  carries a written `exception` (rendered as an annotation on the Role). Tenant subjects in
-  Kubernetes' reserved `system:` namespace of users and groups are refused.
+  carries a written `exception` (rendered as an annotation on the Role). Writing an object a
+  controller turns into pods (kinds.CONTROLLERS' `pod_resources`) is writing pods. API groups,
+  resources and verbs must be in canonical form: RBAC matches them exactly and
+  case-sensitively, so `Secrets` or ` create` grants nothing and hides what the rule means.
+  Tenant subjects in Kubernetes' reserved `system:` namespace of users and groups are refused.
 - **Strings safe in every output.** Every spec string is checked once, by walking the model:
-  control characters are refused everywhere; line breaks everywhere except the values that are
-  file or program text (`MULTI_LINE`); `{{`/`}}` where a controller evaluates the field as a
-  template (`TEMPLATED`: Prometheus alert annotations, Argo CD ApplicationSet goTemplate);
-  whitespace in URLs and revisions. Helm templates escape every literal `{{` (emit.helm), so
-  the other fields keep their braces verbatim.
+  control characters (Unicode Cc) and invisible or bidirectional format characters (Cf, such
+  as U+202E or U+200B) are refused everywhere; line breaks everywhere except the values that
+  are file or program text (`MULTI_LINE`); `{{`/`}}` where a controller evaluates the field as
+  a template (`TEMPLATED`: Prometheus alert annotations, Argo CD ApplicationSet goTemplate,
+  Argo Workflows for pipeline parameter defaults); whitespace in URLs and revisions. Helm
+  templates escape every literal `{{` (emit.helm), so the other fields keep their braces
+  verbatim.
+- **Writable paths.** An emptyDir is never mounted over the root, the system's programs,
+  libraries, configuration or runtime state, or the kernel's filesystems (`SYSTEM_PATHS`), and
+  every path is absolute and normalised.
 - **Meaningful alert numbers.** Non-finite numbers are refused by the model for every field
-  (`allow_inf_nan=False`); the alert ages that Prometheus compares in seconds are bounded here.
+  (`allow_inf_nan=False`), durations are bounded by the model (spec.durations), and thresholds
+  that can never fire or always fire are refused (spec.alert_thresholds).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from platformgen.spec.model import Gitops, PlatformSpec, RbacRule
+from platformgen.kinds import CONTROLLERS
+from platformgen.spec.alert_thresholds import check_alert_thresholds
+from platformgen.spec.model import PlatformSpec
+from platformgen.spec.rbac import check_rbac
 
 Problem = tuple[str, str]
 
 KUBERNETES_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 KUBERNETES_PREFIX = "kube-"
-INFRASTRUCTURE_NAMESPACES = {
-    "kube-system": "kube-dns, which every namespace's allow-dns policy names",
-    "knative-serving": "Knative's activator, which Knative InferenceService policies name",
-}
-"""Namespaces the generated NetworkPolicies name as infrastructure peers (builders)."""
+ARGO_CD = "Argo CD"
+PROMETHEUS_OPERATOR = "the Prometheus Operator"
+"""Rows of kinds.CONTROLLERS that own the GitOps and the Prometheus namespace's role."""
 
 
 def reserved_namespaces(spec: PlatformSpec) -> dict[str, str]:
     """Namespace -> who owns it, for every namespace the platform must not take over (plus
-    every `kube-*` name, see `reserved_reason`)."""
+    every `kube-*` name, see `reserved_reason`). What the spec names comes first: it says
+    more than an install default."""
     reserved = {name: "by Kubernetes" for name in KUBERNETES_NAMESPACES}
-    for name, why in INFRASTRUCTURE_NAMESPACES.items():
-        reserved.setdefault(name, f"for {why}")
-    gitops_default = Gitops.model_fields["namespace"].default
-    reserved.setdefault(gitops_default, "for Argo CD (gitops.namespace's default)")
     if spec.gitops is not None:
-        reserved[spec.gitops.namespace] = "for Argo CD (gitops.namespace)"
+        reserved.setdefault(spec.gitops.namespace, f"for {ARGO_CD} (gitops.namespace)")
     reserved.setdefault(
         spec.monitoring.prometheus_namespace, "for Prometheus (monitoring.prometheusNamespace)"
     )
@@ -59,6 +69,9 @@ def reserved_namespaces(spec: PlatformSpec) -> dict[str, str]:
             reserved.setdefault(
                 endpoint.namespace, f"for endpoint {name!r} (endpoints.{name}.namespace)"
             )
+    for controller, row in CONTROLLERS.items():
+        for namespace in row.namespaces:
+            reserved.setdefault(namespace, f"for {controller}")
     return reserved
 
 
@@ -67,6 +80,35 @@ def reserved_reason(spec: PlatformSpec, namespace: str) -> str | None:
     if namespace.startswith(KUBERNETES_PREFIX):
         return "by Kubernetes"
     return reserved_namespaces(spec).get(namespace)
+
+
+def _own_namespaces(spec: PlatformSpec) -> Iterator[Problem]:
+    """Argo CD's and Prometheus' namespaces are theirs alone: not Kubernetes' (the AppProject
+    would go into kube-system; NetworkPolicies would admit "Prometheus" from `default`), not
+    another controller's, not each other's."""
+    prometheus = spec.monitoring.prometheus_namespace
+    gitops = spec.gitops.namespace if spec.gitops is not None else None
+    roles = [
+        ("monitoring.prometheusNamespace", "Prometheus", prometheus, PROMETHEUS_OPERATOR, gitops),
+    ]
+    if gitops is not None:
+        roles.insert(0, ("gitops.namespace", ARGO_CD, gitops, ARGO_CD, prometheus))
+    for path, who, namespace, own, other in roles:
+        why: str | None = None
+        if namespace in KUBERNETES_NAMESPACES or namespace.startswith(KUBERNETES_PREFIX):
+            why = "by Kubernetes"
+        elif namespace == other:
+            why = (
+                "for Prometheus (monitoring.prometheusNamespace)"
+                if who == ARGO_CD
+                else f"for {ARGO_CD} (gitops.namespace)"
+            )
+        else:
+            owners = [c for c, row in CONTROLLERS.items() if namespace in row.namespaces]
+            if owners and own not in owners:
+                why = f"for {owners[0]}"
+        if why is not None:
+            yield (path, f"{namespace!r} is reserved {why}: {who} runs in a namespace of its own")
 
 
 def _namespaces(spec: PlatformSpec) -> Iterator[Problem]:
@@ -90,149 +132,6 @@ def _namespaces(spec: PlatformSpec) -> Iterator[Problem]:
             yield (path, f"tenant namespace {name!r} is already a platform namespace")
         else:
             yield from check(path, "tenant namespace", name)
-
-
-WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-ANY_VERB = frozenset({"*"})
-"""A table row that applies whatever the verbs (any grant of the resource)."""
-ESCALATIONS: tuple[tuple[frozenset[str], frozenset[str], frozenset[str], str], ...] = (
-    # (API groups, resources, verbs that escalate or ANY_VERB, why)
-    (
-        frozenset({""}),
-        frozenset({"pods/exec", "pods/attach", "pods/portforward", "pods/proxy"}),
-        ANY_VERB,
-        "runs commands in, or connects to, other workloads' containers",
-    ),
-    (
-        frozenset({""}),
-        frozenset({"pods/ephemeralcontainers"}),
-        ANY_VERB,
-        "adds a container (a shell) to a running pod",
-    ),
-    (frozenset({""}), frozenset({"services/proxy"}), ANY_VERB, "reaches any Service port"),
-    (frozenset({""}), frozenset({"nodes/proxy"}), ANY_VERB, "reaches the kubelet API"),
-    (
-        frozenset({""}),
-        frozenset({"serviceaccounts/token"}),
-        ANY_VERB,
-        "mints tokens of other service accounts",
-    ),
-    (
-        frozenset({""}),
-        frozenset({"pods", "replicationcontrollers", "podtemplates"}),
-        WRITE_VERBS,
-        "creates pods that run as any service account of the namespace and mount any Secret",
-    ),
-    (
-        frozenset({"apps"}),
-        frozenset({"deployments", "replicasets", "statefulsets", "daemonsets"}),
-        WRITE_VERBS,
-        "creates pods that run as any service account of the namespace and mount any Secret",
-    ),
-    (
-        frozenset({"batch"}),
-        frozenset({"jobs", "cronjobs"}),
-        WRITE_VERBS,
-        "creates pods that run as any service account of the namespace and mount any Secret",
-    ),
-    (
-        frozenset({""}),
-        frozenset({"persistentvolumes"}),
-        WRITE_VERBS,
-        "creates hostPath volumes on the nodes",
-    ),
-    (
-        frozenset({""}),
-        frozenset({"namespaces"}),
-        WRITE_VERBS,
-        "changes Pod Security labels or deletes namespaces",
-    ),
-    (
-        frozenset({"networking.k8s.io"}),
-        frozenset({"networkpolicies"}),
-        WRITE_VERBS,
-        "removes the network isolation (default-deny) the platform draws",
-    ),
-    (
-        frozenset({""}),
-        frozenset({"resourcequotas", "limitranges", "serviceaccounts"}),
-        WRITE_VERBS,
-        "removes the quota, limits or identities the platform sets",
-    ),
-    (
-        frozenset({"rbac.authorization.k8s.io"}),
-        frozenset({"roles", "rolebindings", "clusterroles", "clusterrolebindings"}),
-        WRITE_VERBS,
-        "grants permissions to other subjects",
-    ),
-    (
-        frozenset({"admissionregistration.k8s.io"}),
-        frozenset(
-            {
-                "mutatingwebhookconfigurations",
-                "validatingwebhookconfigurations",
-                "validatingadmissionpolicies",
-                "validatingadmissionpolicybindings",
-                "mutatingadmissionpolicies",
-                "mutatingadmissionpolicybindings",
-            }
-        ),
-        WRITE_VERBS,
-        "intercepts or rewrites every object admitted",
-    ),
-    (
-        frozenset({"certificates.k8s.io"}),
-        frozenset({"certificatesigningrequests", "certificatesigningrequests/approval"}),
-        WRITE_VERBS | {"approve", "sign"},
-        "issues client certificates for any identity",
-    ),
-)
-"""What Kubernetes' RBAC good practices (kubernetes.io/docs/concepts/security/rbac-good-practices)
-list as privilege escalation, by API group and resource."""
-ESCALATING_VERBS = frozenset({"escalate", "bind", "impersonate"})
-SECRETS = ("", "secrets")
-
-
-def rule_escalations(rule: RbacRule) -> list[tuple[str, str]]:
-    """`(field, why)` for each grant of `rule` that escalates or reaches credentials."""
-    found: list[tuple[str, str]] = []
-    for field, values in (
-        ("apiGroups", rule.api_groups),
-        ("resources", rule.resources),
-        ("verbs", rule.verbs),
-    ):
-        if any("*" in value for value in values):
-            found.append((field, "a wildcard grants everything, present and future"))
-    for verb in sorted(ESCALATING_VERBS & set(rule.verbs)):
-        found.append(("verbs", f"{verb!r} lets the holder exceed its own permissions"))
-    verbs = set(rule.verbs)
-    for groups, resources, escalating, why in ESCALATIONS:
-        granted_verbs = verbs if escalating is ANY_VERB else verbs & escalating
-        for resource in sorted(resources & set(rule.resources)):
-            if groups & set(rule.api_groups) and granted_verbs:
-                found.append(("resources", f"{' '.join(sorted(granted_verbs))} {resource}: {why}"))
-    if SECRETS[0] in rule.api_groups and SECRETS[1] in rule.resources:
-        if verbs - {"get"} or not rule.resource_names:
-            found.append(
-                (
-                    "resources",
-                    "secrets: only `get` of named Secrets (resourceNames) is allowed; anything "
-                    "more reads every credential of the namespace",
-                )
-            )
-    return found
-
-
-def _rbac(spec: PlatformSpec) -> Iterator[Problem]:
-    for name, c in spec.components.items():
-        for i, rule in enumerate(c.rbac):
-            if rule.exception is not None:
-                continue
-            for field, why in rule_escalations(rule):
-                yield (
-                    f"components.{name}.rbac[{i}].{field}",
-                    f"{why}; state why it is needed in rbac[{i}].exception, or drop it",
-                )
 
 
 SYSTEM_SUBJECT = "system:"
@@ -272,6 +171,10 @@ lines; the serializers quote them. Every other string is one line."""
 TEMPLATED: tuple[tuple[Parts, str], ...] = (
     (("monitoring", "runbookBaseUrl"), "Prometheus expands it in alert annotations"),
     (("gitops",), "Argo CD's ApplicationSet controller expands it (goTemplate)"),
+    (
+        ("pipelines", ANY, "promotion"),
+        "Argo Workflows expands it: KFP hands pipeline parameter defaults to every run's Workflow",
+    ),
 )
 """Fields (and everything under them) that a controller evaluates as a Go template, where
 `{{`/`}}` cannot be escaped for every place the value goes."""
@@ -284,8 +187,18 @@ NO_WHITESPACE: tuple[Parts, ...] = (
     ("tenancy", "tenants", ANY, "pipelineRoot"),
 )
 """URLs, URIs and revisions: a space would make them mean something else, or nothing."""
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
 LINE_BREAK = re.compile(r"[\n\r]")
+LINE_CHARACTERS = "\t\n\r"
+"""Control characters the line rules below judge (tabs and line breaks in multi-line text)."""
+
+
+def _has_category(value: str, category: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(ch) == category and ch not in allowed for ch in value)
+
+
+def _control(value: str) -> bool:
+    """Unicode Cc (C0 and C1, so terminal escapes too) and the line and paragraph separators."""
+    return any(_has_category(value, category, LINE_CHARACTERS) for category in ("Cc", "Zl", "Zp"))
 
 
 def _matches(parts: Parts, pattern: Parts, prefix: bool = False) -> bool:
@@ -304,10 +217,18 @@ def _format(parts: Parts) -> str:
 def _string_problems(parts: Parts, value: str, is_key: bool) -> Iterator[Problem]:
     path = _format(parts)
     multi_line = not is_key and any(_matches(parts, p) for p in MULTI_LINE)
-    if CONTROL.search(value) or ("\t" in value and not multi_line):
+    if _control(value) or ("\t" in value and not multi_line):
         yield (path, f"{value!r}: control characters are not allowed")
     elif LINE_BREAK.search(value) and not multi_line:
         yield (path, f"{value!r}: must be one line")
+    if _has_category(value, "Cs"):
+        yield (path, f"{value!r}: surrogate characters are not text (not writable as UTF-8)")
+    if _has_category(value, "Cf"):
+        yield (
+            path,
+            f"{value!r}: format characters are not allowed (Unicode Cf: invisible or "
+            "bidirectional, they make the text read differently from what it is)",
+        )
     if is_key:
         return
     for pattern, why in TEMPLATED:
@@ -331,11 +252,6 @@ def _strings(value: Any, parts: Parts) -> Iterator[Problem]:
         yield from _string_problems(parts, value, is_key=False)
 
 
-MAX_ALERT_HOURS = 24 * 366 * 100
-"""An age threshold beyond a century never fires; its seconds would also leave the range
-Prometheus compares exactly (float64 integers)."""
-
-
 def _urls_and_numbers(spec: PlatformSpec) -> Iterator[Problem]:
     base = spec.monitoring.runbook_base_url
     parts = urlsplit(base)
@@ -345,13 +261,53 @@ def _urls_and_numbers(spec: PlatformSpec) -> Iterator[Problem]:
             f"{base!r}: must be an absolute http(s) URL without query or fragment (alerts link "
             "to <runbookBaseUrl>/<alert>)",
         )
+    yield from check_alert_thresholds(spec)
+
+
+SYSTEM_PATHS = {
+    "/bin": "programs",
+    "/sbin": "programs",
+    "/usr": "programs and libraries",
+    "/lib": "libraries",
+    "/lib32": "libraries",
+    "/lib64": "libraries",
+    "/libx32": "libraries",
+    "/etc": "configuration (users, DNS, certificates)",
+    "/boot": "kernel",
+    "/proc": "kernel filesystems",
+    "/sys": "kernel filesystems",
+    "/dev": "devices (and the termination log)",
+    "/run": "runtime state",
+    "/var/run": "runtime state (the service account and KFP tokens)",
+}
+"""Folders, with everything under them and above them (`/`, `/var`), that an emptyDir must not
+replace: the image's system, the kernel's filesystems and what the kubelet mounts."""
+
+
+def _system_path(path: str) -> str | None:
+    for system, what in SYSTEM_PATHS.items():
+        if path == "/" or path == system or path.startswith(f"{system}/"):
+            return what if path != "/" else "root filesystem"
+        if system.startswith(f"{path}/"):
+            return what
+    return None
+
+
+def _writable_paths(spec: PlatformSpec) -> Iterator[Problem]:
     for name, c in spec.components.items():
-        hours = c.alerts.model_age_hours if c.alerts is not None else None
-        if hours is not None and hours > MAX_ALERT_HOURS:
-            yield (
-                f"components.{name}.alerts.modelAgeHours",
-                f"{hours:g}: at most {MAX_ALERT_HOURS} hours (a century)",
-            )
+        for i, path in enumerate(c.writable_paths):
+            where = f"components.{name}.writablePaths[{i}]"
+            normal = posixpath.normpath(path)
+            what = _system_path(normal)
+            if normal != path or path.startswith("//"):
+                yield (where, f"{path!r}: must be an absolute, normalised path ({normal!r})")
+            elif what is not None:
+                yield (
+                    where,
+                    f"{path!r}: a writable volume here hides the system's {what} (an emptyDir "
+                    "replaces what the image has there): use a folder of the application's own, "
+                    "such as /tmp or /var/cache/<name>",
+                )
 
 
 def _kubernetes_api(spec: PlatformSpec) -> Iterator[Problem]:
@@ -427,9 +383,11 @@ def check_security(spec: PlatformSpec) -> list[Problem]:
     problems = [
         *_strings(spec.model_dump(by_alias=True), ()),
         *_namespaces(spec),
-        *_rbac(spec),
+        *_own_namespaces(spec),
+        *check_rbac(spec),
         *_subjects(spec),
         *_urls_and_numbers(spec),
+        *_writable_paths(spec),
         *_kubernetes_api(spec),
         *_tenant_roots(spec),
         *_internal_receivers(spec),
