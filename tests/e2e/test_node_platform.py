@@ -9,8 +9,9 @@ real Argo CD syncs the rendered dev ApplicationSet from a Git repository of the 
 
 - Argo CD reports every generated Application Synced at the commit, and Healthy, with the rendered
   Lua health checks in effect: all but the Applications holding an object whose controller does
-  not run here (node_platform.NOT_RECONCILED: Katib's Experiment, Trainer's TrainJob), which are
-  exactly Progressing, because of exactly those objects, whose status is empty;
+  not run here (node_platform.NOT_RECONCILED: Katib's Experiment, Trainer's TrainJob, the Spark
+  Operator's SparkApplication), which are exactly Progressing, because of exactly those objects,
+  whose status is empty;
 
 - every Deployment, Job and InferenceService pod runs under Pod Security `restricted`, passes
   its probes and is Ready; both Jobs (submit a run and wait; schedule the recurring run)
