@@ -78,19 +78,30 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
     config.addinivalue_line("markers", "xdist_group(name): the pytest-xdist group (see below)")
+    config.pluginmanager.register(LongestFirst(), "mlp-longest-first")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its group; order the groups longest first. Last of the hooks: pytest
-    itself regroups the tests by session-scoped parameters (`env`) and tests/e2e/conftest.py moves
-    Argo CD's tests after the others on their cluster; a stable sort keeps both within a group."""
-    groups = {item.nodeid: xdist_group(item) for item in items}
+    """Mark each test with its group, first of the hooks: pytest-xdist's own hook names the
+    work unit from the mark."""
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-        item.user_properties.append(("xdist_group", groups[item.nodeid]))
-    order = longest_first([groups[item.nodeid] for item in items], _measured())
-    items[:] = [items[i] for i in order]
+        group = xdist_group(item)
+        item.add_marker(pytest.mark.xdist_group(group))
+        item.user_properties.append(("xdist_group", group))
+
+
+class LongestFirst:
+    """Orders the groups longest first, last of the collection hooks (pytest regroups tests by
+    session-scoped parameters such as `env`, tests/e2e/conftest.py moves Argo CD's tests after
+    the others on their cluster; a stable sort keeps both within a group), before pytest-xdist
+    sends the order to the scheduler (its pytest_collection_finish)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        groups = [dict(item.user_properties)["xdist_group"] for item in items]
+        order = longest_first(groups, _measured())
+        items[:] = [items[i] for i in order]
 
 
 def longest_first(groups: list[str], measured: dict[str, float]) -> list[int]:
