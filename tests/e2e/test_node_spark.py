@@ -3,13 +3,16 @@ real Spark Operator v2.5 controller (tests/e2e/controllers.py `running_spark_ope
 the preprocess image built from its generated Dockerfile (scripts/build-images.sh) imported into
 the node's containerd.
 
-From a spec copy (test_controllers.render, the dev overlay) in which the application reads a
-dataset from its work volume instead of the object store (none here) and the endpoint marked
-`kubernetesApi` is this cluster's API server (as platform.yaml tells users to set it):
+From a spec copy (test_controllers.render, the dev overlay) in which the application's registry
+and output are on its work volume instead of the object store (none here), everything else of its
+arguments as platform.yaml says, and the endpoint marked `kubernetesApi` is this cluster's API
+server (as platform.yaml tells users to set it):
 
 - a hostPath PersistentVolume (the node has no provisioner) pre-bound to the rendered claim
-  `preprocess-spark-work`, holding a dataset written by the repo's own code, owned by the pods'
-  user; the driver and the executors mount it at the same path;
+  `preprocess-spark-work`, holding a snapshot written by the repo's own code and a registry whose
+  newest version records it (as the pipeline's register step does), owned by the pods' user; the
+  driver finds the snapshot through the registry (`--dataset-from-registry`); the driver and the
+  executors mount the volume at the same path;
 - the namespace's rendered NetworkPolicies (default deny, DNS, the component's own, the Spark
   ports between its pods, the driver's egress to the API server), its RBAC and ServiceAccount,
   under Pod Security `restricted`: the driver asks the API server for executors, the executors
@@ -49,41 +52,49 @@ NAMESPACE, NAME = "ml-pipelines", "preprocess-spark"
 IMAGE_FOLDER = "components/preprocess"
 RUN_AS = 10001  # defaults.runAsUser: the pods' user, owner of the volume's files
 API_CIDR = "cidr: 192.0.2.0/28"
-DATASET, OUTPUT = "data/dataset", "data/split"  # under the work volume
+DATASETS, REGISTRY, OUTPUT = "data/datasets", "data/registry", "data/split"  # on the volume
+REGISTRY_URI, OUTPUT_URI = "s3://mlp-models/registry", "s3://mlp-models/preprocessed/digits"
 SPARK_ROLE = "spark-role"
 FINISHED_ON_EXECUTOR = re.compile(r"Finished task \S+ in stage \S+ .* \(executor (\d+)\)")
 
 
 def spec_copy(api_ip: str) -> Callable[[str], str]:
-    """The dataset and the output on the work volume; the API server's address is this
+    """The registry and the output on the work volume; the API server's address is this
     cluster's (an IP block: what NetworkPolicies see after the `kubernetes` Service's DNAT)."""
 
     def edit(spec: str) -> str:
-        args = (
-            "args: [--dataset=s3://mlp-data/digits/snapshot, "
-            "--output=s3://mlp-data/digits/preprocessed, --engine=spark]"
-        )
+        args = f"--dataset-from-registry={REGISTRY_URI}, --model=digits, --version=latest, "
+        args += f"--output={OUTPUT_URI}, --engine=spark]"
         assert args in spec, "preprocess-spark's args changed: update this test's spec copy"
         assert API_CIDR in spec, "the kubernetesApi endpoint changed: update this test"
-        local = (
-            f"args: [--dataset={WORK_DIR}/{DATASET}, --output={WORK_DIR}/{OUTPUT}, --engine=spark]"
-        )
+        local = args.replace(REGISTRY_URI, f"{WORK_DIR}/{REGISTRY}")
+        local = local.replace(OUTPUT_URI, f"{WORK_DIR}/{OUTPUT}")
         return spec.replace(args, local).replace(API_CIDR, f"cidr: {api_ip}/32")
 
     return edit
 
 
-def wine(folder: Path) -> Path:
-    """The wine data with missing values (filled with the training means), as mlp-ingest
-    writes a dataset."""
+def registered_wine(volume: Path) -> Path:
+    """The wine data with missing values (filled with the training means) as the pipeline's
+    ingest snapshots it, and a registry on ``volume`` whose one version (of the model the spec
+    names) records that snapshot at its path in the pods, as the register step does. Returns the
+    snapshot's folder on this machine."""
     import numpy as np
-    from mlp_common.dataset import write_dataset
+    from mlp_common.dataset import write_snapshot
+    from mlp_common.registry import ModelRegistry
     from mlp_ingest.core import load_sklearn
 
     frame = load_sklearn("wine")[0]
     frame.loc[frame.index % 11 == 0, "alcohol"] = np.nan
-    write_dataset(folder, frame, name="wine", target="target", source="sklearn:wine")
-    return folder
+    info = write_snapshot(str(volume / DATASETS), frame, name="wine", target="target")
+    assert info.uri is not None
+    in_pods = WORK_DIR + info.uri.removeprefix(str(volume))
+    model = volume / "model"
+    model.mkdir()
+    (model / "model.keras").write_bytes(b"not a model: preprocess reads only the metadata")
+    recorded = {"snapshot_uri": in_pods, "files": info.files, "content_hash": info.content_hash}
+    ModelRegistry(volume / REGISTRY).register("digits", model, {"dataset": recorded})
+    return Path(info.uri)
 
 
 def preprocess_image() -> dict[str, Any]:
@@ -195,9 +206,9 @@ def test_spark_application_completes_on_the_node_with_the_local_split(
         node.ctr("images", "tag", first_reference, image)
     import_seconds = time.monotonic() - started
 
-    # The work volume: the dataset, owned by the pods' user.
+    # The work volume: the snapshot and the registry, owned by the pods' user.
     volume = tmp_path / "volume"
-    wine(volume / DATASET)
+    snapshot = registered_wine(volume)
     for path in [volume, *volume.rglob("*")]:
         os.chown(path, RUN_AS, RUN_AS)
     volume.chmod(0o775)
@@ -256,7 +267,7 @@ def test_spark_application_completes_on_the_node_with_the_local_split(
 
         # The split equals the local run's (the streaming engine) on the same data.
         local = tmp_path / "local"
-        assert preprocess(["--dataset", str(volume / DATASET), "--output", str(local)]) == 0
+        assert preprocess(["--dataset", str(snapshot), "--output", str(local)]) == 0
         remote = volume / OUTPUT
         for name in ("train", "val", "test"):
             pd.testing.assert_frame_equal(

@@ -377,6 +377,25 @@ def verify_snapshot(uri: str) -> DatasetInfo:
     return info
 
 
+def fetch_checked(location: str, files: dict[str, str], where: str, recorded: str) -> Path:
+    """A local copy of the directory at ``location``, every file of ``files`` checked against
+    its sha256 (``where``: whose data, ``recorded``: who recorded the hashes, for the error)."""
+    from mlp_common.storage import localize_directory
+
+    try:
+        local = localize_directory(location)
+    except (OSError, ValueError) as exc:
+        raise StepError(f"{where}: cannot read its data at {location}: {exc}") from exc
+    for name, expected in sorted(files.items()):
+        path = local / name
+        if not path.is_file():
+            raise DataError(f"{where}: {location}/{name} is gone")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise DataError(f"{where}: {location}/{name} has {actual}, {recorded} {expected}")
+    return local
+
+
 def _read_info(root: Path) -> DatasetInfo:
     meta = root / META_FILE
     if not meta.is_file():

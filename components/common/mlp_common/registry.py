@@ -48,6 +48,7 @@ Stable read API (used by the serving component)::
     registry.list_models() -> list[str]
     registry.list_versions(model) -> list[int]
     registry.get(model, ref) -> ModelVersion       ref: int, "3", "latest" or "production"
+    registry.metadata(model, ref) -> (number, metadata.json), no download
     registry.latest(model) / registry.production(model) -> ModelVersion | None
     ModelVersion.path / .keras_path / .saved_model_path / .metadata / .version
 
@@ -251,11 +252,20 @@ class ModelRegistry:
             raise RegistryError(f"model {model!r} has no {ref} version")
         return found
 
+    def metadata(self, model: str, ref: int | str) -> tuple[int, dict[str, Any]]:
+        """(the number, the ``metadata.json``) of version ``ref`` of ``model``, without
+        downloading its files."""
+        number = self.resolve(model, ref)
+        return number, json.loads(self._metadata_text(model, number))
+
+    def _metadata_text(self, model: str, number: int) -> str:
+        return self.store.read_text(f"{self._versions(model)}/{number}/{METADATA_FILE}")
+
     def get(self, model: str, ref: int | str) -> ModelVersion:
         """The version ``ref`` of ``model`` (see :meth:`resolve`)."""
         number = self.resolve(model, ref)
         rel = f"{self._versions(model)}/{number}"
-        text = self.store.read_text(f"{rel}/{METADATA_FILE}")
+        text = self._metadata_text(model, number)
         metadata = json.loads(text)
         artifacts = metadata.get(ARTIFACTS)
         path = self.store.local_dir(f"{self._model(model)}/{artifacts}" if artifacts else rel)

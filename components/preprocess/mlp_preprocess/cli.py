@@ -7,10 +7,10 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from mlp_common.dataset import read_snapshot_info
+from mlp_common.dataset import fetch_checked, read_snapshot_info
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
-from mlp_common.step import StepCli
+from mlp_common.step import DataError, StepCli, StepError
 from mlp_common.storage import is_remote, localize_directory, upload_directory
 
 from mlp_preprocess.streaming import split_dataset
@@ -25,7 +25,22 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="dataset directory written by mlp-ingest")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="dataset directory or snapshot written by mlp-ingest")
+    source.add_argument(
+        "--dataset-from-registry",
+        metavar="REGISTRY",
+        help="the snapshot a registered version was trained from (its metadata's "
+        "dataset.snapshot_uri), checked against the hashes the version recorded",
+    )
+    parser.add_argument(
+        "--model", help="with --dataset-from-registry: the model whose version names the snapshot"
+    )
+    parser.add_argument(
+        "--version",
+        default="latest",
+        help="with --dataset-from-registry: a version number, latest (default) or production",
+    )
     parser.add_argument(
         "--output",
         required=True,
@@ -57,9 +72,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def registry_snapshot(registry: str, model: str, version: str) -> Path:
+    """A local copy of the snapshot version ``version`` of ``model`` was trained from (the
+    pipeline's ingest wrote it), every file checked against the hashes the version recorded."""
+    from mlp_common.registry import ModelRegistry, RegistryError
+
+    try:
+        number, metadata = ModelRegistry(registry).metadata(model, version)
+    except RegistryError as exc:
+        raise StepError(f"--dataset-from-registry {registry}: {exc}") from exc
+    where = f"--dataset-from-registry {registry}: {model} version {number}"
+    recorded = metadata.get("dataset") or {}
+    uri, files = recorded.get("snapshot_uri"), recorded.get("files") or {}
+    if not uri or not files:
+        raise StepError(
+            f"{where} ({version}) records no dataset snapshot with file hashes: it was "
+            "registered from a dataset directory; run the pipeline to register a version that does"
+        )
+    local = fetch_checked(uri, files, where, "the version recorded")
+    info = read_snapshot_info(str(local))
+    if info is None or info.content_hash != recorded.get("content_hash"):
+        found = None if info is None else info.content_hash
+        raise DataError(
+            f"{where}: {uri} holds {found}, the version recorded {recorded.get('content_hash')}"
+        )
+    return local
+
+
 def run(args: argparse.Namespace) -> None:
     set_global_seed(args.seed)
-    dataset = localize_directory(args.dataset)
+    if args.dataset_from_registry:
+        if not args.model:
+            raise StepError("--dataset-from-registry needs --model")
+        dataset = registry_snapshot(args.dataset_from_registry, args.model, args.version)
+    else:
+        dataset = localize_directory(args.dataset)
     remote = is_remote(args.output)
     with contextlib.ExitStack() as stack:
         local = stack.enter_context(tempfile.TemporaryDirectory()) if remote else args.output

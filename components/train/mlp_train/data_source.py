@@ -21,10 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlp_common.dataset import file_sha256
+from mlp_common.dataset import fetch_checked, file_sha256
 from mlp_common.files import read_json
-from mlp_common.step import DataError, StepError
-from mlp_common.storage import localize_directory
+from mlp_common.step import StepError
 
 from mlp_train.core import DATA_FILE
 
@@ -51,23 +50,6 @@ def describe(data_dir: str | os.PathLike[str], uri: str) -> dict[str, Any]:
     }
 
 
-def fetch(location: str, files: dict[str, str], where: str, recorded: str) -> Path:
-    """A local copy of the preprocess output at ``location``, every file of ``files`` checked
-    against its sha256 (``recorded``: who recorded it, for the error)."""
-    try:
-        local = localize_directory(location)
-    except (OSError, ValueError) as exc:
-        raise StepError(f"{where}: cannot read its data at {location}: {exc}") from exc
-    for name, expected in sorted(files.items()):
-        path = local / name
-        if not path.is_file():
-            raise DataError(f"{where}: {location}/{name} is gone")
-        actual = file_sha256(path)
-        if actual != expected:
-            raise DataError(f"{where}: {location}/{name} has {actual}, {recorded} {expected}")
-    return local
-
-
 def resolve(registry: str, model: str, version: str) -> tuple[Path, str, int]:
     """(a local copy of, the URI of, the version number of) the preprocessed data that trained
     ``model`` ``version`` in ``registry``, checked against the hashes the version recorded."""
@@ -86,4 +68,4 @@ def resolve(registry: str, model: str, version: str) -> tuple[Path, str, int]:
     files = record.get("files") or {}
     if not uri or "train.parquet" not in files:
         raise StepError(f"{where}: {DATA_FILE} has no uri or no train.parquet hash")
-    return fetch(store_uri(uri), files, where, "the version recorded"), uri, found.version
+    return fetch_checked(store_uri(uri), files, where, "the version recorded"), uri, found.version

@@ -37,10 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlp_common.dataset import fetch_checked
 from mlp_common.files import dumps_json, read_json
 from mlp_common.step import DataError, StepError
-
-from mlp_train.data_source import fetch
 
 PIN_FILE = "data.json"
 """The pin's name in the run's work directory (mlp_train.jobset)."""
@@ -104,7 +103,7 @@ def pinned(
         )
     where = f"--data-pin {pin}: the data this run pinned changed under it"
     try:
-        local = fetch(found["location"], found["files"], where, "the run pinned")
+        local = fetch_checked(found["location"], found["files"], where, "the run pinned")
     except DataError as exc:
         raise DataError(
             f"{exc}; its checkpoints were trained on the pinned data, so it cannot resume on "
