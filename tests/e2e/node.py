@@ -113,6 +113,25 @@ def restricted_namespace(name: str) -> Manifest:
     }
 
 
+def host_path_volume(claim: Manifest, path: Path) -> Manifest:
+    """A hostPath PersistentVolume bound beforehand to ``claim`` (the node has no provisioner),
+    with the claim's size, access modes and class, named ``<namespace>-<claim>``."""
+    meta = claim["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{meta['namespace']}-{meta['name']}"},
+        "spec": {
+            "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+            "accessModes": claim["spec"]["accessModes"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": claim["spec"].get("storageClassName", ""),
+            "claimRef": {"namespace": meta["namespace"], "name": meta["name"]},
+            "hostPath": {"path": str(path), "type": "Directory"},
+        },
+    }
+
+
 # --- What a node leaves on the machine ----------------------------------------------------------
 
 NODE_RUN = Path("/run/mlp-node")

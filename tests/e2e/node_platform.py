@@ -70,7 +70,7 @@ from .kube import (
     kustomize_build,
     load_documents,
 )
-from .node import restricted_namespace, wait_running
+from .node import host_path_volume, restricted_namespace, wait_running
 from .node_argocd import Delivery
 from .test_alert_chain import _install_monitoring_crds as install_monitoring_crds
 from .test_controllers import mode
@@ -374,24 +374,9 @@ def _volumes(cluster: Cluster, documents: list[Manifest], root: Path) -> None:
     with the claim's size, access modes and class."""
     volumes = []
     for claim in (d for d in documents if d["kind"] == "PersistentVolumeClaim"):
-        meta = claim["metadata"]
-        path = root / meta["namespace"] / meta["name"]
+        path = root / claim["metadata"]["namespace"] / claim["metadata"]["name"]
         path.mkdir(parents=True, exist_ok=True)
-        volumes.append(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"{meta['namespace']}-{meta['name']}"},
-                "spec": {
-                    "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-                    "accessModes": claim["spec"]["accessModes"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": claim["spec"].get("storageClassName", ""),
-                    "claimRef": {"namespace": meta["namespace"], "name": meta["name"]},
-                    "hostPath": {"path": str(path), "type": "Directory"},
-                },
-            }
-        )
+        volumes.append(host_path_volume(claim, path))
     if volumes:
         apply(cluster, yaml.safe_dump_all(volumes, sort_keys=False), applyset=None)
 

@@ -44,6 +44,7 @@ from platformgen.builders.spark_application import WORK_DIR, work_claim
 import support
 from .controllers import SPARK_OPERATOR, Controllers, running_spark_operator
 from .kube import CONTROL_PLANE, NODE_TOOLS, ROOT, Cluster, Manifest, apply
+from .node import host_path_volume
 from .test_controllers import render
 
 pytestmark = pytest.mark.tools
@@ -108,23 +109,6 @@ def preprocess_image() -> dict[str, Any]:
     (record,) = support.load_script("images").build_all(ROOT / "platform.yaml", [IMAGE_FOLDER])
     assert record.cached, "the image was built just above"
     return dict(record.__dict__)
-
-
-def persistent_volume(path: Path, claim: Manifest) -> Manifest:
-    """A hostPath volume pre-bound to the claim, with the claim's size and access modes."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"{NAMESPACE}-{claim['metadata']['name']}"},
-        "spec": {
-            "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-            "accessModes": claim["spec"]["accessModes"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": claim["spec"].get("storageClassName", ""),
-            "claimRef": {"namespace": NAMESPACE, "name": claim["metadata"]["name"]},
-            "hostPath": {"path": str(path), "type": "Directory"},
-        },
-    }
 
 
 def ours(documents: list[Manifest]) -> list[Manifest]:
@@ -212,7 +196,7 @@ def test_spark_application_completes_on_the_node_with_the_local_split(
     for path in [volume, *volume.rglob("*")]:
         os.chown(path, RUN_AS, RUN_AS)
     volume.chmod(0o775)
-    pv = persistent_volume(volume, claim)
+    pv = host_path_volume(claim, volume)
     secret = {  # secretEnv's references (no object store is reached here)
         "apiVersion": "v1",
         "kind": "Secret",

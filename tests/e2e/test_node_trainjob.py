@@ -40,7 +40,7 @@ import yaml
 import support
 from .controllers import BINARIES, Controllers, running_controllers
 from .kube import CONTROL_PLANE, NODE_TOOLS, ROOT, Cluster, Manifest, apply
-from .node import probe_pod
+from .node import host_path_volume, probe_pod
 from .test_controllers import component, render
 
 pytestmark = pytest.mark.tools
@@ -96,23 +96,6 @@ def train_image() -> dict[str, Any]:
     (record,) = images.build_all(ROOT / "platform.yaml", [IMAGE_FOLDER])
     assert record.cached, "the image was built just above"
     return dict(record.__dict__)
-
-
-def persistent_volume(path: Path, claim: Manifest) -> Manifest:
-    """A hostPath volume pre-bound to the claim, with the claim's size and access modes."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"{NAMESPACE}-{claim['metadata']['name']}"},
-        "spec": {
-            "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-            "accessModes": claim["spec"]["accessModes"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": claim["spec"].get("storageClassName", ""),
-            "claimRef": {"namespace": NAMESPACE, "name": claim["metadata"]["name"]},
-            "hostPath": {"path": str(path), "type": "Directory"},
-        },
-    }
 
 
 def local_image(runtime: Manifest) -> None:
@@ -198,7 +181,7 @@ def test_train_job_trains_on_the_node_and_resumes_after_a_restart(
         os.chown(path, TRAIN_UID, TRAIN_UID)
     volume.chmod(0o775)
 
-    pv = persistent_volume(volume, claim)
+    pv = host_path_volume(claim, volume)
     try:
         # The TrainJob only after its runtime (Trainer's webhook refuses it otherwise).
         prerequisites = [o for o in objects if o["kind"] not in {"TrainJob", "TrainingRuntime"}]
