@@ -91,6 +91,26 @@ def run_step(name: str, body: Callable[[], int | None]) -> int:
     return code
 
 
+def add_registry_source(
+    parser: argparse.ArgumentParser,
+    local: tuple[str, str],
+    registry: tuple[str, str],
+    default_version: str,
+) -> None:
+    """Exactly one of a local input (``local``: flag, help) and the input a registered version
+    records (``registry``: flag, help), with ``--model`` and ``--version`` (default
+    ``default_version``) naming that version."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(local[0], help=local[1])
+    source.add_argument(registry[0], metavar="REGISTRY", help=registry[1])
+    parser.add_argument("--model", help=f"model name (with {registry[0]})")
+    parser.add_argument(
+        "--version",
+        default=default_version,
+        help=f"version number, latest or production (with {registry[0]}; {default_version})",
+    )
+
+
 @dataclass(frozen=True)
 class StepCli:
     """A step's command line: ``mlp-<name>``, its own arguments and its core call.

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlp_common.dataset import fetch_checked, read_snapshot_info
 from mlp_common.files import atomic_directory, dumps_json, write_json_atomic
 from mlp_common.seeds import DEFAULT_SEED, set_global_seed
-from mlp_common.step import DataError, StepCli, StepError
+from mlp_common.step import DataError, StepCli, StepError, add_registry_source
 from mlp_common.storage import is_remote, localize_directory, upload_directory
 
 from mlp_preprocess.streaming import split_dataset
@@ -25,21 +25,15 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="dataset directory or snapshot written by mlp-ingest")
-    source.add_argument(
-        "--dataset-from-registry",
-        metavar="REGISTRY",
-        help="the snapshot a registered version was trained from (its metadata's "
-        "dataset.snapshot_uri), checked against the hashes the version recorded",
-    )
-    parser.add_argument(
-        "--model", help="with --dataset-from-registry: the model whose version names the snapshot"
-    )
-    parser.add_argument(
-        "--version",
-        default="latest",
-        help="with --dataset-from-registry: a version number, latest (default) or production",
+    add_registry_source(
+        parser,
+        ("--dataset", "dataset directory or snapshot written by mlp-ingest"),
+        (
+            "--dataset-from-registry",
+            "the snapshot --model --version in this model registry was trained from (its "
+            "dataset.snapshot_uri), checked against the hashes the version recorded",
+        ),
+        "latest",
     )
     parser.add_argument(
         "--output",

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from mlp_common.metrics import katib_lines
-from mlp_common.step import TENSORFLOW_ENVIRONMENT, StepCli, StepError
+from mlp_common.step import TENSORFLOW_ENVIRONMENT, StepCli, StepError, add_registry_source
 from mlp_common.storage import localize_directory
 
 from mlp_train import data_source, distributed, run_data
@@ -28,19 +28,15 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = HyperParameters()
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="preprocess output directory (path or s3:// URI)")
-    source.add_argument(
-        "--data-from-registry",
-        metavar="REGISTRY",
-        help="the preprocessed data that trained --model --version in this model registry "
-        "(path or s3:// URI), as the version recorded it (Katib trials, make tune)",
-    )
-    parser.add_argument("--model", help="model name (with --data-from-registry)")
-    parser.add_argument(
-        "--version",
-        default="production",
-        help="version number, latest or production (with --data-from-registry; production)",
+    add_registry_source(
+        parser,
+        ("--data", "preprocess output directory (path or s3:// URI)"),
+        (
+            "--data-from-registry",
+            "the preprocessed data that trained --model --version in this model registry "
+            "(path or s3:// URI), as the version recorded it (Katib trials, make tune)",
+        ),
+        "production",
     )
     parser.add_argument(
         "--data-uri",
