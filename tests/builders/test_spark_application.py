@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,18 @@ def _upstream_chart_rules() -> dict[str, Any]:
     from (its Helm template: the rules block is plain YAML)."""
     version = pinned()["SPARK_OPERATOR_VERSION"]
     module = f"github.com/kubeflow/spark-operator/v2@{version}"
-    gomodcache = subprocess.run(
-        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    path = Path(gomodcache) / module / UPSTREAM_CHART
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: run `make tools` (install-tools.sh fetches {module})")
+    # `go mod download` prints the module's directory, fetching it when the module cache lacks
+    # it (a cleaned cache, or one other than the tools were installed with).
+    found = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "GOFLAGS": "", "GO111MODULE": "on"},
+    )
+    if found.returncode != 0:
+        pytest.fail(f"go mod download {module} failed:\n{found.stdout}{found.stderr}")
+    path = Path(json.loads(found.stdout)["Dir"]) / UPSTREAM_CHART
     text = path.read_text(encoding="utf-8")
     block = text[text.index("rules:") : text.index("---", text.index("rules:"))]
     (rule,) = yaml.safe_load(block)["rules"]
