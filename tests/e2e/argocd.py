@@ -137,9 +137,26 @@ class ArgoCD:
             for log in sorted(self.state.glob("*.log"))
         )
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Install, then start the components and wait until each one listens. A port picked
+        free can be taken by another process before the component binds it (the tests run
+        side by side): a component that exits on `address already in use` is retried on new
+        ports, everything else fails at once."""
         self.state.mkdir(parents=True, exist_ok=True)
         self.install()
+        for attempt in range(1, attempts + 1):
+            listeners = self._launch()
+            try:
+                for name, port in listeners.items():
+                    self._wait_listening(port, name)
+                return
+            except AssertionError as error:
+                if "address already in use" not in str(error) or attempt == attempts:
+                    raise
+                self.stop()
+
+    def _launch(self) -> dict[str, int]:
+        """Start every component on free ports; the port each one listens on, by name."""
         redis, repo, metrics = free_port(), free_port(), [free_port() for _ in range(4)]
         base_env = {
             "HOME": str(self.state),
@@ -245,7 +262,12 @@ class ArgoCD:
             ],
             {**base_env, "PATH": path},
         )
-        self._wait_listening(repo, "argocd-repo-server")
+        return {
+            "redis-server": redis,
+            "argocd-repo-server": repo,
+            "argocd-application-controller": metrics[1],
+            "argocd-applicationset-controller": metrics[3],
+        }
 
     def _wait_listening(self, port: int, name: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

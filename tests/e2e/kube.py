@@ -262,6 +262,39 @@ def apply(
     return [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
 
 
+def restore(cluster: Cluster, manifests: str, *, force_conflicts: bool = False) -> None:
+    """Put the cluster back to `manifests`, a render `apply` delivered before: the same
+    server-side apply (each object labelled as the ApplySet's member, as `apply` labels it) and
+    the members the render no longer holds deleted. That is what `apply` with kubectl's ApplySet
+    prune does; the tests about pruning use kubectl's. Fixtures that only undo a test's change
+    use this: kubectl lists every member kind in every namespace of the set one request at a
+    time under its fixed client-side limit of 5 requests a second (about 90 lists, 15 s), where
+    one `kubectl get` of the member kinds across namespaces needs a request per kind."""
+    documents = load_documents(manifests)
+    apply(cluster, as_applied(documents), applyset=None, force_conflicts=force_conflicts)
+    resource, name = APPLYSET.split("/")
+    parent = cluster.get_json(resource, name)
+    kinds = parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"]
+    if not kinds:
+        return
+    members = cluster.get_json(
+        kinds, "-A", "-l", f"applyset.kubernetes.io/part-of={applyset_id()}"
+    )["items"]
+    wanted = {identity(doc) for doc in documents}
+    extra = [obj for obj in members if identity(obj) not in wanted]
+    for obj in extra:
+        meta = obj["metadata"]
+        group = identity(obj)[0]
+        cluster.kubectl(
+            "delete",
+            f"{obj['kind']}.{group}" if group else obj["kind"],
+            meta["name"],
+            *(["-n", meta["namespace"]] if meta.get("namespace") else []),
+            "--ignore-not-found",
+            "--wait=false",
+        )
+
+
 def applyset_id() -> str:
     """kubectl's id for APPLYSET: base64url(sha256(name.namespace.kind.group)) (KEP-3659)."""
     crd = load_documents(APPLYSET_CRD.read_text(encoding="utf-8"))[0]

@@ -41,6 +41,7 @@ from .kube import (
     snapshot,
     wait_for_pods,
 )
+from .kube import restore as restore_render
 
 pytestmark = pytest.mark.tools
 
@@ -163,7 +164,7 @@ def render(spec_path: Path, out: Path) -> None:
 def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]:
     """Put the full environment back after a test that changed it."""
     yield
-    apply(cluster, rendered)
+    restore_render(cluster, rendered)
 
 
 def test_prune_removes_only_the_removed_component(

@@ -33,6 +33,7 @@ from .kube import (
     apply,
     kustomize_build,
 )
+from .kube import restore as restore_render
 
 pytestmark = pytest.mark.tools
 
@@ -45,7 +46,7 @@ NOT_COPIED = {"platform.yaml", "base", "overlays", "charts", "argocd"}
 def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]:
     """Put the environment back (the committed render) after the promotions."""
     yield
-    apply(cluster, rendered)
+    restore_render(cluster, rendered)
 
 
 def _registry(root: Path) -> Path:

@@ -40,6 +40,7 @@ from .kube import (
     snapshot,
     wait_for_pods,
 )
+from .kube import restore as restore_render
 from .test_apply import GENERATED, render
 
 pytestmark = pytest.mark.tools
@@ -124,7 +125,7 @@ def pipeline_versions_immutable(cluster: Cluster, applied: Applied) -> None:
 def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]:
     """Put the environment back (the committed render) after a test that changed it."""
     yield
-    apply(cluster, rendered)
+    restore_render(cluster, rendered)
     settle_reverted_rollouts(cluster)
 
 

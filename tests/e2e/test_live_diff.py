@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from .conftest import Applied
-from .kube import PLATFORMGEN, ROOT, Cluster, apply, identity, load_documents
+from .kube import PLATFORMGEN, ROOT, Cluster, identity, load_documents
+from .kube import restore as restore_render
 from .test_apply import removable_component, render_copy, without_component
 
 pytestmark = pytest.mark.tools
@@ -51,7 +52,7 @@ def lines(result: subprocess.CompletedProcess[str], status: str) -> list[str]:
 def restore(cluster: Cluster, applied: Applied, rendered: str) -> Iterator[None]:
     """Undo the hand edit as a GitOps controller would: apply, taking the fields back."""
     yield
-    apply(cluster, rendered, force_conflicts=True)
+    restore_render(cluster, rendered, force_conflicts=True)
 
 
 def test_in_sync_right_after_apply(cluster: Cluster, applied: Applied, env: str) -> None:

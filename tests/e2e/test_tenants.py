@@ -39,6 +39,7 @@ from .kube import (
     load_documents,
     snapshot,
 )
+from .kube import restore as restore_render
 from .test_apply import render_copy
 
 pytestmark = pytest.mark.tools
@@ -249,7 +250,7 @@ def test_prune_removes_exactly_the_removed_tenant(
             ),
             timeout=120,
         )
-        apply(cluster, rendered)
+        restore_render(cluster, rendered)
 
 
 def runner_pod(name: str, namespace: str, workflow: str, image: str) -> dict[str, Any]:
