@@ -24,6 +24,14 @@ NODE_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on
 # Paths written outside the work directory (hard-coded in kubelet, containerd and libcni).
 NODE_OUTSIDE_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/containerd)
 NODE_BINARIES=(kubelet kube-proxy kube-scheduler containerd containerd-shim-runc-v2 ctr runc kube-router)
+# NODE_STORE=<name> keeps the node's containerd image store (content and unpacked layers) in
+# $NODE_STORES/<name> between runs, so a later node with that name starts with the images the
+# last one had: unpacking an image of gigabytes costs a minute of CPU here, a pull of an image
+# already present costs a manifest lookup. One node uses a store at a time (claimed under the
+# slot lock; a node that finds it in use gets a fresh store in its work directory). A node hands
+# its store back without containers or sandboxes (`node_store_release`), so the next containerd
+# starts with images only; a store not handed back so (a killed run) is emptied before reuse.
+NODE_STORES="${MLP_NODE_STORES:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform-node}"
 IMAGE_PREFIX="localhost/mlp-node"
 IMAGE_TAG="node"
 
@@ -44,6 +52,10 @@ node_vars() {
     CGROUP_ROOT="mlp-node-$SLOT"
     NODE_DIR="$CLUSTER_DIR/node"
     SOCK="$NODE_DIR/containerd/containerd.sock"
+    CONTAINERD_ROOT="$NODE_DIR/containerd/root"
+    if [[ -f "$CLUSTER_DIR/node-store" ]]; then
+        CONTAINERD_ROOT="$NODE_STORES/$(cat "$CLUSTER_DIR/node-store")"
+    fi
 }
 
 node_check_tools() {
@@ -93,6 +105,88 @@ node_claim() {
     )" || die "no free node slot (all $NODE_SLOTS in use, see $NODE_RUN)"
     printf '%s\n' "$slot" >"$CLUSTER_DIR/node-slot"
     node_vars "$slot"
+}
+
+# node_store_claim: use the store NODE_STORE names as containerd's root, if no other node has it.
+node_store_claim() {
+    [[ -n "${NODE_STORE:-}" ]] || return 0
+    [[ "$NODE_STORE" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "NODE_STORE must be a lowercase name, not '$NODE_STORE'"
+    mkdir -p "$NODE_STORES"
+    if ! (
+        exec 9>>"$NODE_RUN/lock"
+        flock 9
+        owner="$NODE_RUN/store-$NODE_STORE"
+        # A store whose owner's state directory is gone was left by a killed run.
+        [[ -f "$owner" && -d "$(cat "$owner")" ]] && exit 1
+        printf '%s\n' "$CLUSTER_DIR" >"$owner"
+    ); then
+        node_log "image store $NODE_STORE is in use by another node: this one starts empty"
+        return 0
+    fi
+    local store="$NODE_STORES/$NODE_STORE"
+    if [[ -d "$store" && ! -f "$store/.handed-back" ]]; then
+        node_log "image store $NODE_STORE was not handed back (a killed run): emptying it"
+        rm -rf "$store"
+    fi
+    mkdir -p "$store"
+    rm -f "$store/.handed-back"
+    printf '%s\n' "$NODE_STORE" >"$CLUSTER_DIR/node-store"
+    CONTAINERD_ROOT="$store"
+}
+
+# node_store_release: with containerd still up and every task deleted, remove the containers
+# and sandboxes (and their snapshots) from the claimed store, so it holds images only; the
+# store is marked handed back once containerd has stopped (node_store_hand_back).
+node_store_release() {
+    [[ -f "$CLUSTER_DIR/node-store" && -S "$SOCK" ]] || return 0
+    pid_alive "$CLUSTER_DIR/pids/containerd" || return 0
+    local ctr=("$BIN/ctr" --address "$SOCK" -n k8s.io) id
+    for id in $("${ctr[@]}" sandboxes ls -q 2>/dev/null); do
+        "${ctr[@]}" sandboxes rm -f "$id" >/dev/null 2>&1 || true
+    done
+    for id in $("${ctr[@]}" containers ls -q 2>/dev/null); do
+        "${ctr[@]}" containers rm "$id" >/dev/null 2>&1 || true
+    done
+    [[ -z "$("${ctr[@]}" containers ls -q 2>/dev/null)" ]] && : >"$CLUSTER_DIR/node-store-empty"
+    return 0
+}
+
+node_store_hand_back() {
+    [[ -f "$CLUSTER_DIR/node-store" ]] || return 0
+    local name store
+    name="$(cat "$CLUSTER_DIR/node-store")"
+    store="$NODE_STORES/$name"
+    if [[ -f "$CLUSTER_DIR/node-store-empty" ]] && ! pid_alive "$CLUSTER_DIR/pids/containerd"; then
+        # The CRI plugin's per-container and per-sandbox files, of containers gone.
+        rm -rf "$store/io.containerd.grpc.v1.cri"
+        : >"$store/.handed-back"
+    fi
+    (
+        flock 9
+        rm -f "$NODE_RUN/store-$name"
+    ) 9>>"$NODE_RUN/lock"
+    rm -f "$CLUSTER_DIR/node-store" "$CLUSTER_DIR/node-store-empty"
+}
+
+# node_stores_clean: remove every kept image store no running node holds.
+node_stores_clean() {
+    [[ -d "$NODE_STORES" ]] || return 0
+    mkdir -p "$NODE_RUN"
+    (
+        flock 9
+        local store owner
+        for store in "$NODE_STORES"/*/; do
+            [[ -d "$store" ]] || continue
+            store="${store%/}"
+            owner="$NODE_RUN/store-$(basename "$store")"
+            if [[ -f "$owner" && -d "$(cat "$owner")" ]]; then
+                node_log "image store $(basename "$store") is in use: kept"
+                continue
+            fi
+            rm -rf "$store"
+            node_log "removed image store $(basename "$store")"
+        done
+    ) 9>>"$NODE_RUN/lock"
 }
 
 # node_release: free the slot; the last node restores the sysctls and removes outside paths.
@@ -205,7 +299,7 @@ write_node_config() {
     # (or switched off: NRI, the debug and metrics sockets, imports from /etc/containerd).
     cat >"$NODE_DIR/containerd/config.toml" <<EOF
 version = 4
-root = "$NODE_DIR/containerd/root"
+root = "$CONTAINERD_ROOT"
 state = "$NODE_DIR/containerd/state"
 imports = []
 [plugins.'io.containerd.server.v1.grpc']
@@ -349,6 +443,7 @@ node_import_images() {
 # node_up API_PORT: containerd, kubelet, kube-proxy, kube-scheduler, kube-router, CoreDNS.
 node_up() {
     local api_port="$1"
+    node_store_claim
     write_node_config "$api_port"
     node_cgroups_up
     node_pod_egress_rules "$api_port"
@@ -431,8 +526,10 @@ node_down() {
     stop kube-proxy
     stop kubelet
     node_stop_containers
+    node_store_release
     stop containerd
     node_stop_shims
+    node_store_hand_back
     node_cgroups_down
     node_unmount
     ip netns del "$NETNS" 2>/dev/null || true # the bridge, pod veths, chains and ipsets with it

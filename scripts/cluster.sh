@@ -7,6 +7,7 @@
 #   scripts/cluster.sh up     start (or reuse a healthy) cluster; prints the kubeconfig path
 #   scripts/cluster.sh down   stop the processes by PID and delete the state
 #   scripts/cluster.sh env    print `export KUBECONFIG=...` for eval
+#   scripts/cluster.sh clean-stores   remove the image stores nodes keep (NODE_STORE), unless in use
 #
 # With NODE=1, `up` also starts one real node (scripts/cluster-node.sh: containerd, runc,
 # kubelet, kube-proxy, kube-scheduler, kube-router for NetworkPolicy, CoreDNS), in a network
@@ -329,8 +330,9 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 env) printf 'export KUBECONFIG=%s\n' "$(kubeconfig)" ;;
+clean-stores) node_stores_clean ;;
 *)
-    echo "usage: $0 up|down|env" >&2
+    echo "usage: $0 up|down|env|clean-stores" >&2
     exit 2
     ;;
 esac

@@ -42,7 +42,7 @@ def node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeSessi
     """One control plane with one real node (scripts/cluster.sh, NODE=1) for the session's
     node tests (one xdist group, tests/conftest.py), stopped by PID afterwards."""
     before = sysctls()
-    with control_plane(tmp_path_factory.mktemp("node"), node=True) as cluster:
+    with control_plane(tmp_path_factory.mktemp("node"), node=True, store="node") as cluster:
         yield NodeSession(cluster=cluster, sysctls_before=before)
 
 

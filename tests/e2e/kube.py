@@ -138,6 +138,17 @@ class Node:
     def images(self) -> set[str]:
         return set(self.ctr("images", "ls", "-q").stdout.split())
 
+    def image_digests(self) -> dict[str, str]:
+        """Each image name in the node's containerd, with the digest of what it names."""
+        rows = [line.split() for line in self.ctr("images", "ls").stdout.splitlines()[1:]]
+        return {row[0]: row[2] for row in rows if len(row) > 2}
+
+    def has_images(self, names: list[str], digest: str) -> bool:
+        """Whether every name already names `digest` (a node that keeps its image store,
+        scripts/cluster-node.sh NODE_STORE, has what an earlier run imported)."""
+        present = self.image_digests()
+        return all(present.get(name) == digest for name in names)
+
     def import_image(self, archive: Path, name: str | None = None) -> list[str]:
         """Import an OCI (or Docker) image archive into the node's containerd, where the
         kubelet finds it: pods then use the image with `imagePullPolicy: Never` (or
@@ -522,7 +533,7 @@ def changed_objects(
 
 
 def _cluster_script(
-    state: Path, command: str, *, node: bool = False
+    state: Path, command: str, *, node: bool = False, store: str = ""
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "cluster.sh"), command],
@@ -532,6 +543,7 @@ def _cluster_script(
             "CLUSTER_BIN": str(TOOLS_BIN),
             "CLUSTER_OWNER_PID": str(os.getpid()),
             "NODE": "1" if node else "0",
+            "NODE_STORE": store,
         },
         capture_output=True,
         text=True,
@@ -540,14 +552,15 @@ def _cluster_script(
 
 
 @contextlib.contextmanager
-def control_plane(state: Path, *, node: bool = False) -> Iterator[Cluster]:
+def control_plane(state: Path, *, node: bool = False, store: str = "") -> Iterator[Cluster]:
     """A control plane of its own (scripts/cluster.sh, state in `state`), stopped afterwards.
     With `node`, also one real node (kubelet, containerd, kube-proxy, kube-scheduler,
-    kube-router enforcing NetworkPolicy, CoreDNS): pods run. A failed start fails the test
-    with the tail of every component's log."""
+    kube-router enforcing NetworkPolicy, CoreDNS): pods run; with `store`, its containerd keeps
+    its images in that named store between runs (scripts/cluster-node.sh NODE_STORE). A failed
+    start fails the test with the tail of every component's log."""
     if node:
         require_tools(*CONTROL_PLANE, *NODE_TOOLS)
-    up = _cluster_script(state, "up", node=node)
+    up = _cluster_script(state, "up", node=node, store=store)
     if up.returncode != 0:
         logs = "".join(
             f"\n--- {log.name} (tail)\n" + "\n".join(log.read_text().splitlines()[-20:])

@@ -3,6 +3,7 @@ image) and what a node may leave on the machine (tests/e2e/test_node*.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,11 @@ def host_path_volume(claim: Manifest, path: Path) -> Manifest:
 # --- What a node leaves on the machine ----------------------------------------------------------
 
 NODE_RUN = Path("/run/mlp-node")
+NODE_STORES = Path(
+    os.environ.get("MLP_NODE_STORES")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ml-platform-node"
+)
+"""Where a node keeps a named image store between runs (scripts/cluster-node.sh NODE_STORE)."""
 NODE_SYSCTLS = (
     "kernel.panic",
     "kernel.panic_on_oops",

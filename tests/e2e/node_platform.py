@@ -278,7 +278,7 @@ def running_platform(
     processes = Processes(work / "logs")
     with phase("cluster", "node"):
         stack = contextlib.ExitStack()
-        cluster = stack.enter_context(control_plane(work / "cluster", node=True))
+        cluster = stack.enter_context(control_plane(work / "cluster", node=True, store="platform"))
     with stack:
         node = cluster.node
         assert node is not None
@@ -291,7 +291,8 @@ def running_platform(
                 # then resolves each name through the registry and fetches only what is
                 # missing. (Layers of hundreds of MB fetched over the veth were cut short.)
                 for record in records:
-                    node.ctr("images", "import", "--all-platforms", record["archive"])
+                    if not node.has_images(record["references"], record["digest"]):
+                        node.ctr("images", "import", "--all-platforms", record["archive"])
             with phase("cluster", "controllers"):
                 controllers = stack.enter_context(
                     running_controllers(
@@ -387,8 +388,11 @@ def _stand_ins(cluster: Cluster, documents: list[Manifest], registry: Path) -> s
     stand_ins = node_images.stand_in_objects(documents)
     apply(cluster, yaml.safe_dump_all([*namespaces, *stand_ins], sort_keys=False), applyset=None)
     namespace = node_images.STAND_IN_NAMESPACE
-    pods = cluster.get_json("pods", "-n", namespace, "-l", "app in (minio,ml-pipeline)")["items"]
-    wait_running(cluster, namespace, [p["metadata"]["name"] for p in pods])
+    # Ready, not just created: right after the apply a Deployment may have no pod yet.
+    for deployment in ("minio", "ml-pipeline"):
+        cluster.kubectl(
+            "rollout", "status", "-n", namespace, f"deployment/{deployment}", "--timeout=300s"
+        )
     (s3,) = cluster.get_json("pods", "-n", namespace, "-l", "app=minio")["items"]
     s3_url = f"http://{s3['status']['podIP']}:{node_images.S3_PORT}"
     assert node_images.upload_registry(registry, s3_url, "mlp-models/registry") > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from .kube import _cluster_script
-from .node import NodeSession, node_traces, other_nodes_running, sysctls
+from .node import NODE_STORES, NodeSession, node_traces, other_nodes_running, sysctls
 
 pytestmark = pytest.mark.tools
 
@@ -22,6 +22,9 @@ def test_teardown_leaves_nothing_behind(node_session: NodeSession) -> None:
     assert up["netns"] and up["links"] and up["routes"] and up["cgroups"] and up["processes"], up
     assert up["mounts"], "no pod volume or sandbox mount under the state directory"
 
+    claimed = cluster.state / "node-store"  # the image store the node keeps, if it got it
+    store = NODE_STORES / claimed.read_text().strip() if claimed.is_file() else None
+
     down = _cluster_script(cluster.state, "down")
     assert down.returncode == 0, down.stderr
     left = {what: found for what, found in node_traces(node, cluster.state).items() if found}
@@ -29,6 +32,10 @@ def test_teardown_leaves_nothing_behind(node_session: NodeSession) -> None:
     if running:
         left["processes"] = running
     assert not left, f"the node's teardown left: {left}"
+    if store is not None:
+        # Handed back with images only: no container, sandbox or CRI record of one is kept.
+        assert (store / ".handed-back").is_file(), f"{store}: not handed back"
+        assert not (store / "io.containerd.grpc.v1.cri").exists(), f"{store}: CRI records kept"
     if not other_nodes_running(node):
         # The last node on the machine restores the sysctls the kubelet changed.
         assert sysctls() == node_session.sysctls_before
