@@ -521,10 +521,7 @@ node_unmount() {
 node_down() {
     [[ -f "$CLUSTER_DIR/node-slot" ]] || return 0
     node_vars "$(cat "$CLUSTER_DIR/node-slot")"
-    stop kube-scheduler
-    stop kube-router
-    stop kube-proxy
-    stop kubelet
+    stop kube-scheduler kube-router kube-proxy kubelet
     node_stop_containers
     node_store_release
     stop containerd

@@ -51,29 +51,42 @@ start() {
     echo $! >"$CLUSTER_DIR/pids/$name"
 }
 
-# stop NAME [SECONDS]: SIGTERM by PID, wait up to SECONDS (15), then SIGKILL.
+# stop [-w SECONDS] NAME...: SIGTERM each by PID, all at once (each takes a second or two to
+# shut down gracefully), wait up to SECONDS (15) for all of them, then SIGKILL what is left.
 stop() {
-    local pidfile="$CLUSTER_DIR/pids/$1" wait="${2:-15}"
-    [[ -f "$pidfile" ]] || return 0
-    local pid
-    pid="$(cat "$pidfile")"
-    if [[ "$pid" == "$$" ]]; then # the watcher running `down` itself
+    local wait=15
+    if [[ "$1" == -w ]]; then
+        wait="$2"
+        shift 2
+    fi
+    local name pidfile pid pids=() names=()
+    for name in "$@"; do
+        pidfile="$CLUSTER_DIR/pids/$name"
+        [[ -f "$pidfile" ]] || continue
+        pid="$(cat "$pidfile")"
         rm -f "$pidfile"
-        return 0
-    fi
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < wait * 10; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        [[ "$pid" == "$$" ]] && continue # the watcher running `down` itself
         if kill -0 "$pid" 2>/dev/null; then
-            log "$1 (pid $pid) still running ${wait}s after SIGTERM; killing"
-            kill -KILL "$pid" 2>/dev/null || true
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+            names+=("$name")
         fi
-    fi
-    rm -f "$pidfile"
+    done
+    local i j alive
+    for ((i = 0; i <= wait * 10; i++)); do
+        alive=0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        ((alive)) || return 0
+        ((i < wait * 10)) && sleep 0.1
+    done
+    for ((j = 0; j < ${#pids[@]}; j++)); do
+        if kill -0 "${pids[j]}" 2>/dev/null; then
+            log "${names[j]} (pid ${pids[j]}) still running ${wait}s after SIGTERM; killing"
+            kill -KILL "${pids[j]}" 2>/dev/null || true
+        fi
+    done
 }
 
 healthy() {
@@ -313,10 +326,9 @@ cmd_down_quiet() {
     local name
     stop watcher
     node_down
-    stop kube-controller-manager
     # An apiserver that advertises a non-loopback address (NODE=1) spends up to 20 s on SIGTERM
     # trying to remove itself from the `kubernetes` Endpoints; a throw-away cluster need not wait.
-    stop kube-apiserver 3
+    stop -w 3 kube-controller-manager kube-apiserver
     stop etcd
 }
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .kube import PLATFORMGEN, ROOT, TOOLS_BIN, Cluster, install_crds
+from .kube import PLATFORMGEN, ROOT, TOOLS_BIN, Cluster, install_crds, stop_process_groups
 
 ARGOCD_COMPONENTS = (
     "argocd-repo-server",
@@ -323,15 +322,7 @@ class ArgoCD:
         )
 
     def stop(self) -> None:
-        for name in reversed(list(self.processes)):
-            process = self.processes[name]
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+        stop_process_groups(list(self.processes.values()), timeout=15)
         self.processes.clear()
 
     # Reading Applications.

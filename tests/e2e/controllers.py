@@ -33,7 +33,6 @@ import copy
 import fcntl
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -54,6 +53,7 @@ from .kube import (
     Manifest,
     kustomize_build,
     load_documents,
+    stop_process_groups,
     wait_until,
 )
 
@@ -199,14 +199,7 @@ class Controllers:
             wait_until(f"{p.name} ready ({p.ready})", up, timeout)
 
     def stop(self) -> None:
-        for p in reversed(self.processes):
-            if p.popen.poll() is None:
-                os.killpg(p.popen.pid, signal.SIGTERM)
-                try:
-                    p.popen.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.popen.pid, signal.SIGKILL)
-                    p.popen.wait()
+        stop_process_groups([p.popen for p in self.processes])
         self.processes.clear()
         if self._katib_lock is not None:
             shutil.rmtree(KATIB_CERT_DIR, ignore_errors=True)

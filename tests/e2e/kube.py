@@ -8,6 +8,7 @@ import copy
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -549,6 +550,24 @@ def _cluster_script(
         text=True,
         check=False,
     )
+
+
+def stop_process_groups(processes: list[subprocess.Popen[Any]], timeout: float = 20) -> None:
+    """SIGTERM the process group of every process still running, all at once (each takes a
+    second or so to shut down), wait up to `timeout` seconds for all of them, then SIGKILL the
+    groups left."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @contextlib.contextmanager
