@@ -103,20 +103,24 @@ def registry_path(reference: str) -> tuple[str, str]:
 def push(records: Sequence[dict[str, Any]], address: str) -> dict[str, str]:
     """Copy every archive to the registry at `address` under each of its references' paths
     (`registry.example.com/mlp/x:t` -> `<address>/mlp/x:t`), unchanged (the digest is
-    checked); the pushed references by original reference."""
+    checked); the pushed references by original reference. The archive is read once, for the
+    first reference (skopeo unpacks an `oci-archive` whole for each copy); the other tags are
+    copied within the registry, where every blob already is."""
     pushed = {}
     with tempfile.TemporaryDirectory(prefix="mlp-push-") as scratch:
         digest_file = Path(scratch) / "digest"
         for record in records:
+            source = f"oci-archive:{record['archive']}"
             for reference in record["references"]:
                 target = f"{address}/{registry_path(reference)[1]}"
-                run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
-                     "--digestfile", str(digest_file), f"oci-archive:{record['archive']}",
+                run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                     "--dest-tls-verify=false", "--digestfile", str(digest_file), source,
                      f"docker://{target}"])  # fmt: skip
                 digest = digest_file.read_text(encoding="utf-8").strip()
                 if digest != record["digest"]:
                     raise ImagesError(f"{target}: pushed as {digest}, built as {record['digest']}")
                 pushed[reference] = target
+                source = f"docker://{target}"
     return pushed
 
 
